@@ -1,0 +1,31 @@
+# case-agent — everything runs from a project-local virtual environment (.venv/).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test eval check-catalog clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing case-agent into $(VENV)/ (first run only, about a minute)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BIN)/python -c "import agent_graph.graph" && touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/case-agent demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+eval: $(STAMP)
+	@mkdir -p out
+	$(BIN)/case-agent eval evals/threads --json out/eval.json
+
+check-catalog: $(STAMP)
+	$(BIN)/case-agent check-catalog examples/catalog.yaml
+
+clean:
+	rm -rf $(VENV) out demo.db demo.checkpoints.db *.egg-info

@@ -1,0 +1,103 @@
+"""The offline engine: a deterministic brain with no network and no key.
+
+Intent by a text classifier fitted on the catalog, attribute values by typed extractors,
+reply classification by rules, and wording from built-in templates.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
+from agent_graph.brain.extractors import extract_values
+from agent_graph.brain.intent import classifier_for
+from agent_graph.brain.replies import asks_for_person, classify_reply
+from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
+from agent_graph.catalog import Attribute, AttributeType, Catalog, TemplatePurpose
+from agent_graph.templates import environment
+
+REPLY_SUBJECT_PREFIXES = ("re:", "fw:", "fwd:", "aw:", "sv:", "tr:")
+
+
+class OfflineBrain:
+    name = "offline"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
+        self.calls += 1
+        reply_kind = classify_reply(request.new_text) if request.reply_to_resolution else ReplyKind.OTHER
+        guess = self._intent(catalog, request)
+        values: list[ExtractedValue] = []
+        intent = catalog.intent(guess.intent_id)
+        if intent is not None:
+            newly_identified = request.known_intent is None
+            texts = [*request.earlier_texts] if newly_identified else []
+            texts.append(request.new_text)
+            found: dict[str, ExtractedValue] = {}
+            for text in texts:
+                found.update(self._values(catalog, text, intent.attributes, request))
+            typed = [a for a in intent.attributes if a.type is not AttributeType.TEXT and a.name not in found]
+            if typed and _is_first_subject(request.subject):
+                found.update(self._values(catalog, request.subject, typed, request))
+            values = list(found.values())
+        return Understanding(intent=guess, values=values, reply_kind=reply_kind,
+                             asks_for_person=asks_for_person(request.new_text))
+
+    @staticmethod
+    def _values(catalog: Catalog, text: str, attributes: list[Attribute],
+                request: UnderstandRequest) -> dict[str, ExtractedValue]:
+        found = extract_values(text, attributes, now=request.now, region=catalog.default_region,
+                               own_addresses=[catalog.mailbox])
+        return {value.name: value for value in found}
+
+    @staticmethod
+    def _intent(catalog: Catalog, request: UnderstandRequest) -> IntentGuess:
+        if request.known_intent is not None:
+            return IntentGuess(intent_id=request.known_intent, confidence=1.0)
+        classifier = classifier_for(catalog)
+        guess = classifier.predict(_with_subject(request.subject, request.new_text))
+        if guess.intent_id is None and request.earlier_texts:
+            guess = classifier.predict("\n".join([*request.earlier_texts, request.new_text]))
+        return guess
+
+    def compose(self, request: ComposeRequest) -> str:
+        return _wording(request.purpose).render(
+            intent=request.intent.model_dump() if request.intent else None,
+            missing=[_missing_entry(request, name) for name in request.missing],
+            fields=request.fields,
+            knowledge=request.knowledge,
+            organisation=request.organisation,
+            follow_up_number=request.follow_up_number,
+        ).strip()
+
+
+def _missing_entry(request: ComposeRequest, name: str) -> dict[str, str]:
+    attribute = request.intent.attribute(name) if request.intent else None
+    return {"name": name, "label": attribute.label if attribute else name.replace("_", " "),
+            "description": attribute.description if attribute else ""}
+
+
+def _is_first_subject(subject: str) -> bool:
+    """The subject of a first email carries meaning ("Refund for A-10442"); a reply's repeats ours."""
+    return bool(subject.strip()) and not subject.strip().lower().startswith(REPLY_SUBJECT_PREFIXES)
+
+
+def _with_subject(subject: str, text: str) -> str:
+    return f"{subject}\n\n{text}" if _is_first_subject(subject) else text
+
+
+@lru_cache(maxsize=None)
+def _wording(purpose: TemplatePurpose):  # type: ignore[no-untyped-def]
+    name = purpose.value if purpose.value in {"request_info", "resolution", "follow_up"} else "generic"
+    source = resources.files("agent_graph.wording").joinpath(f"{name}.j2").read_text(encoding="utf-8")
+    return environment().from_string(source)
+
+
+@lru_cache(maxsize=1)
+def email_frame():  # type: ignore[no-untyped-def]
+    """The greeting and sign-off around built-in wording when no template fits."""
+    source = resources.files("agent_graph.wording").joinpath("email.j2").read_text(encoding="utf-8")
+    return environment().from_string(source)

@@ -1,0 +1,341 @@
+"""The service catalog: pydantic models, loading and validation (formats.md §1).
+
+Everything the agent knows about a business comes from here. A catalog that loads is
+consistent: ids are unique, templates parse, and templates only use variables and case
+fields that exist for the intents they serve.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from jinja2 import TemplateSyntaxError, meta, nodes
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent_graph.errors import CatalogError
+
+ID_PATTERN = r"^[a-z0-9_]+$"
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class AutomationLevel(StrEnum):
+    """How much the agent may do alone in a line of business."""
+
+    FULL = "full"
+    CONFIRM = "confirm"
+    DISABLED = "disabled"
+
+
+class AttributeType(StrEnum):
+    STRING = "string"
+    TEXT = "text"
+    EMAIL = "email"
+    PHONE = "phone"
+    DATE = "date"
+    NUMBER = "number"
+    MONEY = "money"
+    ENUM = "enum"
+    BOOLEAN = "boolean"
+
+
+class TemplatePurpose(StrEnum):
+    RESOLUTION = "resolution"
+    REQUEST_INFO = "request_info"
+    FOLLOW_UP = "follow_up"
+    ACKNOWLEDGEMENT = "acknowledgement"
+    GENERIC = "generic"
+
+
+class _Strict(BaseModel):
+    """Catalog models reject unknown keys so that typos are errors, not silent defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Attribute(_Strict):
+    name: Identifier
+    description: str = ""
+    type: AttributeType = AttributeType.STRING
+    pattern: str | None = None
+    values: list[str] | None = None
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Extension: other words customers use for an enum value.",
+    )
+    required: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _enum_has_values(self) -> Attribute:
+        if self.type is AttributeType.ENUM and not self.values:
+            raise ValueError("an enum attribute needs a non-empty 'values' list")
+        if self.type is not AttributeType.ENUM and self.values:
+            raise ValueError(f"'values' is only allowed for type enum, not {self.type.value}")
+        if self.pattern and self.type is not AttributeType.STRING:
+            raise ValueError(f"'pattern' is only allowed for type string, not {self.type.value}")
+        unknown = set(self.aliases) - set(self.values or [])
+        if unknown:
+            raise ValueError(f"aliases name values that are not in 'values': {sorted(unknown)}")
+        return self
+
+    @property
+    def label(self) -> str:
+        """Human wording of the attribute name: ``order_number`` -> ``order number``."""
+        return self.name.replace("_", " ")
+
+
+class Resolution(_Strict):
+    template: Identifier | None = None
+    knowledge: str = ""
+
+
+class Intent(_Strict):
+    id: Identifier
+    name: str
+    description: str = ""
+    examples: list[str] = Field(default_factory=list)
+    attributes: list[Attribute] = Field(default_factory=list)
+    resolution: Resolution = Field(default_factory=Resolution)
+
+    @model_validator(mode="after")
+    def _unique_attribute_names(self) -> Intent:
+        _reject_duplicates([a.name for a in self.attributes], "attribute name")
+        return self
+
+    @property
+    def required_attributes(self) -> list[Attribute]:
+        return [a for a in self.attributes if a.required]
+
+    def attribute(self, name: str) -> Attribute | None:
+        return next((a for a in self.attributes if a.name == name), None)
+
+
+class Template(_Strict):
+    id: Identifier
+    intents: list[Identifier] = Field(default_factory=list)
+    purpose: TemplatePurpose = TemplatePurpose.GENERIC
+    subject: str
+    body: str
+
+
+class LineOfBusiness(_Strict):
+    id: Identifier
+    name: str
+    automation: AutomationLevel = AutomationLevel.CONFIRM
+    queue: str
+    addresses: list[str] = Field(
+        default_factory=list,
+        description="Extension: mailbox addresses whose mail belongs to this LOB before an intent is known.",
+    )
+    intents: list[Intent] = Field(default_factory=list)
+    templates: list[Template] = Field(default_factory=list)
+
+
+class FollowUp(_Strict):
+    after: timedelta
+    max_follow_ups: int = Field(default=2, ge=0)
+    close_after_last: timedelta
+
+    @field_validator("after", "close_after_last")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive ISO-8601 duration such as P2D")
+        return value
+
+
+class Limits(_Strict):
+    max_info_requests: int = Field(default=3, ge=0)
+    intent_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class Catalog(_Strict):
+    organisation: str
+    mailbox: str
+    default_language: str = "en"
+    default_region: str = Field(default="US", description="Extension: region for phone numbers without +.")
+    default_template: Identifier | None = None
+    record_interactions: bool = True
+    follow_up: FollowUp | None = None
+    limits: Limits = Field(default_factory=Limits)
+    lines_of_business: list[LineOfBusiness] = Field(min_length=1)
+    templates: list[Template] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Catalog:
+        _reject_duplicates([lob.id for lob in self.lines_of_business], "line of business id")
+        _reject_duplicates([i.id for i in self.intents()], "intent id")
+        _reject_duplicates([t.id for t in self.all_templates()], "template id")
+        return self
+
+    # --- lookups -------------------------------------------------------------------------
+    def intents(self) -> list[Intent]:
+        return [intent for lob in self.lines_of_business for intent in lob.intents]
+
+    def intent(self, intent_id: str | None) -> Intent | None:
+        return next((i for i in self.intents() if i.id == intent_id), None)
+
+    def lob(self, lob_id: str | None) -> LineOfBusiness | None:
+        return next((lob for lob in self.lines_of_business if lob.id == lob_id), None)
+
+    def lob_of_intent(self, intent_id: str) -> LineOfBusiness | None:
+        return next((lob for lob in self.lines_of_business if any(i.id == intent_id for i in lob.intents)), None)
+
+    def lob_for_address(self, addresses: list[str]) -> LineOfBusiness:
+        """The LOB of a case whose intent is not known yet: by the address mailed, else the first."""
+        wanted = {a.lower() for a in addresses}
+        for lob in self.lines_of_business:
+            if wanted & {a.lower() for a in lob.addresses}:
+                return lob
+        return self.lines_of_business[0]
+
+    def all_templates(self) -> list[Template]:
+        return [t for lob in self.lines_of_business for t in lob.templates] + list(self.templates)
+
+    def template(self, template_id: str | None) -> Template | None:
+        return next((t for t in self.all_templates() if t.id == template_id), None)
+
+
+def _reject_duplicates(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what} '{value}'")
+        seen.add(value)
+
+
+# --- template checks ---------------------------------------------------------------------
+
+TEMPLATE_VARIABLES = frozenset(
+    {"case", "customer", "fields", "missing", "knowledge", "organisation", "mailbox", "message", "intent",
+     "follow_up_number"}
+)
+
+
+def template_field_references(source: str) -> set[str]:
+    """Names used as ``fields.NAME`` or ``fields['NAME']`` in a Jinja template."""
+    from agent_graph.templates import parse_template
+
+    ast = parse_template(source)
+    names: set[str] = set()
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name) and node.node.name == "fields":
+            if isinstance(node, nodes.Getattr):
+                names.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                names.add(node.arg.value)
+    return names
+
+
+def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
+    """(location, problem) for every template that would fail or misbehave when rendered."""
+    from agent_graph.templates import parse_template
+
+    problems: list[tuple[str, str]] = []
+    scopes: list[tuple[str, list[Template], list[Intent]]] = [
+        (f"lines_of_business[{n}].templates", lob.templates, lob.intents)
+        for n, lob in enumerate(catalog.lines_of_business)
+    ]
+    scopes.append(("templates", catalog.templates, catalog.intents()))
+    for prefix, templates, scope_intents in scopes:
+        for t_index, template in enumerate(templates):
+            where = f"{prefix}[{t_index}]"
+            for intent_id in template.intents:
+                if catalog.intent(intent_id) is None:
+                    problems.append((f"{where}.intents", f"unknown intent '{intent_id}'"))
+            for part in ("subject", "body"):
+                source = getattr(template, part)
+                try:
+                    ast = parse_template(source)
+                except TemplateSyntaxError as exc:
+                    problems.append((f"{where}.{part}", f"Jinja syntax error on line {exc.lineno}: {exc.message}"))
+                    continue
+                unknown_vars = meta.find_undeclared_variables(ast) - TEMPLATE_VARIABLES
+                if unknown_vars:
+                    problems.append(
+                        (f"{where}.{part}", f"unknown variable(s) {sorted(unknown_vars)}; "
+                         f"templates may use {sorted(TEMPLATE_VARIABLES)}")
+                    )
+                served = [catalog.intent(i) for i in template.intents] or scope_intents
+                for field_name in sorted(template_field_references(source)):
+                    lacking = [i.id for i in served if i is not None and i.attribute(field_name) is None]
+                    if template.intents and lacking:
+                        problems.append(
+                            (f"{where}.{part}", f"uses fields.{field_name}, which intent(s) {lacking} do not declare")
+                        )
+                    elif not template.intents and len(lacking) == len(served):
+                        problems.append(
+                            (f"{where}.{part}", f"uses fields.{field_name}, which no intent it can serve declares")
+                        )
+    references = [("default_template", catalog.default_template)]
+    for n, lob in enumerate(catalog.lines_of_business):
+        for i, intent in enumerate(lob.intents):
+            references.append((f"lines_of_business[{n}].intents[{i}].resolution.template", intent.resolution.template))
+    for where, template_id in references:
+        if template_id is not None and catalog.template(template_id) is None:
+            problems.append((where, f"unknown template id '{template_id}'"))
+    return problems
+
+
+# --- loading -----------------------------------------------------------------------------
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
+    """Validate already-parsed YAML data; raise CatalogError naming every problem."""
+    if not isinstance(data, dict):
+        raise CatalogError(source, [("(top level)", "expected a mapping of catalog keys")])
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(
+            source, [(_location(tuple(e["loc"])), _pydantic_message(e)) for e in exc.errors()]
+        ) from None
+    problems = _template_problems(catalog)
+    if problems:
+        raise CatalogError(source, problems)
+    return catalog
+
+
+def _pydantic_message(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling against formats.md)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return f"{message} (got {error.get('input')!r})" if error["type"] != "value_error" else message
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and validate a catalog file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(str(path), [("(file)", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise CatalogError(str(path), [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    return parse_catalog(data, str(path))

@@ -1,0 +1,268 @@
+"""``case-agent``: the command line of the case agent."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
+from agent_graph.clock import FixedClock, SystemClock, parse_instant
+from agent_graph.context import DEFAULT_CATALOG, DEFAULT_DB, Context
+from agent_graph.errors import CaseAgentError
+from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
+from agent_graph.store import CaseStore
+
+app = typer.Typer(
+    help="Resolve customer-support cases by email: intake, intent, missing information, templates, "
+         "approval, follow-up. Runs offline on SQLite by default.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+DbOption = Annotated[str, typer.Option("--db", envvar="CASE_AGENT_DB", help="SQLAlchemy URL of the case store.")]
+CatalogOption = Annotated[Path, typer.Option("--catalog", envvar="CASE_AGENT_CATALOG",
+                                             help="The service catalog (YAML, formats.md §1).")]
+AutomationOption = Annotated[list[str] | None, typer.Option(
+    "--automation", help="Override a LOB's automation for this run: LOB=full|confirm|disabled (repeatable).")]
+NowOption = Annotated[str | None, typer.Option("--now", help="Pretend the time is this ISO-8601 instant.")]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the agent does.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _automation(values: list[str] | None, catalog: Catalog) -> dict[str, AutomationLevel]:
+    overrides = {}
+    for value in values or []:
+        lob, _, level = value.partition("=")
+        if catalog.lob(lob) is None:
+            raise _fail(f"--automation {value}: the catalog has no line of business '{lob}'")
+        try:
+            overrides[lob] = AutomationLevel(level)
+        except ValueError:
+            raise _fail(f"--automation {value}: the level must be full, confirm or disabled") from None
+    return overrides
+
+
+@contextmanager
+def _agent(db: str, catalog_path: Path, automation: list[str] | None = None, now: str | None = None,
+           ) -> Iterator[CaseAgent]:
+    try:
+        catalog = load_catalog(catalog_path)
+    except CaseAgentError as exc:
+        raise _fail(str(exc)) from None
+    clock = FixedClock(parse_instant(now)) if now else SystemClock()
+    store = CaseStore(db)
+    with open_checkpointer(db) as checkpointer:
+        agent = CaseAgent(Context(db_url=db, catalog=catalog, store=store, clock=clock,
+                                  automation=_automation(automation, catalog)), checkpointer)
+        for result in agent.recover():
+            console.print(f"resumed an unfinished run: {_result_line(result)}")
+        yield agent
+    store.close()
+
+
+def _result_line(result: TurnResult) -> str:
+    outcome = result.outcome
+    action = outcome.action.value if outcome.action else "nothing"
+    parts = [result.case_number or "(no case)", action, f"outbound {outcome.outbound.value}",
+             f"status {outcome.status.value if outcome.status else '-'}"]
+    if outcome.note:
+        parts.append(outcome.note)
+    return " · ".join(parts)
+
+
+@app.command()
+def process(
+    path: Annotated[Path, typer.Argument(help="An .eml file, or a folder of them (processed in name order).")],
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    automation: AutomationOption = None,
+    now: NowOption = None,
+) -> None:
+    """Process inbound emails: thread each to a case and act on it."""
+    files = sorted(path.glob("*.eml")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise _fail(f"{path}: no .eml file there")
+    failed = 0
+    with _agent(db, catalog, automation, now) as agent:
+        for file in files:
+            try:
+                result = agent.process_email(file.read_bytes())
+            except CaseAgentError as exc:
+                failed += 1
+                err.print(f"[red]{file}[/]: {exc} — the file is left as it is; nothing was sent")
+                continue
+            console.print(f"{file.name}: {_result_line(result)}")
+            if result.pending_review:
+                console.print(f"  draft waiting for review: case-agent review {result.case_number}")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def tick(db: DbOption = DEFAULT_DB, catalog: CatalogOption = Path(DEFAULT_CATALOG), now: NowOption = None) -> None:
+    """Send the follow-ups that are due and close cases whose follow-ups ran out."""
+    with _agent(db, catalog, now=now) as agent:
+        results = agent.tick()
+        for result in results:
+            console.print(_result_line(result))
+        console.print(f"{len(results)} case(s) acted on")
+
+
+@app.command()
+def review(
+    case: Annotated[str | None, typer.Argument(help="Case number; omit to list the drafts waiting.")] = None,
+    accept: Annotated[bool, typer.Option("--accept", help="Send the draft as it is.")] = False,
+    edit_body: Annotated[Path | None, typer.Option("--edit-body", help="Send this file's text as the body.")] = None,
+    edit_subject: Annotated[str | None, typer.Option("--edit-subject", help="Send with this subject.")] = None,
+    respond: Annotated[str | None, typer.Option("--respond", help="Feedback: discard the draft, route the case.")] = None,
+    ignore: Annotated[bool, typer.Option("--ignore", help="Discard the draft and route the case.")] = False,
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    now: NowOption = None,
+) -> None:
+    """List drafts waiting for a representative, or answer one."""
+    with _agent(db, catalog, now=now) as agent:
+        store = agent.env.store
+        if case is None:
+            table = Table("case", "to", "subject", "action", title="Drafts waiting for review")
+            for item in store.pending_drafts():
+                table.add_row(store.case(item.case_id).number, item.to_address, item.subject, item.action)
+            console.print(table)
+            return
+        found = store.case_by_number(case)
+        if found is None:
+            raise _fail(f"no case {case}")
+        pending = agent.pending_review(found.id)
+        if pending is None:
+            raise _fail(f"case {case} has no draft waiting for review")
+        chosen = [accept, edit_body is not None or edit_subject is not None, respond is not None, ignore]
+        if sum(chosen) != 1:
+            console.print(pending["description"])
+            console.print(f"\n[bold]Subject:[/] {pending['action_request']['args']['subject']}\n")
+            console.print(pending["action_request"]["args"]["body"])
+            raise _fail("choose one of --accept, --edit-body/--edit-subject, --respond, --ignore")
+        response: dict[str, Any] = {"type": "accept", "args": None}
+        if chosen[1]:
+            args = dict(pending["action_request"]["args"])
+            if edit_subject:
+                args["subject"] = edit_subject
+            if edit_body:
+                args["body"] = edit_body.read_text(encoding="utf-8")
+            response = {"type": "edit", "args": {"action": pending["action_request"]["action"], "args": args}}
+        elif respond is not None:
+            response = {"type": "response", "args": respond}
+        elif ignore:
+            response = {"type": "ignore", "args": None}
+        console.print(_result_line(agent.answer_review(found.id, [response])))
+
+
+@app.command()
+def cases(db: DbOption = DEFAULT_DB,
+          status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None) -> None:
+    """A table of cases."""
+    store = CaseStore(db)
+    table = Table("case", "status", "LOB", "intent", "customer", "title", "queue", "updated")
+    for case in store.list_cases(status=status):
+        table.add_row(case.number, case.status, case.lob, case.intent or "—", case.customer_email, case.title,
+                      case.queue or "", case.updated_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@app.command()
+def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.")], db: DbOption = DEFAULT_DB) -> None:
+    """A case's timeline: emails, decisions, field changes."""
+    from agent_graph.timeline import case_timeline
+
+    store = CaseStore(db)
+    found = store.case_by_number(case)
+    if found is None:
+        raise _fail(f"no case {case} in {db}")
+    console.print(f"[bold]{found.number}[/] {found.title} — {found.status}, LOB {found.lob}, "
+                  f"intent {found.intent or 'not identified'}, customer {found.customer_email}")
+    table = Table("time", "who", "what", "detail", show_lines=False)
+    for entry in case_timeline(store, found.id):
+        table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.who, entry.what, entry.detail)
+    console.print(table)
+
+
+@app.command("check-catalog")
+def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to validate.")]) -> None:
+    """Validate a catalog and print a one-screen summary."""
+    try:
+        catalog = load_catalog(path)
+    except CaseAgentError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"[bold]{catalog.organisation}[/] <{catalog.mailbox}> — valid")
+    table = Table("LOB", "automation", "queue", "intent", "required", "optional", "resolution template")
+    for lob in catalog.lines_of_business:
+        for intent in lob.intents or [None]:
+            table.add_row(
+                lob.id, lob.automation.value, lob.queue, intent.id if intent else "—",
+                ", ".join(a.name for a in intent.required_attributes) if intent else "",
+                ", ".join(a.name for a in intent.attributes if not a.required) if intent else "",
+                (intent.resolution.template or "—") if intent else "",
+            )
+    console.print(table)
+    templates = ", ".join(f"{t.id} ({t.purpose.value})" for t in catalog.all_templates())
+    console.print(f"templates: {templates or 'none'}; default: {catalog.default_template or 'built-in wording'}")
+    follow = catalog.follow_up
+    console.print(f"follow-up: {f'after {follow.after}, up to {follow.max_follow_ups}, close {follow.close_after_last} after the last' if follow else 'off'}; "
+                  f"limits: {catalog.limits.max_info_requests} info requests, intent confidence {catalog.limits.intent_confidence}")
+
+
+@app.command("eval")
+def eval_command(
+    directory: Annotated[Path, typer.Argument(help="A folder of recorded threads (*.json, formats.md §2).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON here.")] = None,
+    brain: Annotated[str, typer.Option(help="Which brain to evaluate.")] = "offline",
+) -> None:
+    """Replay recorded threads and score the agent: success, accuracy per key, unsafe actions."""
+    from agent_graph.report import print_suite_report
+    from agent_graph.replay import run_suite
+
+    try:
+        report = run_suite(directory, brain, progress=lambda p: err.print(f"replaying {p.name}", style="dim"))
+    except CaseAgentError as exc:
+        raise _fail(str(exc)) from None
+    print_suite_report(console, report)
+    if json_out:
+        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        console.print(f"report written to {json_out}")
+
+
+@app.command()
+def demo(
+    inbox: Annotated[Path, typer.Option(help="The scripted inbox: recorded threads to play.")] = Path("examples/inbox"),
+    db: Annotated[str, typer.Option("--db", help="Where the demo store goes (replaced).")] = "sqlite:///demo.db",
+) -> None:
+    """Play the scripted inbox against a fresh store and show every case's journey."""
+    from agent_graph.demo import run_demo
+
+    try:
+        ok = run_demo(console, inbox, db)
+    except CaseAgentError as exc:
+        raise _fail(str(exc)) from None
+    if not ok:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

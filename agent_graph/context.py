@@ -1,0 +1,106 @@
+"""The run context (LangGraph ``context_schema``) and the services built from it."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent_graph.brain.base import Brain
+from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
+from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
+from agent_graph.mailbox import LocalMailbox, Mailbox
+from agent_graph.store import CaseStore
+
+DEFAULT_CATALOG = "examples/catalog.yaml"
+DEFAULT_DB = "sqlite:///case-agent.db"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@dataclass
+class Context:
+    """Per-run settings. Paths and names come from the environment when not given;
+    objects (store, catalog, brain, mailbox, clock) may be injected instead, as tests do."""
+
+    catalog_path: str = field(default_factory=lambda: _env("CASE_AGENT_CATALOG", DEFAULT_CATALOG))
+    """The service catalog YAML (env CASE_AGENT_CATALOG)."""
+    db_url: str = field(default_factory=lambda: _env("CASE_AGENT_DB", DEFAULT_DB))
+    """SQLAlchemy URL of the case store (env CASE_AGENT_DB)."""
+    brain: str = field(default_factory=lambda: _env("CASE_AGENT_BRAIN", "offline"))
+    """Which brain proposes: ``offline`` (env CASE_AGENT_BRAIN)."""
+    automation: dict[str, AutomationLevel] = field(default_factory=dict)
+    """Automation level per LOB id, overriding the catalog for this run."""
+    now: str | None = None
+    """Pin the clock to this ISO-8601 instant (replays); default: the system clock."""
+    store: CaseStore | None = None
+    catalog: Catalog | None = None
+    brain_engine: Brain | None = None
+    mailbox: Mailbox | None = None
+    clock: Clock | None = None
+
+
+@dataclass
+class Services:
+    catalog: Catalog
+    store: CaseStore
+    brain: Brain
+    mailbox: Mailbox
+    clock: Clock
+    automation: dict[str, AutomationLevel]
+
+    def automation_for(self, lob_id: str, run_override: AutomationLevel | None = None) -> AutomationLevel:
+        if run_override is not None:
+            return run_override
+        if lob_id in self.automation:
+            return AutomationLevel(self.automation[lob_id])
+        lob = self.catalog.lob(lob_id)
+        return lob.automation if lob else AutomationLevel.DISABLED
+
+
+_lock = threading.Lock()
+_stores: dict[str, CaseStore] = {}
+_catalogs: dict[tuple[str, float], Catalog] = {}
+
+
+def shared_store(url: str) -> CaseStore:
+    """One store (engine and connection pool) per URL per process, built on first use."""
+    with _lock:
+        if url not in _stores:
+            _stores[url] = CaseStore(url)
+        return _stores[url]
+
+
+def cached_catalog(path: str) -> Catalog:
+    """The catalog at path, reloaded when the file changes."""
+    key = (str(Path(path).resolve()), Path(path).stat().st_mtime)
+    with _lock:
+        if key not in _catalogs:
+            _catalogs[key] = load_catalog(path)
+        return _catalogs[key]
+
+
+def make_brain(name: str) -> Brain:
+    if name == "offline":
+        from agent_graph.brain.offline import OfflineBrain
+
+        return OfflineBrain()
+    raise ValueError(f"unknown brain '{name}': this version offers 'offline'")
+
+
+def services(context: Context | None) -> Services:
+    """Resolve the context into the objects the nodes use."""
+    context = context or Context()
+    store = context.store or shared_store(context.db_url)
+    clock = context.clock or (FixedClock(parse_instant(context.now)) if context.now else SystemClock())
+    return Services(
+        catalog=context.catalog or cached_catalog(context.catalog_path),
+        store=store,
+        brain=context.brain_engine or make_brain(context.brain),
+        mailbox=context.mailbox or LocalMailbox(store),
+        clock=clock,
+        automation={k: AutomationLevel(v) for k, v in context.automation.items()},
+    )

@@ -1,0 +1,64 @@
+"""Enumerations shared by the store, the graph, the tools and the evals."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    PENDING_REVIEW = "pending_review"
+    RESOLUTION_PROPOSED = "resolution_proposed"
+    RESOLVED = "resolved"
+    WITH_REPRESENTATIVE = "with_representative"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = frozenset(
+    {CaseStatus.NEW, CaseStatus.AWAITING_CUSTOMER, CaseStatus.PENDING_REVIEW, CaseStatus.RESOLUTION_PROPOSED}
+)
+
+
+class Action(StrEnum):
+    """The agent's decision for one email or one clock tick (formats.md §2 ``action``)."""
+
+    REQUEST_INFO = "request_info"
+    SEND_RESOLUTION = "send_resolution"
+    RESOLVE_CASE = "resolve_case"
+    ROUTE_TO_REP = "route_to_rep"
+    FOLLOW_UP = "follow_up"
+    CLOSE_CASE = "close_case"
+    IGNORE = "ignore"
+    UPDATE_ONLY = "update_only"
+
+    @property
+    def sends_email(self) -> bool:
+        return self in {Action.REQUEST_INFO, Action.SEND_RESOLUTION, Action.FOLLOW_UP}
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class OutboxStatus(StrEnum):
+    PENDING_REVIEW = "pending_review"
+    APPROVED = "approved"
+    SENT = "sent"
+    DISCARDED = "discarded"
+    SUPERSEDED = "superseded"
+
+
+class Outbound(StrEnum):
+    """What happened to the customer-facing email of a turn (formats.md §2 ``outbound``)."""
+
+    SENT = "sent"
+    DRAFTED = "drafted"
+    NONE = "none"
+
+
+class Actor(StrEnum):
+    AGENT = "agent"
+    REPRESENTATIVE = "representative"
+    SYSTEM = "system"

@@ -1,0 +1,89 @@
+"""Writing an outgoing email for a case: template choice, variables, rendering.
+
+A template that fits is rendered without asking the brain; the brain's wording is only
+computed when the template uses ``message`` or when no template fits at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from jinja2 import meta
+
+from agent_graph.brain.base import Brain, ComposeRequest
+from agent_graph.brain.offline import email_frame
+from agent_graph.catalog import Catalog, Intent, TemplatePurpose
+from agent_graph.store import Case, CaseStore
+from agent_graph.templates import RenderedEmail, choose_template, parse_template, render
+
+
+def compose_email(catalog: Catalog, store: CaseStore, brain: Brain, case: Case, purpose: TemplatePurpose,
+                  missing: list[str], follow_up_number: int = 0) -> RenderedEmail:
+    """Render the email for a case; raises TemplateRenderError when the chosen template cannot be filled."""
+    intent = catalog.intent(case.intent)
+    fields = {name: row.value for name, row in store.current_fields(case.id).items()}
+    knowledge = intent.resolution.knowledge.strip() if intent else ""
+    request = ComposeRequest(
+        purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
+        organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
+        follow_up_number=follow_up_number,
+    )
+    variables = _variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
+    template = choose_template(catalog, case.lob, intent, purpose)
+    if template is not None:
+        if _uses_message(template.subject, template.body):
+            variables["message"] = brain.compose(request)
+        return render(template, variables)
+    variables["message"] = brain.compose(request)
+    body = email_frame().render(variables).strip() + "\n"
+    return RenderedEmail(subject=f"Re: {case.title or 'your request'} [{case.number}]", body=body, template_id=None)
+
+
+def _uses_message(*sources: str) -> bool:
+    return any("message" in meta.find_undeclared_variables(parse_template(s)) for s in sources)
+
+
+def _variables(catalog: Catalog, case: Case, intent: Intent | None, fields: dict[str, str], missing: list[str],
+               knowledge: str, follow_up_number: int) -> dict[str, Any]:
+    customer: dict[str, str] = {"email": case.customer_email}
+    if case.customer_name:
+        customer["name"] = case.customer_name
+        customer["first_name"] = first_name(case.customer_name) or case.customer_name
+    missing_entries = []
+    for name in missing:
+        attribute = intent.attribute(name) if intent else None
+        missing_entries.append({
+            "name": name,
+            "label": attribute.label if attribute else name.replace("_", " "),
+            "description": attribute.description if attribute else "",
+        })
+    return {
+        "case": {"number": case.number, "title": case.title or "your request", "status": case.status,
+                 "lob": case.lob, "intent": case.intent},
+        "customer": customer,
+        "fields": fields,
+        "missing": missing_entries,
+        "knowledge": knowledge,
+        "organisation": catalog.organisation,
+        "mailbox": catalog.mailbox,
+        "intent": {"id": intent.id, "name": intent.name} if intent else {"id": None, "name": "request"},
+        "follow_up_number": follow_up_number,
+    }
+
+
+def first_name(full_name: str | None) -> str | None:
+    if not full_name:
+        return None
+    name = full_name.strip().strip('"')
+    if "," in name:  # "Whitfield, Dana"
+        name = name.split(",", 1)[1].strip()
+    parts = name.split()
+    return parts[0] if parts else None
+
+
+def outbound_message_id(case_number: str, idempotency_key: str, mailbox: str) -> str:
+    """A Message-ID that is the same for the same draft, so retries never mint a second email."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+    domain = mailbox.rsplit("@", 1)[-1] or "case-agent.invalid"
+    return f"{case_number}.{digest}@{domain}"

@@ -1,0 +1,642 @@
+"""Intake: raw RFC 5322 / MIME bytes in, a typed :class:`InboundEmail` out.
+
+Pure functions, no database. The steps of docs/behaviour.md this module serves:
+
+* step 1 needs a stable ``message_id`` (a deterministic one is generated when the header is
+  missing, so that a second copy of the same bytes is still a no-op);
+* step 2 needs ``in_reply_to`` / ``references`` and :func:`case_number_in_subject`;
+* step 3 needs :func:`automatic_reason`;
+* step 4 needs :func:`separate_new_text` (values are only ever taken from ``new_text``).
+
+:func:`build_email` is the inverse used by the replay runner and the outbox.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from email import policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+
+from inscriptis import get_text
+from mailparser_reply import EmailReplyParser
+from pydantic import BaseModel
+
+from agent_graph.errors import EmailParseError
+
+logger = logging.getLogger(__name__)
+
+CASE_NUMBER_RE = re.compile(r"\bCAS-\d{6}\b")
+
+#: Headers copied into ``InboundEmail.headers`` (names lowercased) when present.
+SELECTED_HEADERS: tuple[str, ...] = (
+    "auto-submitted",
+    "precedence",
+    "x-autoreply",
+    "x-autorespond",
+    "list-id",
+    "list-unsubscribe",
+    "x-auto-response-suppress",
+    "x-failed-recipients",
+    "content-type",
+    "return-path",
+    "reply-to",
+)
+
+#: Languages whose reply headers ("On … wrote:", "Von: … Gesendet: …") the library looks for.
+REPLY_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl")
+
+GENERATED_ID_DOMAIN = "case-agent.invalid"
+
+
+class InboundEmail(BaseModel):
+    """One inbound email, decoded. Values for case fields come from ``new_text`` only."""
+
+    message_id: str
+    in_reply_to: str | None
+    references: list[str]
+    from_address: str
+    from_name: str | None
+    to: list[str]
+    subject: str
+    date: datetime | None
+    body_text: str
+    new_text: str
+    headers: dict[str, str]
+    automatic_reason: str | None
+    raw: str
+
+
+# --------------------------------------------------------------------------------------------
+# case numbers
+# --------------------------------------------------------------------------------------------
+
+
+def case_number_in_subject(subject: str) -> str | None:
+    """The first case number (``CAS-000123``) in a subject, or None."""
+    found = CASE_NUMBER_RE.search(subject or "")
+    return found.group(0) if found else None
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+# --------------------------------------------------------------------------------------------
+
+
+def parse_email(raw: bytes | str, *, own_addresses: Iterable[str] = ()) -> InboundEmail:
+    """Parse raw RFC 5322 / MIME source into an :class:`InboundEmail`.
+
+    Raises :class:`EmailParseError` for input that is not an email or has no usable sender.
+    Odd charsets and broken transfer encodings never raise: text falls back to
+    ``errors='replace'``.
+    """
+    raw_bytes = _as_bytes(raw)
+    if not raw_bytes.strip():
+        raise EmailParseError("not an email: the input is empty")
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw_bytes)
+    except Exception as exc:  # the parser is lenient; this is a last resort
+        raise EmailParseError(f"not an email: {exc}") from exc
+    if not isinstance(msg, EmailMessage) or not list(msg.raw_items()):
+        raise EmailParseError(f"not an email: no header lines found (input starts with {raw_bytes[:40]!r})")
+
+    from_address, from_name = _sender(msg)
+    subject = _header_text(msg, "subject") or ""
+    body_text = extract_body_text(msg)
+    raw_text = raw if isinstance(raw, str) else raw_bytes.decode("utf-8", errors="replace")
+
+    return InboundEmail(
+        message_id=_message_id(msg, raw_bytes),
+        in_reply_to=_first_id(_header_text(msg, "in-reply-to")),
+        references=_ids(_header_text(msg, "references")),
+        from_address=from_address,
+        from_name=from_name,
+        to=_recipients(msg),
+        subject=subject,
+        date=_date(msg),
+        body_text=body_text,
+        new_text=separate_new_text(body_text),
+        headers=_selected_headers(msg),
+        automatic_reason=automatic_reason(msg, from_address, own_addresses),
+        raw=raw_text,
+    )
+
+
+def _as_bytes(raw: bytes | str) -> bytes:
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return bytes(raw)
+    if isinstance(raw, str):
+        # surrogateescape round-trips text that was read with errors="surrogateescape"
+        try:
+            return raw.encode("utf-8", errors="surrogateescape")
+        except UnicodeEncodeError:
+            return raw.encode("utf-8", errors="replace")
+    raise EmailParseError(f"not an email: expected bytes or str, got {type(raw).__name__}")
+
+
+def _unsurrogate(text: str) -> str:
+    """Repair header text that held raw 8-bit bytes (kept by the parser as surrogate escapes).
+
+    Such bytes are UTF-8 in practice, otherwise usually Windows-1252/Latin-1.
+    """
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    data = text.encode("utf-8", errors="surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    """The first raw (undecoded, unparsed) value of a header, unfolded."""
+    for key, value in msg.raw_items():
+        if key.lower() == name:
+            return re.sub(r"\r?\n[ \t]+", " ", str(value)).strip()
+    return None
+
+
+def _header_text(msg: Message, name: str) -> str | None:
+    """A header decoded to text (encoded words resolved), robust against malformed values."""
+    raw_value = _raw_header(msg, name)
+    if raw_value is None:
+        return None
+    if raw_value != _unsurrogate(raw_value):
+        return _decode_words(_unsurrogate(raw_value))
+    try:
+        value = msg.get(name)
+        return str(value).strip() if value is not None else None
+    except Exception:  # a header the registry cannot parse: decode it ourselves
+        logger.warning("malformed %s header, decoding it leniently: %r", name, raw_value[:80])
+        return _decode_words(raw_value)
+
+
+def _decode_words(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value))).strip()
+    except Exception:
+        return value.strip()
+
+
+def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of every occurrence of an address header."""
+    pairs: list[tuple[str, str]] = []
+    try:
+        for header in msg.get_all(name) or []:
+            for address in getattr(header, "addresses", ()):
+                pairs.append((_unsurrogate(address.display_name or ""), _unsurrogate(address.addr_spec or "")))
+    except Exception:
+        logger.warning("malformed %s header, parsing it leniently", name)
+        raws = [_unsurrogate(str(v)) for k, v in msg.raw_items() if k.lower() == name]
+        pairs = [(_decode_words(n), a) for n, a in email.utils.getaddresses(raws)]
+    return [(n.strip(), a.strip().strip("<>")) for n, a in pairs if a and a.strip().strip("<>")]
+
+
+_BARE_DAEMONS = {"mailer-daemon", "postmaster"}
+
+
+def _sender(msg: Message) -> tuple[str, str | None]:
+    for name, address in _addresses(msg, "from"):
+        if "@" in address or address.lower() in _BARE_DAEMONS:
+            return address.lower(), name or None
+    raw_from = _raw_header(msg, "from")
+    if raw_from:
+        raise EmailParseError(f"no From address: the From header {raw_from[:80]!r} holds no email address")
+    raise EmailParseError("no From address: the email has no From header")
+
+
+def _recipients(msg: Message) -> list[str]:
+    found: list[str] = []
+    for header in ("to", "cc"):
+        for _, address in _addresses(msg, header):
+            address = address.lower()
+            if address not in found:
+                found.append(address)
+    return found
+
+
+_ID_RE = re.compile(r"<([^<>\s]+)>")
+
+
+def _ids(value: str | None) -> list[str]:
+    """Message-IDs in a header value, without <>, in order (bare ids when no <> are used)."""
+    if not value:
+        return []
+    bracketed = _ID_RE.findall(value)
+    if bracketed:
+        return bracketed
+    return [token for token in value.split() if "@" in token]
+
+
+def _first_id(value: str | None) -> str | None:
+    found = _ids(value)
+    return found[0] if found else None
+
+
+def _message_id(msg: Message, raw_bytes: bytes) -> str:
+    value = _raw_header(msg, "message-id")
+    if value:
+        found = _ID_RE.search(value)
+        message_id = found.group(1) if found else value.strip().strip("<>").strip()
+        if message_id:
+            return message_id
+    digest = hashlib.sha256(raw_bytes).hexdigest()[:32]
+    logger.info("email without Message-ID, using generated-%s@%s", digest, GENERATED_ID_DOMAIN)
+    return f"generated-{digest}@{GENERATED_ID_DOMAIN}"
+
+
+def _date(msg: Message) -> datetime | None:
+    value = _raw_header(msg, "date")
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        logger.info("unparseable Date header %r", value[:80])
+        return None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def _selected_headers(msg: Message) -> dict[str, str]:
+    selected: dict[str, str] = {}
+    for name in SELECTED_HEADERS:
+        value = _raw_header(msg, name)
+        if value is not None:
+            selected[name] = _unsurrogate(value)
+    return selected
+
+
+# --------------------------------------------------------------------------------------------
+# body
+# --------------------------------------------------------------------------------------------
+
+
+def extract_body_text(msg: EmailMessage) -> str:
+    """The text body: the text/plain part, else the text of the text/html part, else ""."""
+    try:
+        part = msg.get_body(preferencelist=("plain",))
+        if part is not None:
+            return _part_text(part)
+        part = msg.get_body(preferencelist=("html",))
+        if part is not None:
+            return html_to_text(_part_text(part))
+    except Exception as exc:  # a MIME structure the library cannot walk
+        logger.warning("cannot find the body of the email (%s)", exc)
+    return ""
+
+
+def _part_text(part: Message) -> str:
+    """Decoded text of a text/* part; never raises on unknown charsets or broken encodings."""
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(content, str):
+            return content
+    except Exception as exc:
+        logger.warning(
+            "cannot decode %s part (%s), falling back to utf-8 with replacement", part.get_content_type(), exc
+        )
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            return payload.decode(charset, errors="replace")
+        except (LookupError, ValueError):  # unknown charset, or a charset name with a NUL in it
+            return payload.decode("utf-8", errors="replace")
+    return str(part.get_payload() or "")
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body (inscriptis keeps the layout of lists and tables)."""
+    if not html.strip():
+        return ""
+    try:
+        return get_text(html)
+    except Exception as exc:  # lxml refuses some documents; a crude strip is better than nothing
+        logger.warning("inscriptis could not convert HTML (%s), stripping tags", exc)
+        return re.sub(r"<[^>]+>", " ", html)
+
+
+# --------------------------------------------------------------------------------------------
+# automatic mail
+# --------------------------------------------------------------------------------------------
+
+_DAEMON_SENDER_RE = re.compile(
+    r"^(mailer-daemon|postmaster|no-?reply|no_reply|do-?not-?reply|do_not_reply)([+._-].*)?$", re.IGNORECASE
+)
+_AUTOMATIC_SUBJECT_RE = re.compile(
+    r"^\s*(automatic reply:|out of (the )?office|auto-?reply:|auto reply:|abwesenheitsnotiz|réponse automatique)",
+    re.IGNORECASE,
+)
+_REPORT_PARTS = {"message/delivery-status", "message/disposition-notification", "message/feedback-report"}
+
+
+def automatic_reason(msg: Message, from_address: str, own_addresses: Iterable[str]) -> str | None:
+    """Why this email was sent by a machine (never answered, never opens a case), or None.
+
+    ``X-Auto-Response-Suppress`` is deliberately not a signal: Outlook sets it on ordinary mail.
+    """
+    auto_submitted = _raw_header(msg, "auto-submitted")
+    if auto_submitted:
+        kind = auto_submitted.split(";")[0].strip().lower()
+        if kind and kind != "no":
+            return f"auto-submitted: {kind}"
+
+    content_type = msg.get_content_type()
+    if content_type == "multipart/report":
+        report_type = msg.get_param("report-type")
+        return f"multipart/report: {report_type}" if isinstance(report_type, str) else "multipart/report"
+    for part in _own_parts(msg):
+        if part.get_content_type() in _REPORT_PARTS:
+            return f"report part: {part.get_content_type()}"
+
+    sender = (from_address or "").lower()
+    own = {_plain_address(a) for a in own_addresses}
+    if sender and sender in own:
+        return f"from our own address: {sender}"
+    local_part = sender.split("@", 1)[0]
+    if local_part and _DAEMON_SENDER_RE.match(local_part):
+        return f"automatic sender: {sender}"
+
+    precedence = (_raw_header(msg, "precedence") or "").strip().lower()
+    if precedence in {"bulk", "list", "junk"}:
+        return f"precedence: {precedence}"
+    for name in ("x-autoreply", "x-autorespond"):
+        if _raw_header(msg, name) is not None:
+            return f"{name} header present"
+    list_id = _raw_header(msg, "list-id")
+    if list_id is not None:
+        return f"list-id: {_unsurrogate(list_id)}"
+
+    subject = _header_text(msg, "subject") or ""
+    if _AUTOMATIC_SUBJECT_RE.match(subject):
+        return f"automatic reply subject: {subject[:80]}"
+    return None
+
+
+def _own_parts(msg: Message) -> Iterable[Message]:
+    """The MIME parts of this email, not descending into attached emails (message/rfc822).
+
+    A customer who forwards a bounce as an attachment has still written a human email.
+    """
+    yield msg
+    if msg.get_content_maintype() == "multipart" and msg.is_multipart():
+        for part in msg.get_payload():  # type: ignore[union-attr]
+            if isinstance(part, Message):
+                yield from _own_parts(part)
+
+
+def _plain_address(address: str) -> str:
+    return (email.utils.parseaddr(address)[1] or address).strip().lower()
+
+
+# --------------------------------------------------------------------------------------------
+# the customer's new text
+# --------------------------------------------------------------------------------------------
+
+#: Attribution lines that introduce quoted history. Each needs a digit (a date or time) so that
+#: a sentence like "On Monday my colleague wrote:" is not taken for one.
+_ATTRIBUTION_RES = (
+    re.compile(r"^On\s.*\d.*\bwrote\s?:$", re.IGNORECASE),  # Gmail, Apple Mail, Thunderbird
+    re.compile(r"^Le\s.*\d.*\ba\s+écrit\s?:$", re.IGNORECASE),  # French
+    re.compile(r"^Am\s.*\d.*\bschrieb\b.*:$", re.IGNORECASE),  # German
+    re.compile(r"^El\s.*\d.*\bescribió\s?:$", re.IGNORECASE),  # Spanish
+    re.compile(r"^Op\s.*\d.*\bschreef\b.*:$", re.IGNORECASE),  # Dutch
+    re.compile(r"^Il\s.*\d.*\bha\s+scritto\s?:$", re.IGNORECASE),  # Italian
+)
+_SEPARATOR_RE = re.compile(
+    r"^-{2,}\s*(original message|forwarded message|ursprüngliche nachricht|message d'origine"
+    r"|message transféré|weitergeleitete nachricht)\s*-{2,}$",
+    re.IGNORECASE,
+)
+_BLOCK_FROM_RE = re.compile(r"^\*?(from|von|de|van|da|de la part de)\s?:\*?\s*\S", re.IGNORECASE)
+_BLOCK_FIELD_RE = re.compile(
+    r"^\*?(sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|à|objet|verzonden|aan|onderwerp"
+    r"|inviato|oggetto|enviado|para|asunto)\s?:",
+    re.IGNORECASE,
+)
+#: The field of a header block that carries the send date; a "From:"/"To:" pair without it (or
+#: an address) is more likely the customer's own text ("From: 12 Old Street / To: 5 New Road").
+_DATE_FIELD_RE = re.compile(
+    r"^\W*(sent|date|gesendet|datum|envoyé|date d'envoi|verzonden|inviato|data|enviado|fecha)\s?:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SIGNATURE_DELIMITER_RE = re.compile(r"^--\s*$")
+_MOBILE_SIGNATURE_RE = re.compile(
+    r"^(sent from my\s.{1,40}|get outlook for\s.{1,40}|von meinem .{1,40} gesendet)$", re.IGNORECASE
+)
+_DECORATION_RE = re.compile(r"^[_\-=*~]{3,}$")
+
+_reply_parser = EmailReplyParser(languages=list(REPLY_LANGUAGES))
+#: Lines longer than this are never taken for a reply header (and keep the regexes linear).
+_MAX_HEADER_LINE = 300
+_PLACEHOLDER_OPEN, _PLACEHOLDER_CLOSE = "\ue000", "\ue001"
+
+
+def separate_new_text(body: str) -> str:
+    """The customer's new text: ``body`` without quoted history and signature.
+
+    Quoted history is cut at the first reply header (Gmail/Apple Mail "On … wrote:", also
+    wrapped onto two lines, "Le … a écrit :", "Am … schrieb …:", "-----Original Message-----",
+    an Outlook "From: … Sent: …" block) by our own rules and by ``mail-parser-reply``; ``>``
+    lines are always dropped (the library keeps them when there is no header), then a ``-- ``
+    signature and a "Sent from my …" line. Sign-off lines such as "Thanks, Dana" are kept.
+
+    When that leaves nothing, the first non-quoted lines before any reply header are returned
+    (e.g. a mail that is only a signature); when the reply header is the very first line, the
+    unquoted lines after it (answers written inline between ``>`` lines).
+    """
+    lines = [line.rstrip() for line in (body or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    if not any(lines):
+        return ""
+    cut = _quote_start(lines)
+    head = "\n".join(lines[:cut] if cut is not None else lines)
+
+    new_text = _tidy(_drop_signature(_drop_quoted(_library_reply(head))))
+    if new_text:
+        return new_text
+    fallback = _tidy(_drop_delimiters(_drop_quoted(head)))
+    if fallback:
+        return fallback
+    if cut is not None and _is_attribution(lines, cut):
+        rest = lines[cut + 1 :]
+        later = _quote_start(rest)
+        inline = "\n".join(rest[:later] if later is not None else rest)
+        return _tidy(_drop_signature(_drop_quoted(inline))) or _tidy(_drop_quoted(inline))
+    return ""
+
+
+def _library_reply(text: str) -> str:
+    """The first fragment ``mail-parser-reply`` finds, or "" when it starts with a reply header.
+
+    Long lines are swapped for short placeholders while the library runs: its header regexes
+    backtrack quadratically on a long line starting with "On"/"Am"/..., and a reply header is
+    never that long anyway.
+    """
+    long_lines: dict[str, str] = {}
+    masked = text
+    if _PLACEHOLDER_OPEN not in text:
+        lines = text.split("\n")
+        for index, line in enumerate(lines):
+            if len(line) > _MAX_HEADER_LINE:
+                token = f"{_PLACEHOLDER_OPEN}{index}{_PLACEHOLDER_CLOSE}"
+                long_lines[token] = line.strip()
+                lines[index] = token
+        masked = "\n".join(lines)
+    try:
+        message = _reply_parser.read(masked)
+    except Exception as exc:  # the library is regex based; never let it break intake
+        logger.warning("mail-parser-reply failed (%s), keeping the text as is", exc)
+        return text
+    # parse_reply() would return replies[0]: the text before the first header, or, when the
+    # text *starts* with a header, the quoted history itself. We keep fragments up to the
+    # first header that is plausibly a real one (see _plausible_reply_header).
+    kept: list[str] = []
+    for reply in message.replies:
+        if reply.headers and _plausible_reply_header(reply.headers):
+            break
+        kept.append(reply.content or "")
+    content = "\n".join(kept)
+    for token, line in long_lines.items():
+        content = content.replace(token, line)
+    return content
+
+
+def _quote_start(lines: Sequence[str]) -> int | None:
+    """Index of the first line that starts quoted history (see separate_new_text), or None."""
+    for index, line in enumerate(lines):
+        text = _unquote(line)
+        if not text:
+            continue
+        if _is_attribution(lines, index) or _SEPARATOR_RE.match(text):
+            return index
+        if _BLOCK_FROM_RE.match(text) and _block_follows(lines, index):
+            return index
+    return None
+
+
+def _unquote(line: str) -> str:
+    return re.sub(r"^(\s*>)+", "", line).strip()
+
+
+def _is_attribution(lines: Sequence[str], index: int) -> bool:
+    """An "On … wrote:" line, or one wrapped onto the next line by the mail client."""
+    text = _unquote(lines[index])
+    if len(text) > _MAX_HEADER_LINE:
+        return False
+    if any(regex.match(text) for regex in _ATTRIBUTION_RES):
+        return True
+    if index + 1 < len(lines):
+        following = _unquote(lines[index + 1])
+        if len(following) <= _MAX_HEADER_LINE:
+            joined = f"{text} {following}"
+            return any(regex.match(joined) for regex in _ATTRIBUTION_RES)
+    return False
+
+
+def _block_follows(lines: Sequence[str], index: int) -> bool:
+    """True when a "From:" line starts a header block: Sent:/Date:/To:/Subject: lines follow,
+    and the block names an address or a send date."""
+    following = [_unquote(line) for line in lines[index + 1 : index + 6]]
+    fields = [line for line in following if _BLOCK_FIELD_RE.match(line)]
+    if not fields:
+        return False
+    return "@" in _unquote(lines[index]) or any(_DATE_FIELD_RE.match(line) or "@" in line for line in fields)
+
+
+def _plausible_reply_header(header: str) -> bool:
+    """Whether a reply header found by mail-parser-reply really introduces quoted history.
+
+    The library cuts at any two lines like "From: …" / "To: …" and at any "On … wrote:" line;
+    we accept a cut only with an address, a send-date field, a separator, or a digit (a date)
+    in a one- or two-line attribution.
+    """
+    text = "\n".join(_unquote(line) for line in header.strip().split("\n"))
+    if "@" in text or _DATE_FIELD_RE.search(text) or _SEPARATOR_RE.match(text):
+        return True
+    if "original message" in text.lower():
+        return True
+    return text.count("\n") <= 1 and text.endswith(":") and bool(re.search(r"\d", text))
+
+
+def _drop_quoted(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+
+
+def _drop_delimiters(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if not _SIGNATURE_DELIMITER_RE.match(line.strip()))
+
+
+def _drop_signature(text: str) -> str:
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if _SIGNATURE_DELIMITER_RE.match(line.strip()):
+            lines = lines[:index]
+            break
+    while lines and (not lines[-1].strip() or _MOBILE_SIGNATURE_RE.match(lines[-1].strip())):
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _tidy(text: str) -> str:
+    """Strip blank and decoration lines (underscore/dash rules) at the ends, collapse blank runs."""
+    lines = [line.rstrip() for line in text.split("\n")]
+    while lines and (not lines[-1].strip() or _DECORATION_RE.match(lines[-1].strip())):
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    collapsed: list[str] = []
+    for line in lines:
+        if not line.strip() and collapsed and not collapsed[-1].strip():
+            continue
+        collapsed.append(line)
+    return "\n".join(collapsed).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------------------------
+
+
+def build_email(
+    *,
+    from_: str,
+    to: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    date: datetime,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """An RFC 5322 message (UTF-8 text/plain) for the replay runner and the outbox.
+
+    Message-IDs are given without <> (as stored) and written with them.
+    """
+    msg = EmailMessage(policy=policy.default)
+    msg["From"] = from_
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.format_datetime(date if date.tzinfo else date.replace(tzinfo=timezone.utc))
+    msg["Message-ID"] = _bracket(message_id)
+    if in_reply_to:
+        msg["In-Reply-To"] = _bracket(in_reply_to)
+    if references:
+        msg["References"] = " ".join(_bracket(ref) for ref in references)
+    for name, value in (headers or {}).items():
+        del msg[name]
+        msg[name] = value
+    msg.set_content(body, charset="utf-8")
+    return msg.as_bytes()
+
+
+def _bracket(message_id: str) -> str:
+    return f"<{message_id.strip().strip('<>')}>"

@@ -1,0 +1,29 @@
+"""Where sent mail goes. The embedded default is a local mailbox: the outbox in the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from agent_graph.intake import build_email
+from agent_graph.store import CaseStore, OutboxItem
+
+
+class Mailbox(Protocol):
+    def deliver(self, item: OutboxItem, sender: str, at: datetime) -> OutboxItem:
+        """Send one approved outbox item. Must be idempotent for an item already sent."""
+        ...
+
+
+class LocalMailbox:
+    """Delivery is recording the email as sent in the store, in one transaction: exactly once."""
+
+    def __init__(self, store: CaseStore):
+        self.store = store
+
+    def deliver(self, item: OutboxItem, sender: str, at: datetime) -> OutboxItem:
+        raw = build_email(
+            from_=sender, to=item.to_address, subject=item.subject, body=item.body, message_id=item.message_id,
+            date=at, in_reply_to=item.in_reply_to, references=item.references.split(),
+        )
+        return self.store.record_delivery(item.id, at, raw.decode("utf-8", errors="replace"))

@@ -1,0 +1,64 @@
+"""Case nodes: resolve, route to a representative, close, or only record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent_graph.context import Context, services
+from agent_graph.domain import Action, Actor, CaseStatus, Outbound
+from agent_graph.errors import PolicyViolation
+from agent_graph.state import AgentState, TurnOutcome
+from tools.close_case import CloseCaseArgs, close_case
+from tools.resolve_case import ResolveCaseArgs, resolve_case
+from tools.route_to_rep import RouteToRepArgs, route_to_rep
+
+
+def resolve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    env = services(runtime.context)
+    try:
+        case = resolve_case(env, ResolveCaseArgs(case_id=state.case_id, accepting_message_pk=state.message_pk))
+    except PolicyViolation as exc:
+        return _route(state, runtime, f"could not resolve: {exc}")
+    env.store.record(case.id, Actor.AGENT, Action.RESOLVE_CASE, "customer accepted; case resolved", env.clock.now())
+    return {"outcome": TurnOutcome(action=Action.RESOLVE_CASE, status=CaseStatus(case.status))}
+
+
+def route(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    assert state.plan is not None
+    return _route(state, runtime, state.plan.reason or "routed by policy")
+
+
+def _route(state: AgentState, runtime: Runtime[Context], reason: str) -> dict[str, Any]:
+    env = services(runtime.context)
+    case = route_to_rep(env, RouteToRepArgs(case_id=state.case_id, reason=reason))
+    env.store.record(case.id, Actor.AGENT, Action.ROUTE_TO_REP, f"to queue {case.queue}: {reason}", env.clock.now())
+    return {"outcome": TurnOutcome(action=Action.ROUTE_TO_REP, status=CaseStatus(case.status), note=reason)}
+
+
+def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    env = services(runtime.context)
+    case = close_case(env, CloseCaseArgs(case_id=state.case_id))
+    env.store.record(case.id, Actor.AGENT, Action.CLOSE_CASE, "closed after the last follow-up", env.clock.now())
+    return {"outcome": TurnOutcome(action=Action.CLOSE_CASE, status=CaseStatus(case.status))}
+
+
+def update_only(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    env = services(runtime.context)
+    case = env.store.case(state.case_id)
+    reason = state.plan.reason if state.plan else ""
+    env.store.record(case.id, Actor.AGENT, Action.UPDATE_ONLY, f"fields updated, nothing sent ({reason})",
+                     env.clock.now())
+    return {"outcome": TurnOutcome(action=Action.UPDATE_ONLY, status=CaseStatus(case.status), note=reason)}
+
+
+def finish(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Close the run: mark the email processed and make sure an outcome is reported."""
+    env = services(runtime.context)
+    if state.message_pk is not None:
+        env.store.mark_processed(state.message_pk)
+    if state.outcome is not None:
+        return {}
+    status = CaseStatus(env.store.case(state.case_id).status) if state.case_id is not None else None
+    return {"outcome": TurnOutcome(action=None, outbound=Outbound.NONE, status=status, note="nothing due")}

@@ -1,0 +1,69 @@
+"""Decision nodes: the decision table, for an inbound email and for a clock tick."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent_graph.brain.base import Understanding
+from agent_graph.brain.types import ReplyKind
+from agent_graph.catalog import Catalog
+from agent_graph.context import Context, services
+from agent_graph.domain import Action, CaseStatus
+from agent_graph.nodes.understanding import effective_status
+from agent_graph.state import AgentState, Proposal
+from agent_graph.store import Case
+
+
+def decide(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    env = services(runtime.context)
+    case = env.store.case(state.case_id)
+    assert state.understanding is not None
+    fields = set(env.store.current_fields(case.id))
+    return {"proposal": decide_for_email(env.catalog, case, fields, state.understanding)}
+
+
+def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understanding: Understanding) -> Proposal:
+    status = effective_status(case.status, case.status_before_review)
+    reply = understanding.reply_kind
+    if status == CaseStatus.RESOLUTION_PROPOSED and reply is ReplyKind.ACCEPTS:
+        return Proposal(action=Action.RESOLVE_CASE, reason="the customer accepted the proposed resolution")
+    if status == CaseStatus.RESOLUTION_PROPOSED and reply is ReplyKind.NEEDS_HELP:
+        return Proposal(action=Action.ROUTE_TO_REP, reason="the customer still needs help after the proposed resolution")
+    if status in (CaseStatus.RESOLVED, CaseStatus.CLOSED) and reply is ReplyKind.ACCEPTS:
+        return Proposal(action=Action.UPDATE_ONLY, reason="a thank-you on a finished case")
+    if status == CaseStatus.WITH_REPRESENTATIVE:
+        return Proposal(action=Action.UPDATE_ONLY, reason="a representative owns the case")
+    if understanding.asks_for_person:
+        return Proposal(action=Action.ROUTE_TO_REP, reason="the customer asked for a person")
+    intent = catalog.intent(case.intent)
+    if intent is None:
+        return Proposal(action=Action.REQUEST_INFO, reason="the intent could not be identified")
+    missing = [a.name for a in intent.required_attributes if a.name not in fields]
+    if missing:
+        return Proposal(action=Action.REQUEST_INFO, missing=missing,
+                        reason=f"required information missing: {', '.join(missing)}")
+    return Proposal(action=Action.SEND_RESOLUTION, reason=f"every required attribute of {intent.id} is known")
+
+
+def decide_on_clock(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    env = services(runtime.context)
+    case = env.store.case(state.case_id)
+    return {"proposal": due_step(env.catalog, case, env.clock.now())}
+
+
+def due_step(catalog: Catalog, case: Case, now) -> Proposal | None:  # type: ignore[no-untyped-def]
+    """A follow-up or a closure that is due now, or None. At most one step per tick."""
+    follow_up = catalog.follow_up
+    if follow_up is None or case.status not in (CaseStatus.AWAITING_CUSTOMER, CaseStatus.RESOLUTION_PROPOSED):
+        return None
+    last_out = case.last_outbound_at
+    if last_out is None or (case.last_inbound_at is not None and case.last_inbound_at > last_out):
+        return None
+    elapsed = now - last_out
+    if case.follow_ups < follow_up.max_follow_ups and elapsed >= follow_up.after:
+        return Proposal(action=Action.FOLLOW_UP, reason=f"no reply for {elapsed}")
+    if case.follow_ups >= follow_up.max_follow_ups and elapsed >= follow_up.close_after_last:
+        return Proposal(action=Action.CLOSE_CASE, reason=f"no reply after {case.follow_ups} follow-up(s)")
+    return None

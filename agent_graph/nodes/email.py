@@ -1,0 +1,97 @@
+"""Email nodes: draft the email, let a representative review it, send it.
+
+Approval and sending are separate nodes. The review node pauses with one interrupt and has
+no side effect before it; the send node is keyed by the draft, so a resumed or retried run
+never sends twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent_graph.context import Context, Services, services
+from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
+from agent_graph.errors import PolicyViolation, TemplateRenderError
+from agent_graph.review import inbox_request, parse_human_response
+from agent_graph.state import AgentState, Delivery, Plan, ReviewDecision, ReviewKind, Trigger, TurnOutcome
+from agent_graph.store import Case
+from tools.draft_email import DraftEmailArgs, draft_email
+from tools.request_info import RequestInfoArgs, request_info
+from tools.send_email import SendEmailArgs, send_email
+
+
+def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Render the planned email into the outbox; a rendering failure routes the case instead."""
+    env = services(runtime.context)
+    plan = state.plan
+    assert plan is not None
+    case = env.store.case(state.case_id)
+    key = idempotency_key(env, state, case, plan.action)
+    for_review = plan.delivery is Delivery.REVIEW
+    try:
+        if plan.action is Action.REQUEST_INFO:
+            item = request_info(env, RequestInfoArgs(case_id=case.id, missing=plan.missing, idempotency_key=key,
+                                                     for_review=for_review))
+        else:
+            item = draft_email(env, DraftEmailArgs(case_id=case.id, action=plan.action, idempotency_key=key,
+                                                   missing=plan.missing, for_review=for_review))
+    except (TemplateRenderError, PolicyViolation) as exc:
+        return {"plan": Plan(action=Action.ROUTE_TO_REP, reason=f"no email was sent: {exc}")}
+    status = CaseStatus(env.store.case(case.id).status)
+    outbound = Outbound.DRAFTED if for_review else Outbound.NONE
+    return {"draft_id": item.id,
+            "outcome": TurnOutcome(action=plan.action, outbound=outbound, status=status, outbox_id=item.id)}
+
+
+def idempotency_key(env: Services, state: AgentState, case: Case, action: Action) -> str:
+    """Deterministic per case and trigger: the same email (or the same due follow-up) yields the same draft."""
+    if state.trigger is Trigger.TICK:
+        since = case.last_outbound_at.isoformat() if case.last_outbound_at else "never"
+        return f"{case.number}:follow-up:{case.follow_ups + 1}:{since}"
+    message = env.store.message(state.message_pk)
+    return f"{case.number}:{message.message_id}:{action.value}"
+
+
+def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Pause for a representative. They may accept, edit (subject/body), respond with feedback, or ignore."""
+    env = services(runtime.context)
+    item = env.store.outbox_item(state.draft_id)
+    case = env.store.case(item.case_id)
+    answer = interrupt([inbox_request(env, case, item, state.plan)])
+    decision = parse_human_response(answer)
+    now = env.clock.now()
+    env.store.record(case.id, Actor.REPRESENTATIVE, f"review_{decision.kind.value}", review_summary(decision), now,
+                     {"outbox_id": item.id, "subject": decision.subject, "body": decision.body, "text": decision.text})
+    if decision.kind is ReviewKind.ACCEPT:
+        env.store.set_outbox(item.id, status=OutboxStatus.APPROVED)
+        return {"review": decision}
+    if decision.kind is ReviewKind.EDIT:
+        env.store.set_outbox(item.id, status=OutboxStatus.APPROVED, edited=True,
+                             subject=decision.subject or item.subject, body=decision.body or item.body)
+        return {"review": decision}
+    env.store.set_outbox(item.id, status=OutboxStatus.DISCARDED)
+    reason = (f"representative feedback on the draft: {decision.text}" if decision.kind is ReviewKind.RESPONSE
+              else "the representative discarded the draft")
+    return {"review": decision, "plan": Plan(action=Action.ROUTE_TO_REP, reason=reason)}
+
+
+def review_summary(decision: ReviewDecision) -> str:
+    if decision.kind is ReviewKind.RESPONSE:
+        return f"feedback: {decision.text}"
+    return {ReviewKind.ACCEPT: "accepted the draft", ReviewKind.EDIT: "edited and approved the draft",
+            ReviewKind.IGNORE: "discarded the draft"}[decision.kind]
+
+
+def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    env = services(runtime.context)
+    plan = state.plan
+    assert plan is not None and state.draft_id is not None
+    item = send_email(env, SendEmailArgs(outbox_id=state.draft_id))
+    case = env.store.case(item.case_id)
+    env.store.record(case.id, Actor.AGENT, "send_email", f"{plan.action.value} sent to {item.to_address}",
+                     env.clock.now(), {"outbox_id": item.id, "template_id": item.template_id})
+    return {"outcome": TurnOutcome(action=plan.action, outbound=Outbound.SENT, status=CaseStatus(case.status),
+                                   outbox_id=item.id)}

@@ -1,0 +1,42 @@
+"""The guard: plain code between what is proposed and the tool that acts.
+
+It applies the LOB's automation level and the limits. Nothing in a customer's email can
+change what it allows: it reads only the proposal, the case and the catalog.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent_graph.catalog import AutomationLevel
+from agent_graph.context import Context, services
+from agent_graph.domain import Action
+from agent_graph.state import AgentState, Delivery, Plan, Proposal
+from agent_graph.store import Case
+
+
+def guard(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    env = services(runtime.context)
+    if state.proposal is None:
+        return {"plan": None}
+    case = env.store.case(state.case_id)
+    level = env.automation_for(case.lob, state.automation)
+    return {"plan": permitted_plan(state.proposal, case, level, env.catalog.limits.max_info_requests)}
+
+
+def permitted_plan(proposal: Proposal, case: Case, level: AutomationLevel, max_info_requests: int) -> Plan | None:
+    action = proposal.action
+    if action.sends_email:
+        if level is AutomationLevel.DISABLED:
+            if action is Action.FOLLOW_UP:
+                return None
+            return Plan(action=Action.ROUTE_TO_REP, reason=f"automation is disabled for this line of business "
+                                                            f"({proposal.reason})")
+        if action is Action.REQUEST_INFO and case.info_requests >= max_info_requests:
+            return Plan(action=Action.ROUTE_TO_REP,
+                        reason=f"{case.info_requests} information requests already sent (limit {max_info_requests})")
+        delivery = Delivery.REVIEW if level is AutomationLevel.CONFIRM else Delivery.SEND
+        return Plan(action=action, delivery=delivery, missing=proposal.missing, reason=proposal.reason)
+    return Plan(action=action, reason=proposal.reason)

@@ -1,0 +1,66 @@
+"""Intake nodes: store the inbound email, tie it to a case, set automatic mail aside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent_graph.context import Context, services
+from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, Outbound
+from agent_graph.intake import parse_email
+from agent_graph.mailroom import receive
+from agent_graph.state import AgentState, Trigger, TurnOutcome, cleared_run_fields
+
+
+def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Accepts raw RFC 5322 text, or the key of an email the service already stored."""
+    env = services(runtime.context)
+    cleared: dict[str, Any] = cleared_run_fields()
+    if state.trigger is Trigger.TICK:
+        if state.case_id is None:
+            raise ValueError("a tick run needs the case_id of the case to follow up")
+        return cleared
+    if state.message_pk is None:
+        if not state.raw_email:
+            raise ValueError("the input needs raw_email (RFC 5322 text) or message_pk (a stored email)")
+        email = parse_email(state.raw_email, own_addresses=[env.catalog.mailbox])
+        receipt = receive(env.catalog, env.store, env.clock, email)
+        update: dict[str, Any] = {**cleared, "message_pk": receipt.message_pk, "case_id": receipt.case_id,
+                                  "automatic_reason": receipt.automatic_reason, "duplicate": receipt.duplicate}
+    else:
+        message = env.store.message(state.message_pk)
+        update = {**cleared, "case_id": message.case_id, "automatic_reason": message.automatic_reason}
+    if update["case_id"] is not None and not update["automatic_reason"] and not update.get("duplicate"):
+        supersede_pending_drafts(runtime, update["case_id"])
+    return update
+
+
+def supersede_pending_drafts(runtime: Runtime[Context], case_id: int) -> None:
+    """A new customer email makes a draft awaiting review stale: the case is decided afresh."""
+    env = services(runtime.context)
+    drafts = env.store.pending_drafts(case_id)
+    if not drafts:
+        return
+    for draft in drafts:
+        env.store.set_outbox(draft.id, status=OutboxStatus.SUPERSEDED)
+    case = env.store.case(case_id)
+    if case.status == CaseStatus.PENDING_REVIEW:
+        env.store.update_case(case_id, env.clock.now(), status=case.status_before_review or CaseStatus.NEW,
+                              status_before_review=None)
+    env.store.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by a new email",
+                     env.clock.now())
+
+
+def set_aside(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Automatic mail and duplicates are recorded and never answered."""
+    env = services(runtime.context)
+    status = CaseStatus(env.store.case(state.case_id).status) if state.case_id is not None else None
+    if state.duplicate:
+        return {"outcome": TurnOutcome(action=None, status=status, note="duplicate email: already processed")}
+    note = f"automatic mail ({state.automatic_reason}): recorded, not answered"
+    env.store.record(state.case_id, Actor.AGENT, Action.IGNORE, note, env.clock.now(),
+                     {"message_pk": state.message_pk})
+    if state.message_pk is not None:
+        env.store.mark_processed(state.message_pk)
+    return {"outcome": TurnOutcome(action=Action.IGNORE, outbound=Outbound.NONE, status=status, note=note)}

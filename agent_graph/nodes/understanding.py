@@ -1,0 +1,77 @@
+"""Understanding nodes: the brain proposes intent and values; code keeps only what holds up."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent_graph.brain.base import UnderstandRequest
+from agent_graph.context import Context, services
+from agent_graph.domain import Actor, CaseStatus
+from agent_graph.state import AgentState
+from tools.update_case_fields import UpdateCaseFieldsArgs, update_case_fields
+
+log = logging.getLogger(__name__)
+
+REPLY_STATUSES = {CaseStatus.RESOLUTION_PROPOSED, CaseStatus.RESOLVED, CaseStatus.CLOSED}
+
+
+def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    env = services(runtime.context)
+    case = env.store.case(state.case_id)
+    message = env.store.message(state.message_pk)
+    earlier = [m.new_text for m in env.store.customer_messages(case.id) if m.id != message.id]
+    first_subject = message.subject if not earlier else ""
+    request = UnderstandRequest(
+        new_text=message.new_text, subject=first_subject, known_intent=case.intent, earlier_texts=earlier,
+        reply_to_resolution=effective_status(case.status, case.status_before_review) in REPLY_STATUSES,
+        now=env.clock.now(),
+    )
+    return {"understanding": env.brain.understand(env.catalog, request)}
+
+
+def effective_status(status: str, before_review: str | None) -> CaseStatus:
+    """A case waiting for review is, for the customer, still where it was before the draft."""
+    if status == CaseStatus.PENDING_REVIEW and before_review:
+        return CaseStatus(before_review)
+    return CaseStatus(status)
+
+
+def record_fields(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Guard for the brain's proposals: an intent outside the catalog or below the confidence
+    threshold counts as unidentified; a value whose span is not in the customer's own text is dropped."""
+    env = services(runtime.context)
+    understanding = state.understanding
+    assert understanding is not None
+    case = env.store.case(state.case_id)
+    message = env.store.message(state.message_pk)
+    guess = understanding.intent
+    intent_id = None
+    if case.intent is None and guess.intent_id is not None:
+        if env.catalog.intent(guess.intent_id) is None:
+            log.warning("brain proposed intent %r, which is not in the catalog: ignored", guess.intent_id)
+        elif guess.confidence >= env.catalog.limits.intent_confidence:
+            intent_id = guess.intent_id
+    customer_text = _flat("\n".join([message.subject, *[m.new_text for m in env.store.customer_messages(case.id)]]))
+    grounded = [v for v in understanding.values if v.span.strip() and _flat(v.span) in customer_text]
+    dropped = [v.name for v in understanding.values if v not in grounded]
+    result = update_case_fields(env, UpdateCaseFieldsArgs(
+        case_id=case.id, intent_id=intent_id, intent_confidence=guess.confidence if intent_id else None,
+        values=grounded, message_pk=message.id,
+    ))
+    now = env.clock.now()
+    if intent_id:
+        env.store.record(case.id, Actor.AGENT, "intent_identified", f"intent {intent_id} ({guess.confidence:.2f})", now)
+    if result.written or result.rejected or dropped:
+        env.store.record(case.id, Actor.AGENT, "update_case_fields",
+                         f"wrote {', '.join(result.written) or 'nothing'}", now,
+                         {"written": result.written, "rejected": [r.model_dump() for r in result.rejected],
+                          "ungrounded": dropped})
+    return {}
+
+
+def _flat(text: str) -> str:
+    """Whitespace-insensitive form, so a span quoted across a line break still counts as found."""
+    return " ".join(text.split()).lower()

@@ -1,0 +1,63 @@
+"""The review contract with a human-in-the-loop inbox (LangChain's Agent Inbox schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_graph.context import Services
+from agent_graph.state import Plan, ReviewDecision, ReviewKind
+from agent_graph.store import Case, OutboxItem
+
+REVIEW_ACTION = "send_email"
+
+
+def inbox_request(env: Services, case: Case, item: OutboxItem, plan: Plan | None) -> dict[str, Any]:
+    """A ``HumanInterrupt``: the email the agent wants to send, what the reviewer may do, and why."""
+    fields = env.store.current_fields(case.id)
+    intent = env.catalog.intent(case.intent)
+    lines = [
+        f"### Case {case.number}: {case.title}",
+        f"- **Customer:** {case.customer_name or ''} <{case.customer_email}>".replace("**  <", "** <"),
+        f"- **Line of business:** {case.lob}",
+        f"- **Intent:** {intent.name + ' (' + intent.id + ')' if intent else 'not identified'}",
+        f"- **Proposed action:** {item.action}" + (f" ({plan.reason})" if plan and plan.reason else ""),
+        f"- **Template:** {item.template_id or 'built-in wording'}",
+    ]
+    if fields:
+        lines.append("\n**Case fields**\n")
+        lines += [f"- {name}: {row.value} _(from {row.extractor})_" for name, row in fields.items()]
+    lines.append("\nAccept to send as drafted, edit the subject or body, respond with feedback (the draft is "
+                 "discarded and the case goes to a representative), or ignore to discard the draft and route "
+                 "the case.")
+    return {
+        "action_request": {"action": REVIEW_ACTION,
+                           "args": {"to": item.to_address, "subject": item.subject, "body": item.body}},
+        "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True, "allow_ignore": True},
+        "description": "\n".join(lines),
+    }
+
+
+def parse_human_response(answer: Any) -> ReviewDecision:
+    """Accept a ``HumanResponse`` alone or as a one-element list (as Agent Inbox sends it).
+
+    ``edit`` carries ``{"action": ..., "args": {"subject": ..., "body": ...}}`` (string values);
+    any ``to`` in the edited args is ignored: the recipient is always the case's customer.
+    """
+    if isinstance(answer, list):
+        if len(answer) != 1:
+            raise ValueError(f"expected one review answer, got {len(answer)}")
+        answer = answer[0]
+    if not isinstance(answer, dict) or "type" not in answer:
+        raise ValueError("a review answer is a HumanResponse: {'type': 'accept'|'edit'|'response'|'ignore', 'args': ...}")
+    kind = ReviewKind(answer["type"])
+    args = answer.get("args")
+    if kind is ReviewKind.EDIT:
+        edited = args.get("args", args) if isinstance(args, dict) else {}
+        return ReviewDecision(kind=kind, subject=_text(edited.get("subject")), body=_text(edited.get("body")))
+    if kind is ReviewKind.RESPONSE:
+        return ReviewDecision(kind=kind, text=_text(args) or "")
+    return ReviewDecision(kind=kind)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,162 @@
+"""Running the agent: one email, one review answer or one clock tick at a time, on a case's thread.
+
+The CLI, the replay evals and the demo all go through :class:`CaseAgent`; so does code that
+embeds the agent without a LangGraph server.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+from pydantic import BaseModel
+from sqlalchemy.engine import make_url
+
+from agent_graph.context import Context, Services, services
+from agent_graph.domain import Action, Actor, CaseStatus, Outbound
+from agent_graph.graph import build_graph
+from agent_graph.intake import parse_email
+from agent_graph.mailroom import receive
+from agent_graph.nodes.decision import due_step
+from agent_graph.serde import checkpoint_serde
+from agent_graph.state import Trigger, TurnOutcome, run_input
+from agent_graph.store import Case
+
+log = logging.getLogger(__name__)
+
+
+class TurnResult(BaseModel):
+    """What one email, review answer or tick did to one case."""
+
+    case_id: int | None
+    case_number: str | None
+    outcome: TurnOutcome
+    pending_review: dict[str, Any] | None = None
+    duplicate: bool = False
+
+
+def thread_id_for(case_number: str) -> str:
+    """Deterministic: every email of a case lands on the same graph thread."""
+    return f"case-{case_number}"
+
+
+def checkpoint_path(db_url: str) -> str | None:
+    """Where the SQLite checkpointer lives beside a SQLite store; None for a store in memory or elsewhere."""
+    url = make_url(db_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database)
+    return str(path.with_name(path.stem + ".checkpoints" + (path.suffix or ".db")))
+
+
+@contextmanager
+def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
+    path = checkpoint_path(db_url)
+    if path is None:
+        yield InMemorySaver(serde=checkpoint_serde())
+        return
+    connection = sqlite3.connect(path, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        yield SqliteSaver(connection, serde=checkpoint_serde())
+    finally:
+        connection.close()
+
+
+class CaseAgent:
+    def __init__(self, context: Context, checkpointer: BaseCheckpointSaver | None = None):
+        env = services(context)
+        # Resolve once: every node of every run then shares one catalog, store, brain and clock.
+        self.context = Context(catalog_path=context.catalog_path, db_url=context.db_url, brain=context.brain,
+                               automation=dict(context.automation), catalog=env.catalog, store=env.store,
+                               brain_engine=env.brain, mailbox=env.mailbox, clock=env.clock)
+        self.env: Services = services(self.context)
+        self.graph = build_graph(checkpointer or InMemorySaver(serde=checkpoint_serde()))
+
+    # --- the three ways in ----------------------------------------------------------------
+    def process_email(self, raw: bytes | str) -> TurnResult:
+        """Ingest one email (idempotent by Message-ID) and run the agent on its case."""
+        email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
+        receipt = receive(self.env.catalog, self.env.store, self.env.clock, email)
+        if receipt.duplicate:
+            case = self.env.store.case(receipt.case_id) if receipt.case_id else None
+            return TurnResult(case_id=receipt.case_id, case_number=case.number if case else None, duplicate=True,
+                              outcome=TurnOutcome(action=None, note="duplicate: this email was already processed"))
+        if receipt.case_id is None:
+            return self._set_aside_unthreaded(receipt.message_pk, receipt.automatic_reason or "automatic")
+        case = self.env.store.case(receipt.case_id)
+        result = self._run(case, run_input(message_pk=receipt.message_pk, case_id=case.id))
+        self.env.store.mark_processed(receipt.message_pk)
+        return result
+
+    def answer_review(self, case_id: int, response: Any) -> TurnResult:
+        """Resume a case paused for review with a HumanResponse (alone or as a one-element list)."""
+        case = self.env.store.case(case_id)
+        if self.pending_review(case_id) is None:
+            raise ValueError(f"case {case.number} has no draft waiting for review")
+        return self._run(case, Command(resume=response))
+
+    def tick(self, case_ids: list[int] | None = None) -> list[TurnResult]:
+        """Send the follow-ups and closures that are due now (on every case, or on these)."""
+        results = []
+        now = self.env.clock.now()
+        for case in self.env.store.cases_awaiting_reply():
+            if case_ids is not None and case.id not in case_ids:
+                continue
+            if due_step(self.env.catalog, case, now) is not None:
+                results.append(self._run(case, run_input(trigger=Trigger.TICK, case_id=case.id)))
+        return results
+
+    def recover(self) -> list[TurnResult]:
+        """Finish runs that a crash left half done; their side effects are keyed, so none repeats."""
+        results = []
+        for run in self.env.store.unfinished_runs():
+            case = self.env.store.case(run.case_id)
+            log.warning("resuming the unfinished run of case %s", case.number)
+            results.append(self._run(case, None))
+        return results
+
+    # --- reading -----------------------------------------------------------------------------
+    def pending_review(self, case_id: int) -> dict[str, Any] | None:
+        """The Agent Inbox request a case is paused on, if any."""
+        case = self.env.store.case(case_id)
+        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id_for(case.number)}})
+        for interrupt in snapshot.interrupts:
+            value = interrupt.value
+            return value[0] if isinstance(value, list) else value
+        return None
+
+    # --- internals ---------------------------------------------------------------------------
+    def _run(self, case: Case, graph_input: Any) -> TurnResult:
+        thread = thread_id_for(case.number or str(case.id))
+        config = {"configurable": {"thread_id": thread}}
+        self.env.store.begin_run(thread, case.id, self.env.clock.now())
+        self.graph.invoke(graph_input, config, context=self.context, durability="sync")
+        self.env.store.end_run(thread)
+        snapshot = self.graph.get_state(config)
+        values = snapshot.values
+        outcome = values.get("outcome") if isinstance(values, dict) else getattr(values, "outcome", None)
+        if isinstance(outcome, dict):
+            outcome = TurnOutcome.model_validate(outcome)
+        fresh = self.env.store.case(case.id)
+        if outcome is None:
+            outcome = TurnOutcome(action=None, status=CaseStatus(fresh.status))
+        pending = self.pending_review(case.id)
+        if pending is not None:
+            outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED, "status": CaseStatus(fresh.status)})
+        return TurnResult(case_id=case.id, case_number=fresh.number, outcome=outcome, pending_review=pending)
+
+    def _set_aside_unthreaded(self, message_pk: int, reason: str) -> TurnResult:
+        note = f"automatic mail ({reason}) that belongs to no case: recorded, not answered"
+        self.env.store.record(None, Actor.AGENT, Action.IGNORE, note, self.env.clock.now(), {"message_pk": message_pk})
+        self.env.store.mark_processed(message_pk)
+        return TurnResult(case_id=None, case_number=None, outcome=TurnOutcome(action=Action.IGNORE, note=note))
+

@@ -1,0 +1,105 @@
+"""The graph's state: one run handles one inbound email or one clock tick for one case.
+
+Durable facts (the case, its fields, its mail) live in the store; the state carries what
+this run decided, so that a paused or crashed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from agent_graph.brain.base import Understanding
+from agent_graph.catalog import AutomationLevel
+from agent_graph.domain import Action, CaseStatus, Outbound
+
+
+class Trigger(StrEnum):
+    EMAIL = "email"
+    TICK = "tick"
+
+
+class Delivery(StrEnum):
+    """How the email of a plan reaches the customer."""
+
+    SEND = "send"
+    REVIEW = "review"
+    NONE = "none"
+
+
+class Proposal(BaseModel):
+    """What the decision table proposes, before the guard applies policy."""
+
+    action: Action
+    missing: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
+class Plan(BaseModel):
+    """What the guard allows: the action that will be carried out, and how."""
+
+    action: Action
+    delivery: Delivery = Delivery.NONE
+    missing: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
+class ReviewKind(StrEnum):
+    ACCEPT = "accept"
+    EDIT = "edit"
+    RESPONSE = "response"
+    IGNORE = "ignore"
+
+
+class ReviewDecision(BaseModel):
+    """A representative's answer to a pending draft (Agent Inbox ``HumanResponse``)."""
+
+    kind: ReviewKind
+    subject: str | None = None
+    body: str | None = None
+    text: str | None = None
+
+
+class TurnOutcome(BaseModel):
+    """What this run did, as a replay expectation sees it."""
+
+    action: Action | None
+    outbound: Outbound = Outbound.NONE
+    status: CaseStatus | None = None
+    outbox_id: int | None = None
+    note: str = ""
+
+
+class AgentInput(BaseModel):
+    """What starts a run: an inbound email (raw, or already stored) or a clock tick for a case."""
+
+    raw_email: str | None = Field(default=None, description="an inbound email, RFC 5322 text")
+    message_pk: int | None = Field(default=None, description="an inbound email already stored")
+    case_id: int | None = None
+    trigger: Trigger = Trigger.EMAIL
+    automation: AutomationLevel | None = Field(default=None, description="override for this run")
+
+
+class AgentState(AgentInput):
+    automatic_reason: str | None = None
+    duplicate: bool = False
+    understanding: Understanding | None = None
+    proposal: Proposal | None = None
+    plan: Plan | None = None
+    draft_id: int | None = None
+    review: ReviewDecision | None = None
+    outcome: TurnOutcome | None = None
+
+
+RUN_FIELDS = tuple(name for name in AgentState.model_fields if name not in AgentInput.model_fields)
+
+
+def cleared_run_fields() -> dict[str, object]:
+    """A thread carries state from run to run: each run starts from a clean slate."""
+    return {name: AgentState.model_fields[name].get_default(call_default_factory=True) for name in RUN_FIELDS}
+
+
+def run_input(**values: object) -> dict[str, object]:
+    """A complete input: every input field set, so nothing of the thread's previous run leaks in."""
+    return AgentInput(**values).model_dump()  # type: ignore[arg-type]

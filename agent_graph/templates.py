@@ -1,0 +1,73 @@
+"""Email templates: choosing one for an outgoing email and rendering it safely.
+
+Templates are configuration, not code: they render in Jinja2's sandbox with
+``StrictUndefined``, so a template that refers to something the case lacks fails loudly
+before anything is sent instead of leaving a blank in a customer's email.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel
+
+from agent_graph.catalog import Catalog, Intent, Template, TemplatePurpose
+from agent_graph.errors import TemplateRenderError
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def parse_template(source: str) -> nodes.Template:
+    """Parse template source; raises jinja2.TemplateSyntaxError."""
+    return environment().parse(source)
+
+
+class RenderedEmail(BaseModel):
+    subject: str
+    body: str
+    template_id: str | None
+
+
+def choose_template(catalog: Catalog, lob_id: str | None, intent: Intent | None,
+                    purpose: TemplatePurpose) -> Template | None:
+    """The template for an outgoing email, in the order of formats.md §1.
+
+    A template whose ``intents`` list is empty serves every intent of its scope, after the
+    templates that name the intent.
+    """
+    if purpose is TemplatePurpose.RESOLUTION and intent is not None and intent.resolution.template:
+        return catalog.template(intent.resolution.template)
+    lob = catalog.lob(lob_id)
+    for templates in ((lob.templates if lob else []), catalog.templates):
+        found = _recommended(templates, intent, purpose)
+        if found is not None:
+            return found
+    return catalog.template(catalog.default_template)
+
+
+def _recommended(templates: list[Template], intent: Intent | None, purpose: TemplatePurpose) -> Template | None:
+    for_purpose = [t for t in templates if t.purpose is purpose]
+    if intent is not None:
+        exact = next((t for t in for_purpose if intent.id in t.intents), None)
+        if exact is not None:
+            return exact
+    return next((t for t in for_purpose if not t.intents), None)
+
+
+def render(template: Template, variables: dict[str, Any]) -> RenderedEmail:
+    """Render subject and body; any undefined value or sandbox violation is a TemplateRenderError."""
+    try:
+        subject = environment().from_string(template.subject).render(variables)
+        body = environment().from_string(template.body).render(variables)
+    except TemplateError as exc:
+        raise TemplateRenderError(f"template '{template.id}' cannot be rendered for this case: {exc}") from exc
+    subject = " ".join(subject.split())
+    if not subject or not body.strip():
+        raise TemplateRenderError(f"template '{template.id}' rendered an empty subject or body")
+    return RenderedEmail(subject=subject, body=body.strip() + "\n", template_id=template.id)

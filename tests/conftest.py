@@ -1,0 +1,126 @@
+"""Shared fixtures: a small catalog of a fictional organisation, a real SQLite store, a fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent_graph.catalog import Catalog, parse_catalog
+from agent_graph.clock import FixedClock
+from agent_graph.context import Context
+from agent_graph.intake import build_email
+from agent_graph.service import CaseAgent
+from agent_graph.store import CaseStore
+
+REPO = Path(__file__).resolve().parent.parent
+CATALOG_YAML = """
+organisation: Tidewater Bikes
+mailbox: help@tidewater.example
+default_template: generic
+follow_up: {after: P2D, max_follow_ups: 2, close_after_last: P3D}
+limits: {max_info_requests: 2, intent_confidence: 0.5}
+lines_of_business:
+  - id: shop
+    name: Shop orders
+    automation: full
+    queue: shop-desk
+    intents:
+      - id: return_bike
+        name: Return a bike
+        description: The customer wants to return a bike they bought and get their money back.
+        examples:
+          - I want to return the bike I bought, it is too big for me
+          - Can I send back my bicycle for a refund?
+          - The frame size is wrong, I'd like to return it
+          - How do I return my order and get a refund
+        attributes:
+          - {name: order_ref, description: the order reference, type: string, pattern: 'TB-\\d{4}'}
+          - {name: reason, description: why the bike goes back, type: text}
+        resolution:
+          template: return_ok
+          knowledge: Returns are collected by courier within 5 business days.
+      - id: delivery_date
+        name: Delivery date
+        description: The customer asks when their bike will be delivered.
+        examples:
+          - When will my bike be delivered?
+          - My bike hasn't arrived yet, when is the delivery?
+          - What is the delivery date of my order
+          - Has my bicycle shipped yet
+        attributes:
+          - {name: order_ref, description: the order reference, type: string, pattern: 'TB-\\d{4}'}
+        resolution:
+          knowledge: Bikes ship within 3 days and arrive 2 days later.
+    templates:
+      - id: return_ok
+        intents: [return_bike]
+        purpose: resolution
+        subject: 'Your return {{ fields.order_ref }} [{{ case.number }}]'
+        body: |
+          Hello {{ customer.first_name | default("there") }},
+          Your return of order {{ fields.order_ref }} is booked. {{ knowledge }}
+          Tidewater Bikes
+  - id: workshop
+    name: Workshop
+    automation: confirm
+    queue: workshop-desk
+    intents:
+      - id: repair_booking
+        name: Repair booking
+        description: The customer wants to book a repair or a service for their bike in the workshop.
+        examples:
+          - I'd like to book a service for my bike
+          - My brakes are squeaking, can you repair them?
+          - Can I bring my bike in for a tune-up next week?
+          - The gears skip, I need a repair appointment
+        attributes:
+          - {name: preferred_date, description: the day the customer would like to come, type: date}
+        resolution:
+          knowledge: The workshop is open Monday to Saturday, 9 to 5.
+templates:
+  - id: generic
+    purpose: generic
+    subject: 'Re: {{ case.title }} [{{ case.number }}]'
+    body: |
+      Hello {{ customer.first_name | default("there") }},
+
+      {{ message }}
+
+      Tidewater Bikes support
+"""
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return parse_catalog(yaml.safe_load(CATALOG_YAML), "tidewater.yaml")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CaseStore:
+    created = CaseStore(f"sqlite:///{tmp_path / 'cases.db'}")
+    yield created
+    created.close()
+
+
+@pytest.fixture
+def make_agent(catalog: Catalog, store: CaseStore, clock: FixedClock):
+    def _make(**automation: str) -> CaseAgent:
+        return CaseAgent(Context(catalog=catalog, store=store, clock=clock, automation=automation))
+    return _make
+
+
+def email(body: str, *, subject: str = "Hello", sender: str = "Robin Vale <robin@example.net>", n: int = 1,
+          in_reply_to: str | None = None, headers: dict[str, str] | None = None, at: datetime = T0) -> bytes:
+    return build_email(from_=sender, to="help@tidewater.example", subject=subject, body=body,
+                       message_id=f"m{n}@customer.example", date=at, in_reply_to=in_reply_to,
+                       references=[in_reply_to] if in_reply_to else [], headers=headers)

@@ -1,0 +1,66 @@
+"""draft_email: render an email for a case into the outbox, for review or for sending."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from agent_graph.catalog import TemplatePurpose
+from agent_graph.context import Services
+from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
+from agent_graph.drafting import compose_email, outbound_message_id
+from agent_graph.errors import PolicyViolation
+from agent_graph.store import OutboxItem
+
+PURPOSE_OF_ACTION = {
+    Action.REQUEST_INFO: TemplatePurpose.REQUEST_INFO,
+    Action.SEND_RESOLUTION: TemplatePurpose.RESOLUTION,
+    Action.FOLLOW_UP: TemplatePurpose.FOLLOW_UP,
+}
+
+
+class DraftEmailArgs(BaseModel):
+    case_id: int
+    action: Action = Field(description="request_info, send_resolution or follow_up")
+    idempotency_key: str = Field(min_length=1, description="the same key always yields the same draft")
+    missing: list[str] = Field(default_factory=list)
+    for_review: bool = Field(description="hold the draft for a representative instead of approving it")
+
+
+def status_after_sending(action: Action, current: CaseStatus) -> CaseStatus:
+    if action is Action.SEND_RESOLUTION:
+        return CaseStatus.RESOLUTION_PROPOSED
+    if action is Action.FOLLOW_UP and current is CaseStatus.RESOLUTION_PROPOSED:
+        return CaseStatus.RESOLUTION_PROPOSED
+    return CaseStatus.AWAITING_CUSTOMER
+
+
+def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
+    """Raises TemplateRenderError (nothing stored) when the template cannot be filled for this case."""
+    existing = env.store.outbox_by_key(args.idempotency_key)
+    if existing is not None:
+        return existing
+    if args.action not in PURPOSE_OF_ACTION:
+        raise PolicyViolation(f"'{args.action.value}' does not send an email")
+    case = env.store.case(args.case_id)
+    follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0
+    email = compose_email(env.catalog, env.store, env.brain, case, PURPOSE_OF_ACTION[args.action], args.missing,
+                          follow_up_number)
+    last_inbound = next((m for m in reversed(env.store.messages(case.id)) if m.direction == Direction.INBOUND
+                         and not m.automatic_reason), None)
+    references = f"{last_inbound.references} {last_inbound.message_id}".strip() if last_inbound else ""
+    now = env.clock.now()
+    base_status = CaseStatus(case.status_before_review or case.status) if case.status == CaseStatus.PENDING_REVIEW \
+        else CaseStatus(case.status)
+    item = env.store.add_outbox(OutboxItem(
+        case_id=case.id, idempotency_key=args.idempotency_key, action=args.action,
+        purpose=PURPOSE_OF_ACTION[args.action], template_id=email.template_id, to_address=case.customer_email,
+        subject=email.subject, body=email.body,
+        status=OutboxStatus.PENDING_REVIEW if args.for_review else OutboxStatus.APPROVED,
+        status_after_send=status_after_sending(args.action, base_status),
+        in_reply_to=last_inbound.message_id if last_inbound else None, references=references,
+        message_id=outbound_message_id(case.number or str(case.id), args.idempotency_key, env.catalog.mailbox),
+        created_at=now,
+    ))
+    if args.for_review:
+        env.store.update_case(case.id, now, status=CaseStatus.PENDING_REVIEW, status_before_review=base_status)
+    return item

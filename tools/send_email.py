@@ -1,0 +1,34 @@
+"""send_email: deliver an approved outbox item to the case's customer, exactly once."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel
+
+from agent_graph.context import Services
+from agent_graph.domain import OutboxStatus
+from agent_graph.errors import PolicyViolation
+from agent_graph.store import OutboxItem
+
+UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}")
+
+
+class SendEmailArgs(BaseModel):
+    outbox_id: int
+
+
+def send_email(env: Services, args: SendEmailArgs) -> OutboxItem:
+    """Idempotent: an item already sent is returned as it is, never sent again."""
+    item = env.store.outbox_item(args.outbox_id)
+    if item.status == OutboxStatus.SENT:
+        return item
+    if item.status != OutboxStatus.APPROVED:
+        raise PolicyViolation(f"outbox item {item.id} is '{item.status}', not approved: it cannot be sent")
+    case = env.store.case(item.case_id)
+    if item.to_address.strip().lower() != case.customer_email.strip().lower():
+        raise PolicyViolation(f"outbox item {item.id} is addressed to {item.to_address}, not to the case's "
+                              f"customer {case.customer_email}")
+    if not item.body.strip() or UNRENDERED.search(item.subject + item.body):
+        raise PolicyViolation(f"outbox item {item.id} is empty or holds unrendered template markup")
+    return env.mailbox.deliver(item, env.catalog.mailbox, env.clock.now())

@@ -1,0 +1,79 @@
+"""update_case_fields: set a case's intent and write validated attribute values with provenance."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from agent_graph.brain.extractors import normalise_value
+from agent_graph.brain.types import ExtractedValue
+from agent_graph.catalog import AttributeType
+from agent_graph.context import Services
+from agent_graph.errors import PolicyViolation
+
+
+class UpdateCaseFieldsArgs(BaseModel):
+    case_id: int
+    intent_id: str | None = Field(default=None, description="set the case's intent (only while it has none)")
+    intent_confidence: float | None = None
+    values: list[ExtractedValue] = Field(default_factory=list)
+    message_pk: int | None = Field(default=None, description="the email the values came from")
+
+
+class Rejected(BaseModel):
+    name: str
+    value: str
+    reason: str
+
+
+class UpdateCaseFieldsResult(BaseModel):
+    written: list[str] = Field(default_factory=list)
+    rejected: list[Rejected] = Field(default_factory=list)
+
+
+def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseFieldsResult:
+    """Values that fail their attribute's type or pattern are rejected, never stored.
+
+    Free-text values only fill an empty field (a later "thanks!" must not replace the reason
+    a customer gave); typed values replace an older value.
+    """
+    now = env.clock.now()
+    case = env.store.case(args.case_id)
+    if args.intent_id is not None and args.intent_id != case.intent:
+        _set_intent(env, case.id, args.intent_id, args.intent_confidence)
+        case = env.store.case(args.case_id)
+    intent = env.catalog.intent(case.intent)
+    result = UpdateCaseFieldsResult()
+    if intent is None:
+        result.rejected = [Rejected(name=v.name, value=v.value, reason="the case has no intent") for v in args.values]
+        return result
+    current = env.store.current_fields(case.id)
+    accepted: list[ExtractedValue] = []
+    for value in args.values:
+        attribute = intent.attribute(value.name)
+        if attribute is None:
+            result.rejected.append(Rejected(name=value.name, value=value.value,
+                                            reason=f"intent '{intent.id}' has no attribute '{value.name}'"))
+            continue
+        normalised = normalise_value(attribute, value.value, now=now, region=env.catalog.default_region)
+        if normalised is None:
+            result.rejected.append(Rejected(name=value.name, value=value.value,
+                                            reason=f"not a valid {attribute.type.value}"
+                                            + (f" matching {attribute.pattern}" if attribute.pattern else "")))
+            continue
+        existing = current.get(value.name)
+        if existing is not None and (existing.value == normalised or attribute.type is AttributeType.TEXT):
+            continue
+        accepted.append(value.model_copy(update={"value": normalised}))
+    env.store.write_fields(case.id, accepted, args.message_pk, now)
+    result.written = [v.name for v in accepted]
+    return result
+
+
+def _set_intent(env: Services, case_id: int, intent_id: str, confidence: float | None) -> None:
+    case = env.store.case(case_id)
+    if case.intent is not None:
+        raise PolicyViolation(f"case {case.number} already has intent '{case.intent}'; it is not changed")
+    lob = env.catalog.lob_of_intent(intent_id)
+    if lob is None:
+        raise PolicyViolation(f"'{intent_id}' is not an intent of the catalog")
+    env.store.update_case(case_id, env.clock.now(), intent=intent_id, intent_confidence=confidence, lob=lob.id)
