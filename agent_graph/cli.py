@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 DbOption = Annotated[str, typer.Option("--db", envvar="CASE_AGENT_DB", help="SQLAlchemy URL of the case store.")]
 CatalogOption = Annotated[Path, typer.Option("--catalog", envvar="CASE_AGENT_CATALOG",
@@ -43,7 +43,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
 
 
@@ -107,7 +107,7 @@ def process(
                 result = agent.process_email(file.read_bytes())
             except CaseAgentError as exc:
                 failed += 1
-                err.print(f"[red]{file}[/]: {exc} — the file is left as it is; nothing was sent")
+                typer.echo(f"{file}: {exc} — the file is left as it is; nothing was sent", err=True)
                 continue
             console.print(f"{file.name}: {_result_line(result)}")
             if result.pending_review:

@@ -5,27 +5,32 @@ are longer than examples and often about something no intent covers. So the clas
 linear model *plus* a calibrated confidence:
 
 * **Features**: TF-IDF word 1-2 grams and character (``char_wb``) 2-5 grams, sublinear tf, on
-  lightly normalised text (lower case, digits folded, URLs/addresses replaced). The two blocks
-  are concatenated and scaled to unit length, so a dot product is a cosine similarity.
-* **Model**: multinomial logistic regression over the intents *plus* a ``__none__`` class trained
-  on a small built-in background corpus of content-free email sentences (greetings, sign-offs,
-  "I have a question", pleasantries, spam) and on any caller-supplied negatives. Background
-  sentences that resemble a training text of the catalog are dropped, so the background never
-  competes with an intent the catalog does cover.
-* **Segments**: an email is cleaned of greeting and sign-off lines and split into sentences; the
-  cleaned whole text, every sentence and every pair of adjacent sentences are scored, and each
-  intent keeps its best segment. A clear sentence inside a chatty email is found; a greeting is
-  not mistaken for a request.
-* **Confidence**: for a segment and an intent, a logistic function of a few scale-free signals —
-  the model's probability for the intent (as a logit), its margin over the best other class
-  (``__none__`` included), the best cosine similarity to the intent's own training texts, and how
-  much better that similarity is than the best similarity to any other class. Its weights
-  (:data:`CALIBRATION`) were fitted once, offline, by logistic regression on few-shot episodes
-  drawn from the public CLINC150 train/validation splits (5-15 intents, 2-6 examples each, queries
-  from other intents and out-of-scope queries as negatives; see ``intent_datasets.py``
-  ``calibrate``). The confidence therefore estimates "the top intent is right and the text is in
-  scope", so a threshold of 0.5 means "more likely right than not". Nothing in it depends on a
-  particular catalog.
+  lightly normalised text (lower case, digit runs as ``0``, URLs/addresses replaced, and one
+  ``zz<concept>`` token per concept of a small generic customer-service thesaurus, so that
+  "suspend" meets "pause" and "haven't got it" meets "hasn't arrived"). The two blocks are
+  L2-normalised and concatenated at unit length, so a dot product is a cosine similarity.
+* **Model**: a linear SVM (one-vs-rest ``LinearSVC``; ``IntentSettings(model="lr")`` gives
+  multinomial logistic regression) over the intents *plus* a ``__none__`` class trained on a small
+  built-in background of content-free email sentences (greetings, sign-offs, "I have a
+  question", pleasantries, spam) and any caller-supplied negatives. Background sentences that
+  resemble a training text of the catalog are dropped, so the background never competes with an
+  intent the catalog covers. Classes are balanced by sample weight.
+* **Emails**: greeting lines, quoted lines and everything from a sign-off line on are removed. A
+  text of up to :data:`SEGMENT_MIN_WORDS` words is scored whole. A longer one is also scored per
+  sentence (of at least :data:`MIN_SENTENCE_WORDS` words), per pair of adjacent sentences, and
+  as the whole without its filler sentences (those the model puts in ``__none__``); each intent
+  keeps its best segment, a part of the email counting ``part_penalty`` (0.1) less than the
+  whole, against the optimism of taking a maximum over many parts.
+* **Confidence**: for a segment and an intent, ``sigmoid(w . features)`` over four signals: the
+  model's score for the intent, its margin over the best other class (``__none__`` included), the
+  best cosine similarity to the intent's own training texts, and that similarity's margin over
+  the best other class. The weights (:data:`CALIBRATION`) were fitted once, offline, by logistic
+  regression on few-shot episodes drawn from the public CLINC150 train (examples) and validation
+  (queries) splits: 5-15 random intents with 2-6 examples and the intent name each; queries of
+  those intents are positives when ranked right, queries of other intents and out-of-scope
+  queries are negatives (``python -m agent_graph.brain.intent_datasets calibrate``). So the
+  confidence estimates "the top intent is right and the text is about it", a threshold of 0.5
+  means "more likely right than not", and nothing in it depends on a particular catalog.
 """
 
 from __future__ import annotations
@@ -170,8 +175,7 @@ def clean_email(text: str) -> str:
             continue
         if _GREETING.match(stripped):
             continue
-        if not kept:
-            stripped = _LEADING_GREETING.sub("", stripped, count=1) or stripped
+        stripped = _LEADING_GREETING.sub("", stripped, count=1) or stripped
         kept.append(stripped)
     return "\n".join(kept) if kept else text.strip()
 

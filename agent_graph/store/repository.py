@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,7 @@ from agent_graph.store.schema import ActiveRun, Base, Case, CaseField, Interacti
 log = logging.getLogger(__name__)
 
 CASE_NUMBER_FORMAT = "CAS-{:06d}"
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -48,6 +49,13 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _get(session: Session, model: type[T], pk: int) -> T:
+    found = session.get(model, pk)
+    if found is None:
+        raise LookupError(f"no {model.__tablename__} row with id {pk}")  # type: ignore[attr-defined]
+    return found
 
 
 class CaseStore:
@@ -80,10 +88,7 @@ class CaseStore:
 
     def case(self, case_id: int) -> Case:
         with self.transaction() as s:
-            case = s.get(Case, case_id)
-            if case is None:
-                raise LookupError(f"no case with id {case_id}")
-            return case
+            return _get(s, Case, case_id)
 
     def case_by_number(self, number: str) -> Case | None:
         with self.transaction() as s:
@@ -91,9 +96,7 @@ class CaseStore:
 
     def update_case(self, case_id: int, at: datetime, **changes: Any) -> Case:
         with self.transaction() as s:
-            case = s.get(Case, case_id)
-            if case is None:
-                raise LookupError(f"no case with id {case_id}")
+            case = _get(s, Case, case_id)
             for name, value in changes.items():
                 setattr(case, name, value)
             case.updated_at = at
@@ -146,10 +149,7 @@ class CaseStore:
 
     def message(self, pk: int) -> Message:
         with self.transaction() as s:
-            found = s.get(Message, pk)
-            if found is None:
-                raise LookupError(f"no message with id {pk}")
-            return found
+            return _get(s, Message, pk)
 
     def case_for_thread(self, message_ids: Sequence[str]) -> int | None:
         """The case of the first of these Message-IDs (In-Reply-To first, then References newest first)."""
@@ -199,10 +199,7 @@ class CaseStore:
     # --- outbox ----------------------------------------------------------------------------
     def outbox_item(self, pk: int) -> OutboxItem:
         with self.transaction() as s:
-            item = s.get(OutboxItem, pk)
-            if item is None:
-                raise LookupError(f"no outbox item with id {pk}")
-            return item
+            return _get(s, OutboxItem, pk)
 
     def outbox_by_key(self, key: str) -> OutboxItem | None:
         with self.transaction() as s:
@@ -233,9 +230,7 @@ class CaseStore:
 
     def set_outbox(self, pk: int, **changes: Any) -> OutboxItem:
         with self.transaction() as s:
-            item = s.get(OutboxItem, pk)
-            if item is None:
-                raise LookupError(f"no outbox item with id {pk}")
+            item = _get(s, OutboxItem, pk)
             for name, value in changes.items():
                 setattr(item, name, value)
             return item
@@ -243,9 +238,7 @@ class CaseStore:
     def record_delivery(self, pk: int, at: datetime, raw: str) -> OutboxItem:
         """Mark an outbox item sent and thread it on its case, in one transaction (exactly once)."""
         with self.transaction() as s:
-            item = s.get(OutboxItem, pk)
-            if item is None:
-                raise LookupError(f"no outbox item with id {pk}")
+            item = _get(s, OutboxItem, pk)
             if item.status == OutboxStatus.SENT:
                 return item
             item.status = OutboxStatus.SENT

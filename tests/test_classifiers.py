@@ -1,0 +1,406 @@
+"""The offline classifiers: intent (catalog-sized and on public dataset slices) and replies."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent_graph.brain import intent as intent_module
+from agent_graph.brain.intent import IntentClassifier, classifier_for, clean_email, clear_cache, segments
+from agent_graph.brain.intent_datasets import (
+    OOS,
+    best_threshold,
+    by_intent,
+    evaluate,
+    few_shot,
+    load_banking77,
+    load_clinc150,
+    report,
+    score_matrix,
+)
+from agent_graph.brain.replies import asks_for_person, classify_reply
+from agent_graph.brain.types import IntentGuess, ReplyKind
+from agent_graph.catalog import Catalog, parse_catalog
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# A fictional ferry operator: bookings and a rewards programme (domains unlike other tests).
+FERRY_YAML = """
+organisation: Kestrel Ferries
+mailbox: care@kestrel-ferries.example
+limits: {intent_confidence: 0.5}
+lines_of_business:
+  - id: sailings
+    name: Sailings and bookings
+    queue: sailings-desk
+    intents:
+      - id: change_booking
+        name: Change a booking
+        description: Move a ferry booking to another date or time, or change the vehicle or passengers on it.
+        examples:
+          - I need to change the date of my crossing
+          - Can I move my booking to a later sailing?
+          - We want to travel on Saturday instead of Friday
+          - Please add another passenger to my reservation
+        attributes:
+          - {name: booking_reference, description: the booking reference, pattern: 'KF\\\\d{6}'}
+          - {name: new_date, type: date}
+      - id: cancelled_sailing_refund
+        name: Refund for a cancelled sailing
+        description: The sailing was cancelled by us (weather, technical fault) and the customer wants their money back.
+        examples:
+          - My sailing was cancelled because of the storm, I want a refund
+          - You cancelled the ferry, how do I get my money back?
+          - The crossing was called off due to a technical problem, please refund me
+        attributes:
+          - {name: booking_reference, pattern: 'KF\\\\d{6}'}
+      - id: lost_property
+        name: Lost property
+        description: Something was left behind or lost on board a ship or in a terminal.
+        examples:
+          - I left my bag on the ferry
+          - I lost my phone on board yesterday
+          - Has anyone handed in a black jacket found in the lounge?
+        attributes:
+          - {name: item, type: text, description: what was lost}
+  - id: rewards
+    name: Kestrel Rewards
+    queue: rewards-desk
+    intents:
+      - id: missing_points
+        name: Missing reward points
+        description: Points for a trip were not added to the customer's rewards balance.
+        examples:
+          - My points for last week's trip are missing
+          - I didn't get any points for my crossing
+          - The points balance hasn't been updated after my journey
+        attributes:
+          - {name: member_number, pattern: '\\\\d{8}'}
+      - id: replace_card
+        name: Replace rewards card
+        description: The plastic rewards membership card was lost, stolen or damaged and needs replacing.
+        examples:
+          - I lost my rewards card
+          - My membership card is broken, can you send a new one?
+          - Please send me a replacement card
+      - id: redeem_voucher
+        name: Redeem points for a voucher
+        description: Use collected points to get a travel voucher or discount on a future crossing.
+        examples:
+          - How do I use my points for a discount?
+          - I'd like to swap my points for a voucher
+          - Can I pay for a trip with my reward points?
+"""
+
+
+@pytest.fixture(scope="module")
+def ferry() -> Catalog:
+    return parse_catalog(yaml.safe_load(FERRY_YAML))
+
+
+@pytest.fixture(scope="module")
+def classifier(ferry: Catalog) -> IntentClassifier:
+    return IntentClassifier.from_catalog(ferry)
+
+
+# --- intent: realistic emails ----------------------------------------------------------------------
+
+EMAILS = [
+    ("change_booking", """Hi there,
+
+I have a booking for the 14:30 crossing to Harwick on 3 May (ref KF123456). Unfortunately my
+meeting has been moved, so I'd like to travel a day later if possible. Is there space on the
+afternoon sailing on 4 May?
+
+Many thanks,
+Priya"""),
+    ("change_booking", """Hello,
+
+We are booked on the Friday night boat but my husband can't get off work in time. Could you move
+us to the Saturday morning departure instead? Booking KF654321.
+
+Kind regards
+Joan Miller"""),
+    ("cancelled_sailing_refund", """Dear Kestrel team,
+
+Our crossing yesterday evening was cancelled at the last minute because of high winds. We ended up
+driving the long way round and never used the tickets. I would like the full fare refunded to my card.
+
+Best regards,
+Tom Okafor"""),
+    ("cancelled_sailing_refund", """Hi, you called off my ferry on Tuesday due to an engine fault. How can I
+get my money back for the ticket? Thanks"""),
+    ("lost_property", """Hello,
+
+I travelled on the 09:00 boat this morning and I think I left my rucksack under a seat in the
+upper lounge. It's dark green with a laptop inside. Has it been found?
+
+Thanks so much,
+Leo"""),
+    ("lost_property", """Good afternoon,
+My daughter lost her teddy bear somewhere on board during Sunday's crossing. It's a small brown bear
+with a red scarf and she is heartbroken. Could you check if the crew found it?
+Thank you
+Sarah"""),
+    ("missing_points", """Hi,
+
+I'm a Kestrel Rewards member (number 12345678). I made two return trips in March but my points
+balance hasn't changed at all. Can you add the missing points?
+
+Cheers,
+Dan"""),
+    ("replace_card", """Hello,
+
+My wallet was stolen last week and my rewards membership card was in it. Can you please post me a
+new card to my home address?
+
+Regards,
+Amira"""),
+    ("redeem_voucher", """Hi team,
+
+I've collected quite a lot of points over the last year. I'd love to use them towards our summer
+holiday crossing. How do I turn them into a voucher?
+
+Thanks,
+Kate"""),
+]
+
+OFF_TOPIC = [
+    "Hello, I have a question.\n\nThanks, Anna",
+    "What are your opening hours?",
+    "Hi,\nis there a cash machine at the Harwick terminal?\nThanks",
+    "Congratulations! You have been selected to receive a $1000 gift card. Click here to claim now.",
+    "Dear Sir/Madam,\nWe are a marketing agency and can double your website traffic in 30 days. "
+    "Reply to this email for a free consultation.\nBest regards,\nMax",
+    "Hi team, are you hiring deckhands for the summer season? I'd like to apply.\nBest, Jo",
+    "Hello,\nI just wanted to say that the crew on Sunday were lovely. Keep up the good work!\nBest, Carla",
+    "Good morning, do you know if it will rain in Harwick this weekend?",
+]
+
+
+@pytest.mark.parametrize(("expected", "email"), EMAILS, ids=[f"{e}-{i}" for i, (e, _) in enumerate(EMAILS)])
+def test_realistic_emails_are_classified(classifier: IntentClassifier, expected: str, email: str) -> None:
+    guess = classifier.predict(email)
+    assert guess.intent_id == expected, guess.ranking
+    assert guess.confidence >= 0.5
+    assert guess.ranking[0] == (expected, guess.confidence)
+
+
+@pytest.mark.parametrize("email", OFF_TOPIC)
+def test_off_topic_emails_are_unidentified(classifier: IntentClassifier, email: str) -> None:
+    guess = classifier.predict(email)
+    assert guess.intent_id is None, guess.ranking
+    assert guess.confidence < 0.5
+
+
+def test_subject_line_with_email_body(classifier: IntentClassifier) -> None:
+    # the agent prefixes the subject of the first email
+    guess = classifier.predict("Left my sunglasses on the boat\n\nHi, they are black Ray-Bans, seat 23. Thanks, Al")
+    assert guess.intent_id == "lost_property"
+
+
+def test_guess_shape(classifier: IntentClassifier) -> None:
+    guess = classifier.predict("I lost my rewards card")
+    assert isinstance(guess, IntentGuess)
+    assert guess.intent_id == "replace_card"
+    assert len(guess.ranking) == 3
+    scores = [score for _, score in guess.ranking]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert len({i for i, _ in guess.ranking}) == 3
+
+
+def test_empty_text_is_unidentified(classifier: IntentClassifier) -> None:
+    for text in ("", "   \n "):
+        guess = classifier.predict(text)
+        assert guess.intent_id is None and guess.confidence == 0.0
+
+
+def test_non_english_does_not_break(classifier: IntentClassifier) -> None:
+    for text in ("こんにちは、質問があります。", "Здравствуйте, у меня вопрос", "¿Cuál es el horario?"):
+        guess = classifier.predict(text)
+        assert 0.0 <= guess.confidence <= 1.0
+
+
+def test_threshold_comes_from_the_catalog(ferry: Catalog) -> None:
+    strict = ferry.model_copy(update={"limits": ferry.limits.model_copy(update={"intent_confidence": 0.999})})
+    lax = ferry.model_copy(update={"limits": ferry.limits.model_copy(update={"intent_confidence": 0.0})})
+    text = "Hi, my points for the trip last month never showed up on my account."
+    assert IntentClassifier.from_catalog(strict).predict(text).intent_id is None
+    assert IntentClassifier.from_catalog(lax).predict(text).intent_id == "missing_points"
+
+
+def test_predict_many_matches_predict(classifier: IntentClassifier) -> None:
+    texts = [e for _, e in EMAILS[:4]] + OFF_TOPIC[:3] + [""]
+    assert classifier.predict_many(texts) == [classifier.predict(t) for t in texts]
+
+
+def test_deterministic(ferry: Catalog) -> None:
+    a = IntentClassifier.from_catalog(ferry)
+    b = IntentClassifier.from_catalog(ferry)
+    texts = [e for _, e in EMAILS] + OFF_TOPIC
+    assert a.predict_many(texts) == b.predict_many(texts)
+
+
+def test_fit_is_fast(ferry: Catalog) -> None:
+    IntentClassifier.from_catalog(ferry)  # warm up imports
+    start = time.perf_counter()
+    IntentClassifier.from_catalog(ferry)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0  # ~50 ms on a developer machine; generous for a loaded CI machine
+
+
+def test_fit_from_mapping_and_single_intent() -> None:
+    clf = IntentClassifier.fit(
+        {"pets": ["Can I bring my dog?", "Are pets allowed on board?"], "food": ["Is there a restaurant?"]},
+        threshold=0.5,
+    )
+    assert clf.predict("Are dogs allowed on the ship?").intent_id == "pets"
+    single = IntentClassifier.fit({"wifi": ["Is there wifi on board?", "How do I connect to the internet?"]},
+                                  threshold=0.5)
+    assert single.predict("Is there wifi on board the ferry?").intent_id == "wifi"
+    assert single.predict("Hello, I have a question").intent_id is None
+    with pytest.raises(ValueError):
+        IntentClassifier.fit({"empty": ["  "]}, threshold=0.5)
+
+
+def test_background_never_competes_with_a_covered_intent() -> None:
+    # a catalog whose intent *is* a greeting-like text keeps it: similar background texts are dropped
+    clf = IntentClassifier.fit({"say_thanks": ["Thank you for your help", "Thanks so much", "Many thanks"],
+                                "complaint": ["I want to complain about the service"]}, threshold=0.5)
+    assert clf.predict("Thank you so much for your help").intent_id == "say_thanks"
+
+
+def test_cache_reuses_per_catalog(ferry: Catalog) -> None:
+    clear_cache()
+    first = classifier_for(ferry)
+    assert classifier_for(ferry) is first
+    assert classifier_for(parse_catalog(yaml.safe_load(FERRY_YAML))) is first  # equal content, same key
+    changed = ferry.model_copy(update={"organisation": "Kestrel Ferries Ltd"})
+    assert classifier_for(changed) is not first
+    for n in range(intent_module._CACHE_SIZE + 1):  # a small LRU: the oldest entry goes
+        classifier_for(ferry.model_copy(update={"organisation": f"Org {n}"}))
+    assert classifier_for(ferry) is not first
+    clear_cache()
+
+
+def test_email_cleaning_and_segments() -> None:
+    email = "Hi Sam,\nMy bag is missing. I left it on the boat yesterday evening after dinner.\nThanks,\nLeo\n07700 900123"
+    cleaned = clean_email(email)
+    assert cleaned == "My bag is missing. I left it on the boat yesterday evening after dinner."
+    assert segments("Where is my bag?") == ["Where is my bag?"]
+    long = ("I travelled with you on Sunday and had a nice time overall. I left my green bag on the boat. "
+            "It has my passport inside and I need it next week.")
+    segs = segments(long)
+    assert segs[0] == long and "I left my green bag on the boat." in segs and len(segs) > 3
+
+
+# --- intent: public dataset slices (no shared/ needed) ---------------------------------------------
+
+def test_clinc150_slice_loads_and_evaluates() -> None:
+    splits = load_clinc150(FIXTURES / "clinc150_slice.jsonl.gz")
+    assert set(splits) == {"train", "val", "test"}
+    assert len(by_intent(splits["train"])) == 10
+    assert sum(1 for _, i in splits["test"] if i == OOS) == 15
+    assert len(few_shot(splits["train"], 3)) == 30
+    logs: list[str] = []
+    result = evaluate(splits["train"], splits["val"], splits["test"], log=logs.append)
+    test_report = result["reports"]["val-balanced"]
+    assert test_report.n_in_scope == 50 and test_report.n_oos == 15
+    assert test_report.in_scope_top1 >= 0.6  # 10 examples per intent; sanity, not a benchmark
+    assert test_report.oos_recall is not None and test_report.oos_recall > 0.3
+    assert any("median predict" in line for line in logs)
+
+
+def test_banking77_slice_loads_and_scores() -> None:
+    splits = load_banking77(FIXTURES / "banking77_slice.jsonl.gz")
+    assert {"train", "val", "test", "official_train"} <= set(splits)
+    assert len(splits["official_train"]) == len(splits["train"]) + len(splits["val"])
+    clf = IntentClassifier.fit(by_intent(splits["train"]), threshold=0.5)
+    scores = score_matrix(clf, splits["test"])
+    threshold = best_threshold(clf, splits["val"], score_matrix(clf, splits["val"]))
+    r = report(clf, splits["test"], scores, threshold)
+    assert r.oos_recall is None and r.n_in_scope == 15
+    assert r.in_scope_top1 >= 0.6
+
+
+# --- replies -----------------------------------------------------------------------------------------
+
+ACCEPTS = [
+    "Thanks, that works", "Got it, thanks a lot!", "Perfect, all sorted", "Yes please go ahead", "That's fine",
+    "Great, appreciate it", "Thank you so much, it's working now.", "That did the trick, cheers!",
+    "Brilliant, thanks for the quick help.", "Ok thanks", "Thanks!", "Many thanks, the parcel arrived this morning.",
+    "It arrived today, thank you.", "Sounds good to me.", "Yes, please proceed with the refund.",
+    "All good now, you can close the ticket.", "Thanks, problem solved.", "Excellent, that answers my question.",
+    "No thanks, that's all I needed.", "Cheers, all set.", "I'm happy with that solution, thank you.",
+    "Works perfectly now. Have a nice day!", "Thank you, I understand now.", "Fine by me, go ahead.",
+    "Received it, thanks!", "No worries, thanks for sorting it.", "Great stuff, thanks a million",
+    "That's exactly what I needed. Thank you!", "Lovely, thank you very much.", "Super, it works again.",
+    "Thanks for your help, everything is fine now.", "Yep, all good.", "Thank you! The refund showed up in my account.",
+    "Thanks,\n\n> On Monday you wrote:\n> is there anything else?",
+]
+NEEDS_HELP = [
+    "That didn't fix it", "Still not working", "Thanks, but I still haven't received it",
+    "This doesn't solve my problem", "I want to speak to a person", "No, that's not what I asked",
+    "Can someone call me?", "Thanks, but it still doesn't work", "I tried that already and nothing changed.",
+    "The same error appears again.", "I'm not happy with this answer.", "That is not acceptable, I want my money back.",
+    "It's still broken.", "Please escalate this to a manager.", "I'd like to talk to a real human please.",
+    "Your suggestion didn't help at all.", "I followed the steps but I'm still getting an error.",
+    "No luck, the app still crashes.", "Thanks for the reply. Unfortunately the problem persists.",
+    "That's wrong, I was charged twice.", "Also, can I change my order?", "How long will the refund take?",
+    "Could you give me a call on 0123 456789?", "I would prefer a refund instead of a voucher.",
+    "This is ridiculous, it has been three weeks.", "Thank you but that's not helpful.", "It still says pending.",
+    "Hmm, it's still the same.", "That's not what I meant at all.", "Not sorted, sorry.",
+    "I don't think that's correct.", "This is the third time I'm writing.", "Thanks, that works. Also, can I change my seat?",
+]
+OTHER = [
+    "My new address is 12 Elm St", "My order number is 55123.", "I'll try it tonight and let you know.",
+    "I haven't tried it yet, I'll check tomorrow.", "Thanks. My phone number is 07700 900123.",
+    "Danke, das hat funktioniert.", "谢谢，问题解决了", "Спасибо, всё работает", "", "   ",
+    "I am travelling next week.", "FYI the invoice is attached.", "The serial number is AB-1234.",
+]
+
+
+@pytest.mark.parametrize("text", ACCEPTS)
+def test_reply_accepts(text: str) -> None:
+    assert classify_reply(text) is ReplyKind.ACCEPTS
+
+
+@pytest.mark.parametrize("text", NEEDS_HELP)
+def test_reply_needs_help(text: str) -> None:
+    assert classify_reply(text) is ReplyKind.NEEDS_HELP
+
+
+@pytest.mark.parametrize("text", OTHER)
+def test_reply_other(text: str) -> None:
+    assert classify_reply(text) is ReplyKind.OTHER
+
+
+def test_reply_classes_have_enough_cases() -> None:
+    assert len(ACCEPTS) >= 25 and len(NEEDS_HELP) >= 25
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I want to speak to a person", True),
+        ("Can someone call me?", True),
+        ("Please call me back on 0123 456789", True),
+        ("Could I talk to your manager?", True),
+        ("Put me through to a representative please", True),
+        ("I need a human being, not a bot", True),
+        ("Please escalate this", True),
+        ("I'd like an agent to look at this", True),
+        ("No need to call me, thanks", False),
+        ("Call me if you need anything else", False),
+        ("Thanks, that works", False),
+        ("I spoke to someone yesterday and they said it was fine", False),
+        ("My new address is 12 Elm St", False),
+        ("", False),
+    ],
+)
+def test_asks_for_person(text: str, expected: bool) -> None:
+    assert asks_for_person(text) is expected
