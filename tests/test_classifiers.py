@@ -341,6 +341,7 @@ ACCEPTS = [
     "That's exactly what I needed. Thank you!", "Lovely, thank you very much.", "Super, it works again.",
     "Thanks for your help, everything is fine now.", "Yep, all good.", "Thank you! The refund showed up in my account.",
     "Thanks,\n\n> On Monday you wrote:\n> is there anything else?",
+    "Great, thanks for sorting that out so quickly.\n\nHannah",
 ]
 NEEDS_HELP = [
     "That didn't fix it", "Still not working", "Thanks, but I still haven't received it",
@@ -395,6 +396,9 @@ def test_reply_classes_have_enough_cases() -> None:
         ("Please escalate this", True),
         ("I'd like an agent to look at this", True),
         ("No need to call me, thanks", False),
+        ("You can call me on 458-555-0109 if needed.", False),  # giving a number is not asking for a person
+        ("Sorry, should have said - the engineer can ring me on 020 7946 0321.", False),
+        ("I would like a callback please", True),
         ("Call me if you need anything else", False),
         ("Thanks, that works", False),
         ("I spoke to someone yesterday and they said it was fine", False),

@@ -7,11 +7,20 @@ official train to ``val``).
 
 Usage (train on train, choose settings on val, report on test)::
 
-    python -m agent_graph.brain.intent_datasets clinc150 PATH/clinc150
-    python -m agent_graph.brain.intent_datasets banking77 PATH/banking77 [--shots 10]
-    python -m agent_graph.brain.intent_datasets calibrate PATH/clinc150   # refits CALIBRATION
+    python -m agent_graph.brain.intent_datasets clinc150 PATH/clinc150 --c 1 2 3
+    python -m agent_graph.brain.intent_datasets banking77 PATH/banking77 --model svm lr --c 1 2 3 30
+    python -m agent_graph.brain.intent_datasets banking77 PATH/banking77 --shots 10 --model svm lr --c 3 30
+    python -m agent_graph.brain.intent_datasets calibrate PATH/clinc150 --model svm --c 2  # -> CALIBRATION
 
-PATH may be a folder (the ``*.jsonl.gz`` in it is read) or the file itself.
+PATH may be a folder (the ``*.jsonl.gz`` in it is read) or the file itself. Settings (model kind
+and C) are chosen on val by in-scope accuracy + oos recall; test is reported at thresholds chosen
+on val (balanced; in-scope within 0.5 / 1 point of top-1) and at the catalog default 0.5.
+Few-shot runs average over ``--seeds`` samples of the training examples.
+
+Measured (2 CPU cores):
+CLINC150 (oos-train + threshold, svm C=3): test top-1 92.7; at the val "0.5 pt" threshold in-scope
+92.3 / oos recall 49.7, at "1 pt" 91.9 / 61.5; median predict 1.3 ms. BANKING77 full: 91.2 (our
+train), 91.5 (official train). BANKING77 10-shot: 75.6 mean of 3 samples (73.6, 76.7, 76.4).
 """
 
 from __future__ import annotations
@@ -274,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--c", type=float, nargs="*", default=[], help="values of C to choose from on val")
     parser.add_argument("--model", choices=["svm", "lr"], nargs="*", default=["svm"],
                         help="model kinds to choose from on val (calibrate: the first)")
+    parser.add_argument("--seeds", type=int, default=3, help="few-shot samples to average over")
     parser.add_argument("--episodes", type=int, default=300)
     args = parser.parse_args(argv)
 
@@ -289,11 +299,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         splits = load_banking77(args.path)
         train, val, test = splits["train"], splits["val"], splits["test"]
     if args.shots:
-        train = few_shot(train, args.shots) + [e for e in train if e[1] == OOS]
-    print(f"{args.dataset}{f' {args.shots}-shot' if args.shots else ''}: train {len(train)}, val {len(val)}, "
-          f"test {len(test)}")
+        tops = []
+        for seed in range(args.seeds):
+            sample = few_shot(train, args.shots, seed=seed) + [e for e in train if e[1] == OOS]
+            print(f"{args.dataset} {args.shots}-shot, seed {seed}: train {len(sample)}, val {len(val)}, "
+                  f"test {len(test)}")
+            result = evaluate(sample, val, test, settings_grid=_grid(args.c, args.model))
+            tops.append(result["reports"]["val-balanced"].in_scope_top1)
+        print(f"  mean test top-1 over {len(tops)} samples: {100 * statistics.mean(tops):.1f} "
+              f"({', '.join(f'{100 * t:.1f}' for t in tops)})")
+        return 0
+    print(f"{args.dataset}: train {len(train)}, val {len(val)}, test {len(test)}")
     result = evaluate(train, val, test, settings_grid=_grid(args.c, args.model))
-    if args.dataset == "banking77" and not args.shots:
+    if args.dataset == "banking77":
         # the published numbers train on the official train split (= our train + val)
         official = by_intent(splits["official_train"])
         clf = IntentClassifier.fit(official, threshold=0.0, settings=result["settings"])

@@ -50,8 +50,11 @@ _ASK_PERSON = re.compile(
     r"(?:to\s+)?(?:call|phone|ring|contact|help|look\s+at|handle|deal\s+with|review|get\s+in\s+touch)"
     r"|(?:can|could|would|will)\s+(?:someone|somebody|anyone|anybody|you|a\s+person|an?\s+agent)\s+"
     r"(?:please\s+)?(?:call|phone|ring)\s+me"
-    r"|(?:call|phone|ring)\s+me(?:\s+back)?\b(?!\s+(?:if|when|once))"
-    r"|give\s+me\s+a\s+(?:call|ring)"
+    r"|(?:please|pls|kindly)\s+(?:call|phone|ring)\s+me|(?:call|phone|ring)\s+me\s+back"
+    r"|(?:call|phone|ring)\s+me\s+(?:asap|urgently|immediately|as\s+soon\s+as|today|right\s+away|now|please)"
+    r"|^\s*(?:call|phone|ring)\s+me\b(?!\s+(?:on|at|if|when|once|any|whenever|anytime))"
+    r"|give\s+me\s+a\s+(?:call|ring)|(?:request|want|need|like|get|have|arrange)\s+a\s+(?:phone\s+)?(?:call\s*back|callback|call)\b"
+    r"|\bcall\s*back\s+(?:request|please)"
     r"|(?:real|actual|live)\s+(?:person|human|agent)"
     r"|human\s+being|not\s+a\s+(?:bot|robot|machine)|(?:stop|no)\s+(?:the\s+)?(?:bots?|automated\s+(?:replies|answers|emails))"
     r"|escalat\w*"
@@ -123,7 +126,12 @@ _HELP = re.compile(
     _FLAGS,
 )
 # "not tried it yet" / "haven't had a chance" are not problems: plain information
-_NOT_YET = re.compile(r"\b(?:n't|not)\s+(?:\w+\s+){0,2}?(?:tried|checked|had\s+(?:a|the)\s+(?:chance|time)|looked)\b", _FLAGS)
+_NOT_YET = re.compile(
+    r"(?:n't|\bnot)\s+(?:\w+\s+){0,2}?(?:tried|checked|had\s+(?:a|the)\s+(?:chance|time)|looked)\b"
+    r"|(?:n't|\bnot)\s+(?:see|seen|read|notice|noticed|get|got)\s+(?:your|the|this|that|my)\s+"
+    r"(?:emails?|messages?|replies|reply|mails?|notes?|letters?|voicemails?)\b",
+    _FLAGS,
+)
 _NO_PROBLEM = re.compile(r"\b(?:no|not\s+a)\s+(?:problem|worries|issue|bother)\b|\bno\s+further\s+(?:help|questions?)\b|"
                          r"\bnothing\s+(?:else|more)\b|\bdoesn't\s+matter\b|\bno\s+(?:more\s+)?(?:issues|problems)\b", _FLAGS)
 
@@ -144,6 +152,8 @@ _STRONG_ACCEPT = re.compile(
     r"|happy\s+with|(?:i\s+am|i'm)\s+(?:happy|satisfied|good|fine|all\s+set)"
     r"|(?:that's|that\s+is)\s+all|perfect|excellent|brilliant|fantastic|wonderful|awesome|amazing|superb"
     r"|(?:problem|issue)\s+(?:is\s+)?(?:gone|fixed|solved|resolved)|(?:i\s+)?(?:understand|see)\s+now"
+    r"|thanks?(?:\s+you)?(?:\s+(?:so\s+much|very\s+much|a\s+lot))?\s+for\s+(?:sorting|fixing|resolving|solving|handling|"
+    r"taking\s+care|dealing\s+with|processing|arranging|getting\s+(?:this|that|it)\s+(?:sorted|fixed|done))"
     r"|(?:no|not\s+a)\s+(?:problem|worries)|agreed?\b|deal\b|will\s+do\b|understood\b|noted\b"
     r")",
     _FLAGS,
@@ -186,6 +196,8 @@ _PLEASANTRY = re.compile(
     _FLAGS,
 )
 
+# a line that is only a name ("Hannah", "J. Doe", "- Tom"): a signature, not content
+_SIGNATURE = re.compile(r"^\s*[-–—~]*\s*(?:[A-Z][\w'.-]*)(?:\s+[A-Z][\w'.-]*){0,2}\s*$")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+|(?<=\w)\s*;\s*")
 _WORDS = re.compile(r"[^\W\d_]+")
 
@@ -256,6 +268,8 @@ def classify_reply(text: str) -> ReplyKind:
         return ReplyKind.NEEDS_HELP
     strong = weak = content = False
     for sentence in sentences:
+        if _SIGNATURE.match(sentence):
+            continue
         if _STRONG_ACCEPT.search(sentence) or _NO_THANKS.match(sentence):
             strong = True
         elif _only_weak(sentence):
