@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from jinja2 import meta
-
 from agent_graph.brain.base import Brain, ComposeRequest
 from agent_graph.brain.offline import email_frame
 from agent_graph.catalog import Catalog, Intent, TemplatePurpose
 from agent_graph.store import Case, CaseStore
-from agent_graph.templates import RenderedEmail, choose_template, parse_template, render
+from agent_graph.templates import RenderedEmail, choose_template, render, variables_used
 
 
 def compose_email(catalog: Catalog, store: CaseStore, brain: Brain, case: Case, purpose: TemplatePurpose,
@@ -41,7 +39,7 @@ def compose_email(catalog: Catalog, store: CaseStore, brain: Brain, case: Case, 
 
 
 def _uses_message(*sources: str) -> bool:
-    return any("message" in meta.find_undeclared_variables(parse_template(s)) for s in sources)
+    return any("message" in variables_used(s) for s in sources)
 
 
 def _variables(catalog: Catalog, case: Case, intent: Intent | None, fields: dict[str, str], missing: list[str],
@@ -87,3 +85,8 @@ def outbound_message_id(case_number: str, idempotency_key: str, mailbox: str) ->
     digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
     domain = mailbox.rsplit("@", 1)[-1] or "case-agent.invalid"
     return f"{case_number}.{digest}@{domain}"
+
+
+def reply_key_prefix(case_number: str, message_id: str) -> str:
+    """Idempotency keys of drafts answering one inbound email start with this."""
+    return f"{case_number}:{message_id}:"

@@ -120,8 +120,8 @@ class CaseAgent:
         results = []
         for run in self.env.store.unfinished_runs():
             case = self.env.store.case(run.case_id)
-            log.warning("resuming the unfinished run of case %s", case.number)
-            results.append(self._run(case, None))
+            log.warning("re-running the unfinished %s run of case %s", run.payload.get("kind"), case.number)
+            results.append(self._run(case, _from_payload(run.payload)))
         return results
 
     # --- reading -----------------------------------------------------------------------------
@@ -129,30 +129,20 @@ class CaseAgent:
         """The Agent Inbox request a case is paused on, if any."""
         case = self.env.store.case(case_id)
         snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id_for(case.number)}})
-        for interrupt in snapshot.interrupts:
-            value = interrupt.value
-            return value[0] if isinstance(value, list) else value
-        return None
+        return _inbox_request(snapshot.interrupts)
 
     # --- internals ---------------------------------------------------------------------------
     def _run(self, case: Case, graph_input: Any) -> TurnResult:
         thread = thread_id_for(case.number or str(case.id))
         config = {"configurable": {"thread_id": thread}}
-        self.env.store.begin_run(thread, case.id, self.env.clock.now())
-        self.graph.invoke(graph_input, config, context=self.context, durability="sync")
+        self.env.store.begin_run(thread, case.id, self.env.clock.now(), _payload(graph_input))
+        values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
         self.env.store.end_run(thread)
-        snapshot = self.graph.get_state(config)
-        values = snapshot.values
-        outcome = values.get("outcome") if isinstance(values, dict) else getattr(values, "outcome", None)
-        if isinstance(outcome, dict):
-            outcome = TurnOutcome.model_validate(outcome)
-        fresh = self.env.store.case(case.id)
-        if outcome is None:
-            outcome = TurnOutcome(action=None, status=CaseStatus(fresh.status))
-        pending = self.pending_review(case.id)
+        pending = _inbox_request(values.get("__interrupt__", ()))
+        outcome = values.get("outcome") or TurnOutcome(action=None, status=CaseStatus(self.env.store.case(case.id).status))
         if pending is not None:
-            outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED, "status": CaseStatus(fresh.status)})
-        return TurnResult(case_id=case.id, case_number=fresh.number, outcome=outcome, pending_review=pending)
+            outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED})
+        return TurnResult(case_id=case.id, case_number=case.number, outcome=outcome, pending_review=pending)
 
     def _set_aside_unthreaded(self, message_pk: int, reason: str) -> TurnResult:
         note = f"automatic mail ({reason}) that belongs to no case: recorded, not answered"
@@ -160,3 +150,23 @@ class CaseAgent:
         self.env.store.mark_processed(message_pk)
         return TurnResult(case_id=None, case_number=None, outcome=TurnOutcome(action=Action.IGNORE, note=note))
 
+
+
+def _inbox_request(interrupts: Any) -> dict[str, Any] | None:
+    for interrupt in interrupts:
+        value = interrupt.value
+        return value[0] if isinstance(value, list) else value
+    return None
+
+
+def _payload(graph_input: Any) -> dict[str, Any]:
+    """What a crashed run needs to be run again: its input, or the review answer it resumed with."""
+    if isinstance(graph_input, Command):
+        return {"kind": "review", "resume": graph_input.resume}
+    return {"kind": graph_input.get("trigger", "email"), "input": graph_input}
+
+
+def _from_payload(payload: dict[str, Any]) -> Any:
+    if payload.get("kind") == "review":
+        return Command(resume=payload["resume"])
+    return payload["input"]

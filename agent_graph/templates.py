@@ -10,7 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, meta, nodes
+from jinja2 import Template as JinjaTemplate
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
 
@@ -26,6 +27,17 @@ def environment() -> SandboxedEnvironment:
 def parse_template(source: str) -> nodes.Template:
     """Parse template source; raises jinja2.TemplateSyntaxError."""
     return environment().parse(source)
+
+
+@lru_cache(maxsize=1024)
+def compiled(source: str) -> JinjaTemplate:
+    """Templates are compiled once per process, not per email."""
+    return environment().from_string(source)
+
+
+@lru_cache(maxsize=1024)
+def variables_used(source: str) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(parse_template(source)))
 
 
 class RenderedEmail(BaseModel):
@@ -63,8 +75,8 @@ def _recommended(templates: list[Template], intent: Intent | None, purpose: Temp
 def render(template: Template, variables: dict[str, Any]) -> RenderedEmail:
     """Render subject and body; any undefined value or sandbox violation is a TemplateRenderError."""
     try:
-        subject = environment().from_string(template.subject).render(variables)
-        body = environment().from_string(template.body).render(variables)
+        subject = compiled(template.subject).render(variables)
+        body = compiled(template.body).render(variables)
     except TemplateError as exc:
         raise TemplateRenderError(f"template '{template.id}' cannot be rendered for this case: {exc}") from exc
     subject = " ".join(subject.split())

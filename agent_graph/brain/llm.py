@@ -116,7 +116,8 @@ class LLMSettings(BaseModel):
                                   description="longest Retry-After honoured; a longer one falls back at once")
     structured_method: StructuredMethod = StructuredMethod.JSON_SCHEMA
     cross_check_intent: bool = Field(
-        default=True, description="when the offline classifier confidently reads another intent, the more supervised wins")
+        default=True,
+        description="when the offline classifier confidently reads another intent, the more supervised one wins")
     azure_endpoint: str | None = None
     azure_deployment: str | None = None
     api_version: str | None = None
@@ -520,7 +521,7 @@ def build_chat_model(settings: LLMSettings) -> BaseChatModel:
                                azure_deployment=settings.azure_deployment or settings.model,
                                api_version=settings.api_version, api_key=key, model=settings.model, **common)
     # A local server usually wants no key, but the SDK insists on one: send a placeholder.
-    return ChatOpenAI(model=settings.model, base_url=settings.base_url,
+    return ChatOpenAI(model=settings.model or "", base_url=settings.base_url,  # model: checked by LLMSettings
                       api_key=key or SecretStr("not-needed"), **common)
 
 

@@ -14,6 +14,7 @@ from langgraph.types import interrupt
 
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
+from agent_graph.drafting import reply_key_prefix
 from agent_graph.errors import PolicyViolation, TemplateRenderError
 from agent_graph.review import inbox_request, parse_human_response
 from agent_graph.state import AgentState, Delivery, Plan, ReviewDecision, ReviewKind, Trigger, TurnOutcome
@@ -52,13 +53,16 @@ def idempotency_key(env: Services, state: AgentState, case: Case, action: Action
         since = case.last_outbound_at.isoformat() if case.last_outbound_at else "never"
         return f"{case.number}:follow-up:{case.follow_ups + 1}:{since}"
     message = env.store.message(state.message_pk)
-    return f"{case.number}:{message.message_id}:{action.value}"
+    return reply_key_prefix(case.number or str(case.id), message.message_id) + action.value
 
 
 def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Pause for a representative. They may accept, edit (subject/body), respond with feedback, or ignore."""
     env = services(runtime.context)
     item = env.store.outbox_item(state.draft_id)
+    already = decision_already_taken(item.status)
+    if already is not None:  # a run repeated after a crash: the representative has answered
+        return already
     case = env.store.case(item.case_id)
     answer = interrupt([inbox_request(env, case, item, state.plan)])
     decision = parse_human_response(answer)
@@ -76,6 +80,16 @@ def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     reason = (f"representative feedback on the draft: {decision.text}" if decision.kind is ReviewKind.RESPONSE
               else "the representative discarded the draft")
     return {"review": decision, "plan": Plan(action=Action.ROUTE_TO_REP, reason=reason)}
+
+
+def decision_already_taken(status: str) -> dict[str, Any] | None:
+    """The outcome of a review recorded in the store, so a repeated run never asks twice."""
+    if status in (OutboxStatus.APPROVED, OutboxStatus.SENT):
+        return {"review": ReviewDecision(kind=ReviewKind.ACCEPT)}
+    if status in (OutboxStatus.DISCARDED, OutboxStatus.SUPERSEDED):
+        return {"review": ReviewDecision(kind=ReviewKind.IGNORE),
+                "plan": Plan(action=Action.ROUTE_TO_REP, reason="the draft was discarded")}
+    return None
 
 
 def review_summary(decision: ReviewDecision) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, services
+from agent_graph.drafting import reply_key_prefix
 from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, Outbound
 from agent_graph.intake import parse_email
 from agent_graph.mailroom import receive
@@ -32,14 +33,17 @@ def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         message = env.store.message(state.message_pk)
         update = {**cleared, "case_id": message.case_id, "automatic_reason": message.automatic_reason}
     if update["case_id"] is not None and not update["automatic_reason"] and not update.get("duplicate"):
-        supersede_pending_drafts(runtime, update["case_id"])
+        supersede_pending_drafts(runtime, update["case_id"], update.get("message_pk") or state.message_pk)
     return update
 
 
-def supersede_pending_drafts(runtime: Runtime[Context], case_id: int) -> None:
-    """A new customer email makes a draft awaiting review stale: the case is decided afresh."""
+def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, message_pk: int) -> None:
+    """A new customer email makes a draft awaiting review stale: the case is decided afresh.
+
+    Drafts answering this very email are kept: a run repeated after a crash finds its own draft."""
     env = services(runtime.context)
-    drafts = env.store.pending_drafts(case_id)
+    own_prefix = reply_key_prefix(env.store.case(case_id).number or str(case_id), env.store.message(message_pk).message_id)
+    drafts = [d for d in env.store.pending_drafts(case_id) if not d.idempotency_key.startswith(own_prefix)]
     if not drafts:
         return
     for draft in drafts:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 CASE_NUMBER_FORMAT = "CAS-{:06d}"
 T = TypeVar("T")
+READ_ONLY = "case_agent_read_only"
 
 
 def make_engine(url: str) -> Engine:
@@ -46,7 +47,8 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -66,10 +68,19 @@ class CaseStore:
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
+                                           expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """A write transaction; on SQLite it takes the write lock at once, so writers queue."""
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction that never waits for the write lock."""
+        with self._read_sessions.begin() as session:
             yield session
 
     def close(self) -> None:
@@ -87,11 +98,11 @@ class CaseStore:
             return case
 
     def case(self, case_id: int) -> Case:
-        with self.transaction() as s:
+        with self.reading() as s:
             return _get(s, Case, case_id)
 
     def case_by_number(self, number: str) -> Case | None:
-        with self.transaction() as s:
+        with self.reading() as s:
             return s.scalar(select(Case).where(Case.number == number.upper()))
 
     def update_case(self, case_id: int, at: datetime, **changes: Any) -> Case:
@@ -108,27 +119,27 @@ class CaseStore:
             query = query.where(Case.status == status)
         if limit:
             query = query.limit(limit)
-        with self.transaction() as s:
+        with self.reading() as s:
             return list(s.scalars(query))
 
     def cases_awaiting_reply(self) -> list[Case]:
         """Cases the clock may follow up or close."""
         wanted = [CaseStatus.AWAITING_CUSTOMER, CaseStatus.RESOLUTION_PROPOSED]
-        with self.transaction() as s:
+        with self.reading() as s:
             return list(s.scalars(select(Case).where(Case.status.in_(wanted)).order_by(Case.id)))
 
     def count_cases(self) -> int:
-        with self.transaction() as s:
+        with self.reading() as s:
             return s.scalar(select(func.count(Case.id))) or 0
 
     # --- fields ----------------------------------------------------------------------------
     def current_fields(self, case_id: int) -> dict[str, CaseField]:
-        with self.transaction() as s:
+        with self.reading() as s:
             rows = s.scalars(select(CaseField).where(CaseField.case_id == case_id).order_by(CaseField.id))
             return {row.name: row for row in rows}
 
     def field_history(self, case_id: int) -> list[CaseField]:
-        with self.transaction() as s:
+        with self.reading() as s:
             return list(s.scalars(select(CaseField).where(CaseField.case_id == case_id).order_by(CaseField.id)))
 
     def write_fields(self, case_id: int, values: Sequence[ExtractedValue], message_id: int | None,
@@ -144,11 +155,11 @@ class CaseStore:
 
     # --- messages --------------------------------------------------------------------------
     def message_by_header(self, message_id: str) -> Message | None:
-        with self.transaction() as s:
+        with self.reading() as s:
             return s.scalar(select(Message).where(Message.message_id == message_id))
 
     def message(self, pk: int) -> Message:
-        with self.transaction() as s:
+        with self.reading() as s:
             return _get(s, Message, pk)
 
     def case_for_thread(self, message_ids: Sequence[str]) -> int | None:
@@ -156,7 +167,7 @@ class CaseStore:
         ids = [m for m in message_ids if m]
         if not ids:
             return None
-        with self.transaction() as s:
+        with self.reading() as s:
             rows = s.execute(select(Message.message_id, Message.case_id).where(Message.message_id.in_(ids))).all()
         by_id = {mid: case_id for mid, case_id in rows if case_id is not None}
         return next((by_id[m] for m in ids if m in by_id), None)
@@ -185,7 +196,7 @@ class CaseStore:
                 message.processed = True
 
     def messages(self, case_id: int) -> list[Message]:
-        with self.transaction() as s:
+        with self.reading() as s:
             return list(s.scalars(select(Message).where(Message.case_id == case_id).order_by(Message.at, Message.id)))
 
     def customer_messages(self, case_id: int) -> list[Message]:
@@ -198,25 +209,25 @@ class CaseStore:
 
     # --- outbox ----------------------------------------------------------------------------
     def outbox_item(self, pk: int) -> OutboxItem:
-        with self.transaction() as s:
+        with self.reading() as s:
             return _get(s, OutboxItem, pk)
 
     def outbox_by_key(self, key: str) -> OutboxItem | None:
-        with self.transaction() as s:
+        with self.reading() as s:
             return s.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
 
     def outbox(self, case_id: int | None = None) -> list[OutboxItem]:
         query = select(OutboxItem).order_by(OutboxItem.id)
         if case_id is not None:
             query = query.where(OutboxItem.case_id == case_id)
-        with self.transaction() as s:
+        with self.reading() as s:
             return list(s.scalars(query))
 
     def pending_drafts(self, case_id: int | None = None) -> list[OutboxItem]:
         query = select(OutboxItem).where(OutboxItem.status == OutboxStatus.PENDING_REVIEW).order_by(OutboxItem.id)
         if case_id is not None:
             query = query.where(OutboxItem.case_id == case_id)
-        with self.transaction() as s:
+        with self.reading() as s:
             return list(s.scalars(query))
 
     def add_outbox(self, item: OutboxItem) -> OutboxItem:
@@ -269,14 +280,14 @@ class CaseStore:
         query = select(Interaction).order_by(Interaction.id)
         if case_id is not None:
             query = query.where(Interaction.case_id == case_id)
-        with self.transaction() as s:
+        with self.reading() as s:
             return list(s.scalars(query))
 
     # --- runs in progress ------------------------------------------------------------------
-    def begin_run(self, thread_id: str, case_id: int, at: datetime) -> None:
+    def begin_run(self, thread_id: str, case_id: int, at: datetime, payload: dict[str, Any]) -> None:
         with self.transaction() as s:
             if s.get(ActiveRun, thread_id) is None:
-                s.add(ActiveRun(thread_id=thread_id, case_id=case_id, started_at=at))
+                s.add(ActiveRun(thread_id=thread_id, case_id=case_id, started_at=at, payload=payload))
 
     def end_run(self, thread_id: str) -> None:
         with self.transaction() as s:
@@ -285,5 +296,5 @@ class CaseStore:
                 s.delete(run)
 
     def unfinished_runs(self) -> list[ActiveRun]:
-        with self.transaction() as s:
+        with self.reading() as s:
             return list(s.scalars(select(ActiveRun).order_by(ActiveRun.started_at)))

@@ -133,10 +133,14 @@ class Interaction(Base):
 
 
 class ActiveRun(Base):
-    """A graph run in progress; a row left behind by a crash is resumed on the next start."""
+    """A graph run in progress; a row left behind by a crash is run again on the next start.
+
+    Every node is idempotent against the store (drafts and sends are keyed), so running the
+    same input again finishes the work without repeating a side effect."""
 
     __tablename__ = "active_runs"
 
     thread_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     started_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
