@@ -631,3 +631,29 @@ class TestValuesEqual:
     ])
     def test_different(self, attribute, expected, actual):
         assert not values_equal(attribute, expected, actual)
+
+
+# --- free text that is not a narrative, and identifiers with leading zeros -----------------
+
+def test_address_text_takes_the_street_address_only():
+    attr = Attribute(name="service_address", type="text", description="The address of the property you move into")
+    text = "I'm renting Flat 3, 8 Harbour View, Riverbend RB1 2AX from 15 March 2026 and need water."
+    [value] = extract_values(text, [attr], now=NOW)
+    assert value.value == "Flat 3, 8 Harbour View, Riverbend RB1 2AX"
+
+
+def test_non_narrative_text_is_missing_when_absent():
+    attr = Attribute(name="service_address", type="text", description="The address of the property")
+    assert extract_values("The tap water has had a horrible metallic taste all week.", [attr], now=NOW) == []
+
+
+def test_narrative_text_takes_the_message():
+    attr = Attribute(name="reason", type="text", description="Why the customer wants a refund")
+    [value] = extract_values("Hi,\nthe tent arrived with a torn seam.\nThanks, Dana", [attr], now=NOW)
+    assert value.value == "the tent arrived with a torn seam."
+
+
+def test_number_with_leading_zeros_near_its_words():
+    attr = Attribute(name="meter_reading", type="number", description="The digits on your meter")
+    [value] = extract_values("I read the meter this morning and it shows 04417.", [attr], now=NOW)
+    assert value.value == "4417"

@@ -89,16 +89,18 @@ class Endpoint:
         if self.standin is not None:
             self.standin.set_mode(mode)  # type: ignore[arg-type]
 
-    def settings(self, provider: LLMProvider = LLMProvider.COMPATIBLE, **overrides: Any) -> LLMSettings:
-        values: dict[str, Any] = {"max_retries": 0, "timeout": 10.0, **overrides}
+    def settings(self, provider: LLMProvider | None = None, **overrides: Any) -> LLMSettings:
+        """The stand-in (or, in replay, a dead address); with CASE_AGENT_CASSETTE_TARGET=real, the
+        endpoint the environment names (the provider only when the test needs a particular one)."""
+        values: dict[str, Any] = {"max_retries": 0, "timeout": 30.0 if REAL_TARGET else 10.0, **overrides}
         if REAL_TARGET:
-            return LLMSettings.from_env(**values)
+            return LLMSettings.from_env(provider=provider, **values)
         url = self.standin.url if self.standin else REPLAY_URL
         if provider is LLMProvider.AZURE_OPENAI:
             return LLMSettings(provider=provider, azure_endpoint=url, azure_deployment=AZURE_DEPLOYMENT,
                                api_version=AZURE_API_VERSION, api_key="test-key", **values)
-        return LLMSettings(provider=provider, base_url=f"{url}/v1", model="standin-model", api_key="test-key",
-                           **values)
+        return LLMSettings(provider=LLMProvider.COMPATIBLE, base_url=f"{url}/v1", model="standin-model",
+                           api_key="test-key", **values)
 
 
 @pytest.fixture

@@ -707,10 +707,14 @@ def _number_candidates(ctx: _Context) -> list[_Candidate]:
         following_word = following.group().lower().rstrip(".") if following else ""
         if match.group("digits"):
             raw = match.group("digits")
-            if following_word in {"am", "pm", "a.m", "p.m"} or raw.startswith("+") or re.match(r"-?0\d", raw):
-                continue  # a time, a phone prefix, or an identifier with leading zeros
-            long_integer = re.fullmatch(r"-?\d{6,}", raw) is not None  # more likely an account or order number
-            found.append(_Candidate(_canonical_decimal(Decimal(raw.replace(",", ""))), start, end, "number", 0.5,
+            if following_word in {"am", "pm", "a.m", "p.m"} or raw.startswith("+"):
+                continue  # a time or a phone prefix
+            # Long integers are more likely account numbers unless the attribute's own words are near;
+            # leading zeros make an identifier likelier than a quantity, though a meter reads "04417".
+            leading_zero = re.match(r"-?0\d", raw) is not None
+            long_integer = re.fullmatch(r"-?\d{6,}", raw) is not None
+            found.append(_Candidate(_canonical_decimal(Decimal(raw.replace(",", ""))), start, end, "number",
+                                    0.35 if leading_zero else 0.5,
                                     needs_keyword=long_integer))
             continue
         raw = match.group("word").lower()
@@ -958,12 +962,54 @@ def _body_span(text: str) -> tuple[int, int]:
     return _strip_span(text, start, end)
 
 
-def _text_candidates(ctx: _Context) -> list[_Candidate]:
-    start, end = _body_span(ctx.text)
-    body = ctx.text[start:end]
-    if len(body.split()) < 3:
-        return []
-    return [_Candidate(_clean_text(body), start, end, "text", 0.5)]
+_NARRATIVE_STEMS = frozenset(_stem(w) for w in (
+    "reason", "why", "description", "describe", "details", "detail", "problem", "issue", "explain", "explanation",
+    "symptom", "comment", "note", "message", "summary", "happened", "complaint", "feedback", "circumstances",
+    "fault", "concern", "context", "story", "situation", "request", "question", "wrong"))
+_STREET_WORDS = ("street|st|road|rd|avenue|ave|lane|ln|court|ct|drive|dr|crescent|way|close|place|pl|boulevard|"
+                 "blvd|terrace|square|sq|gardens|parkway|pkwy|highway|hwy|row|mews|hill|park|grove|walk|circle|"
+                 "cir|view|rise|green|quay|wharf|heights|gate|side|end|estate|cottages|strasse|straße|rue|via|calle")
+_STREET_ADDRESS_RE = re.compile(
+    rf"(?:\b(?i:flat|apartment|apt|unit|suite)\.?\s+\w+,?\s+)?"
+    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][\w'’.-]*\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?[^\n]*")
+_ADDRESS_END_RE = re.compile(
+    r"[.!?]\s+(?=[A-Z])|[.!?]\s*$|\s+(?:and|but|so|as|because|from|on|since|starting|until|by|for|please)\s+")
+
+
+def _is_narrative(attr: Attribute) -> bool:
+    """A free-text attribute that the customer's whole message can answer (a reason, a description)."""
+    return bool(_content_stems(f"{attr.name} {attr.description}") & _NARRATIVE_STEMS)
+
+
+def _text_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """Narrative attributes take the message body; others only what clearly is their value: a street
+    address for an address, else the sentence that names the attribute."""
+    if _is_narrative(attr):
+        start, end = _body_span(ctx.text)
+        body = ctx.text[start:end]
+        return [_Candidate(_clean_text(body), start, end, "text", 0.5)] if len(body.split()) >= 3 else []
+    if "address" in attr.name:
+        return [_address_candidate(ctx, m.start(), m.end()) for m in _STREET_ADDRESS_RE.finditer(ctx.text)]
+    return _naming_sentence(attr, ctx)
+
+
+def _address_candidate(ctx: _Context, start: int, end: int) -> _Candidate:
+    """A street address runs to the end of its line, or of its sentence."""
+    sentence_end = _ADDRESS_END_RE.search(ctx.text[start:end])
+    if sentence_end:
+        end = start + sentence_end.start()
+    start, end = _strip_span(ctx.text, start, end, " \t,;:")
+    return _Candidate(_clean_text(ctx.text[start:end]), start, end, "text", 0.6)
+
+
+def _naming_sentence(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    name_stems = _content_stems(attr.name) - _GENERIC_STEMS
+    found = []
+    for start, end in ctx.sentences:
+        sentence = ctx.text[start:end]
+        if name_stems and name_stems <= _content_stems(sentence) and len(sentence.split()) >= 3:
+            found.append(_Candidate(_clean_text(sentence), start, end, "text", 0.4))
+    return found[:1]
 
 
 # ==========================================================================================
@@ -1094,7 +1140,7 @@ def _label_value(attr: Attribute, ctx: _Context, start: int, end: int) -> _Candi
 def _type_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     finders: dict[AttributeType, Callable[[], list[_Candidate]]] = {
         AttributeType.STRING: lambda: _pattern_candidates(attr, ctx),
-        AttributeType.TEXT: lambda: _text_candidates(ctx),
+        AttributeType.TEXT: lambda: _text_candidates(attr, ctx),
         AttributeType.EMAIL: lambda: ctx.emails,
         AttributeType.PHONE: lambda: ctx.phones,
         AttributeType.DATE: lambda: ctx.dates(_prefers_future(attr)),
