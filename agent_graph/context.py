@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from agent_graph.brain.base import Brain
 from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
+from agent_graph.domain import Actor
 from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.mailbox import LocalMailbox, Mailbox
 from agent_graph.store import CaseStore
@@ -51,6 +53,12 @@ class Services:
     mailbox: Mailbox
     clock: Clock
     automation: dict[str, AutomationLevel]
+
+    def record(self, case_id: int | None, actor: Actor, kind: str, summary: str,
+               detail: dict[str, Any] | None = None) -> None:
+        """Record an agent action or a representative decision, when the catalog keeps them."""
+        if self.catalog.record_interactions:
+            self.store.record(case_id, actor, kind, summary, self.clock.now(), detail)
 
     def automation_for(self, lob_id: str, run_override: AutomationLevel | None = None) -> AutomationLevel:
         if run_override is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,9 +44,14 @@ class TurnResult(BaseModel):
     duplicate: bool = False
 
 
+THREAD_NAMESPACE = uuid.UUID("6f1c2a52-7f3e-4c55-9d0c-3c0a4f1e2b7d")
+
+
 def thread_id_for(case_number: str) -> str:
-    """Deterministic: every email of a case lands on the same graph thread."""
-    return f"case-{case_number}"
+    """Deterministic: every email of a case lands on the same graph thread.
+
+    A UUID (version 5, from the case number), because the LangGraph server only accepts UUIDs."""
+    return str(uuid.uuid5(THREAD_NAMESPACE, case_number))
 
 
 def checkpoint_path(db_url: str) -> str | None:
@@ -146,7 +152,7 @@ class CaseAgent:
 
     def _set_aside_unthreaded(self, message_pk: int, reason: str) -> TurnResult:
         note = f"automatic mail ({reason}) that belongs to no case: recorded, not answered"
-        self.env.store.record(None, Actor.AGENT, Action.IGNORE, note, self.env.clock.now(), {"message_pk": message_pk})
+        self.env.record(None, Actor.AGENT, Action.IGNORE, note, {"message_pk": message_pk})
         self.env.store.mark_processed(message_pk)
         return TurnResult(case_id=None, case_number=None, outcome=TurnOutcome(action=Action.IGNORE, note=note))
 

@@ -22,8 +22,8 @@ import pytest
 
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
 from agent_graph.brain.llm import (DRAFT_SCHEMA_NAME, LLMBrain, LLMConfigError, LLMProvider, LLMSettings,
-                                   StructuredMethod, catalog_text, load_prompts, retry_after_seconds,
-                                   understanding_schema)
+                                   StructuredMethod, catalog_text, classify_failure, load_prompts,
+                                   retry_after_seconds, understanding_schema)
 from agent_graph.brain.llm_guard import (DetailKind, UngroundedDraftError, reconcile_reply, supported_value,
                                          ungrounded_details)
 from agent_graph.brain.offline import OfflineBrain
@@ -239,6 +239,53 @@ def test_retry_after_header_forms():
     assert retry_after_seconds({"retry-after-ms": "250"}) == 0.25
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after_seconds({}) is None
+
+
+def _status_error(status: int, headers: dict[str, str] | None = None) -> Exception:
+    import httpx2
+    import openai
+
+    request = httpx2.Request("POST", "http://llm.invalid/v1/chat/completions")
+    response = httpx2.Response(status, headers=headers, request=request, json={"error": {"message": "x"}})
+    kind = {400: openai.BadRequestError, 401: openai.AuthenticationError, 429: openai.RateLimitError}.get(
+        status, openai.InternalServerError)
+    return kind("x", response=response, body=None)
+
+
+@pytest.mark.parametrize("make,reason,retryable,wait", [
+    (lambda: __import__("openai").APITimeoutError(request=__import__("httpx2").Request("POST", "http://x")),
+     "timeout", True, None),
+    (lambda: __import__("openai").APIConnectionError(request=__import__("httpx2").Request("POST", "http://x")),
+     "connection", True, None),
+    (lambda: _status_error(429, {"retry-after": "7"}), "rate_limited", True, 7.0),
+    (lambda: _status_error(502), "server_error", True, None),
+    (lambda: _status_error(401), "client_error", False, None),
+    (lambda: _status_error(400), "client_error", False, None),
+], ids=["timeout", "connection", "429", "502", "401", "400"])
+def test_failures_are_classified(make, reason, retryable, wait):
+    failure = classify_failure(make())
+    assert failure is not None
+    assert (failure.reason.value, failure.retryable, failure.retry_after) == (reason, retryable, wait)
+    assert classify_failure(KeyError("a bug")) is None, "a bug in our code must not be taken for a model failure"
+
+
+def test_timeouts_are_retried_then_fall_back(catalog):
+    import httpx2
+    import openai
+
+    class TimingOut:
+        calls = 0
+
+        def invoke(self, messages: Any) -> Any:
+            TimingOut.calls += 1
+            raise openai.APITimeoutError(request=httpx2.Request("POST", "http://llm.invalid"))
+
+    waits: list[float] = []
+    brain = LLMBrain(LLMSettings(model="m", api_key="k", max_retries=1), sleep=waits.append)
+    brain._runnable = lambda name, schema: TimingOut()  # type: ignore[method-assign]
+    result = brain.understand(catalog, request(RETURN_EMAIL, subject="Return"))
+    assert result == OfflineBrain().understand(catalog, request(RETURN_EMAIL, subject="Return"))
+    assert TimingOut.calls == 2 and len(waits) == 1 and brain.usage.fallbacks == {"timeout": 1}
 
 
 # --- requests and answers (cassettes) -------------------------------------------------------------

@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -443,7 +444,9 @@ class ModelStepError(CaseAgentError):
         super().__init__(f"{reason.value}: {detail}")
 
 
-class Failure(BaseModel):
+class ModelFailure(BaseModel):
+    """Why a model request failed, and whether trying again may help."""
+
     reason: FallbackReason
     retryable: bool
     retry_after: float | None = None
@@ -462,8 +465,6 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
             return max(float(raw) / divisor, 0.0)
         except ValueError:
             pass
-        from email.utils import parsedate_to_datetime
-
         try:
             moment = parsedate_to_datetime(raw)
         except (TypeError, ValueError):
@@ -472,32 +473,32 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
-def classify_failure(exc: BaseException) -> Failure | None:
+def classify_failure(exc: BaseException) -> ModelFailure | None:
     """What went wrong with a model request, and whether retrying may help. None: not a model failure."""
     from langchain_core.exceptions import ModelError, ModelRefusalError, OutputParserException
 
     detail = f"{type(exc).__name__}: {exc}"[:300]
     if isinstance(exc, openai.APITimeoutError):
-        return Failure(reason=FallbackReason.TIMEOUT, retryable=True, detail=detail)
+        return ModelFailure(reason=FallbackReason.TIMEOUT, retryable=True, detail=detail)
     if isinstance(exc, openai.APIConnectionError):
-        return Failure(reason=FallbackReason.CONNECTION, retryable=True, detail=detail)
+        return ModelFailure(reason=FallbackReason.CONNECTION, retryable=True, detail=detail)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         wait = retry_after_seconds(exc.response.headers if exc.response is not None else None)
         if status == 429:
-            return Failure(reason=FallbackReason.RATE_LIMITED, retryable=True, retry_after=wait, detail=detail)
+            return ModelFailure(reason=FallbackReason.RATE_LIMITED, retryable=True, retry_after=wait, detail=detail)
         if status >= 500 or status in (408, 409):
-            return Failure(reason=FallbackReason.SERVER_ERROR, retryable=True, retry_after=wait, detail=detail)
-        return Failure(reason=FallbackReason.CLIENT_ERROR, retryable=False, detail=detail)
+            return ModelFailure(reason=FallbackReason.SERVER_ERROR, retryable=True, retry_after=wait, detail=detail)
+        return ModelFailure(reason=FallbackReason.CLIENT_ERROR, retryable=False, detail=detail)
     if isinstance(exc, openai.ContentFilterFinishReasonError | ModelRefusalError):
-        return Failure(reason=FallbackReason.REFUSAL, retryable=False, detail=detail)
+        return ModelFailure(reason=FallbackReason.REFUSAL, retryable=False, detail=detail)
     if isinstance(exc, openai.LengthFinishReasonError | OutputParserException | json.JSONDecodeError):
-        return Failure(reason=FallbackReason.INVALID_OUTPUT, retryable=False, detail=detail)
+        return ModelFailure(reason=FallbackReason.INVALID_OUTPUT, retryable=False, detail=detail)
     if isinstance(exc, ModelError):
-        return Failure(reason=FallbackReason.SERVER_ERROR if exc.is_retryable else FallbackReason.CLIENT_ERROR,
+        return ModelFailure(reason=FallbackReason.SERVER_ERROR if exc.is_retryable else FallbackReason.CLIENT_ERROR,
                        retryable=exc.is_retryable, detail=detail)
     if isinstance(exc, openai.OpenAIError):
-        return Failure(reason=FallbackReason.CLIENT_ERROR, retryable=False, detail=detail)
+        return ModelFailure(reason=FallbackReason.CLIENT_ERROR, retryable=False, detail=detail)
     return None
 
 

@@ -21,7 +21,7 @@ def resolve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         case = resolve_case(env, ResolveCaseArgs(case_id=state.case_id, accepting_message_pk=state.message_pk))
     except PolicyViolation as exc:
         return _route(state, runtime, f"could not resolve: {exc}")
-    env.store.record(case.id, Actor.AGENT, Action.RESOLVE_CASE, "customer accepted; case resolved", env.clock.now())
+    env.record(case.id, Actor.AGENT, Action.RESOLVE_CASE, "customer accepted; case resolved")
     return {"outcome": TurnOutcome(action=Action.RESOLVE_CASE, status=CaseStatus(case.status))}
 
 
@@ -33,14 +33,14 @@ def route(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
 def _route(state: AgentState, runtime: Runtime[Context], reason: str) -> dict[str, Any]:
     env = services(runtime.context)
     case = route_to_rep(env, RouteToRepArgs(case_id=state.case_id, reason=reason))
-    env.store.record(case.id, Actor.AGENT, Action.ROUTE_TO_REP, f"to queue {case.queue}: {reason}", env.clock.now())
+    env.record(case.id, Actor.AGENT, Action.ROUTE_TO_REP, f"to queue {case.queue}: {reason}")
     return {"outcome": TurnOutcome(action=Action.ROUTE_TO_REP, status=CaseStatus(case.status), note=reason)}
 
 
 def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = close_case(env, CloseCaseArgs(case_id=state.case_id))
-    env.store.record(case.id, Actor.AGENT, Action.CLOSE_CASE, "closed after the last follow-up", env.clock.now())
+    env.record(case.id, Actor.AGENT, Action.CLOSE_CASE, "closed after the last follow-up")
     return {"outcome": TurnOutcome(action=Action.CLOSE_CASE, status=CaseStatus(case.status))}
 
 
@@ -48,8 +48,7 @@ def update_only(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = env.store.case(state.case_id)
     reason = state.plan.reason if state.plan else ""
-    env.store.record(case.id, Actor.AGENT, Action.UPDATE_ONLY, f"fields updated, nothing sent ({reason})",
-                     env.clock.now())
+    env.record(case.id, Actor.AGENT, Action.UPDATE_ONLY, f"fields updated, nothing sent ({reason})")
     return {"outcome": TurnOutcome(action=Action.UPDATE_ONLY, status=CaseStatus(case.status), note=reason)}
 
 

@@ -66,9 +66,8 @@ def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     case = env.store.case(item.case_id)
     answer = interrupt([inbox_request(env, case, item, state.plan)])
     decision = parse_human_response(answer)
-    now = env.clock.now()
-    env.store.record(case.id, Actor.REPRESENTATIVE, f"review_{decision.kind.value}", review_summary(decision), now,
-                     {"outbox_id": item.id, "subject": decision.subject, "body": decision.body, "text": decision.text})
+    env.record(case.id, Actor.REPRESENTATIVE, f"review_{decision.kind.value}", review_summary(decision),
+               {"outbox_id": item.id, "subject": decision.subject, "body": decision.body, "text": decision.text})
     if decision.kind is ReviewKind.ACCEPT:
         env.store.set_outbox(item.id, status=OutboxStatus.APPROVED)
         return {"review": decision}
@@ -105,7 +104,7 @@ def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     assert plan is not None and state.draft_id is not None
     item = send_email(env, SendEmailArgs(outbox_id=state.draft_id))
     case = env.store.case(item.case_id)
-    env.store.record(case.id, Actor.AGENT, "send_email", f"{plan.action.value} sent to {item.to_address}",
-                     env.clock.now(), {"outbox_id": item.id, "template_id": item.template_id})
+    env.record(case.id, Actor.AGENT, "send_email", f"{plan.action.value} sent to {item.to_address}",
+               {"outbox_id": item.id, "template_id": item.template_id})
     return {"outcome": TurnOutcome(action=plan.action, outbound=Outbound.SENT, status=CaseStatus(case.status),
                                    outbox_id=item.id)}

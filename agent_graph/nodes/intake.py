@@ -52,8 +52,7 @@ def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, message_pk
     if case.status == CaseStatus.PENDING_REVIEW:
         env.store.update_case(case_id, env.clock.now(), status=case.status_before_review or CaseStatus.NEW,
                               status_before_review=None)
-    env.store.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by a new email",
-                     env.clock.now())
+    env.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by a new email")
 
 
 def set_aside(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -63,8 +62,7 @@ def set_aside(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.duplicate:
         return {"outcome": TurnOutcome(action=None, status=status, note="duplicate email: already processed")}
     note = f"automatic mail ({state.automatic_reason}): recorded, not answered"
-    env.store.record(state.case_id, Actor.AGENT, Action.IGNORE, note, env.clock.now(),
-                     {"message_pk": state.message_pk})
+    env.record(state.case_id, Actor.AGENT, Action.IGNORE, note, {"message_pk": state.message_pk})
     if state.message_pk is not None:
         env.store.mark_processed(state.message_pk)
     return {"outcome": TurnOutcome(action=Action.IGNORE, outbound=Outbound.NONE, status=status, note=note)}

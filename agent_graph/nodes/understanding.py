@@ -61,14 +61,13 @@ def record_fields(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any
         case_id=case.id, intent_id=intent_id, intent_confidence=guess.confidence if intent_id else None,
         values=grounded, message_pk=message.id,
     ))
-    now = env.clock.now()
     if intent_id:
-        env.store.record(case.id, Actor.AGENT, "intent_identified", f"intent {intent_id} ({guess.confidence:.2f})", now)
+        env.record(case.id, Actor.AGENT, "intent_identified", f"intent {intent_id} ({guess.confidence:.2f})")
     if result.written or result.rejected or dropped:
-        env.store.record(case.id, Actor.AGENT, "update_case_fields",
-                         f"wrote {', '.join(result.written) or 'nothing'}", now,
-                         {"written": result.written, "rejected": [r.model_dump() for r in result.rejected],
-                          "ungrounded": dropped})
+        env.record(case.id, Actor.AGENT, "update_case_fields",
+                   f"wrote {', '.join(result.written) or 'nothing'}",
+                   {"written": result.written, "rejected": [r.model_dump() for r in result.rejected],
+                    "ungrounded": dropped})
     return {}
 
 
