@@ -249,6 +249,27 @@ def eval_command(
 
 
 @app.command()
+def bench(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    emails: Annotated[int, typer.Option(help="Generated inbound emails for throughput and overhead.")] = 2000,
+    scale_large: Annotated[int, typer.Option(help="Cases pre-filled in the large store.")] = 100_000,
+    concurrency_emails: Annotated[int, typer.Option(help="Emails for the concurrency figure.")] = 200,
+    workers: Annotated[int, typer.Option(help="Cases processed at once.")] = 32,
+    delay_ms: Annotated[float, typer.Option(help="How long the stand-in brain waits per call.")] = 200,
+) -> None:
+    """Measure throughput, framework overhead, scale and concurrency; print a table, write JSON."""
+    from agent_graph.bench import print_bench_report, run_bench
+
+    report = run_bench(catalog, emails=emails, scale_large=scale_large, concurrency_emails=concurrency_emails,
+                       workers=workers, delay_ms=delay_ms, progress=lambda text: err.print(text, style="dim"))
+    print_bench_report(console, report)
+    if json_out:
+        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        console.print(f"figures written to {json_out}")
+
+
+@app.command()
 def demo(
     inbox: Annotated[Path, typer.Option(help="The scripted inbox: recorded threads to play.")] = Path("examples/inbox"),
     db: Annotated[str, typer.Option("--db", help="Where the demo store goes (replaced).")] = "sqlite:///demo.db",

@@ -96,7 +96,11 @@ def make_brain(name: str) -> Brain:
         from agent_graph.brain.offline import OfflineBrain
 
         return OfflineBrain()
-    raise ValueError(f"unknown brain '{name}': this version offers 'offline'")
+    if name == "llm":
+        from agent_graph.brain.llm import LLMSettings, shared_brain
+
+        return shared_brain(LLMSettings.from_env())
+    raise ValueError(f"unknown brain '{name}': choose 'offline' or 'llm'")
 
 
 def services(context: Context | None) -> Services:

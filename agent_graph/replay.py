@@ -216,9 +216,11 @@ class ThreadRunner:
             in_reply_to=in_reply_to, references=[in_reply_to] if in_reply_to else [], headers=headers,
         )
 
-    def review(self, review: ReviewTurn) -> TurnResult:
+    def review(self, review: ReviewTurn) -> TurnResult | None:
         if self.case_id is None:
             raise ThreadFormatError("a review turn needs an earlier email that opened a case")
+        if self.agent.pending_review(self.case_id) is None:
+            return None  # the agent left nothing to review: the turn's expectations judge that
         pending = self.agent.pending_review(self.case_id) or {}
         args = dict(pending.get("action_request", {}).get("args", {}))
         response: dict[str, Any] = {"type": review.type, "args": None}
@@ -374,9 +376,10 @@ def thread_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.json"))
 
 
-def run_suite(directory: Path, brain_name: str = "offline", progress: Any = None) -> SuiteReport:
+def run_suite(directory: Path, brain_name: str = "offline", progress: Any = None,
+              brain: Brain | None = None) -> SuiteReport:
     """Replay every ``*.json`` thread in a folder. ``progress(path)`` is called before each."""
-    brain = make_brain(brain_name)
+    brain = brain or make_brain(brain_name)
     reports = []
     for path in thread_files(directory):
         if progress is not None:

@@ -91,7 +91,8 @@ class CaseAgent:
     def process_email(self, raw: bytes | str) -> TurnResult:
         """Ingest one email (idempotent by Message-ID) and run the agent on its case."""
         email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
-        receipt = receive(self.env.catalog, self.env.store, self.env.clock, email)
+        with self.env.store.unit_of_work():
+            receipt = receive(self.env.catalog, self.env.store, self.env.clock, email)
         if receipt.duplicate:
             case = self.env.store.case(receipt.case_id) if receipt.case_id else None
             return TurnResult(case_id=receipt.case_id, case_number=case.number if case else None, duplicate=True,

@@ -37,8 +37,6 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -177,7 +175,7 @@ def _minimal(schema: dict[str, Any]) -> Any:
     """Any value that fits a (simple) JSON schema."""
     if "enum" in schema:
         return schema["enum"][0]
-    kind = schema.get("type")
+    kind = str(schema.get("type"))
     if kind == "object":
         return {k: _minimal(v) for k, v in schema.get("properties", {}).items()}
     return {"array": [], "string": "", "number": 0, "integer": 0, "boolean": False}.get(kind, None)
@@ -320,8 +318,7 @@ class OpenAIStandin:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def base_url(self) -> str:
@@ -463,12 +460,6 @@ def adversarial_audit(directories: list[Path], brain: Any) -> dict[str, Any]:
     return out
 
 
-@contextmanager
-def running(mode: Mode = "adversarial", **kwargs: Any) -> Iterator[OpenAIStandin]:
-    with OpenAIStandin(mode, **kwargs) as server:
-        yield server
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="OpenAI-compatible stand-in server (loopback only).")
     parser.add_argument("--mode", choices=["benign", "adversarial"], default="adversarial")
@@ -487,10 +478,10 @@ def main(argv: list[str] | None = None) -> int:
             while time.monotonic() < deadline and server._state.served < args.max_requests:
                 time.sleep(0.2)
             return 0
-        from agent_graph.brain.llm import LLMBrain, LLMSettings
+        from agent_graph.brain.llm import LLMBrain, LLMProvider, LLMSettings
 
-        brain = LLMBrain(LLMSettings(provider="compatible", base_url=server.base_url, model="standin-adversarial",
-                                     max_retries=0))
+        brain = LLMBrain(LLMSettings(provider=LLMProvider.COMPATIBLE, base_url=server.base_url,
+                                     model=f"standin-{args.mode}", max_retries=0))
         started = time.perf_counter()
         figures = adversarial_audit(args.eval, brain)
         figures["seconds"] = round(time.perf_counter() - started, 1)

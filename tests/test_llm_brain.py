@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2
+import openai
 import pytest
 
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
@@ -241,11 +243,11 @@ def test_retry_after_header_forms():
     assert retry_after_seconds({}) is None
 
 
-def _status_error(status: int, headers: dict[str, str] | None = None) -> Exception:
-    import httpx2
-    import openai
+LLM_REQUEST = httpx2.Request("POST", "http://llm.invalid/v1/chat/completions")
 
-    request = httpx2.Request("POST", "http://llm.invalid/v1/chat/completions")
+
+def _status_error(status: int, headers: dict[str, str] | None = None) -> Exception:
+    request = LLM_REQUEST
     response = httpx2.Response(status, headers=headers, request=request, json={"error": {"message": "x"}})
     kind = {400: openai.BadRequestError, 401: openai.AuthenticationError, 429: openai.RateLimitError}.get(
         status, openai.InternalServerError)
@@ -253,10 +255,8 @@ def _status_error(status: int, headers: dict[str, str] | None = None) -> Excepti
 
 
 @pytest.mark.parametrize("make,reason,retryable,wait", [
-    (lambda: __import__("openai").APITimeoutError(request=__import__("httpx2").Request("POST", "http://x")),
-     "timeout", True, None),
-    (lambda: __import__("openai").APIConnectionError(request=__import__("httpx2").Request("POST", "http://x")),
-     "connection", True, None),
+    (lambda: openai.APITimeoutError(request=LLM_REQUEST), "timeout", True, None),
+    (lambda: openai.APIConnectionError(request=LLM_REQUEST), "connection", True, None),
     (lambda: _status_error(429, {"retry-after": "7"}), "rate_limited", True, 7.0),
     (lambda: _status_error(502), "server_error", True, None),
     (lambda: _status_error(401), "client_error", False, None),
@@ -270,15 +270,12 @@ def test_failures_are_classified(make, reason, retryable, wait):
 
 
 def test_timeouts_are_retried_then_fall_back(catalog):
-    import httpx2
-    import openai
-
     class TimingOut:
         calls = 0
 
         def invoke(self, messages: Any) -> Any:
             TimingOut.calls += 1
-            raise openai.APITimeoutError(request=httpx2.Request("POST", "http://llm.invalid"))
+            raise openai.APITimeoutError(request=LLM_REQUEST)
 
     waits: list[float] = []
     brain = LLMBrain(LLMSettings(model="m", api_key="k", max_retries=1), sleep=waits.append)

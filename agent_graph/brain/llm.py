@@ -723,8 +723,13 @@ class LLMBrain:
                 self.usage.injection_flags += 1
             log.warning("the customer's email tries to instruct the agent; it changes nothing (prompts %s)",
                         self.prompt_version)
-        return Understanding(intent=guess, values=values, reply_kind=reply,
-                             asks_for_person=answer.asks_for_person or asks_for_person(request.new_text))
+        return Understanding.model_validate({
+            "intent": guess, "values": values, "reply_kind": reply,
+            "asks_for_person": answer.asks_for_person or asks_for_person(request.new_text),
+            # Proposed optional fields of Understanding: ignored until base.py declares them.
+            "language": answer.language or None, "instructs_agent": answer.instructs_agent,
+            "reply_detail": answer.reply_kind, "prompt_version": self.prompt_version,
+        })
 
     def _cross_checked(self, catalog: Catalog, request: UnderstandRequest, guess: IntentGuess,
                        instructed: bool) -> IntentGuess:

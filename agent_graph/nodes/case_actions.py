@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, services
+from agent_graph.nodes import atomic
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound
 from agent_graph.errors import PolicyViolation
 from agent_graph.state import AgentState, TurnOutcome
@@ -15,6 +16,7 @@ from tools.resolve_case import ResolveCaseArgs, resolve_case
 from tools.route_to_rep import RouteToRepArgs, route_to_rep
 
 
+@atomic
 def resolve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     try:
@@ -25,6 +27,7 @@ def resolve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"outcome": TurnOutcome(action=Action.RESOLVE_CASE, status=CaseStatus(case.status))}
 
 
+@atomic
 def route(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     assert state.plan is not None
     return _route(state, runtime, state.plan.reason or "routed by policy")
@@ -37,6 +40,7 @@ def _route(state: AgentState, runtime: Runtime[Context], reason: str) -> dict[st
     return {"outcome": TurnOutcome(action=Action.ROUTE_TO_REP, status=CaseStatus(case.status), note=reason)}
 
 
+@atomic
 def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = close_case(env, CloseCaseArgs(case_id=state.case_id))
@@ -44,6 +48,7 @@ def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"outcome": TurnOutcome(action=Action.CLOSE_CASE, status=CaseStatus(case.status))}
 
 
+@atomic
 def update_only(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = env.store.case(state.case_id)
@@ -52,6 +57,7 @@ def update_only(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"outcome": TurnOutcome(action=Action.UPDATE_ONLY, status=CaseStatus(case.status), note=reason)}
 
 
+@atomic
 def finish(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Close the run: mark the email processed and make sure an outcome is reported."""
     env = services(runtime.context)

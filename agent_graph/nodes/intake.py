@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, services
+from agent_graph.nodes import atomic
 from agent_graph.drafting import reply_key_prefix
 from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, Outbound
 from agent_graph.intake import parse_email
@@ -14,6 +15,7 @@ from agent_graph.mailroom import receive
 from agent_graph.state import AgentState, Trigger, TurnOutcome, cleared_run_fields
 
 
+@atomic
 def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Accepts raw RFC 5322 text, or the key of an email the service already stored."""
     env = services(runtime.context)
@@ -55,6 +57,7 @@ def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, message_pk
     env.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by a new email")
 
 
+@atomic
 def set_aside(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Automatic mail and duplicates are recorded and never answered."""
     env = services(runtime.context)

@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest
 from agent_graph.context import Context, services
+from agent_graph.nodes import atomic, reads_store
 from agent_graph.domain import Actor, CaseStatus
 from agent_graph.state import AgentState
 from tools.update_case_fields import UpdateCaseFieldsArgs, update_case_fields
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 REPLY_STATUSES = {CaseStatus.RESOLUTION_PROPOSED, CaseStatus.RESOLVED, CaseStatus.CLOSED}
 
 
+@reads_store
 def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = env.store.case(state.case_id)
@@ -39,6 +41,7 @@ def effective_status(status: str, before_review: str | None) -> CaseStatus:
     return CaseStatus(status)
 
 
+@atomic
 def record_fields(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Guard for the brain's proposals: an intent outside the catalog or below the confidence
     threshold counts as unidentified; a value whose span is not in the customer's own text is dropped."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -29,11 +30,8 @@ def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     in_memory = url in ("sqlite://", "sqlite:///:memory:")
-    engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False},
-        poolclass=StaticPool if in_memory else None,
-    )
+    pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {"pool_size": 10, "max_overflow": 40}
+    engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -68,20 +66,47 @@ class CaseStore:
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._unit: ContextVar[Session | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
         self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
                                            expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A write transaction; on SQLite it takes the write lock at once, so writers queue."""
+        """A write transaction; on SQLite it takes the write lock at once, so writers queue.
+
+        Inside :meth:`unit_of_work` it joins that unit's transaction."""
+        current = self._unit.get()
+        if current is not None:
+            yield current
+            current.flush()  # ids and defaults are visible to the caller at once, as outside a unit
+            return
         with self._sessions.begin() as session:
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only transaction that never waits for the write lock."""
+        """A read-only transaction that never waits for the write lock (or the current unit's)."""
+        current = self._unit.get()
+        if current is not None:
+            yield current
+            return
         with self._read_sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def unit_of_work(self, read_only: bool = False) -> Iterator[None]:
+        """Every store call inside shares one transaction: all of it commits, or none (and faster).
+
+        A read-only unit never takes the write lock, so it may span a slow brain call."""
+        if self._unit.get() is not None:
+            yield
+            return
+        with (self._read_sessions if read_only else self._sessions).begin() as session:
+            token = self._unit.set(session)
+            try:
+                yield
+            finally:
+                self._unit.reset(token)
 
     def close(self) -> None:
         self.engine.dispose()

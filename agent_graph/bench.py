@@ -1,0 +1,383 @@
+"""``case-agent bench``: throughput, framework overhead, scale and concurrency, measured.
+
+Emails are generated from a catalog (the demo's by default): complete requests, requests
+missing information followed by the customer's reply, and acceptances of a proposed resolution.
+Everything runs on the production path — SQLite store, SQLite checkpointer — unless a figure says
+otherwise. Figures are printed and written as JSON; nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import resource
+import sre_constants
+import sre_parse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
+from sqlalchemy import insert
+
+from agent_graph import graph as wiring
+from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
+from agent_graph.brain.offline import OfflineBrain
+from agent_graph.catalog import Attribute, AttributeType, Catalog, Intent, load_catalog
+from agent_graph.clock import FixedClock
+from agent_graph.context import Context
+from agent_graph.domain import CaseStatus, Direction
+from agent_graph.intake import build_email, parse_email
+from agent_graph.mailroom import receive
+from agent_graph.replay import run_suite
+from agent_graph.service import CaseAgent, open_checkpointer
+from agent_graph.state import AgentState, run_input
+from agent_graph.store import CaseStore
+from agent_graph.store.schema import Case, Message
+
+log = logging.getLogger(__name__)
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class BenchReport(BaseModel):
+    emails: int
+    emails_per_s: float
+    p50_ms: float
+    p95_ms: float
+    peak_memory_mb: float = Field(description="peak resident set size of the process (ru_maxrss)")
+    graph_ms_per_email: float
+    plain_ms_per_email: float
+    overhead_ratio: float
+    scale_small_cases: int
+    scale_large_cases: int
+    scale_small_ms: float
+    scale_large_ms: float
+    scale_ratio: float
+    concurrency_emails: int
+    concurrency_workers: int
+    brain_delay_ms: float
+    serial_s: float
+    concurrent_s: float
+    concurrency_speedup: float
+    model_calls_per_email: float
+    python: str = sys.version.split()[0]
+
+
+# --- generated mail ----------------------------------------------------------------------------
+
+class Conversation(BaseModel):
+    """A customer's first email and, optionally, their reply to the agent's answer."""
+
+    customer: str
+    subject: str
+    first: str
+    reply: str | None = None
+
+
+def sample_pattern(pattern: str, rng: random.Random) -> str:
+    """A string matching a simple regular expression (literals, classes, repeats, groups)."""
+    return "".join(_sample(sre_parse.parse(pattern), rng))
+
+
+def _sample(parsed: Any, rng: random.Random) -> Iterator[str]:
+    for op, arg in parsed:
+        if op is sre_constants.LITERAL:
+            yield chr(arg)
+        elif op is sre_constants.IN:
+            yield _sample_class(arg, rng)
+        elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+            low, high, item = arg
+            for _ in range(rng.randint(low, min(high, low + 3))):
+                yield from _sample(item, rng)
+        elif op is sre_constants.SUBPATTERN:
+            yield from _sample(arg[-1], rng)
+        elif op is sre_constants.BRANCH:
+            yield from _sample(rng.choice(arg[1]), rng)
+        elif op is sre_constants.ANY:
+            yield rng.choice("ABCDEFGH")
+
+
+def _sample_class(items: list[tuple[Any, Any]], rng: random.Random) -> str:
+    op, arg = items[0]
+    if op is sre_constants.CATEGORY:
+        return str(rng.randint(0, 9)) if arg is sre_constants.CATEGORY_DIGIT else rng.choice("abcdefgh")
+    if op is sre_constants.RANGE:
+        return chr(rng.randint(*arg))
+    return chr(arg)
+
+
+def attribute_value(attribute: Attribute, rng: random.Random) -> str:
+    kind = attribute.type
+    if kind is AttributeType.STRING:
+        return sample_pattern(attribute.pattern, rng) if attribute.pattern else f"REF{rng.randint(1000, 9999)}"
+    if kind is AttributeType.TEXT:
+        if "address" in attribute.name:
+            return f"{rng.randint(2, 98)} Elm Street, Springfield"
+        return "it stopped working after two days and makes a grinding noise"
+    return {
+        AttributeType.EMAIL: f"billing{rng.randint(1, 999)}@example.net",
+        AttributeType.PHONE: f"+1 503 201 {rng.randint(1000, 9999)}",
+        AttributeType.DATE: f"{rng.randint(1, 27)} February 2026",
+        AttributeType.NUMBER: str(rng.randint(1, 9)),
+        AttributeType.MONEY: f"${rng.randint(10, 400)}.{rng.randint(10, 99)}",
+        AttributeType.ENUM: (attribute.values or ["x"])[0].replace("_", " "),
+        AttributeType.BOOLEAN: "yes",
+    }[kind]
+
+
+def _labelled(attributes: list[Attribute], rng: random.Random) -> str:
+    return "\n".join(f"{a.label.capitalize()}: {attribute_value(a, rng)}" for a in attributes)
+
+
+def generate_conversations(catalog: Catalog, n_emails: int, seed: int = 7) -> list[Conversation]:
+    """About n_emails inbound emails: a third complete requests, a third missing information then
+    supplied, a third complete requests then accepted."""
+    rng = random.Random(seed)
+    intents = [i for i in catalog.intents() if i.examples]
+    conversations: list[Conversation] = []
+    emails = 0
+    while emails < n_emails:
+        intent: Intent = rng.choice(intents)
+        n = len(conversations)
+        required = intent.required_attributes
+        example = rng.choice(intent.examples)
+        kind = n % 3
+        complete = f"Hello,\n\n{example}\n\n{_labelled(required, rng)}\n\nThanks,\nAlex"
+        if kind == 0 or not required:
+            conversation = Conversation(customer=f"customer{n}@example.net", subject=intent.name, first=complete)
+        elif kind == 1:
+            conversation = Conversation(customer=f"customer{n}@example.net", subject=intent.name,
+                                        first=f"Hello,\n\n{example}\n\nThanks,\nAlex",
+                                        reply=f"Hi, here you go:\n\n{_labelled(required, rng)}\n\nAlex")
+        else:
+            conversation = Conversation(customer=f"customer{n}@example.net", subject=intent.name, first=complete,
+                                        reply="Perfect, thank you so much!")
+        conversations.append(conversation)
+        emails += 1 + (conversation.reply is not None)
+    return conversations
+
+
+# --- running -----------------------------------------------------------------------------------
+
+class DelayedBrain(OfflineBrain):
+    """The offline engine, waiting like a language model would on every call."""
+
+    def __init__(self, delay_s: float):
+        super().__init__()
+        self.delay_s = delay_s
+
+    def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
+        time.sleep(self.delay_s)
+        return super().understand(catalog, request)
+
+    def compose(self, request: ComposeRequest) -> str:
+        time.sleep(self.delay_s)
+        return super().compose(request)
+
+
+Processor = Callable[[bytes], Any]
+
+
+def _raw(conversation: Conversation, number: int, body: str, in_reply_to: str | None, to: str) -> bytes:
+    return build_email(from_=f"Alex Sample <{conversation.customer}>", to=to, subject=conversation.subject
+                       if in_reply_to is None else f"Re: {conversation.subject}", body=body,
+                       message_id=f"bench-{number}-{abs(hash(body)) % 10**8}@example.net", date=START,
+                       in_reply_to=in_reply_to, references=[in_reply_to] if in_reply_to else [])
+
+
+def play(conversations: list[Conversation], process: Processor, store: CaseStore, to: str,
+         offset: int = 0) -> list[float]:
+    """Process every email of the conversations in order; per-email wall times in seconds."""
+    times = []
+    for index, conversation in enumerate(conversations):
+        number = offset + index
+        started = time.perf_counter()
+        result = process(_raw(conversation, number, conversation.first, None, to))
+        times.append(time.perf_counter() - started)
+        if conversation.reply is None:
+            continue
+        last = store.last_message(result.case_id) if result.case_id else None
+        started = time.perf_counter()
+        process(_raw(conversation, number, conversation.reply, last.message_id if last else None, to))
+        times.append(time.perf_counter() - started)
+    return times
+
+
+@contextmanager
+def production_agent(catalog: Catalog, workdir: Path, name: str, brain: OfflineBrain | None = None,
+                     ) -> Iterator[CaseAgent]:
+    db = f"sqlite:///{workdir / name}.db"
+    store = CaseStore(db)
+    with open_checkpointer(db) as checkpointer:
+        yield CaseAgent(Context(db_url=db, catalog=catalog, store=store, clock=FixedClock(START),
+                                brain_engine=brain or OfflineBrain()), checkpointer)
+    store.close()
+
+
+class PlainResult(BaseModel):
+    case_id: int | None
+
+
+def plain_processor(agent: CaseAgent) -> Processor:
+    """The same brain, tools and node functions called in a straight line: no graph, no checkpointer."""
+    runtime = Runtime(context=agent.context)
+    env = agent.env
+    steps: dict[str, Callable[..., dict[str, Any]]] = {
+        "set_aside": wiring.set_aside, "understand": wiring.understand, "record_fields": wiring.record_fields,
+        "decide": wiring.decide, "guard": wiring.guard, "compose": wiring.compose, "send": wiring.send,
+        "resolve": wiring.resolve, "route": wiring.route, "close": wiring.close, "update_only": wiring.update_only,
+    }
+    following: dict[str, Callable[[AgentState], str]] = {
+        "understand": lambda s: "record_fields", "record_fields": lambda s: "decide", "decide": lambda s: "guard",
+        "guard": wiring.after_guard, "compose": wiring.after_compose,
+    }
+
+    def process(raw: bytes) -> PlainResult:
+        email = parse_email(raw, own_addresses=[env.catalog.mailbox])
+        receipt = receive(env.catalog, env.store, env.clock, email)
+        state = AgentState(**run_input(message_pk=receipt.message_pk, case_id=receipt.case_id))
+        state = state.model_copy(update=wiring.ingest(state, runtime))
+        step = wiring.after_ingest(state)
+        while step not in ("finish", "review"):
+            state = state.model_copy(update=steps[step](state, runtime))
+            step = following.get(step, lambda s: "finish")(state)
+        state.model_copy(update=wiring.finish(state, runtime))
+        return PlainResult(case_id=receipt.case_id)
+
+    return process
+
+
+def prefill(store: CaseStore, cases: int, batch: int = 5000) -> None:
+    """Bulk-insert closed cases with two messages each, as a store in production would hold."""
+    with store.engine.begin() as connection:
+        for first in range(1, cases + 1, batch):
+            ids = range(first, min(first + batch, cases + 1))
+            connection.execute(insert(Case), [
+                {"id": i, "number": f"OLD-{i:08d}", "title": "Archived request", "status": CaseStatus.CLOSED,
+                 "lob": "orders", "customer_email": f"old{i}@example.org", "info_requests": 0, "follow_ups": 0,
+                 "created_at": START - timedelta(days=400), "updated_at": START - timedelta(days=400)} for i in ids])
+            connection.execute(insert(Message), [
+                {"case_id": i, "direction": direction, "message_id": f"old-{i}-{direction}@example.org",
+                 "from_address": f"old{i}@example.org", "subject": "Archived request", "body_text": "Old email.",
+                 "new_text": "Old email.", "at": START - timedelta(days=400), "processed": True,
+                 "references": "", "to_addresses": "", "raw": ""}
+                for i in ids for direction in (Direction.INBOUND, Direction.OUTBOUND)])
+
+
+def _ms(seconds: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(seconds)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return statistics.mean(ordered) * 1000, statistics.median(ordered) * 1000, p95 * 1000
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(catalog_path: Path, emails: int = 2000, scale_large: int = 100_000, scale_small: int = 1000,
+              scale_emails: int = 300, concurrency_emails: int = 200, workers: int = 32, delay_ms: float = 200,
+              suite: Path | None = Path("evals/threads"), progress: Callable[[str], None] = print) -> BenchReport:
+    catalog = load_catalog(catalog_path)
+    to = catalog.mailbox
+    with tempfile.TemporaryDirectory(prefix="case-agent-bench-") as tmp:
+        workdir = Path(tmp)
+        conversations = generate_conversations(catalog, emails)
+        warmup = generate_conversations(catalog, 30, seed=99)
+
+        progress(f"throughput: {emails} emails through the graph (SQLite store + SQLite checkpointer)")
+        with production_agent(catalog, workdir, "throughput") as agent:
+            play(warmup, agent.process_email, agent.env.store, to, offset=10**6)
+            graph_times = play(conversations, agent.process_email, agent.env.store, to)
+        mean_graph, p50, p95 = _ms(graph_times)
+
+        progress("framework overhead: the same emails, straight-line, no graph or checkpointer")
+        with production_agent(catalog, workdir, "plain") as agent:
+            process = plain_processor(agent)
+            play(warmup, process, agent.env.store, to, offset=10**6)
+            plain_times = play(conversations, process, agent.env.store, to)
+        mean_plain = statistics.mean(plain_times) * 1000
+
+        scale = {}
+        sample = generate_conversations(catalog, scale_emails, seed=11)
+        for size in (scale_small, scale_large):
+            progress(f"scale: {scale_emails} emails on a store pre-filled with {size:,} cases")
+            with production_agent(catalog, workdir, f"scale{size}") as agent:
+                prefill(agent.env.store, size)
+                play(warmup, agent.process_email, agent.env.store, to, offset=10**6)
+                scale[size] = statistics.mean(play(sample, agent.process_email, agent.env.store, to)) * 1000
+
+        progress(f"concurrency: {concurrency_emails} emails, brain waiting {delay_ms:.0f} ms per call, "
+                 f"serial then {workers} cases at once")
+        single = [Conversation(customer=c.customer, subject=c.subject, first=c.first)
+                  for c in generate_conversations(catalog, concurrency_emails * 2, seed=5)][:concurrency_emails]
+        with production_agent(catalog, workdir, "serial", DelayedBrain(delay_ms / 1000)) as agent:
+            started = time.perf_counter()
+            play(single, agent.process_email, agent.env.store, to)
+            serial_s = time.perf_counter() - started
+        with production_agent(catalog, workdir, "concurrent", DelayedBrain(delay_ms / 1000)) as agent:
+            concurrent_s = _concurrently(single, agent, to, workers)
+
+        calls = 0.0
+        if suite is not None and suite.is_dir():
+            progress(f"model calls: replaying {suite}")
+            report = run_suite(suite)
+            calls = report.model_calls / report.inbound_emails if report.inbound_emails else 0.0
+
+    return BenchReport(
+        emails=len(graph_times), emails_per_s=len(graph_times) / sum(graph_times), p50_ms=p50, p95_ms=p95,
+        peak_memory_mb=_peak_rss_mb(), graph_ms_per_email=mean_graph, plain_ms_per_email=mean_plain,
+        overhead_ratio=mean_graph / mean_plain, scale_small_cases=scale_small, scale_large_cases=scale_large,
+        scale_small_ms=scale[scale_small], scale_large_ms=scale[scale_large],
+        scale_ratio=scale[scale_large] / scale[scale_small], concurrency_emails=len(single),
+        concurrency_workers=workers, brain_delay_ms=delay_ms, serial_s=serial_s, concurrent_s=concurrent_s,
+        concurrency_speedup=serial_s / concurrent_s, model_calls_per_email=calls,
+    )
+
+
+def _concurrently(conversations: list[Conversation], agent: CaseAgent, to: str, workers: int) -> float:
+    """Each worker takes whole cases, so the emails of one case never race each other."""
+    lock = threading.Lock()
+    queue = list(enumerate(conversations))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                number, conversation = queue.pop()
+            agent.process_email(_raw(conversation, number, conversation.first, None, to))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(worker) for _ in range(workers)]:
+            future.result()
+    return time.perf_counter() - started
+
+
+def print_bench_report(console: Any, report: BenchReport) -> None:
+    from rich.table import Table
+
+    table = Table("figure", "value", "how", title="case-agent bench")
+    table.add_row("throughput", f"{report.emails_per_s:.1f} emails/s",
+                  f"{report.emails} generated emails, one process, SQLite store + checkpointer")
+    table.add_row("latency p50 / p95", f"{report.p50_ms:.1f} / {report.p95_ms:.1f} ms", "per inbound email")
+    table.add_row("peak memory", f"{report.peak_memory_mb:.0f} MB", "resident set size of the whole run")
+    table.add_row("framework overhead", f"{report.overhead_ratio:.2f}×",
+                  f"graph {report.graph_ms_per_email:.1f} ms vs straight-line {report.plain_ms_per_email:.1f} ms")
+    table.add_row("scale", f"{report.scale_ratio:.2f}×",
+                  f"{report.scale_large_ms:.1f} ms with {report.scale_large_cases:,} cases vs "
+                  f"{report.scale_small_ms:.1f} ms with {report.scale_small_cases:,}")
+    table.add_row("concurrency", f"{report.concurrency_speedup:.1f}×",
+                  f"{report.concurrency_emails} emails, brain waits {report.brain_delay_ms:.0f} ms: serial "
+                  f"{report.serial_s:.1f} s vs {report.concurrency_workers} at once {report.concurrent_s:.1f} s")
+    table.add_row("model calls", f"{report.model_calls_per_email:.2f} per inbound email", "replaying evals/threads")
+    console.print(table)
