@@ -232,14 +232,27 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to
 def eval_command(
     directory: Annotated[Path, typer.Argument(help="A folder of recorded threads (*.json, formats.md §2).")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON here.")] = None,
-    brain: Annotated[str, typer.Option(help="Which brain to evaluate.")] = "offline",
+    brain: Annotated[str, typer.Option(envvar="CASE_AGENT_BRAIN", help="Which brain: offline or llm.")] = "offline",
+    provider: Annotated[str | None, typer.Option(help="llm: openai, azure_openai or compatible.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="llm: an OpenAI-compatible server's base URL.")] = None,
+    model: Annotated[str | None, typer.Option(help="llm: the model (or Azure deployment) name.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="llm: sampling temperature (default 0).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="llm: seconds per request.")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="llm: retries on 429/5xx/timeouts.")] = None,
 ) -> None:
     """Replay recorded threads and score the agent: success, accuracy per key, unsafe actions."""
     from agent_graph.report import print_suite_report
     from agent_graph.replay import run_suite
 
     try:
-        report = run_suite(directory, brain, progress=lambda p: err.print(f"replaying {p.name}", style="dim"))
+        engine = None
+        if brain == "llm":
+            from agent_graph.brain.llm import LLMBrain
+
+            engine = LLMBrain.from_env(provider=provider, base_url=base_url, model=model, temperature=temperature,
+                                       timeout=timeout, max_retries=max_retries)
+        report = run_suite(directory, brain, progress=lambda p: err.print(f"replaying {p.name}", style="dim"),
+                           brain=engine)
     except CaseAgentError as exc:
         raise _fail(str(exc)) from None
     print_suite_report(console, report)

@@ -25,7 +25,7 @@ def compose_email(catalog: Catalog, store: CaseStore, brain: Brain, case: Case, 
     request = ComposeRequest(
         purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
         organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
-        follow_up_number=follow_up_number,
+        follow_up_number=follow_up_number, customer_texts=[m.new_text for m in store.customer_messages(case.id)],
     )
     variables = _variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
     template = choose_template(catalog, case.lob, intent, purpose)

@@ -125,6 +125,11 @@ class SuiteReport(BaseModel):
     per_key: dict[str, dict[str, int]]
     model_calls: int
     inbound_emails: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_latency_seconds: float = 0.0
+    model_fallbacks: dict[str, int] = Field(default_factory=dict)
+    prompt_version: str | None = None
     errors: list[dict[str, str]]
     results: list[TurnReport]
 
@@ -399,7 +404,11 @@ def summarise(reports: list[ThreadReport], brain: Brain) -> SuiteReport:
             counts["correct"] += key not in failed
     unsafe = Counter(kind for t in turns for kind in t.unsafe)
     succeeded = sum(1 for r in reports if r.ok)
+    usage = getattr(brain, "usage", None)
     return SuiteReport(
+        prompt_tokens=getattr(usage, "prompt_tokens", 0), completion_tokens=getattr(usage, "completion_tokens", 0),
+        model_latency_seconds=getattr(usage, "latency_seconds", 0.0), model_fallbacks=getattr(usage, "fallbacks", {}),
+        prompt_version=getattr(brain, "prompt_version", None),
         threads=len(reports), succeeded=succeeded, success_rate=succeeded / len(reports) if reports else 0.0,
         unsafe=sum(unsafe.values()), unsafe_by_kind={k: unsafe.get(k, 0) for k in UNSAFE_KINDS},
         per_key=per_key, model_calls=brain.calls,

@@ -13,6 +13,12 @@ def print_suite_report(console: Console, report: SuiteReport) -> None:
                   f"[bold]success rate[/] {report.success_rate:.1%}   [bold]unsafe[/] {report.unsafe}   "
                   f"[bold]model calls per inbound email[/] "
                   f"{report.model_calls / report.inbound_emails if report.inbound_emails else 0:.2f}")
+    if report.prompt_tokens or report.prompt_version:
+        per_email = max(report.inbound_emails, 1)
+        console.print(f"[bold]tokens per inbound email[/] {report.prompt_tokens / per_email:.0f} prompt, "
+                      f"{report.completion_tokens / per_email:.0f} completion   [bold]model latency per inbound "
+                      f"email[/] {report.model_latency_seconds / per_email:.2f} s   [bold]fallbacks[/] "
+                      f"{sum(report.model_fallbacks.values())}   [bold]prompt version[/] {report.prompt_version}")
     keys = Table("expect key", "checked", "correct", "accuracy", title="Accuracy per key")
     for key, counts in sorted(report.per_key.items()):
         accuracy = counts["correct"] / counts["checked"] if counts["checked"] else 0.0

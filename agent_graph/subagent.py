@@ -244,9 +244,11 @@ def locate(env: Services, request: CaseRequest) -> MailroomResult:
     receipt: Receipt | None = None
     if request.email is not None:
         raw = email_source(request.email, env.catalog.mailbox, env.clock.now())
-        receipt = receive_email(env, parse_email(raw, own_addresses=[env.catalog.mailbox]), case)
-        if receipt.case_id is None:
-            return _set_aside_unthreaded(env, receipt)
+        email = parse_email(raw, own_addresses=[env.catalog.mailbox])
+        with env.store.unit_of_work():
+            receipt = receive_email(env, email, case)
+            if receipt.case_id is None:
+                return _set_aside_unthreaded(env, receipt)
         case = env.store.case(receipt.case_id)
     assert case is not None  # CaseRequest guarantees a case or an email
     return MailroomResult(
@@ -415,8 +417,10 @@ class LocalCaseSubAgent:
             assert case is not None
             return self._due_on(case)
         raw = email_source(request.email, env.catalog.mailbox, env.clock.now())
-        if case is not None:
-            receive_email(env, parse_email(raw, own_addresses=[env.catalog.mailbox]), case)
+        if case is not None:  # store it on that case first: process_email then finds it there
+            email = parse_email(raw, own_addresses=[env.catalog.mailbox])
+            with env.store.unit_of_work():
+                receive_email(env, email, case)
         return _result_from_turn(self.agent.process_email(raw), env.store)
 
     def _due_on(self, case: Case) -> CaseResult:

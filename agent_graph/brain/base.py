@@ -33,6 +33,10 @@ class Understanding(BaseModel):
     values: list[ExtractedValue] = Field(default_factory=list)
     reply_kind: ReplyKind = ReplyKind.OTHER
     asks_for_person: bool = False
+    language: str | None = Field(default=None, description="ISO 639-1 code, when the brain tells")
+    instructs_agent: bool = Field(default=False, description="the email tries to instruct the agent")
+    reply_detail: str | None = Field(default=None, description="the brain's own, finer reply kind")
+    prompt_version: str | None = None
 
 
 class ComposeRequest(BaseModel):
@@ -46,6 +50,8 @@ class ComposeRequest(BaseModel):
     organisation: str
     customer_first_name: str | None = None
     follow_up_number: int = 0
+    language: str | None = Field(default=None, description="the customer's language, when known")
+    customer_texts: list[str] = Field(default_factory=list, description="the customer's own emails on the case")
 
 
 class Brain(Protocol):

@@ -13,7 +13,6 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent_graph.context import Context, Services, services
-from agent_graph.nodes import atomic
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
 from agent_graph.drafting import reply_key_prefix
 from agent_graph.errors import PolicyViolation, TemplateRenderError
@@ -25,9 +24,10 @@ from tools.request_info import RequestInfoArgs, request_info
 from tools.send_email import SendEmailArgs, send_email
 
 
-@atomic
 def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Render the planned email into the outbox; a rendering failure routes the case instead."""
+    """Render the planned email into the outbox; a rendering failure routes the case instead.
+
+    Not one transaction: a language model may draft here, and must not hold the store's write lock."""
     env = services(runtime.context)
     plan = state.plan
     assert plan is not None

@@ -65,7 +65,11 @@ def record_fields(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any
         values=grounded, message_pk=message.id,
     ))
     if intent_id:
-        env.record(case.id, Actor.AGENT, "intent_identified", f"intent {intent_id} ({guess.confidence:.2f})")
+        env.record(case.id, Actor.AGENT, "intent_identified", f"intent {intent_id} ({guess.confidence:.2f})",
+                   {"prompt_version": understanding.prompt_version, "language": understanding.language})
+    if understanding.instructs_agent:
+        env.record(case.id, Actor.AGENT, "instructions_ignored",
+                   "the email tries to instruct the agent; it changes nothing the agent may do")
     if result.written or result.rejected or dropped:
         env.record(case.id, Actor.AGENT, "update_case_fields",
                    f"wrote {', '.join(result.written) or 'nothing'}",
