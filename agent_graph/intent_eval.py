@@ -108,7 +108,7 @@ class Candidate:
 
     def label(self) -> str:
         s = self.settings
-        text = f"{s.model} C={s.c:g}"
+        text = f"{s.model} C={s.c:g}" + ("" if s.segment_emails else " whole texts")
         if self.oos_intent:
             text += " +oos intent"
         return text
@@ -118,9 +118,12 @@ class Candidate:
 
 
 def default_grid(has_oos: bool) -> list[Candidate]:
-    """The candidates chosen from on validation."""
+    """The candidates chosen from on validation: linear SVM (C 1, 2) or logistic regression (C 30),
+    with or without the email segmentation of long texts, and (CLINC150) with or without the
+    ``out_of_scope`` intent."""
     base = IntentSettings()
-    settings = [replace(base, model="svm", c=c) for c in (1.0, 2.0)]
+    models = [replace(base, model="svm", c=1.0), replace(base, model="svm", c=2.0), replace(base, model="lr", c=30.0)]
+    settings = [replace(m, segment_emails=seg) for m in models for seg in (True, False)]
     if not has_oos:
         return [Candidate(s) for s in settings]
     return [Candidate(s, oos_intent=o) for s in settings for o in (False, True)]
@@ -590,6 +593,8 @@ def print_intent_report(console: Console, report: IntentEvalReport) -> None:
 
 def _settings_text(settings: dict) -> str:
     text = f"{settings.get('model')} C={settings.get('c')}"
+    if not settings.get("segment_emails", True):
+        text += ", whole texts (no segmentation)"
     if settings.get("oos_intent"):
         text += ", out-of-scope intent"
     return text

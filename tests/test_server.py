@@ -169,7 +169,7 @@ def run_agent(server: Server, receipt: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_confirm_case_pauses_for_agent_inbox_and_an_edit_resumes_it(server: Server, store: CaseStore):
-    receipt = receive(server, mail(DOUBLE_CHARGE, subject="Charged twice", n=101,
+    receipt = receive(server, mail(DOUBLE_CHARGE, subject="Charged twice", n=101, to="billing@pinecrest.example",
                                    sender="Kenji Watanabe <kenji@example.net>"))
     number = receipt["case_record"]["number"]
     thread_id = receipt["thread_id"]
@@ -255,6 +255,15 @@ def test_remote_subagent_and_remote_graph_against_the_server(server: Server, sto
         "body": "Thank you! It's ORD-774031.\n\nAmira"}))
     assert (answered.response_type, answered.case_number, answered.needs_review) == (
         ResponseType.RESOLVED, asked.case_number, True)
+
+
+def test_studio_can_read_the_graph_schemas(server: Server):
+    """Studio renders its forms from these; the context's injected objects must stay out of them."""
+    for graph_id in ("case_agent", "mailroom"):
+        (assistant,) = server.post("/assistants/search", {"graph_id": graph_id})
+        schemas = server.get(f"/assistants/{assistant['assistant_id']}/schemas")
+        context = schemas["context_schema"]["properties"]
+        assert {"catalog_path", "db_url", "automation"} <= set(context) and "store" not in context
 
 
 def test_docs_walkthrough_works_as_written(server: Server):

@@ -9,7 +9,8 @@ from agent_graph.context import Services
 from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.drafting import compose_email, outbound_message_id
 from agent_graph.errors import PolicyViolation
-from agent_graph.store import OutboxItem
+from agent_graph.store import Case, Message, OutboxItem
+from agent_graph.templates import RenderedEmail
 
 PURPOSE_OF_ACTION = {
     Action.REQUEST_INFO: TemplatePurpose.REQUEST_INFO,
@@ -36,17 +37,25 @@ def status_after_sending(action: Action, current: CaseStatus) -> CaseStatus:
 
 def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
     """Raises TemplateRenderError (nothing stored) when the template cannot be filled for this case."""
-    existing = env.store.outbox_by_key(args.idempotency_key)
-    if existing is not None:
-        return existing
     if args.action not in PURPOSE_OF_ACTION:
         raise PolicyViolation(f"'{args.action.value}' does not send an email")
-    case = env.store.case(args.case_id)
-    follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0
-    email = compose_email(env.catalog, env.store, env.brain, case, PURPOSE_OF_ACTION[args.action], args.missing,
-                          follow_up_number)
-    last_inbound = next((m for m in reversed(env.store.messages(case.id)) if m.direction == Direction.INBOUND
-                         and not m.automatic_reason), None)
+    # Reading and wording first, in a read transaction: a language model may write here.
+    with env.store.unit_of_work(read_only=True):
+        existing = env.store.outbox_by_key(args.idempotency_key)
+        if existing is not None:
+            return existing
+        case = env.store.case(args.case_id)
+        follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0
+        email = compose_email(env.catalog, env.store, env.brain, case, PURPOSE_OF_ACTION[args.action],
+                              args.missing, follow_up_number)
+        last_inbound = next((m for m in reversed(env.store.messages(case.id)) if m.direction == Direction.INBOUND
+                             and not m.automatic_reason), None)
+    with env.store.unit_of_work():
+        return _store_draft(env, args, case, email, last_inbound)
+
+
+def _store_draft(env: Services, args: DraftEmailArgs, case: Case, email: RenderedEmail,
+                 last_inbound: Message | None) -> OutboxItem:
     references = f"{last_inbound.references} {last_inbound.message_id}".strip() if last_inbound else ""
     now = env.clock.now()
     base_status = CaseStatus(case.status_before_review or case.status) if case.status == CaseStatus.PENDING_REVIEW \

@@ -20,17 +20,18 @@ class RequestInfoArgs(BaseModel):
 
 def request_info(env: Services, args: RequestInfoArgs) -> OutboxItem:
     """Refuses to ask for anything but the intent's missing required attributes, or beyond the limit."""
-    existing = env.store.outbox_by_key(args.idempotency_key)
+    with env.store.unit_of_work(read_only=True):
+        existing = env.store.outbox_by_key(args.idempotency_key)
+        case = env.store.case(args.case_id)
+        present = set(env.store.current_fields(case.id))
     if existing is not None:
         return existing
-    case = env.store.case(args.case_id)
     limit = env.catalog.limits.max_info_requests
     if case.info_requests >= limit:
         raise PolicyViolation(f"case {case.number} already had {case.info_requests} information requests "
                               f"(limit {limit}); route it to a representative instead")
     intent = env.catalog.intent(case.intent)
     if intent is not None:
-        present = set(env.store.current_fields(case.id))
         allowed = {a.name for a in intent.required_attributes} - present
         extra = set(args.missing) - allowed
         if extra or not args.missing:

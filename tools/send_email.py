@@ -20,12 +20,13 @@ class SendEmailArgs(BaseModel):
 
 def send_email(env: Services, args: SendEmailArgs) -> OutboxItem:
     """Idempotent: an item already sent is returned as it is, never sent again."""
-    item = env.store.outbox_item(args.outbox_id)
+    with env.store.unit_of_work(read_only=True):
+        item = env.store.outbox_item(args.outbox_id)
+        case = env.store.case(item.case_id)
     if item.status == OutboxStatus.SENT:
         return item
     if item.status != OutboxStatus.APPROVED:
         raise PolicyViolation(f"outbox item {item.id} is '{item.status}', not approved: it cannot be sent")
-    case = env.store.case(item.case_id)
     if item.to_address.strip().lower() != case.customer_email.strip().lower():
         raise PolicyViolation(f"outbox item {item.id} is addressed to {item.to_address}, not to the case's "
                               f"customer {case.customer_email}")

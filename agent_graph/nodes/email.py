@@ -31,8 +31,9 @@ def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     plan = state.plan
     assert plan is not None
-    case = env.store.case(state.case_id)
-    key = idempotency_key(env, state, case, plan.action)
+    with env.store.unit_of_work(read_only=True):
+        case = env.store.case(state.case_id)
+        key = idempotency_key(env, state, case, plan.action)
     for_review = plan.delivery is Delivery.REVIEW
     try:
         if plan.action is Action.REQUEST_INFO:
@@ -105,8 +106,9 @@ def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     plan = state.plan
     assert plan is not None and state.draft_id is not None
     item = send_email(env, SendEmailArgs(outbox_id=state.draft_id))
-    case = env.store.case(item.case_id)
-    env.record(case.id, Actor.AGENT, "send_email", f"{plan.action.value} sent to {item.to_address}",
-               {"outbox_id": item.id, "template_id": item.template_id})
+    with env.store.unit_of_work():
+        case = env.store.case(item.case_id)
+        env.record(case.id, Actor.AGENT, "send_email", f"{plan.action.value} sent to {item.to_address}",
+                   {"outbox_id": item.id, "template_id": item.template_id})
     return {"outcome": TurnOutcome(action=plan.action, outbound=Outbound.SENT, status=CaseStatus(case.status),
                                    outbox_id=item.id)}

@@ -1,0 +1,210 @@
+"""``eval-intents`` (agent_graph/intent_eval.py) on the dataset slices shipped in tests/fixtures.
+
+The slices are far too small to measure anything; these tests check the path end to end, the
+report's keys and ranges, the --shots sample, the DSTC11 split, and that the test split cannot
+influence what is chosen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from agent_graph.brain.intent import IntentSettings
+from agent_graph.brain.intent_datasets import OOS, load_banking77, load_clinc150
+from agent_graph.intent_eval import (
+    OOS_INTENT_ID,
+    Candidate,
+    IntentEvalReport,
+    Scored,
+    Task,
+    build_catalog,
+    choose_threshold,
+    default_grid,
+    intent_id,
+    load_dstc11,
+    load_tasks,
+    print_intent_report,
+    run_intent_eval,
+    sample_shots,
+    select,
+)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CLINC = FIXTURES / "clinc150_slice.jsonl.gz"
+BANKING = FIXTURES / "banking77_slice.jsonl.gz"
+DSTC11 = FIXTURES / "dstc11_slice.jsonl.gz"
+
+FRACTIONS = ("in_scope_accuracy", "in_scope_top1", "macro_f1")
+REQUIRED_KEYS = {"in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1", "median_predict_ms",
+                 "p99_predict_ms", "train_seconds", "peak_memory_mb", "dataset", "shots", "seed", "threshold",
+                 "settings", "n_train", "n_val", "n_test"}
+SMALL_GRID = [Candidate(IntentSettings(c=1.0)), Candidate(IntentSettings(c=1.0), oos_intent=True)]
+
+
+def _check_ranges(data: dict) -> None:
+    assert REQUIRED_KEYS <= set(data)
+    for key in FRACTIONS:
+        assert 0.0 <= data[key] <= 1.0, key
+    for key in ("oos_recall", "oos_precision"):
+        assert data[key] is None or 0.0 <= data[key] <= 1.0, key
+    assert 0.0 <= data["threshold"] <= 1.0
+    assert 0.0 <= data["median_predict_ms"] <= data["p99_predict_ms"]
+    assert data["median_predict_ms"] < 1000  # milliseconds, not seconds
+    assert data["train_seconds"] >= 0 and data["peak_memory_mb"] >= 0
+    for candidate in data["candidates"]:
+        assert 0.0 <= candidate["macro_f1"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def clinc_report() -> IntentEvalReport:
+    return run_intent_eval("clinc150", CLINC, None, log=lambda _: None)
+
+
+def test_clinc150_slice_end_to_end(clinc_report: IntentEvalReport) -> None:
+    data = json.loads(clinc_report.model_dump_json())
+    _check_ranges(data)
+    assert data["dataset"] == "clinc150" and data["shots"] is None
+    assert (data["n_train"], data["n_val"], data["n_test"], data["n_intents"]) == (110, 35, 65, 10)
+    assert data["oos_recall"] is not None and data["oos_precision"] is not None
+    assert len(data["candidates"]) == len(default_grid(has_oos=True))
+    assert {"model", "c", "segment_emails", "oos_intent"} <= set(data["settings"])
+    # the reported threshold is the one the fixed rule picks on validation
+    assert data["operating_points"][0]["threshold"] == data["threshold"]
+    assert data["in_scope_accuracy"] <= data["in_scope_top1"]
+    assert data["in_scope_top1"] >= 0.6 and data["oos_recall"] > 0.3  # sanity on a slice, not a benchmark
+
+
+def test_banking77_slice_with_shots() -> None:
+    report = run_intent_eval("banking77", BANKING, 3, seed=1, log=lambda _: None)
+    data = json.loads(report.model_dump_json())
+    _check_ranges(data)
+    assert data["shots"] == 3 and data["seed"] == 1
+    assert data["n_train"] == 5 * 3 and data["n_test"] == 15
+    assert data["oos_recall"] is None and data["oos_precision"] is None
+    assert data["threshold"] == 0.0  # no out-of-scope class: nothing to reject
+    assert data["operating_points"] == []
+
+
+def test_dstc11_split_is_seeded_stratified_and_disjoint() -> None:
+    domains = load_dstc11(DSTC11)
+    assert set(domains) == {"banking", "finance", "insurance"}
+    assert load_dstc11(DSTC11) == domains  # deterministic
+    assert load_dstc11(DSTC11, seed=1) != domains
+    for splits in domains.values():
+        counts = {name: Counter(label for _, label in rows) for name, rows in splits.items()}
+        assert set(counts["train"]) == set(counts["val"]) == set(counts["test"])  # every intent in every split
+        for label in counts["train"]:  # 10 rows per intent in the slice: 6 / 2 / 2
+            assert (counts["train"][label], counts["val"][label], counts["test"][label]) == (6, 2, 2)
+        texts = [{t for t, _ in rows} for rows in splits.values()]
+        assert not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
+
+
+def test_dstc11_slice_end_to_end() -> None:
+    report = run_intent_eval("dstc11", DSTC11, None, log=lambda _: None)
+    data = json.loads(report.model_dump_json())
+    _check_ranges(data)
+    assert (data["n_train"], data["n_val"], data["n_test"], data["n_intents"]) == (72, 24, 24, 12)
+    assert set(data["per_domain"]) == {"banking", "finance", "insurance"}
+    assert sum(d["n_test"] for d in data["per_domain"].values()) == data["n_test"]
+    assert data["oos_recall"] is None
+
+
+def test_shots_sampling_is_seeded_per_intent() -> None:
+    train = load_clinc150(CLINC)["train"]
+    sample = sample_shots(train, 3, seed=0)
+    counts = Counter(label for _, label in sample)
+    assert counts.pop(OOS) == 10  # out-of-scope rows are not an intent: kept whole
+    assert set(counts.values()) == {3} and len(counts) == 10
+    assert set(sample) <= set(train)
+    assert sample_shots(train, 3, seed=0) == sample
+    assert sample_shots(train, 3, seed=1) != sample
+    assert len(sample_shots(train, 50, seed=0)) == len(train)  # more shots than rows: all of them
+    assert sample_shots(train, None, seed=0) == train
+
+
+def test_catalog_from_training_split() -> None:
+    train = load_banking77(BANKING)["train"]
+    catalog = build_catalog(train, name="banking77")
+    assert len(catalog.lines_of_business) == 1
+    intents = catalog.intents()
+    assert len(intents) == 5
+    for intent in intents:
+        assert intent.examples == [t for t, label in train if intent_id(label) == intent.id]
+    clinc = build_catalog(load_clinc150(CLINC)["train"], oos_intent=True)
+    assert clinc.intent(OOS_INTENT_ID) is not None and len(clinc.intent(OOS_INTENT_ID).examples) == 10
+    assert intent_id("Refund_not_showing_up") == "refund_not_showing_up"
+    assert intent_id("FindATM") == "find_atm" and intent_id("GetQuote") == "get_quote"
+
+
+class _Untouchable(list):
+    """A test split that fails the moment anything reads it."""
+
+    def _refuse(self, *args, **kwargs):
+        raise AssertionError("the test split was read while choosing")
+
+    __iter__ = __len__ = __getitem__ = __bool__ = __contains__ = _refuse  # type: ignore[assignment]
+
+
+def test_choices_never_read_the_test_split() -> None:
+    task = load_tasks("clinc150", CLINC)[0]
+    poisoned = Task(task.name, task.train, task.val, _Untouchable())
+    selection = select([poisoned], {task.name: task.train}, SMALL_GRID, log=lambda _: None)
+    assert 0.0 <= selection.threshold <= 1.0 and selection.candidate in SMALL_GRID
+
+
+def test_changing_the_test_split_changes_no_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent_graph.intent_eval as module
+
+    real = module.load_tasks
+
+    def scrambled(dataset, data):
+        tasks = real(dataset, data)
+        rng = np.random.default_rng(0)
+        for task in tasks:
+            labels = [label for _, label in task.test]
+            rng.shuffle(labels)
+            task.test = [(text[::-1], label) for (text, _), label in zip(task.test, labels, strict=True)]
+        return tasks
+
+    honest = run_intent_eval("clinc150", CLINC, None, grid=SMALL_GRID, log=lambda _: None)
+    monkeypatch.setattr(module, "load_tasks", scrambled)
+    scrambled_run = run_intent_eval("clinc150", CLINC, None, grid=SMALL_GRID, log=lambda _: None)
+    assert scrambled_run.threshold == honest.threshold
+    assert scrambled_run.settings == honest.settings
+    assert scrambled_run.validation == honest.validation
+    assert [c["macro_f1"] for c in scrambled_run.candidates] == [c["macro_f1"] for c in honest.candidates]
+    assert scrambled_run.in_scope_accuracy != honest.in_scope_accuracy  # the test split did change
+
+
+def test_threshold_rule() -> None:
+    def scored(gold, conf):
+        return Scored(gold=gold, top=["a"] * len(gold), confidence=np.asarray(conf, dtype=float),
+                      oos_top=np.zeros(len(gold), dtype=bool))
+
+    assert choose_threshold(scored(["a", "a"], [0.9, 0.1])) == 0.0  # no out-of-scope rows: reject nothing
+    # in-scope rows at 0.9 and 0.4, out-of-scope at 0.3 and 0.2: the highest threshold keeping
+    # every in-scope row (loss <= 0.5 pt) rejects both out-of-scope rows
+    assert choose_threshold(scored(["a", "a", OOS, OOS], [0.9, 0.4, 0.3, 0.2])) == 0.4
+    assert choose_threshold(scored(["a", "a", OOS, OOS], [0.9, 0.4, 0.3, 0.2]), max_in_scope_loss=None) == 0.31
+
+
+def test_print_report(clinc_report: IntentEvalReport) -> None:
+    console = Console(record=True, width=160)
+    print_intent_report(console, clinc_report)
+    text = console.export_text()
+    for words in ("in-scope accuracy", "out-of-scope recall", "macro-F1", "predict, median / p99", "peak memory",
+                  "Test figures at other thresholds"):
+        assert words in text
+
+
+def test_unknown_dataset_is_refused() -> None:
+    with pytest.raises(ValueError):
+        run_intent_eval("snips", CLINC, None, log=lambda _: None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        run_intent_eval("clinc150", CLINC, 0, log=lambda _: None)
