@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PORT   ?= 2024
 
-.PHONY: install demo test eval check-catalog clean
+.PHONY: install demo test eval check-catalog serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,5 +28,9 @@ eval: $(STAMP)
 check-catalog: $(STAMP)
 	$(BIN)/case-agent check-catalog examples/catalog.yaml
 
+# LangGraph server (in-memory, offline) for HTTP clients, Studio and Agent Inbox: docs/server.md
+serve: $(STAMP)
+	LANGGRAPH_CLI_NO_ANALYTICS=1 $(BIN)/langgraph dev --no-browser --port $(PORT)
+
 clean:
-	rm -rf $(VENV) out demo.db demo.checkpoints.db *.egg-info
+	rm -rf $(VENV) out demo.db demo.checkpoints.db *.egg-info .langgraph_api

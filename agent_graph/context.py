@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 from pathlib import Path
+
+from pydantic import GetCoreSchemaHandler
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import CoreSchema, core_schema
 
 from agent_graph.brain.base import Brain
 from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
@@ -21,6 +25,16 @@ DEFAULT_DB = "sqlite:///case-agent.db"
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
+
+
+class _Injected:
+    """Pydantic marker for an object injected in code, never sent over HTTP: accepted as is, and
+    left out of the JSON schema the LangGraph server publishes (``GET /assistants/{id}/schemas``,
+    which Studio reads; without it that endpoint fails on these types)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.any_schema()
 
 
 @dataclass
@@ -38,11 +52,11 @@ class Context:
     """Automation level per LOB id, overriding the catalog for this run."""
     now: str | None = None
     """Pin the clock to this ISO-8601 instant (replays); default: the system clock."""
-    store: CaseStore | None = None
-    catalog: Catalog | None = None
-    brain_engine: Brain | None = None
-    mailbox: Mailbox | None = None
-    clock: Clock | None = None
+    store: Annotated[CaseStore | None, _Injected, SkipJsonSchema()] = None
+    catalog: Annotated[Catalog | None, _Injected, SkipJsonSchema()] = None
+    brain_engine: Annotated[Brain | None, _Injected, SkipJsonSchema()] = None
+    mailbox: Annotated[Mailbox | None, _Injected, SkipJsonSchema()] = None
+    clock: Annotated[Clock | None, _Injected, SkipJsonSchema()] = None
 
 
 @dataclass

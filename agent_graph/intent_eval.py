@@ -7,11 +7,13 @@ The method (docs/intent-eval.md has the figures and the commands):
    :class:`~agent_graph.catalog.Catalog` held in memory, and the classifier is
    :meth:`IntentClassifier.from_catalog` - the code path the agent uses on a real catalog. With
    ``shots``, ``shots`` training sentences per intent are kept (seeded sample).
-2. **Choices on the validation split only.** For every candidate in the settings grid, the
-   classifier is fitted on train and scored on validation; the threshold is chosen there by a rule
-   fixed in advance (see :func:`choose_threshold`), and the candidate with the best validation
-   figure wins. The test split is not read by any of this: :func:`select` gets train and
-   validation only.
+2. **Choices on the validation split only.** For every candidate of the settings grid
+   (:func:`default_grid`: linear SVM C 1 or 2, or logistic regression C 30; long texts segmented
+   as emails or scored whole; for CLINC150, with or without an out-of-scope intent), the classifier
+   is fitted on train and scored on validation; the threshold is chosen there by a rule fixed in
+   advance (:func:`choose_threshold`), and the candidate with the best validation macro-F1 at its
+   threshold wins. The test split is not read by any of this: :func:`select` gets the training
+   rows and the validation rows only.
 3. **Report on the test split** at the chosen settings and threshold: in-scope accuracy, out-of-scope
    recall and precision (CLINC150's ``oos``), macro-F1, training time, median and p99 time of one
    ``predict`` call, and peak memory.
@@ -40,7 +42,8 @@ rejections that are out-of-scope rows; ``macro_f1`` the unweighted mean F1 over 
 ``IntentClassifier.predict`` call on one test sentence (a seeded sample of up to
 :data:`LATENCY_SAMPLE` sentences, after a warm-up). ``peak_memory_mb`` is how much the process's
 peak resident set size (``getrusage`` ``ru_maxrss``) grew during the run - loading the data,
-fitting every candidate, scoring; ``peak_rss_mb`` is that peak itself.
+fitting every candidate, scoring; ``peak_rss_mb`` is that peak itself; ``classifier_mb`` the
+approximate size of the chosen fitted classifier (its arrays and vocabularies).
 """
 
 from __future__ import annotations
@@ -427,6 +430,7 @@ class IntentEvalReport(BaseModel):
     n_timed: int
     peak_memory_mb: float = Field(description="growth of the process's peak RSS (ru_maxrss) during the run")
     peak_rss_mb: float
+    classifier_mb: float = Field(description="approximate size of the chosen fitted classifier(s) in memory")
     memory_method: str = "ru_maxrss growth over the run (loading, fitting every candidate, scoring)"
     wall_seconds: float
 
@@ -444,6 +448,20 @@ def _line(f: Figures, threshold: float) -> str:
 def _peak_rss_mb() -> float:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024  # bytes on macOS, KiB on Linux
+
+
+def classifier_mb(classifier: IntentClassifier) -> float:
+    """Approximate memory of a fitted classifier: its weight and similarity arrays and vocabularies."""
+    total = 0
+    for value in vars(classifier).values():
+        if isinstance(value, np.ndarray):
+            total += value.nbytes
+        elif hasattr(value, "indptr"):  # a sparse matrix
+            total += value.data.nbytes + value.indices.nbytes + value.indptr.nbytes
+    for block in getattr(classifier._vectoriser, "_blocks", ()):
+        vocabulary, idf = block[1], block[2]
+        total += sys.getsizeof(vocabulary) + sum(sys.getsizeof(k) + 28 for k in vocabulary) + idf.nbytes
+    return total / (1024 * 1024)
 
 
 def _stderr_log(start: float) -> Log:
@@ -541,6 +559,7 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
         n_timed=len(times),
         peak_memory_mb=round(max(_peak_rss_mb() - rss_start, 0.0), 1),
         peak_rss_mb=round(_peak_rss_mb(), 1),
+        classifier_mb=round(sum(classifier_mb(f.classifier) for f in chosen.fitted), 1),
         wall_seconds=round(time.perf_counter() - start, 1),
     )
     log(f"done in {report.wall_seconds:.0f}s")
@@ -573,7 +592,9 @@ def print_intent_report(console: Console, report: IntentEvalReport) -> None:
     table.add_row("training time", f"{report.train_seconds:.1f} s", "")
     table.add_row("predict, median / p99", f"{report.median_predict_ms:.2f} / {report.p99_predict_ms:.2f} ms",
                   f"{report.n_timed} single calls")
-    table.add_row("peak memory", f"+{report.peak_memory_mb:.0f} MB (peak RSS {report.peak_rss_mb:.0f} MB)", "")
+    table.add_row("peak memory", f"+{report.peak_memory_mb:.0f} MB (peak RSS {report.peak_rss_mb:.0f} MB)",
+                  "whole run, every candidate")
+    table.add_row("classifier size", f"≈ {report.classifier_mb:.0f} MB", "the chosen one, in memory")
     table.add_row("wall time", f"{report.wall_seconds:.0f} s", "")
     console.print(table)
     if report.operating_points:
@@ -601,6 +622,23 @@ def _settings_text(settings: dict) -> str:
 
 
 __all__ = [
-    "Candidate", "DSTC11_SPLIT_SEED", "IntentDataset", "IntentEvalReport", "build_catalog", "choose_threshold",
-    "default_grid", "figures", "intent_id", "load_dstc11", "print_intent_report", "run_intent_eval", "select",
+    "DSTC11_SPLIT_SEED",
+    "OOS_INTENT_ID",
+    "Candidate",
+    "IntentDataset",
+    "IntentEvalReport",
+    "Scored",
+    "Task",
+    "build_catalog",
+    "choose_threshold",
+    "classifier_mb",
+    "default_grid",
+    "figures",
+    "intent_id",
+    "load_dstc11",
+    "load_tasks",
+    "print_intent_report",
+    "run_intent_eval",
+    "sample_shots",
+    "select",
 ]

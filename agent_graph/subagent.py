@@ -284,7 +284,7 @@ def mailroom_receive(state: MailroomState, runtime: Runtime[Context]) -> dict[st
     return locate(services(runtime.context), request).model_dump(mode="json")
 
 
-def build_mailroom_graph() -> CompiledStateGraph:
+def build_mailroom_graph() -> CompiledStateGraph[MailroomState, Context, CaseRequest, MailroomResult]:
     """Stateless: run it without a thread (``POST /runs/wait``); it has no checkpointer of its own."""
     builder = StateGraph(MailroomState, context_schema=Context, input_schema=CaseRequest,
                          output_schema=MailroomResult)
@@ -378,12 +378,14 @@ def _nothing_due_note(status: CaseStatus) -> str:
 
 
 def outside_any_run(fn: Callable[[], T]) -> T:
-    """Call ``fn`` detached from an enclosing LangGraph run or LangChain callback tree.
+    """Call ``fn`` detached from an enclosing LangGraph run (a copilot's node or tool).
 
-    Inside a node or a tool, LangGraph finds the caller's run in a context variable: a graph
-    invoked there becomes the caller's subgraph, shares its checkpoint namespace, and its
-    interrupt would pause the caller. The case agent runs on the case's own thread instead, and
-    a draft awaiting review is reported in the result (``needs_review``), not raised."""
+    A graph invoked inside a node picks up the caller's run config from a context variable;
+    what it inherits decides whether it runs as the caller's subgraph, in the caller's
+    checkpoint namespace, with its interrupt pausing the caller. The case agent must instead run
+    on the case's own thread, and report a draft awaiting review as ``needs_review``. LangGraph
+    1.2 already starts a fresh lineage for an explicit ``thread_id``; detaching keeps that
+    guarantee whatever the version. The price: the case agent's run is traced on its own."""
     context = contextvars.copy_context()
 
     def detached() -> T:
@@ -532,8 +534,8 @@ def request_from_tool_args(args: CaseToolArgs) -> CaseRequest:
     if email is None and (args.sender or args.body):
         if not (args.sender and args.body):
             raise SubAgentError("an email given as fields needs at least sender and body")
-        email = EmailFields(from_=args.sender, to=args.to, subject=args.subject or "", body=args.body,
-                            in_reply_to=args.in_reply_to)
+        email = EmailFields.model_validate({"from": args.sender, "to": args.to, "subject": args.subject or "",
+                                            "body": args.body, "in_reply_to": args.in_reply_to})
     return CaseRequest(case=args.case, email=email)
 
 
@@ -557,7 +559,8 @@ class CaseTaskOutput(BaseModel):
     result: CaseResult
 
 
-def case_agent_subgraph(subagent: SubAgent, name: str = "case_agent") -> CompiledStateGraph:
+def case_agent_subgraph(subagent: SubAgent,
+                        name: str = "case_agent") -> CompiledStateGraph[CaseTask, None, CaseRequest, CaseTaskOutput]:
     """A graph to add as a node of another graph: it reads ``case``/``email`` from the parent's
     state and writes ``result`` (a :class:`CaseResult`). A draft awaiting review does not pause
     the parent: it is ``result.needs_review``."""

@@ -14,7 +14,6 @@ throwaway SQLite store; the script prints the sub-agent's typed results (``CaseR
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,29 +25,28 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from agent_graph.context import Context
+from agent_graph.intake import build_email
+from agent_graph.subagent import CaseResult, case_agent_tool, open_subagent
 
-from agent_graph.context import Context  # noqa: E402
-from agent_graph.intake import build_email  # noqa: E402
-from agent_graph.subagent import CaseResult, case_agent_tool, open_subagent  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 ASK = "Please handle this customer email:\n"
 
 # (from, to, subject, body): one line of business per automation level of the demo catalog.
 INBOX = [
     ("Elena Petrova <elena.petrova@example.net>", "support@pinecrest.example", "Fridge not delivered",
-     "Hi,\n\nMy new fridge was meant to be delivered on Saturday and it never came. "
-     "The order number is ORD-205117.\n\nElena"),
+     ("Hi,\n\nMy new fridge was meant to be delivered on Saturday and it never came. "
+      "The order number is ORD-205117.\n\nElena")),
     ("Elena Petrova <elena.petrova@example.net>", "support@pinecrest.example",
      "Re: Fridge not delivered [CAS-000001]",
      "Thanks so much, the courier just texted me a delivery window for tomorrow. All good!\n\nElena"),
     ("Amira Haddad <amira.haddad@example.net>", "support@pinecrest.example", "Refund for the coffee machine",
-     "Hello,\n\nThe coffee machine I bought leaks water all over the counter every time I use it. "
-     "I'd like a refund to my original card, please.\n\nAmira Haddad"),
+     ("Hello,\n\nThe coffee machine I bought leaks water all over the counter every time I use it. "
+      "I'd like a refund to my original card, please.\n\nAmira Haddad")),
     ("Grace Okoye <grace.okoye@example.net>", "repairs@pinecrest.example", "Washing machine leaking",
-     "Good morning,\n\nOur WM820 washing machine has started leaking from the door seal during every wash. "
-     "We bought it on August 3, 2025. Can someone come and repair it?\n\nGrace Okoye"),
+     ("Good morning,\n\nOur WM820 washing machine has started leaking from the door seal during every wash. "
+      "We bought it on August 3, 2025. Can someone come and repair it?\n\nGrace Okoye")),
     ("Harriet Lane <harriet.lane@example.net>", "support@pinecrest.example", "Please cancel",
      "Hello,\n\nI'd like to cancel the slow cooker I ordered yesterday - I found a better deal locally.\n\nHarriet"),
 ]

@@ -198,3 +198,20 @@ def test_reply_while_with_representative_only_updates(make_agent, store):
     assert second.outcome.action is Action.UPDATE_ONLY
     assert store.current_fields(first.case_id)["order_ref"].value == "TB-3333"
     assert store.outbox(first.case_id) == []
+
+
+def test_graph_run_twice_on_the_same_stored_email_acts_once(make_agent, store):
+    """A server client may repeat a run: the stored email is recognised as processed."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from agent_graph.graph import build_graph
+    from agent_graph.state import run_input
+
+    agent = make_agent()
+    first = agent.process_email(email(RETURN_COMPLETE, subject="Return"))
+    message = store.messages(first.case_id)[0]
+    graph = build_graph(InMemorySaver())
+    config = {"configurable": {"thread_id": "repeat"}}
+    values = graph.invoke(run_input(message_pk=message.id), config, context=agent.context)
+    assert values["duplicate"] and values["outcome"].action is None
+    assert len(store.outbox(first.case_id)) == 1

@@ -215,7 +215,7 @@ def test_subgraph_node_reports_a_review_without_pausing_the_parent(make_subagent
 
 def test_custom_copilot_example_runs_offline():
     done = subprocess.run([sys.executable, str(REPO / "examples" / "custom_copilot.py")], cwd=REPO,
-                          capture_output=True, text=True, timeout=180)
+                          capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
     for response_type in ("Question", "Resolved", "UnableToResolve", "ResolveCase"):
         assert f"response_type={response_type}" in done.stdout

@@ -32,8 +32,9 @@ def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         update: dict[str, Any] = {**cleared, "message_pk": receipt.message_pk, "case_id": receipt.case_id,
                                   "automatic_reason": receipt.automatic_reason, "duplicate": receipt.duplicate}
     else:
-        message = env.store.message(state.message_pk)
-        update = {**cleared, "case_id": message.case_id, "automatic_reason": message.automatic_reason}
+        message = env.store.message(state.message_pk)  # stored by the service or the mailroom graph
+        update = {**cleared, "case_id": message.case_id, "automatic_reason": message.automatic_reason,
+                  "duplicate": message.processed}
     if update["case_id"] is not None and not update["automatic_reason"] and not update.get("duplicate"):
         supersede_pending_drafts(runtime, update["case_id"], update.get("message_pk") or state.message_pk)
     return update
