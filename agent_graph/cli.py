@@ -17,6 +17,7 @@ from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
 from agent_graph.clock import FixedClock, SystemClock, parse_instant
 from agent_graph.context import DEFAULT_CATALOG, DEFAULT_DB, Context
 from agent_graph.errors import CaseAgentError
+from agent_graph.intent_eval import IntentDataset
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
 from agent_graph.store import CaseStore
 
@@ -257,6 +258,31 @@ def eval_command(
         raise _fail(str(exc)) from None
     print_suite_report(console, report)
     if json_out:
+        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        console.print(f"report written to {json_out}")
+
+
+@app.command("eval-intents")
+def eval_intents(
+    dataset: Annotated[IntentDataset, typer.Option("--dataset", help="Which public intent dataset.")],
+    data: Annotated[Path, typer.Option("--data", help="The dataset's folder (or its .jsonl.gz file).")],
+    shots: Annotated[int | None, typer.Option("--shots", min=1,
+                                              help="Keep N training sentences per intent (seeded).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the --shots sample.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+) -> None:
+    """Measure the intent classifier on a public dataset: catalog from train, choices on validation, figures on test."""
+    from agent_graph.intent_eval import print_intent_report, run_intent_eval
+
+    if not data.exists():
+        raise _fail(f"{data}: no such file or folder")
+    try:
+        report = run_intent_eval(dataset.value, data, shots, seed)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _fail(f"{data}: {exc}") from None
+    print_intent_report(console, report)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
         console.print(f"report written to {json_out}")
 
