@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import resource
-import sre_constants
-import sre_parse
 import statistics
 import sys
 import tempfile
@@ -24,6 +22,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from re import _constants as sre_constants  # the regex parser: generated values must match patterns
+from re import _parser as sre_parse
 
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field

@@ -1,0 +1,35 @@
+"""The benchmark runs end to end at a small size and reports every figure (no timing is asserted)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from agent_graph.bench import generate_conversations, run_bench, sample_pattern
+from agent_graph.catalog import load_catalog
+from tests.conftest import REPO
+
+
+def test_pattern_samples_match_their_pattern():
+    rng = random.Random(1)
+    for pattern in [r"ORD-\d{6}", r"[A-Z]-\d{5}", r"FL\d{8}", r"RB-\d{6}-[A-Z]{2}", r"(SN|PX)-\d{3,5}"]:
+        for _ in range(20):
+            assert re.fullmatch(pattern, sample_pattern(pattern, rng))
+
+
+def test_generated_mail_mixes_requests_replies_and_acceptances():
+    conversations = generate_conversations(load_catalog(REPO / "examples/catalog.yaml"), 60)
+    replies = [c.reply for c in conversations if c.reply]
+    assert 1 + len(conversations) + len(replies) >= 60
+    assert any("thank" in r.lower() for r in replies) and any(":" in r for r in replies)
+
+
+def test_small_bench_reports_every_figure():
+    report = run_bench(REPO / "examples/catalog.yaml", emails=20, scale_large=2000, scale_small=100, scale_emails=10,
+                       concurrency_emails=8, workers=4, delay_ms=5, suite=None, progress=lambda _: None)
+    data = report.model_dump()
+    for key in ("emails_per_s", "p50_ms", "p95_ms", "overhead_ratio", "scale_ratio", "concurrency_speedup",
+                "model_calls_per_email"):
+        assert key in data
+    assert report.emails >= 20 and report.emails_per_s > 0 and report.p95_ms >= report.p50_ms > 0
+    assert report.concurrency_speedup > 0 and report.scale_ratio > 0
