@@ -37,6 +37,41 @@ def test_sufficient_attributes_send_or_draft_the_resolution(make_agent, store, l
     assert "TB-1234" in item.body and item.to_address == "robin@example.net"
 
 
+def test_sufficient_attributes_under_disabled_route_without_a_draft(make_agent, store):
+    result = make_agent(shop="disabled").process_email(email(RETURN_COMPLETE, subject="Return"))
+    assert result.outcome.action is Action.ROUTE_TO_REP and result.outcome.outbound is Outbound.NONE
+    case = store.case(result.case_id)
+    assert (case.status, case.queue, case.intent) == (CaseStatus.WITH_REPRESENTATIVE, "shop-desk", "return_bike")
+    assert store.current_fields(case.id)["order_ref"].value == "TB-1234"
+    assert store.outbox(case.id) == []
+
+
+@pytest.mark.parametrize("level", ["full", "confirm"])
+def test_acceptance_resolves_without_approval(make_agent, store, level):
+    agent = make_agent(shop=level)
+    first = agent.process_email(email(RETURN_COMPLETE, subject="Return"))
+    if level == "confirm":
+        agent.answer_review(first.case_id, [{"type": "accept", "args": None}])
+    proposal = last_sent(store, first.case_id)
+    reply = agent.process_email(email("Perfect, thank you!", subject="Re: Return", n=2,
+                                      in_reply_to=proposal.message_id))
+    assert reply.outcome.action is Action.RESOLVE_CASE and reply.outcome.outbound is Outbound.NONE
+    assert store.case(first.case_id).status == CaseStatus.RESOLVED
+
+
+def test_confirm_level_follow_up_is_drafted(make_agent, store, clock):
+    agent = make_agent(shop="confirm")
+    first = agent.process_email(email(RETURN_MISSING, subject="Return"))
+    agent.answer_review(first.case_id, [{"type": "accept", "args": None}])
+    clock.advance(timedelta(days=2))
+    [result] = agent.tick()
+    assert result.outcome.action is Action.FOLLOW_UP and result.outcome.outbound is Outbound.DRAFTED
+    assert store.case(first.case_id).status == CaseStatus.PENDING_REVIEW
+    sent = agent.answer_review(first.case_id, [{"type": "accept", "args": None}])
+    assert sent.outcome.outbound is Outbound.SENT
+    assert store.case(first.case_id).status == CaseStatus.AWAITING_CUSTOMER
+
+
 @pytest.mark.parametrize("level", ["full", "confirm", "disabled"])
 def test_missing_attributes(make_agent, store, level):
     result = make_agent(shop=level).process_email(email(RETURN_MISSING, subject="Return"))
