@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import threading
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
@@ -66,6 +67,7 @@ class CaseStore:
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         self._unit: ContextVar[Session | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
         self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
                                            expire_on_commit=False)
@@ -80,8 +82,13 @@ class CaseStore:
             yield current
             current.flush()  # ids and defaults are visible to the caller at once, as outside a unit
             return
-        with self._sessions.begin() as session:
+        with self._writer(), self._sessions.begin() as session:
             yield session
+
+    def _writer(self) -> AbstractContextManager[Any]:
+        """SQLite has one writer at a time; threads of this process queue on a lock instead of
+        polling the database's busy handler (which sleeps up to 100 ms between tries)."""
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -101,7 +108,8 @@ class CaseStore:
         if self._unit.get() is not None:
             yield
             return
-        with (self._read_sessions if read_only else self._sessions).begin() as session:
+        with (nullcontext() if read_only else self._writer()), \
+                (self._read_sessions if read_only else self._sessions).begin() as session:
             token = self._unit.set(session)
             try:
                 yield
