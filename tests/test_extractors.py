@@ -245,7 +245,16 @@ class TestDate:
         assert value_of(text, PURCHASE) == expected
 
     def test_region_decides_day_month_order(self):
-        assert value_of("bought on 03/04/2026", PURCHASE, region="GB") == "2026-04-03"
+        assert value_of("bought on 03/02/2026", PURCHASE, region="GB") == "2026-02-03"
+        assert value_of("bought on 03/02/2026", PURCHASE, region="US") == "2026-03-02"
+
+    @pytest.mark.parametrize("text,expected", [
+        ("Bank says 25/02/2026.", "2026-02-25"),        # only day-first makes a date
+        ("bought on 25.02.2026", "2026-02-25"),
+        ("bought on 12/02/2026", "2026-02-12"),         # month-first would be in the future
+    ])
+    def test_other_order_when_only_it_fits(self, text, expected):
+        assert value_of(text, PURCHASE, region="US") == expected
 
     def test_span_and_extractor(self):
         assert extract("It arrived yesterday.", PURCHASE)["purchase_date"] == ("2026-03-03", "yesterday", "date")

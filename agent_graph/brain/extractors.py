@@ -453,11 +453,22 @@ def _without_year(month: int, day: int, today: date, future: bool) -> date | Non
 
 
 def _numeric_date(raw: str, order: str, today: date, future: bool) -> date | None:
+    """'03/04/2026': the region's order first; the other order when only it makes a date
+    ('25/02/2026' in the US), or when only it lies on the expected side of today."""
     parts = [int(p) for p in re.split(r"[-/.]", raw) if p]
     if len(parts) not in (2, 3):
         return None
     if len(parts) == 3 and re.match(r"\d{4}", raw):
         return _date_or_none(*parts)
+    readings = [_numeric_reading(parts, first, today, future) for first in (order, "DMY" if order == "MDY" else "MDY")]
+    valid = [d for d in readings if d is not None]
+    if len(valid) < 2:
+        return valid[0] if valid else None
+    expected = [d for d in valid if (d >= today if future else d <= today)]
+    return expected[0] if len(expected) == 1 else valid[0]
+
+
+def _numeric_reading(parts: list[int], order: str, today: date, future: bool) -> date | None:
     month, day = (parts[0], parts[1]) if order == "MDY" else (parts[1], parts[0])
     if len(parts) == 2:
         return _without_year(month, day, today, future)
