@@ -666,3 +666,13 @@ def test_number_with_leading_zeros_near_its_words():
     attr = Attribute(name="meter_reading", type="number", description="The digits on your meter")
     [value] = extract_values("I read the meter this morning and it shows 04417.", [attr], now=NOW)
     assert value.value == "4417"
+
+
+@pytest.mark.parametrize("name,description,expected", [
+    ("new_date", "the date you would like to fly instead", "2026-04-03"),   # the next 3rd
+    ("purchase_date", "when you bought it", "2026-03-03"),                  # the last 3rd
+])
+def test_day_of_month_alone(name, description, expected):
+    attr = Attribute(name=name, type="date", description=description)
+    [value] = extract_values("Fly me out on the 3rd instead.", [attr], now=datetime(2026, 3, 23))
+    assert value.value == expected

@@ -419,6 +419,9 @@ _DATE_PATTERNS = [
     ("relative", r"(?:the\s+)?day\s+(?:before\s+yesterday|after\s+tomorrow)|yesterday|today|tomorrow"),
     ("relative", rf"{_COUNT}\s+(?:days?|weeks?|months?|years?)\s+ago|in\s+{_COUNT}\s+(?:days?|weeks?)"),
     ("weekday", rf"(?:(?:last|this|past|previous|next|coming)\s+)?{_WEEKDAY_FULL}"),
+    # "the 3rd" alone, but not "the 3rd floor" or "the 3rd of April" (found above)
+    ("day_of_month", r"(?<=\bthe )\d{1,2}(?:st|nd|rd|th)(?=\s*(?:[.,;:!?)]|$)|\s+(?:instead|please|would|works?"
+                     r"|is|at|or|and|if|then|will|suits?|could|should|as|because|but|so|would|fine|ok)\b)"),
 ]
 _DATE_RES = [(kind, re.compile(rf"(?<![\w/.-]){body}(?![\w/-])", re.IGNORECASE)) for kind, body in _DATE_PATTERNS]
 _MDY_REGIONS = frozenset({"US", "PH", "PR", "GU", "AS", "MP", "VI", "UM", "FM", "MH", "PW"})
@@ -441,6 +444,19 @@ def _date_or_none(year: int, month: int, day: int) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def _day_of_month(day: int, today: date, future: bool) -> date | None:
+    """'the 3rd': the next (or the last) 3rd of a month, counting today."""
+    year, month = today.year, today.month
+    for _ in range(13):
+        found = _date_or_none(year, month, day)
+        if found is not None and (found >= today if future else found <= today):
+            return found
+        month += 1 if future else -1
+        if month in (0, 13):
+            year, month = year + (1 if future else -1), 12 if month == 0 else 1
+    return None
 
 
 def _without_year(month: int, day: int, today: date, future: bool) -> date | None:
@@ -538,6 +554,9 @@ def _parse_date_phrase(phrase: str, today: date, order: str, future: bool = Fals
         return _numeric_date(phrase, order, today, future)
     phrase = re.sub(r"^(?:on|the)\s+", "", phrase)
     phrase = re.sub(r"^(?:past|previous)\s+", "last ", phrase)
+    day_only = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", phrase)
+    if day_only:
+        return _day_of_month(int(day_only.group(1)), today, future)
     quick = _relative_date(phrase, today, future) or _month_name_date(phrase, today, future)
     if quick is not None:
         return quick
