@@ -22,18 +22,23 @@ def compose_email(catalog: Catalog, store: CaseStore, brain: Brain, case: Case, 
     intent = catalog.intent(case.intent)
     fields = {name: row.value for name, row in store.current_fields(case.id).items()}
     knowledge = intent.resolution.knowledge.strip() if intent else ""
-    request = ComposeRequest(
-        purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
-        organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
-        follow_up_number=follow_up_number, customer_texts=[m.new_text for m in store.customer_messages(case.id)],
-    )
+
+    def wording() -> str:
+        """The brain's words, asked for only when a template wraps them or none fits."""
+        return brain.compose(ComposeRequest(
+            purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
+            organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
+            follow_up_number=follow_up_number,
+            customer_texts=[m.new_text for m in store.customer_messages(case.id)],
+        ))
+
     variables = _variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
     template = choose_template(catalog, case.lob, intent, purpose)
     if template is not None:
         if _uses_message(template.subject, template.body):
-            variables["message"] = brain.compose(request)
+            variables["message"] = wording()
         return render(template, variables)
-    variables["message"] = brain.compose(request)
+    variables["message"] = wording()
     body = email_frame().render(variables).strip() + "\n"
     return RenderedEmail(subject=f"Re: {case.title or 'your request'} [{case.number}]", body=body, template_id=None)
 

@@ -78,6 +78,14 @@ class InboundEmail(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 
+REPLY_PREFIX_RE = re.compile(r"^\s*((re|fw|fwd|aw|sv|tr)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def is_reply_subject(subject: str) -> bool:
+    """'Re: …', 'Fwd: …', 'AW: …': a subject that repeats an earlier email's."""
+    return REPLY_PREFIX_RE.match(subject) is not None
+
+
 def case_number_in_subject(subject: str) -> str | None:
     """The first case number (``CAS-000123``) in a subject, or None."""
     found = CASE_NUMBER_RE.search(subject or "")

@@ -8,10 +8,9 @@ from pydantic import BaseModel
 
 from agent_graph.catalog import Catalog
 from agent_graph.clock import Clock
-from agent_graph.intake import InboundEmail, case_number_in_subject
+from agent_graph.intake import REPLY_PREFIX_RE, InboundEmail, case_number_in_subject
 from agent_graph.store import CaseStore
 
-SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|sv|tr)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 CASE_TAG = re.compile(r"\s*\[?CAS-\d{6}\]?\s*")
 
 
@@ -53,5 +52,5 @@ def find_case(store: CaseStore, email: InboundEmail) -> int | None:
 
 
 def case_title(subject: str) -> str:
-    title = CASE_TAG.sub(" ", SUBJECT_PREFIX.sub("", subject)).strip()
+    title = CASE_TAG.sub(" ", REPLY_PREFIX_RE.sub("", subject)).strip()
     return title[:200] or "(no subject)"

@@ -101,7 +101,8 @@ class CaseAgent:
             return self._set_aside_unthreaded(receipt.message_pk, receipt.automatic_reason or "automatic")
         case = self.env.store.case(receipt.case_id)
         result = self._run(case, run_input(message_pk=receipt.message_pk, case_id=case.id))
-        self.env.store.mark_processed(receipt.message_pk)
+        if result.pending_review is not None:  # a finished run's last node marked it already
+            self.env.store.mark_processed(receipt.message_pk)
         return result
 
     def answer_review(self, case_id: int, response: Any) -> TurnResult:

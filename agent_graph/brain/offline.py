@@ -15,9 +15,9 @@ from agent_graph.brain.intent import classifier_for
 from agent_graph.brain.replies import asks_for_person, classify_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AttributeType, Catalog, TemplatePurpose
+from agent_graph.intake import is_reply_subject
 from agent_graph.templates import environment
 
-REPLY_SUBJECT_PREFIXES = ("re:", "fw:", "fwd:", "aw:", "sv:", "tr:")
 
 
 class OfflineBrain:
@@ -82,7 +82,7 @@ def _missing_entry(request: ComposeRequest, name: str) -> dict[str, str]:
 
 def _is_first_subject(subject: str) -> bool:
     """The subject of a first email carries meaning ("Refund for A-10442"); a reply's repeats ours."""
-    return bool(subject.strip()) and not subject.strip().lower().startswith(REPLY_SUBJECT_PREFIXES)
+    return bool(subject.strip()) and not is_reply_subject(subject)
 
 
 def _with_subject(subject: str, text: str) -> str:
