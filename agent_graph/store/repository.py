@@ -1,29 +1,63 @@
-"""The one place that reads and writes cases, messages, the outbox and interactions."""
+"""The one place that reads and writes cases, messages, the outbox and interactions.
+
+Statements are SQLAlchemy Core, built once at import and run with bound parameters, so they stay
+portable (SQLite by default, PostgreSQL at scale) and their compiled form is cached per engine.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterator, Sequence
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.pool import StaticPool
 
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
 from agent_graph.intake import InboundEmail
-from agent_graph.store.schema import ActiveRun, Base, Case, CaseField, Interaction, Message, OutboxItem
+from agent_graph.store.schema import (ActiveRun, Case, CaseField, Interaction, Message, OutboxItem, active_runs,
+                                      case_fields, cases, interactions, messages, metadata, outbox)
 
 log = logging.getLogger(__name__)
 
 CASE_NUMBER_FORMAT = "CAS-{:06d}"
-T = TypeVar("T")
+R = TypeVar("R")
 READ_ONLY = "case_agent_read_only"
+
+_INSERT = {table.name: insert(table) for table in metadata.sorted_tables}
+# Bound-parameter names differ from column names: Core reserves a column's name for its SET value.
+_CASE = select(cases).where(cases.c.id == bindparam("pk"))
+_CASE_BY_NUMBER = select(cases).where(cases.c.number == bindparam("key"))
+_UPDATE_CASE = update(cases).where(cases.c.id == bindparam("pk"))
+_CASES_AWAITING = (select(cases).where(cases.c.status.in_([CaseStatus.AWAITING_CUSTOMER, CaseStatus.RESOLUTION_PROPOSED]))
+                   .order_by(cases.c.id))
+_FIELDS = select(case_fields).where(case_fields.c.case_id == bindparam("pk")).order_by(case_fields.c.id)
+_MESSAGE = select(messages).where(messages.c.id == bindparam("pk"))
+_MESSAGE_BY_HEADER = select(messages).where(messages.c.message_id == bindparam("key"))
+_MESSAGES = (select(messages).where(messages.c.case_id == bindparam("pk"))
+             .order_by(messages.c.at, messages.c.id))
+_LAST_MESSAGE = (select(messages).where(messages.c.case_id == bindparam("pk"))
+                 .order_by(messages.c.at.desc(), messages.c.id.desc()).limit(1))
+_THREAD_CASES = (select(messages.c.message_id, messages.c.case_id)
+                 .where(messages.c.message_id.in_(bindparam("keys", expanding=True))))
+_MARK_PROCESSED = update(messages).where(messages.c.id == bindparam("pk")).values(processed=True)
+_INBOUND_SEEN = (update(cases).where(cases.c.id == bindparam("pk"))
+                 .values(last_inbound_at=bindparam("at"), follow_ups=0))
+_OUTBOX_ITEM = select(outbox).where(outbox.c.id == bindparam("pk"))
+_OUTBOX_BY_KEY = select(outbox).where(outbox.c.idempotency_key == bindparam("key"))
+_UPDATE_OUTBOX = update(outbox).where(outbox.c.id == bindparam("pk"))
+_DELIVERED = (update(cases).where(cases.c.id == bindparam("pk"))
+              .values(status=bindparam("status_after"), last_outbound_at=bindparam("at"), updated_at=bindparam("at"),
+                      info_requests=cases.c.info_requests + bindparam("more_requests", type_=Integer),
+                      follow_ups=cases.c.follow_ups + bindparam("more_follow_ups", type_=Integer)))
+_RUN = select(active_runs).where(active_runs.c.thread_id == bindparam("key"))
+_END_RUN = delete(active_runs).where(active_runs.c.thread_id == bindparam("key"))
 
 
 def make_engine(url: str) -> Engine:
@@ -52,11 +86,24 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _get(session: Session, model: type[T], pk: int) -> T:
-    found = session.get(model, pk)
-    if found is None:
-        raise LookupError(f"no {model.__tablename__} row with id {pk}")  # type: ignore[attr-defined]
-    return found
+def _record(kind: type[R], row: Row[Any]) -> R:
+    return kind(**row._asdict())
+
+
+def _records(kind: type[R], rows: Any) -> list[R]:
+    return [kind(**row._asdict()) for row in rows]
+
+
+def _one(kind: type[R], connection: Connection, statement: Any, **params: Any) -> R:
+    row = connection.execute(statement, params).first()
+    if row is None:
+        raise LookupError(f"no {kind.__name__} row matching {params}")
+    return _record(kind, row)
+
+
+def _maybe(kind: type[R], connection: Connection, statement: Any, **params: Any) -> R | None:
+    row = connection.execute(statement, params).first()
+    return None if row is None else _record(kind, row)
 
 
 class CaseStore:
@@ -65,25 +112,22 @@ class CaseStore:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
-        Base.metadata.create_all(self.engine)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        metadata.create_all(self.engine)
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
-        self._unit: ContextVar[Session | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
-        self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
-                                           expire_on_commit=False)
+        self._unit: ContextVar[Connection | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def _writing(self) -> Iterator[Connection]:
         """A write transaction; on SQLite it takes the write lock at once, so writers queue.
 
         Inside :meth:`unit_of_work` it joins that unit's transaction."""
         current = self._unit.get()
         if current is not None:
             yield current
-            current.flush()  # ids and defaults are visible to the caller at once, as outside a unit
             return
-        with self._writer(), self._sessions.begin() as session:
-            yield session
+        with self._writer(), self.engine.begin() as connection:
+            yield connection
 
     def _writer(self) -> AbstractContextManager[Any]:
         """SQLite has one writer at a time; threads of this process queue on a lock instead of
@@ -91,14 +135,14 @@ class CaseStore:
         return self._write_lock if self._write_lock is not None else nullcontext()
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def _reading(self) -> Iterator[Connection]:
         """A read-only transaction that never waits for the write lock (or the current unit's)."""
         current = self._unit.get()
         if current is not None:
             yield current
             return
-        with self._read_sessions.begin() as session:
-            yield session
+        with self._read_engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def unit_of_work(self, read_only: bool = False) -> Iterator[None]:
@@ -109,8 +153,8 @@ class CaseStore:
             yield
             return
         with (nullcontext() if read_only else self._writer()), \
-                (self._read_sessions if read_only else self._sessions).begin() as session:
-            token = self._unit.set(session)
+                (self._read_engine if read_only else self.engine).begin() as connection:
+            token = self._unit.set(connection)
             try:
                 yield
             finally:
@@ -122,212 +166,201 @@ class CaseStore:
     # --- cases -----------------------------------------------------------------------------
     def open_case(self, *, lob: str, customer_email: str, customer_name: str | None, title: str,
                   at: datetime) -> Case:
-        with self.transaction() as s:
-            case = Case(status=CaseStatus.NEW, lob=lob, customer_email=customer_email, customer_name=customer_name,
-                        title=title, created_at=at, updated_at=at)
-            s.add(case)
-            s.flush()
-            case.number = CASE_NUMBER_FORMAT.format(case.id)
-            return case
+        with self._writing() as c:
+            (case_id,) = c.execute(_INSERT[cases.name], {
+                "status": CaseStatus.NEW, "lob": lob, "customer_email": customer_email,
+                "customer_name": customer_name, "title": title, "created_at": at, "updated_at": at,
+            }).inserted_primary_key
+            c.execute(_UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)})
+            return _one(Case, c, _CASE, pk=case_id)
 
     def case(self, case_id: int) -> Case:
-        with self.reading() as s:
-            return _get(s, Case, case_id)
+        with self._reading() as c:
+            return _one(Case, c, _CASE, pk=case_id)
 
     def case_by_number(self, number: str) -> Case | None:
-        with self.reading() as s:
-            return s.scalar(select(Case).where(Case.number == number.upper()))
+        with self._reading() as c:
+            return _maybe(Case, c, _CASE_BY_NUMBER, key=number.upper())
 
     def update_case(self, case_id: int, at: datetime, **changes: Any) -> Case:
-        with self.transaction() as s:
-            case = _get(s, Case, case_id)
-            for name, value in changes.items():
-                setattr(case, name, value)
-            case.updated_at = at
-            return case
+        """Set these columns (and ``updated_at``); the case as it now stands."""
+        with self._writing() as c:
+            if c.execute(_UPDATE_CASE, {**changes, "updated_at": at, "pk": case_id}).rowcount == 0:
+                raise LookupError(f"no case with id {case_id}")
+            return _one(Case, c, _CASE, pk=case_id)
 
     def list_cases(self, status: str | None = None, limit: int | None = None) -> list[Case]:
-        query = select(Case).order_by(Case.id)
+        query = select(cases).order_by(cases.c.id)
         if status:
-            query = query.where(Case.status == status)
+            query = query.where(cases.c.status == status)
         if limit:
             query = query.limit(limit)
-        with self.reading() as s:
-            return list(s.scalars(query))
+        with self._reading() as c:
+            return _records(Case, c.execute(query))
 
     def cases_awaiting_reply(self) -> list[Case]:
         """Cases the clock may follow up or close."""
-        wanted = [CaseStatus.AWAITING_CUSTOMER, CaseStatus.RESOLUTION_PROPOSED]
-        with self.reading() as s:
-            return list(s.scalars(select(Case).where(Case.status.in_(wanted)).order_by(Case.id)))
+        with self._reading() as c:
+            return _records(Case, c.execute(_CASES_AWAITING))
 
     def count_cases(self) -> int:
-        with self.reading() as s:
-            return s.scalar(select(func.count(Case.id))) or 0
+        with self._reading() as c:
+            return c.scalar(select(func.count(cases.c.id))) or 0
 
     # --- fields ----------------------------------------------------------------------------
     def current_fields(self, case_id: int) -> dict[str, CaseField]:
-        with self.reading() as s:
-            rows = s.scalars(select(CaseField).where(CaseField.case_id == case_id).order_by(CaseField.id))
-            return {row.name: row for row in rows}
+        """The newest value of each field."""
+        return {row.name: row for row in self.field_history(case_id)}
 
     def field_history(self, case_id: int) -> list[CaseField]:
-        with self.reading() as s:
-            return list(s.scalars(select(CaseField).where(CaseField.case_id == case_id).order_by(CaseField.id)))
+        with self._reading() as c:
+            return _records(CaseField, c.execute(_FIELDS, {"pk": case_id}))
 
     def write_fields(self, case_id: int, values: Sequence[ExtractedValue], message_id: int | None,
-                     at: datetime) -> list[CaseField]:
-        with self.transaction() as s:
-            rows = [
-                CaseField(case_id=case_id, name=v.name, value=v.value, message_id=message_id, extractor=v.extractor,
-                          confidence=v.confidence, span=v.span, set_at=at)
+                     at: datetime) -> None:
+        if not values:
+            return
+        with self._writing() as c:
+            c.execute(_INSERT[case_fields.name], [
+                {"case_id": case_id, "name": v.name, "value": v.value, "message_id": message_id,
+                 "extractor": v.extractor, "confidence": v.confidence, "span": v.span, "set_at": at}
                 for v in values
-            ]
-            s.add_all(rows)
-            return rows
+            ])
 
     # --- messages --------------------------------------------------------------------------
     def message_by_header(self, message_id: str) -> Message | None:
-        with self.reading() as s:
-            return s.scalar(select(Message).where(Message.message_id == message_id))
+        with self._reading() as c:
+            return _maybe(Message, c, _MESSAGE_BY_HEADER, key=message_id)
 
     def message(self, pk: int) -> Message:
-        with self.reading() as s:
-            return _get(s, Message, pk)
+        with self._reading() as c:
+            return _one(Message, c, _MESSAGE, pk=pk)
 
     def case_for_thread(self, message_ids: Sequence[str]) -> int | None:
         """The case of the first of these Message-IDs (In-Reply-To first, then References newest first)."""
         ids = [m for m in message_ids if m]
         if not ids:
             return None
-        with self.reading() as s:
-            rows = s.execute(select(Message.message_id, Message.case_id).where(Message.message_id.in_(ids))).all()
+        with self._reading() as c:
+            rows = c.execute(_THREAD_CASES, {"keys": ids}).all()
         by_id = {mid: case_id for mid, case_id in rows if case_id is not None}
         return next((by_id[m] for m in ids if m in by_id), None)
 
     def add_inbound(self, email: InboundEmail, case_id: int | None, at: datetime) -> Message:
-        with self.transaction() as s:
-            message = Message(
-                case_id=case_id, direction=Direction.INBOUND, message_id=email.message_id,
-                in_reply_to=email.in_reply_to, references=" ".join(email.references),
-                from_address=email.from_address, from_name=email.from_name, to_addresses=", ".join(email.to),
-                subject=email.subject, body_text=email.body_text, new_text=email.new_text,
-                automatic_reason=email.automatic_reason, raw=email.raw, at=at,
-            )
-            s.add(message)
+        values = {
+            "case_id": case_id, "direction": Direction.INBOUND, "message_id": email.message_id,
+            "in_reply_to": email.in_reply_to, "references": " ".join(email.references),
+            "from_address": email.from_address, "from_name": email.from_name, "to_addresses": ", ".join(email.to),
+            "subject": email.subject, "body_text": email.body_text, "new_text": email.new_text,
+            "automatic_reason": email.automatic_reason, "raw": email.raw, "at": at, "processed": False,
+        }
+        with self._writing() as c:
+            (pk,) = c.execute(_INSERT[messages.name], values).inserted_primary_key
             if case_id is not None and email.automatic_reason is None:
-                case = s.get(Case, case_id)
-                if case is not None:
-                    case.last_inbound_at = at
-                    case.follow_ups = 0
-            return message
+                c.execute(_INBOUND_SEEN, {"pk": case_id, "at": at})
+        return Message(id=pk, **values)
 
     def mark_processed(self, message_pk: int) -> None:
-        with self.transaction() as s:
-            message = s.get(Message, message_pk)
-            if message is not None:
-                message.processed = True
+        with self._writing() as c:
+            c.execute(_MARK_PROCESSED, {"pk": message_pk})
 
     def messages(self, case_id: int) -> list[Message]:
-        with self.reading() as s:
-            return list(s.scalars(select(Message).where(Message.case_id == case_id).order_by(Message.at, Message.id)))
+        with self._reading() as c:
+            return _records(Message, c.execute(_MESSAGES, {"pk": case_id}))
 
     def customer_messages(self, case_id: int) -> list[Message]:
         """The customer's own emails on a case (automatic mail left out), oldest first."""
         return [m for m in self.messages(case_id) if m.direction == Direction.INBOUND and not m.automatic_reason]
 
     def last_message(self, case_id: int) -> Message | None:
-        found = self.messages(case_id)
-        return found[-1] if found else None
+        with self._reading() as c:
+            return _maybe(Message, c, _LAST_MESSAGE, pk=case_id)
 
     # --- outbox ----------------------------------------------------------------------------
     def outbox_item(self, pk: int) -> OutboxItem:
-        with self.reading() as s:
-            return _get(s, OutboxItem, pk)
+        with self._reading() as c:
+            return _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)
 
     def outbox_by_key(self, key: str) -> OutboxItem | None:
-        with self.reading() as s:
-            return s.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
+        with self._reading() as c:
+            return _maybe(OutboxItem, c, _OUTBOX_BY_KEY, key=key)
 
     def outbox(self, case_id: int | None = None) -> list[OutboxItem]:
-        query = select(OutboxItem).order_by(OutboxItem.id)
+        query = select(outbox).order_by(outbox.c.id)
         if case_id is not None:
-            query = query.where(OutboxItem.case_id == case_id)
-        with self.reading() as s:
-            return list(s.scalars(query))
+            query = query.where(outbox.c.case_id == case_id)
+        with self._reading() as c:
+            return _records(OutboxItem, c.execute(query))
 
     def pending_drafts(self, case_id: int | None = None) -> list[OutboxItem]:
-        query = select(OutboxItem).where(OutboxItem.status == OutboxStatus.PENDING_REVIEW).order_by(OutboxItem.id)
+        query = select(outbox).where(outbox.c.status == OutboxStatus.PENDING_REVIEW).order_by(outbox.c.id)
         if case_id is not None:
-            query = query.where(OutboxItem.case_id == case_id)
-        with self.reading() as s:
-            return list(s.scalars(query))
+            query = query.where(outbox.c.case_id == case_id)
+        with self._reading() as c:
+            return _records(OutboxItem, c.execute(query))
 
     def add_outbox(self, item: OutboxItem) -> OutboxItem:
         """Insert a draft, or return the one already stored under its idempotency key."""
-        existing = self.outbox_by_key(item.idempotency_key)
-        if existing is not None:
-            return existing
-        with self.transaction() as s:
-            s.add(item)
-            return item
+        with self._writing() as c:
+            existing = _maybe(OutboxItem, c, _OUTBOX_BY_KEY, key=item.idempotency_key)
+            if existing is not None:
+                return existing
+            values = dataclasses.asdict(item)
+            del values["id"]
+            (pk,) = c.execute(_INSERT[outbox.name], values).inserted_primary_key
+            return dataclasses.replace(item, id=pk)
 
     def set_outbox(self, pk: int, **changes: Any) -> OutboxItem:
-        with self.transaction() as s:
-            item = _get(s, OutboxItem, pk)
-            for name, value in changes.items():
-                setattr(item, name, value)
-            return item
+        with self._writing() as c:
+            if c.execute(_UPDATE_OUTBOX, {**changes, "pk": pk}).rowcount == 0:
+                raise LookupError(f"no outbox item with id {pk}")
+            return _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)
 
     def record_delivery(self, pk: int, at: datetime, raw: str) -> OutboxItem:
         """Mark an outbox item sent and thread it on its case, in one transaction (exactly once)."""
-        with self.transaction() as s:
-            item = _get(s, OutboxItem, pk)
+        with self._writing() as c:
+            item = _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)
             if item.status == OutboxStatus.SENT:
                 return item
-            item.status = OutboxStatus.SENT
-            item.sent_at = at
-            case = s.get(Case, item.case_id)
-            assert case is not None
-            s.add(Message(
-                case_id=item.case_id, direction=Direction.OUTBOUND, message_id=item.message_id,
-                in_reply_to=item.in_reply_to, references=item.references, from_address="", to_addresses=item.to_address,
-                subject=item.subject, body_text=item.body, new_text=item.body, raw=raw, at=at, processed=True,
-            ))
-            case.status = item.status_after_send
-            case.last_outbound_at = at
-            case.updated_at = at
-            if item.action == Action.REQUEST_INFO:
-                case.info_requests += 1
-            if item.action == Action.FOLLOW_UP:
-                case.follow_ups += 1
-            return item
+            c.execute(_UPDATE_OUTBOX, {"pk": pk, "status": OutboxStatus.SENT, "sent_at": at})
+            c.execute(_INSERT[messages.name], {
+                "case_id": item.case_id, "direction": Direction.OUTBOUND, "message_id": item.message_id,
+                "in_reply_to": item.in_reply_to, "references": item.references, "from_address": "",
+                "to_addresses": item.to_address, "subject": item.subject, "body_text": item.body,
+                "new_text": item.body, "raw": raw, "at": at, "processed": True,
+            })
+            c.execute(_DELIVERED, {
+                "pk": item.case_id, "status_after": item.status_after_send, "at": at,
+                "more_requests": int(item.action == Action.REQUEST_INFO),
+                "more_follow_ups": int(item.action == Action.FOLLOW_UP),
+            })
+            return dataclasses.replace(item, status=OutboxStatus.SENT, sent_at=at)
 
     # --- interactions ----------------------------------------------------------------------
     def record(self, case_id: int | None, actor: Actor, kind: str, summary: str, at: datetime,
                detail: dict[str, Any] | None = None) -> None:
-        with self.transaction() as s:
-            s.add(Interaction(case_id=case_id, at=at, actor=actor, kind=kind, summary=summary, detail=detail or {}))
+        with self._writing() as c:
+            c.execute(_INSERT[interactions.name], {"case_id": case_id, "at": at, "actor": actor, "kind": kind,
+                                             "summary": summary, "detail": detail or {}})
 
     def interactions(self, case_id: int | None = None) -> list[Interaction]:
-        query = select(Interaction).order_by(Interaction.id)
+        query = select(interactions).order_by(interactions.c.id)
         if case_id is not None:
-            query = query.where(Interaction.case_id == case_id)
-        with self.reading() as s:
-            return list(s.scalars(query))
+            query = query.where(interactions.c.case_id == case_id)
+        with self._reading() as c:
+            return _records(Interaction, c.execute(query))
 
     # --- runs in progress ------------------------------------------------------------------
     def begin_run(self, thread_id: str, case_id: int, at: datetime, payload: dict[str, Any]) -> None:
-        with self.transaction() as s:
-            if s.get(ActiveRun, thread_id) is None:
-                s.add(ActiveRun(thread_id=thread_id, case_id=case_id, started_at=at, payload=payload))
+        with self._writing() as c:
+            if _maybe(ActiveRun, c, _RUN, key=thread_id) is None:
+                c.execute(_INSERT[active_runs.name], {"thread_id": thread_id, "case_id": case_id, "started_at": at,
+                                                "payload": payload})
 
     def end_run(self, thread_id: str) -> None:
-        with self.transaction() as s:
-            run = s.get(ActiveRun, thread_id)
-            if run is not None:
-                s.delete(run)
+        with self._writing() as c:
+            c.execute(_END_RUN, {"key": thread_id})
 
     def unfinished_runs(self) -> list[ActiveRun]:
-        with self.reading() as s:
-            return list(s.scalars(select(ActiveRun).order_by(ActiveRun.started_at)))
+        with self._reading() as c:
+            return _records(ActiveRun, c.execute(select(active_runs).order_by(active_runs.c.started_at)))

@@ -1,12 +1,20 @@
-"""SQLAlchemy 2 tables for cases, their fields, messages, the outbox and interactions."""
+"""The store's tables (SQLAlchemy Core) and the records read from them (plain dataclasses).
+
+The store speaks Core, not the ORM: a profile of the agent showed the ORM's sessions, identity map
+and unit-of-work flushes taking half of the CPU of every email, and the agent only ever needs
+"read these rows" and "write these values". Records are snapshots: a change goes through
+:class:`~agent_graph.store.repository.CaseStore`, which returns the record as written.
+Each record's fields are its table's columns, in order (``tests/test_store.py`` checks it).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table,
+                        Text, TypeDecorator)
 
 from agent_graph.clock import as_utc
 
@@ -24,123 +32,212 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
-class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+metadata = MetaData()
+
+cases = Table(
+    "cases", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(20), unique=True),
+    Column("title", String(500), nullable=False, default=""),
+    Column("status", String(32), nullable=False, index=True),
+    Column("status_before_review", String(32)),
+    Column("lob", String(64), nullable=False),
+    Column("intent", String(64)),
+    Column("intent_confidence", Float),
+    Column("customer_email", String(320), nullable=False, index=True),
+    Column("customer_name", String(200)),
+    Column("queue", String(100)),
+    Column("routed_reason", Text),
+    Column("info_requests", Integer, nullable=False, default=0),
+    Column("follow_ups", Integer, nullable=False, default=0),
+    Column("last_outbound_at", UTCDateTime()),
+    Column("last_inbound_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_cases_status_last_outbound", "status", "last_outbound_at"),
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), index=True),
+    Column("direction", String(10), nullable=False),
+    Column("message_id", String(998), nullable=False, unique=True),
+    Column("in_reply_to", String(998)),
+    Column("references", Text, nullable=False, default=""),
+    Column("from_address", String(320), nullable=False),
+    Column("from_name", String(200)),
+    Column("to_addresses", Text, nullable=False, default=""),
+    Column("subject", Text, nullable=False, default=""),
+    Column("body_text", Text, nullable=False, default=""),
+    Column("new_text", Text, nullable=False, default=""),
+    Column("automatic_reason", String(200)),
+    Column("raw", Text, nullable=False, default=""),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("processed", Boolean, nullable=False, default=False),
+)
+
+case_fields = Table(
+    "case_fields", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("message_id", Integer, ForeignKey("messages.id")),
+    Column("extractor", String(64), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("span", Text),
+    Column("set_at", UTCDateTime(), nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("action", String(32), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("template_id", String(64)),
+    Column("to_address", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("status_after_send", String(32), nullable=False),
+    Column("in_reply_to", String(998)),
+    Column("references", Text, nullable=False, default=""),
+    Column("message_id", String(998), nullable=False, unique=True),
+    Column("edited", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+)
+
+interactions = Table(
+    "interactions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), index=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(20), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("detail", JSON, nullable=False, default=dict),
+)
+
+active_runs = Table(
+    "active_runs", metadata,
+    Column("thread_id", String(100), primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("payload", JSON, nullable=False, default=dict),
+)
 
 
-class Case(Base):
-    __tablename__ = "cases"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str | None] = mapped_column(String(20), unique=True)
-    title: Mapped[str] = mapped_column(String(500), default="")
-    status: Mapped[str] = mapped_column(String(32), index=True)
-    status_before_review: Mapped[str | None] = mapped_column(String(32))
-    lob: Mapped[str] = mapped_column(String(64))
-    intent: Mapped[str | None] = mapped_column(String(64))
-    intent_confidence: Mapped[float | None] = mapped_column(Float)
-    customer_email: Mapped[str] = mapped_column(String(320), index=True)
-    customer_name: Mapped[str | None] = mapped_column(String(200))
-    queue: Mapped[str | None] = mapped_column(String(100))
-    routed_reason: Mapped[str | None] = mapped_column(Text)
-    info_requests: Mapped[int] = mapped_column(Integer, default=0)
-    follow_ups: Mapped[int] = mapped_column(Integer, default=0)
-    last_outbound_at: Mapped[datetime | None]
-    last_inbound_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-    fields: Mapped[list[CaseField]] = relationship(back_populates="case", order_by="CaseField.id")
-
-    __table_args__ = (Index("ix_cases_status_last_outbound", "status", "last_outbound_at"),)
+@dataclass(slots=True)
+class Case:
+    id: int
+    number: str | None
+    title: str
+    status: str
+    status_before_review: str | None
+    lob: str
+    intent: str | None
+    intent_confidence: float | None
+    customer_email: str
+    customer_name: str | None
+    queue: str | None
+    routed_reason: str | None
+    info_requests: int
+    follow_ups: int
+    last_outbound_at: datetime | None
+    last_inbound_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
-class CaseField(Base):
+@dataclass(slots=True)
+class CaseField:
     """One value written to a case field, with where it came from. The newest row per name is current."""
 
-    __tablename__ = "case_fields"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    name: Mapped[str] = mapped_column(String(64))
-    value: Mapped[str] = mapped_column(Text)
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    extractor: Mapped[str] = mapped_column(String(64))
-    confidence: Mapped[float] = mapped_column(Float)
-    span: Mapped[str | None] = mapped_column(Text)
-    set_at: Mapped[datetime]
-
-    case: Mapped[Case] = relationship(back_populates="fields")
+    id: int
+    case_id: int
+    name: str
+    value: str
+    message_id: int | None
+    extractor: str
+    confidence: float
+    span: str | None
+    set_at: datetime
 
 
-class Message(Base):
-    __tablename__ = "messages"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
-    direction: Mapped[str] = mapped_column(String(10))
-    message_id: Mapped[str] = mapped_column(String(998), unique=True)
-    in_reply_to: Mapped[str | None] = mapped_column(String(998))
-    references: Mapped[str] = mapped_column(Text, default="")
-    from_address: Mapped[str] = mapped_column(String(320))
-    from_name: Mapped[str | None] = mapped_column(String(200))
-    to_addresses: Mapped[str] = mapped_column(Text, default="")
-    subject: Mapped[str] = mapped_column(Text, default="")
-    body_text: Mapped[str] = mapped_column(Text, default="")
-    new_text: Mapped[str] = mapped_column(Text, default="")
-    automatic_reason: Mapped[str | None] = mapped_column(String(200))
-    raw: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime]
-    processed: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class OutboxItem(Base):
-    """A draft or sent email. ``idempotency_key`` makes sending exactly-once across retries."""
-
-    __tablename__ = "outbox"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    action: Mapped[str] = mapped_column(String(32))
-    purpose: Mapped[str] = mapped_column(String(32))
-    template_id: Mapped[str | None] = mapped_column(String(64))
-    to_address: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    status_after_send: Mapped[str] = mapped_column(String(32))
-    in_reply_to: Mapped[str | None] = mapped_column(String(998))
-    references: Mapped[str] = mapped_column(Text, default="")
-    message_id: Mapped[str] = mapped_column(String(998), unique=True)
-    edited: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
+@dataclass(slots=True)
+class Message:
+    id: int
+    case_id: int | None
+    direction: str
+    message_id: str
+    in_reply_to: str | None
+    references: str
+    from_address: str
+    from_name: str | None
+    to_addresses: str
+    subject: str
+    body_text: str
+    new_text: str
+    automatic_reason: str | None
+    raw: str
+    at: datetime
+    processed: bool
 
 
-class Interaction(Base):
+@dataclass(slots=True, kw_only=True)
+class OutboxItem:
+    """A draft or sent email. ``idempotency_key`` makes sending exactly-once across retries.
+
+    Built without an ``id`` by whoever drafts; the store gives it one."""
+
+    id: int | None = None
+    case_id: int
+    idempotency_key: str
+    action: str
+    purpose: str
+    template_id: str | None
+    to_address: str
+    subject: str
+    body: str
+    status: str
+    status_after_send: str
+    in_reply_to: str | None
+    references: str = ""
+    message_id: str
+    edited: bool = False
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Interaction:
     """Every agent action and every representative decision, for audit and reporting."""
 
-    __tablename__ = "interactions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
-    at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(20))
-    kind: Mapped[str] = mapped_column(String(40))
-    summary: Mapped[str] = mapped_column(Text, default="")
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    id: int
+    case_id: int | None
+    at: datetime
+    actor: str
+    kind: str
+    summary: str
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
-class ActiveRun(Base):
+@dataclass(slots=True)
+class ActiveRun:
     """A graph run in progress; a row left behind by a crash is run again on the next start.
 
     Every node is idempotent against the store (drafts and sends are keyed), so running the
     same input again finishes the work without repeating a side effect."""
 
-    __tablename__ = "active_runs"
+    thread_id: str
+    case_id: int
+    started_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
 
-    thread_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    started_at: Mapped[datetime]
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+RECORDS: dict[type, Table] = {Case: cases, CaseField: case_fields, Message: messages, OutboxItem: outbox,
+                              Interaction: interactions, ActiveRun: active_runs}
