@@ -72,6 +72,7 @@ def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
     connection = sqlite3.connect(path, check_same_thread=False)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")  # as the store: WAL stays consistent, no fsync per commit
         yield SqliteSaver(connection, serde=checkpoint_serde())
     finally:
         connection.close()
@@ -91,16 +92,18 @@ class CaseAgent:
     def process_email(self, raw: bytes | str) -> TurnResult:
         """Ingest one email (idempotent by Message-ID) and run the agent on its case."""
         email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
-        with self.env.store.unit_of_work():
+        with self.env.store.unit_of_work():  # stored, threaded and its run registered: all or nothing
             receipt = receive(self.env.catalog, self.env.store, self.env.clock, email)
+            case = self.env.store.case(receipt.case_id) if receipt.case_id is not None else None
+            graph_input = run_input(message_pk=receipt.message_pk, case_id=receipt.case_id)
+            if case is not None and not receipt.duplicate:
+                self._begin_run(case, graph_input)
         if receipt.duplicate:
-            case = self.env.store.case(receipt.case_id) if receipt.case_id else None
             return TurnResult(case_id=receipt.case_id, case_number=case.number if case else None, duplicate=True,
                               outcome=TurnOutcome(action=None, note="duplicate: this email was already processed"))
-        if receipt.case_id is None:
+        if case is None:
             return self._set_aside_unthreaded(receipt.message_pk, receipt.automatic_reason or "automatic")
-        case = self.env.store.case(receipt.case_id)
-        result = self._run(case, run_input(message_pk=receipt.message_pk, case_id=case.id))
+        result = self._run(case, graph_input, registered=True)
         if result.pending_review is not None:  # a finished run's last node marked it already
             self.env.store.mark_processed(receipt.message_pk)
         return result
@@ -140,10 +143,16 @@ class CaseAgent:
         return _inbox_request(snapshot.interrupts)
 
     # --- internals ---------------------------------------------------------------------------
-    def _run(self, case: Case, graph_input: Any) -> TurnResult:
-        thread = thread_id_for(case.number or str(case.id))
+    def _begin_run(self, case: Case, graph_input: Any) -> None:
+        """Record the run before it starts, so a crash leaves it for :meth:`recover`."""
+        self.env.store.begin_run(_thread_of(case), case.id, self.env.clock.now(), _payload(graph_input))
+
+    def _run(self, case: Case, graph_input: Any, registered: bool = False) -> TurnResult:
+        """Run the graph on the case's thread, registering the run first unless the caller has."""
+        thread = _thread_of(case)
         config = {"configurable": {"thread_id": thread}}
-        self.env.store.begin_run(thread, case.id, self.env.clock.now(), _payload(graph_input))
+        if not registered:
+            self._begin_run(case, graph_input)
         values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
         self.env.store.end_run(thread)
         pending = _inbox_request(values.get("__interrupt__", ()))
@@ -158,6 +167,10 @@ class CaseAgent:
         self.env.store.mark_processed(message_pk)
         return TurnResult(case_id=None, case_number=None, outcome=TurnOutcome(action=Action.IGNORE, note=note))
 
+
+
+def _thread_of(case: Case) -> str:
+    return thread_id_for(case.number or str(case.id))
 
 
 def _inbox_request(interrupts: Any) -> dict[str, Any] | None:

@@ -10,14 +10,14 @@ from agent_graph.brain.base import Understanding
 from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import Catalog
 from agent_graph.context import Context, services
-from agent_graph.nodes import atomic
+from agent_graph.nodes import reads_store
 from agent_graph.domain import Action, CaseStatus
 from agent_graph.nodes.understanding import effective_status
 from agent_graph.state import AgentState, Proposal
 from agent_graph.store import Case
 
 
-@atomic
+@reads_store
 def decide(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = env.store.case(state.case_id)
@@ -49,7 +49,7 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
     return Proposal(action=Action.SEND_RESOLUTION, reason=f"every required attribute of {intent.id} is known")
 
 
-@atomic
+@reads_store
 def decide_on_clock(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = env.store.case(state.case_id)

@@ -12,13 +12,13 @@ from langgraph.runtime import Runtime
 
 from agent_graph.catalog import AutomationLevel
 from agent_graph.context import Context, services
-from agent_graph.nodes import atomic
+from agent_graph.nodes import reads_store
 from agent_graph.domain import Action
 from agent_graph.state import AgentState, Delivery, Plan, Proposal
 from agent_graph.store import Case
 
 
-@atomic
+@reads_store
 def guard(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     if state.proposal is None:

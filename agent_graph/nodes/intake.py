@@ -45,9 +45,12 @@ def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, message_pk
 
     Drafts answering this very email are kept: a run repeated after a crash finds its own draft."""
     env = services(runtime.context)
+    pending = env.store.pending_drafts(case_id)
+    if not pending:
+        return
     case_number = env.store.case(case_id).number or str(case_id)
     own_prefix = reply_key_prefix(case_number, env.store.message(message_pk).message_id)
-    drafts = [d for d in env.store.pending_drafts(case_id) if not d.idempotency_key.startswith(own_prefix)]
+    drafts = [d for d in pending if not d.idempotency_key.startswith(own_prefix)]
     if not drafts:
         return
     for draft in drafts:

@@ -2,6 +2,7 @@
 
 Statements are SQLAlchemy Core, built once at import and run with bound parameters, so they stay
 portable (SQLite by default, PostgreSQL at scale) and their compiled form is cached per engine.
+Updates give the row back with ``RETURNING`` (SQLite 3.35 or later, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _INSERT = {table.name: insert(table) for table in metadata.sorted_tables}
 # Bound-parameter names differ from column names: Core reserves a column's name for its SET value.
 _CASE = select(cases).where(cases.c.id == bindparam("pk"))
 _CASE_BY_NUMBER = select(cases).where(cases.c.number == bindparam("key"))
-_UPDATE_CASE = update(cases).where(cases.c.id == bindparam("pk"))
+_UPDATE_CASE = update(cases).where(cases.c.id == bindparam("pk")).returning(*cases.c)
 _CASES_AWAITING = (select(cases).where(cases.c.status.in_([CaseStatus.AWAITING_CUSTOMER, CaseStatus.RESOLUTION_PROPOSED]))
                    .order_by(cases.c.id))
 _FIELDS = select(case_fields).where(case_fields.c.case_id == bindparam("pk")).order_by(case_fields.c.id)
@@ -51,7 +52,7 @@ _INBOUND_SEEN = (update(cases).where(cases.c.id == bindparam("pk"))
                  .values(last_inbound_at=bindparam("at"), follow_ups=0))
 _OUTBOX_ITEM = select(outbox).where(outbox.c.id == bindparam("pk"))
 _OUTBOX_BY_KEY = select(outbox).where(outbox.c.idempotency_key == bindparam("key"))
-_UPDATE_OUTBOX = update(outbox).where(outbox.c.id == bindparam("pk"))
+_UPDATE_OUTBOX = update(outbox).where(outbox.c.id == bindparam("pk")).returning(*outbox.c)
 _DELIVERED = (update(cases).where(cases.c.id == bindparam("pk"))
               .values(status=bindparam("status_after"), last_outbound_at=bindparam("at"), updated_at=bindparam("at"),
                       info_requests=cases.c.info_requests + bindparam("more_requests", type_=Integer),
@@ -81,7 +82,8 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # Straight to the driver: this runs for every transaction, and the statement needs no processing.
+        connection.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -106,6 +108,18 @@ def _maybe(kind: type[R], connection: Connection, statement: Any, **params: Any)
     return None if row is None else _record(kind, row)
 
 
+@dataclasses.dataclass(slots=True)
+class _Unit:
+    """One transaction shared by a node's store calls, and the case and message rows it has read.
+
+    Every write to a case or a message goes through the store, which refreshes or forgets the row
+    here, so a node asking for the same case three times reads it once."""
+
+    connection: Connection
+    cases: dict[int, Case] = dataclasses.field(default_factory=dict)
+    messages: dict[int, Message] = dataclasses.field(default_factory=dict)
+
+
 class CaseStore:
     """Cases and mail in a SQL database (SQLite by default). The schema is created on first use."""
 
@@ -115,7 +129,7 @@ class CaseStore:
         metadata.create_all(self.engine)
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
-        self._unit: ContextVar[Connection | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
+        self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -124,7 +138,7 @@ class CaseStore:
         Inside :meth:`unit_of_work` it joins that unit's transaction."""
         current = self._unit.get()
         if current is not None:
-            yield current
+            yield current.connection
             return
         with self._writer(), self.engine.begin() as connection:
             yield connection
@@ -139,7 +153,7 @@ class CaseStore:
         """A read-only transaction that never waits for the write lock (or the current unit's)."""
         current = self._unit.get()
         if current is not None:
-            yield current
+            yield current.connection
             return
         with self._read_engine.begin() as connection:
             yield connection
@@ -154,7 +168,7 @@ class CaseStore:
             return
         with (nullcontext() if read_only else self._writer()), \
                 (self._read_engine if read_only else self.engine).begin() as connection:
-            token = self._unit.set(connection)
+            token = self._unit.set(_Unit(connection))
             try:
                 yield
             finally:
@@ -162,6 +176,25 @@ class CaseStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _remember(self, row: R) -> R:
+        """Keep a case or message row for the rest of the current unit, if there is one."""
+        unit = self._unit.get()
+        if unit is not None:
+            (unit.cases if isinstance(row, Case) else unit.messages)[row.id] = row  # type: ignore[attr-defined]
+        return row
+
+    def _seen_inbound(self, case_id: int, at: datetime) -> None:
+        """What ``_INBOUND_SEEN`` did, applied to the unit's copy of the case (saves reading it again)."""
+        unit = self._unit.get()
+        if unit is not None and case_id in unit.cases:
+            unit.cases[case_id] = dataclasses.replace(unit.cases[case_id], last_inbound_at=at, follow_ups=0)
+
+    def _forget(self, *, case_id: int | None = None, message_pk: int | None = None) -> None:
+        unit = self._unit.get()
+        if unit is not None:
+            unit.cases.pop(case_id, None)  # type: ignore[arg-type]
+            unit.messages.pop(message_pk, None)  # type: ignore[arg-type]
 
     # --- cases -----------------------------------------------------------------------------
     def open_case(self, *, lob: str, customer_email: str, customer_name: str | None, title: str,
@@ -171,12 +204,15 @@ class CaseStore:
                 "status": CaseStatus.NEW, "lob": lob, "customer_email": customer_email,
                 "customer_name": customer_name, "title": title, "created_at": at, "updated_at": at,
             }).inserted_primary_key
-            c.execute(_UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)})
-            return _one(Case, c, _CASE, pk=case_id)
+            numbered = c.execute(_UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)}).one()
+            return self._remember(_record(Case, numbered))
 
     def case(self, case_id: int) -> Case:
+        unit = self._unit.get()
+        if unit is not None and case_id in unit.cases:
+            return unit.cases[case_id]
         with self._reading() as c:
-            return _one(Case, c, _CASE, pk=case_id)
+            return self._remember(_one(Case, c, _CASE, pk=case_id))
 
     def case_by_number(self, number: str) -> Case | None:
         with self._reading() as c:
@@ -185,9 +221,10 @@ class CaseStore:
     def update_case(self, case_id: int, at: datetime, **changes: Any) -> Case:
         """Set these columns (and ``updated_at``); the case as it now stands."""
         with self._writing() as c:
-            if c.execute(_UPDATE_CASE, {**changes, "updated_at": at, "pk": case_id}).rowcount == 0:
+            row = c.execute(_UPDATE_CASE, {**changes, "updated_at": at, "pk": case_id}).first()
+            if row is None:
                 raise LookupError(f"no case with id {case_id}")
-            return _one(Case, c, _CASE, pk=case_id)
+            return self._remember(_record(Case, row))
 
     def list_cases(self, status: str | None = None, limit: int | None = None) -> list[Case]:
         query = select(cases).order_by(cases.c.id)
@@ -233,8 +270,11 @@ class CaseStore:
             return _maybe(Message, c, _MESSAGE_BY_HEADER, key=message_id)
 
     def message(self, pk: int) -> Message:
+        unit = self._unit.get()
+        if unit is not None and pk in unit.messages:
+            return unit.messages[pk]
         with self._reading() as c:
-            return _one(Message, c, _MESSAGE, pk=pk)
+            return self._remember(_one(Message, c, _MESSAGE, pk=pk))
 
     def case_for_thread(self, message_ids: Sequence[str]) -> int | None:
         """The case of the first of these Message-IDs (In-Reply-To first, then References newest first)."""
@@ -258,11 +298,13 @@ class CaseStore:
             (pk,) = c.execute(_INSERT[messages.name], values).inserted_primary_key
             if case_id is not None and email.automatic_reason is None:
                 c.execute(_INBOUND_SEEN, {"pk": case_id, "at": at})
-        return Message(id=pk, **values)
+                self._seen_inbound(case_id, at)
+        return self._remember(Message(id=pk, **values))
 
     def mark_processed(self, message_pk: int) -> None:
         with self._writing() as c:
             c.execute(_MARK_PROCESSED, {"pk": message_pk})
+            self._forget(message_pk=message_pk)
 
     def messages(self, case_id: int) -> list[Message]:
         with self._reading() as c:
@@ -312,9 +354,10 @@ class CaseStore:
 
     def set_outbox(self, pk: int, **changes: Any) -> OutboxItem:
         with self._writing() as c:
-            if c.execute(_UPDATE_OUTBOX, {**changes, "pk": pk}).rowcount == 0:
+            row = c.execute(_UPDATE_OUTBOX, {**changes, "pk": pk}).first()
+            if row is None:
                 raise LookupError(f"no outbox item with id {pk}")
-            return _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)
+            return _record(OutboxItem, row)
 
     def record_delivery(self, pk: int, at: datetime, raw: str) -> OutboxItem:
         """Mark an outbox item sent and thread it on its case, in one transaction (exactly once)."""
@@ -322,7 +365,8 @@ class CaseStore:
             item = _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)
             if item.status == OutboxStatus.SENT:
                 return item
-            c.execute(_UPDATE_OUTBOX, {"pk": pk, "status": OutboxStatus.SENT, "sent_at": at})
+            sent = _record(OutboxItem, c.execute(_UPDATE_OUTBOX, {"pk": pk, "status": OutboxStatus.SENT,
+                                                                  "sent_at": at}).one())
             c.execute(_INSERT[messages.name], {
                 "case_id": item.case_id, "direction": Direction.OUTBOUND, "message_id": item.message_id,
                 "in_reply_to": item.in_reply_to, "references": item.references, "from_address": "",
@@ -334,7 +378,8 @@ class CaseStore:
                 "more_requests": int(item.action == Action.REQUEST_INFO),
                 "more_follow_ups": int(item.action == Action.FOLLOW_UP),
             })
-            return dataclasses.replace(item, status=OutboxStatus.SENT, sent_at=at)
+            self._forget(case_id=item.case_id)
+            return sent
 
     # --- interactions ----------------------------------------------------------------------
     def record(self, case_id: int | None, actor: Actor, kind: str, summary: str, at: datetime,

@@ -131,7 +131,7 @@ active_runs = Table(
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Case:
     id: int
     number: str | None
@@ -153,7 +153,7 @@ class Case:
     updated_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class CaseField:
     """One value written to a case field, with where it came from. The newest row per name is current."""
 
@@ -168,7 +168,7 @@ class CaseField:
     set_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Message:
     id: int
     case_id: int | None
@@ -188,7 +188,7 @@ class Message:
     processed: bool
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, frozen=True, kw_only=True)
 class OutboxItem:
     """A draft or sent email. ``idempotency_key`` makes sending exactly-once across retries.
 
@@ -213,7 +213,7 @@ class OutboxItem:
     sent_at: datetime | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Interaction:
     """Every agent action and every representative decision, for audit and reporting."""
 
@@ -226,7 +226,7 @@ class Interaction:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class ActiveRun:
     """A graph run in progress; a row left behind by a crash is run again on the next start.
 
