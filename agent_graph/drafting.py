@@ -7,20 +7,31 @@ computed when the template uses ``message`` or when no template fits at all.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from agent_graph.brain.base import Brain, ComposeRequest
 from agent_graph.brain.offline import email_frame
 from agent_graph.catalog import Catalog, Intent, TemplatePurpose
-from agent_graph.store import Case, CaseStore
+from agent_graph.store import Case
 from agent_graph.templates import RenderedEmail, choose_template, render, variables_used
 
 
-def compose_email(catalog: Catalog, store: CaseStore, brain: Brain, case: Case, purpose: TemplatePurpose,
+@dataclass(frozen=True)
+class DraftContext:
+    """What an email for a case is written from, read from the store beforehand, so that no
+    transaction (nor pooled connection) is held while a language model words it."""
+
+    case: Case
+    fields: dict[str, str]
+    customer_texts: list[str]
+
+
+def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: TemplatePurpose,
                   missing: list[str], follow_up_number: int = 0) -> RenderedEmail:
     """Render the email for a case; raises TemplateRenderError when the chosen template cannot be filled."""
+    case, fields = draft.case, draft.fields
     intent = catalog.intent(case.intent)
-    fields = {name: row.value for name, row in store.current_fields(case.id).items()}
     knowledge = intent.resolution.knowledge.strip() if intent else ""
 
     def wording() -> str:
@@ -28,8 +39,7 @@ def compose_email(catalog: Catalog, store: CaseStore, brain: Brain, case: Case, 
         return brain.compose(ComposeRequest(
             purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
             organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
-            follow_up_number=follow_up_number,
-            customer_texts=[m.new_text for m in store.customer_messages(case.id)],
+            follow_up_number=follow_up_number, customer_texts=draft.customer_texts,
         ))
 
     variables = _variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from agent_graph.catalog import TemplatePurpose
 from agent_graph.context import Services
 from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
-from agent_graph.drafting import compose_email, outbound_message_id
+from agent_graph.drafting import DraftContext, compose_email, outbound_message_id
 from agent_graph.errors import PolicyViolation
 from agent_graph.store import Case, Message, OutboxItem
 from agent_graph.templates import RenderedEmail
@@ -39,17 +39,19 @@ def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
     """Raises TemplateRenderError (nothing stored) when the template cannot be filled for this case."""
     if args.action not in PURPOSE_OF_ACTION:
         raise PolicyViolation(f"'{args.action.value}' does not send an email")
-    # Reading and wording first, in a read transaction: a language model may write here.
     with env.store.unit_of_work(read_only=True):
         existing = env.store.outbox_by_key(args.idempotency_key)
         if existing is not None:
             return existing
         case = env.store.case(args.case_id)
-        follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0
-        email = compose_email(env.catalog, env.store, env.brain, case, PURPOSE_OF_ACTION[args.action],
-                              args.missing, follow_up_number)
-        last_inbound = next((m for m in reversed(env.store.messages(case.id)) if m.direction == Direction.INBOUND
-                             and not m.automatic_reason), None)
+        fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
+        customer_mail = [m for m in env.store.messages(case.id)
+                         if m.direction == Direction.INBOUND and not m.automatic_reason]
+    # Worded outside any transaction: a language model may take seconds here.
+    follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0
+    email = compose_email(env.catalog, env.brain, DraftContext(case, fields, [m.new_text for m in customer_mail]),
+                          PURPOSE_OF_ACTION[args.action], args.missing, follow_up_number)
+    last_inbound = customer_mail[-1] if customer_mail else None
     with env.store.unit_of_work():
         return _store_draft(env, args, case, email, last_inbound)
 

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest
 from agent_graph.context import Context, services
-from agent_graph.nodes import atomic, reads_store
+from agent_graph.nodes import atomic
 from agent_graph.domain import Actor, CaseStatus
 from agent_graph.state import AgentState
 from tools.update_case_fields import UpdateCaseFieldsArgs, update_case_fields
@@ -19,12 +19,13 @@ log = logging.getLogger(__name__)
 REPLY_STATUSES = {CaseStatus.RESOLUTION_PROPOSED, CaseStatus.RESOLVED, CaseStatus.CLOSED}
 
 
-@reads_store
 def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Ask the brain; the store is read first and released, since a language model may take seconds."""
     env = services(runtime.context)
-    case = env.store.case(state.case_id)
-    message = env.store.message(state.message_pk)
-    earlier = [m.new_text for m in env.store.customer_messages(case.id) if m.id != message.id]
+    with env.store.unit_of_work(read_only=True):
+        case = env.store.case(state.case_id)
+        message = env.store.message(state.message_pk)
+        earlier = [m.new_text for m in env.store.customer_messages(case.id) if m.id != message.id]
     first_subject = message.subject if not earlier else ""
     request = UnderstandRequest(
         new_text=message.new_text, subject=first_subject, known_intent=case.intent, earlier_texts=earlier,

@@ -162,7 +162,8 @@ class CaseStore:
     def unit_of_work(self, read_only: bool = False) -> Iterator[None]:
         """Every store call inside shares one transaction: all of it commits, or none (and faster).
 
-        A read-only unit never takes the write lock, so it may span a slow brain call."""
+        A read-only unit never takes the write lock. Keep slow calls (a language model) outside
+        any unit all the same: a transaction holds a pooled connection and pins a WAL snapshot."""
         if self._unit.get() is not None:
             yield
             return
