@@ -38,9 +38,12 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+import weakref
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain, repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,6 +59,7 @@ ATTRIBUTE_WEIGHT = 0.3  # sample weight of the "name + attribute labels" trainin
 RANKING_SIZE = 3
 MIN_SENTENCE_WORDS = 5  # shorter sentences are only scored together with a neighbour
 SEGMENT_MIN_WORDS = 15  # texts up to this many words are scored whole only
+DENSE_SIMILARITY_LIMIT = 1 << 22  # cells (16 MB of float32) up to which the similarity matrix is dense
 
 # Weights of the confidence per model kind: bias, score, score margin, own similarity, similarity
 # margin. Fitted offline on CLINC150 few-shot episodes with the default settings of each kind by
@@ -124,7 +128,28 @@ CONCEPTS: tuple[tuple[str, str], ...] = (
     ("subscription", r"subscri\w*|membership\w*|contract\w*"),
     ("mind", r"changed my mind|don't (?:want|need) (?:it|this|them)|no longer (?:want|need)|by mistake"),
 )
-_CONCEPTS = [(name, re.compile(rf"(?<!\w)(?:{pattern})(?!\w)")) for name, pattern in CONCEPTS]
+# Every concept a text mentions, found in one pass over the text rather than a search per concept.
+# _CONCEPTS_FROM[k] matches, consuming nothing, where one of the concepts k, k+1, ... matches
+# (the test that a search for ``(?<!\w)(?:pattern)(?!\w)`` makes at each position); the group
+# that matched is the first such concept. _concepts_in scans with [0] and, at each hit, tries
+# [k + 1] after a hit of concept k, which lists every concept matching there.
+_CONCEPTS_FROM = [
+    re.compile(r"(?<!\w)(?=" + "|".join(rf"(?P<{name}>(?:{pattern})(?!\w))" for name, pattern in CONCEPTS[k:]) + ")")
+    for k in range(len(CONCEPTS))
+]
+_CONCEPT_INDEX = {name: k for k, (name, _) in enumerate(CONCEPTS)}
+
+
+def _concepts_in(text: str) -> list[str]:
+    """The names of the thesaurus concepts ``text`` mentions, in :data:`CONCEPTS` order."""
+    found: set[int] = set()
+    for hit in _CONCEPTS_FROM[0].finditer(text):
+        match: re.Match[str] | None = hit
+        while match is not None:
+            k = _CONCEPT_INDEX[str(match.lastgroup)]
+            found.add(k)
+            match = _CONCEPTS_FROM[k + 1].match(text, hit.start()) if k + 1 < len(CONCEPTS) else None
+    return [CONCEPTS[k][0] for k in sorted(found)]
 
 
 def normalise(text: str, *, concepts: bool = False) -> str:
@@ -135,7 +160,7 @@ def normalise(text: str, *, concepts: bool = False) -> str:
     text = _DIGITS.sub("0", text.lower().replace("\u2019", "'"))
     text = _SPACE.sub(" ", text).strip()
     if concepts:
-        found = [f"zz{name}" for name, pattern in _CONCEPTS if pattern.search(text)]
+        found = [f"zz{name}" for name in _concepts_in(text)]
         if found:
             text = f"{text} {' '.join(found)}"
     return text
@@ -256,9 +281,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class _Vectoriser:
     """TF-IDF word and character n-grams, each block L2-normalised, rows scaled to unit length.
 
-    Fitted with scikit-learn; ``transform`` is a lean re-implementation of the same arithmetic
-    (sublinear tf x idf, L2) without scikit-learn's per-call validation, which dominates the time
-    of a one-sentence prediction.
+    Fitted with scikit-learn; ``transform`` is a lean re-implementation of the same analysis and
+    arithmetic (sublinear tf x idf, L2) without scikit-learn's per-call validation, which dominates
+    the time of a one-sentence prediction. An email is scored whole, per sentence, per pair of
+    sentences and without its filler, so each of its words is analysed several times: character
+    n-grams, which scikit-learn makes word by word, are looked up once per distinct word
+    (:func:`_char_ids_by_word`).
     """
 
     def __init__(self, settings: IntentSettings, corpus: Sequence[str]) -> None:
@@ -267,45 +295,117 @@ class _Vectoriser:
         word = TfidfVectorizer(analyzer="word", ngram_range=settings.word_ngrams, sublinear_tf=True,
                                token_pattern=r"(?u)\b\w+\b")
         char = TfidfVectorizer(analyzer="char_wb", ngram_range=settings.char_ngrams, sublinear_tf=True)
-        self._blocks = []
-        offset = 0
         for vectoriser in (word, char):
             vectoriser.fit(corpus)
-            vocabulary = vectoriser.vocabulary_
-            self._blocks.append((vectoriser.build_analyzer(), vocabulary, vectoriser.idf_.astype(np.float64), offset))
-            offset += len(vocabulary)
-        self.n_features = offset
+        self._preprocess = word.build_preprocessor()  # lower case; both blocks preprocess alike
+        offset = len(word.vocabulary_)  # the character block's columns follow the word block's
+        # per block: the feature ids of a preprocessed text's n-grams, the vocabulary, the idf
+        self._blocks = [
+            (_word_ids(word.build_tokenizer(), word.vocabulary_, word.ngram_range), word.vocabulary_,
+             word.idf_.astype(np.float64)),
+            (_char_ids(_char_ids_by_word(char.vocabulary_, char.ngram_range, offset)), char.vocabulary_,
+             char.idf_.astype(np.float64)),
+        ]
+        self._idf = np.concatenate([idf for _, _, idf in self._blocks])
+        self.n_features = len(self._idf)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """One row per text. A row's features keep scikit-learn's order (of first occurrence), so
+        that sums over a row add up in the same order, to the same last bit, however texts are
+        batched."""
+        features: list[int] = []  # per text and block with a known n-gram, the feature ids...
+        counts: list[int] = []  # ...and their counts, in order of first occurrence as scikit-learn counts
+        run_sizes: list[int] = []  # how many features each such (text, block) run has
+        row_runs: list[int] = []  # how many runs each text has
         indptr = [0]
-        indices: list[int] = []
-        data: list[float] = []
         for text in texts:
-            text = normalise(text, concepts=self._concepts)
-            row_idx: list[np.ndarray] = []
-            row_val: list[np.ndarray] = []
-            for analyse, vocabulary, idf, offset in self._blocks:
-                counts: dict[int, int] = {}
-                for gram in analyse(text):
-                    j = vocabulary.get(gram)
-                    if j is not None:
-                        counts[j] = counts.get(j, 0) + 1
-                if not counts:
-                    continue
-                idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-                val = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[idx]
-                row_idx.append(idx + offset)
-                row_val.append(val / np.linalg.norm(val))
-            if row_idx:
-                scale = 1.0 / np.sqrt(len(row_idx))
-                for idx, val in zip(row_idx, row_val, strict=True):
-                    indices.extend(idx.tolist())
-                    data.extend((val * scale).tolist())
-            indptr.append(len(indices))
-        return sp.csr_matrix(
-            (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
-            shape=(len(texts), self.n_features),
-        )
+            text = self._preprocess(normalise(text, concepts=self._concepts))
+            runs = 0
+            for ids, _, _ in self._blocks:
+                count = Counter(ids(text))
+                count.pop(_UNKNOWN, None)  # n-grams outside the vocabulary
+                if count:
+                    features.extend(count)
+                    counts.extend(count.values())
+                    run_sizes.append(len(count))
+                    runs += 1
+            row_runs.append(runs)
+            indptr.append(len(features))
+        idx = np.asarray(features, dtype=np.int64)
+        val = (1.0 + np.log(np.asarray(counts, dtype=np.float64))) * self._idf[idx]
+        val = val / np.repeat(_run_norms(val, run_sizes), run_sizes)
+        run_scale = 1.0 / np.sqrt(np.repeat(row_runs, row_runs))  # rows at unit length
+        val = val * np.repeat(run_scale, run_sizes)
+        return sp.csr_matrix((val.astype(np.float32), idx.astype(np.int32), np.asarray(indptr)),
+                             shape=(len(texts), self.n_features))
+
+
+_WORD_CACHE_SIZE = 1 << 14  # distinct words whose character n-gram ids a vectoriser remembers (~12 MB)
+
+_UNKNOWN = -1  # the feature id of an n-gram outside the vocabulary
+FeatureIds = Callable[[str], Iterable[int]]
+
+
+def _word_ids(tokenize: Callable[[str], list[str]], vocabulary: Mapping[str, int],
+              ngram_range: tuple[int, int]) -> FeatureIds:
+    """The vocabulary id (or :data:`_UNKNOWN`) of each word n-gram of a preprocessed text."""
+    def ids(text: str) -> Iterable[int]:
+        return map(vocabulary.get, _word_ngrams(tokenize(text), *ngram_range), repeat(_UNKNOWN))
+    return ids
+
+
+def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> Iterator[str]:
+    """The n-grams of a text's tokens as scikit-learn's word analyzer makes them: every n-gram of
+    each size from ``min_n`` in turn, its tokens joined by a space."""
+    return chain.from_iterable(
+        map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False)) for n in range(min_n, max_n + 1)
+    )
+
+
+def _char_ids(by_word: Callable[[str], tuple[int, ...]]) -> FeatureIds:
+    """The feature ids of a preprocessed text's ``char_wb`` n-grams, in scikit-learn's order: those
+    of each whitespace-separated word in turn. (scikit-learn first collapses runs of whitespace to
+    one space, which changes nothing that ``str.split`` yields.)"""
+    def ids(text: str) -> Iterable[int]:
+        return chain.from_iterable(map(by_word, text.split()))
+    return ids
+
+
+def _char_ids_by_word(vocabulary: Mapping[str, int], ngram_range: tuple[int, int],
+                      offset: int) -> Callable[[str], tuple[int, ...]]:
+    """The feature ids (vocabulary id + ``offset``) of one word's ``char_wb`` n-grams, unknown
+    n-grams left out; memoised (a bounded LRU): emails repeat words, and each email is scored in
+    several overlapping segments."""
+    @lru_cache(maxsize=_WORD_CACHE_SIZE)
+    def by_word(word: str) -> tuple[int, ...]:
+        grams = _char_wb_ngrams(word, *ngram_range)
+        return tuple(offset + j for j in map(vocabulary.get, grams) if j is not None)
+    return by_word
+
+
+def _char_wb_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
+    """The n-grams of one whitespace-free word as scikit-learn's ``char_wb`` analyzer makes them:
+    of the word padded with a space each side, every n-gram of each size from ``min_n``; a padded
+    word no longer than ``n`` is one n-gram, counted once, and ends the sizes."""
+    padded = f" {word} "
+    grams: list[str] = []
+    for n in range(min_n, max_n + 1):
+        grams.extend(padded[i:i + n] for i in range(max(len(padded) - n, 0) + 1))
+        if len(padded) <= n:
+            break
+    return grams
+
+
+def _run_norms(val: np.ndarray, run_sizes: Sequence[int]) -> np.ndarray:
+    """The L2 norm of each consecutive run of ``val``, as ``np.linalg.norm`` computes it (the
+    square root of a dot product, so that the result is the same to the last bit)."""
+    norms = np.empty(len(run_sizes))
+    start = 0
+    for i, size in enumerate(run_sizes):
+        run = val[start:start + size]
+        norms[i] = np.sqrt(run.dot(run))
+        start += size
+    return norms
 
 
 class IntentClassifier:
@@ -323,7 +423,10 @@ class IntentClassifier:
         self._coef_t = np.ascontiguousarray(coef.T, dtype=np.float32)  # (features, intents + 1); last = none
         self._intercept = intercept.astype(np.float32)
         order = np.argsort(sim_class, kind="stable")
-        self._sim_t = sim_matrix[order].T.tocsr()
+        sim_t = sim_matrix[order].T.tocsr()
+        # a small catalog's similarity matrix is kept dense: a sparse-dense product costs a fraction
+        # of a sparse-sparse one and adds up the same terms in the same order
+        self._sim_t = sim_t.toarray() if np.prod(sim_t.shape) <= DENSE_SIMILARITY_LIMIT else sim_t
         self._sim_classes, self._sim_starts = np.unique(sim_class[order], return_index=True)
 
     # --- construction ----------------------------------------------------------------------
@@ -421,7 +524,8 @@ class IntentClassifier:
         score = np.asarray(x @ self._coef_t) + self._intercept
         if self.settings.model == "lr":  # log-probabilities
             score = score - _logsumexp(score)
-        sims = (x @ self._sim_t).toarray()
+        sims = x @ self._sim_t
+        sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
         class_sim = np.zeros((x.shape[0], len(self.intents) + 1), dtype=np.float32)
         if sims.shape[1]:
             class_sim[:, self._sim_classes] = np.maximum.reduceat(sims, self._sim_starts, axis=1)
@@ -553,9 +657,31 @@ _cache: OrderedDict[str, IntentClassifier] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
+_content_keys: dict[int, tuple[weakref.ref[Catalog], str]] = {}  # id -> (catalog, its content key)
+
+
+def _content_key(catalog: Catalog) -> str:
+    """A hash of the catalog's content, computed once per catalog object.
+
+    Every email asks for its catalog's classifier, and serialising and hashing a catalog costs
+    about a tenth of scoring the email. Catalog models are frozen and a loaded catalog is not
+    changed in place (its lists could be, but nothing does), so the key of a live catalog object
+    stays valid; the weak reference tells it apart from a later object given the same ``id``.
+    """
+    entry = _content_keys.get(id(catalog))
+    if entry is not None and entry[0]() is catalog:
+        return entry[1]
+    key = hashlib.sha256(catalog.model_dump_json().encode("utf-8")).hexdigest()
+    with _cache_lock:
+        for ident in [ident for ident, (ref, _) in _content_keys.items() if ref() is None]:
+            del _content_keys[ident]
+        _content_keys[id(catalog)] = (weakref.ref(catalog), key)
+    return key
+
+
 def classifier_for(catalog: Catalog) -> IntentClassifier:
     """The fitted classifier of a catalog, cached by the catalog's content (small LRU)."""
-    key = hashlib.sha256(catalog.model_dump_json().encode("utf-8")).hexdigest()
+    key = _content_key(catalog)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
