@@ -35,6 +35,7 @@ from agent_graph.brain.offline import OfflineBrain
 from agent_graph.catalog import Attribute, AttributeType, Catalog, Intent, load_catalog
 from agent_graph.clock import FixedClock
 from agent_graph.context import Context
+from agent_graph.cpu_slots import waiting
 from agent_graph.domain import CaseStatus, Direction
 from agent_graph.intake import build_email, parse_email
 from agent_graph.mailroom import receive
@@ -176,12 +177,16 @@ class DelayedBrain(OfflineBrain):
         self.delay_s = delay_s
 
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
-        time.sleep(self.delay_s)
+        self._wait()
         return super().understand(catalog, request)
 
     def compose(self, request: ComposeRequest) -> str:
-        time.sleep(self.delay_s)
+        self._wait()
         return super().compose(request)
+
+    def _wait(self) -> None:
+        with waiting():  # as the language-model brain marks its requests
+            time.sleep(self.delay_s)
 
 
 Processor = Callable[[bytes], Any]

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 
 from agent_graph.context import Context, Services, services
+from agent_graph.cpu_slots import CpuSlots
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound
 from agent_graph.graph import build_graph
 from agent_graph.intake import parse_email
@@ -79,8 +80,16 @@ def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
 
 
 class CaseAgent:
-    def __init__(self, context: Context, checkpointer: BaseCheckpointSaver | None = None):
+    """The agent on its cases; many threads may call it at once, each on different cases.
+
+    ``cpu_slots``: how many threads run agent code at once (default: one, as CPython runs one
+    thread's Python at a time anyway); the others wait, and a thread waiting on a language model
+    gives its slot back (see ``cpu_slots.py``)."""
+
+    def __init__(self, context: Context, checkpointer: BaseCheckpointSaver | None = None,
+                 cpu_slots: int | None = None):
         env = services(context)
+        self.slots = CpuSlots(cpu_slots)
         # Resolve once: every node of every run then shares one catalog, store, brain and clock.
         self.context = Context(catalog_path=context.catalog_path, db_url=context.db_url, brain=context.brain,
                                automation=dict(context.automation), catalog=env.catalog, store=env.store,
@@ -91,6 +100,25 @@ class CaseAgent:
     # --- the three ways in ----------------------------------------------------------------
     def process_email(self, raw: bytes | str) -> TurnResult:
         """Ingest one email (idempotent by Message-ID) and run the agent on its case."""
+        with self.slots.held():
+            return self._process_email(raw)
+
+    def answer_review(self, case_id: int, response: Any) -> TurnResult:
+        """Resume a case paused for review with a HumanResponse (alone or as a one-element list)."""
+        with self.slots.held():
+            return self._answer_review(case_id, response)
+
+    def tick(self, case_ids: list[int] | None = None) -> list[TurnResult]:
+        """Send the follow-ups and closures that are due now (on every case, or on these)."""
+        with self.slots.held():
+            return self._tick(case_ids)
+
+    def recover(self) -> list[TurnResult]:
+        """Finish runs that a crash left half done; their side effects are keyed, so none repeats."""
+        with self.slots.held():
+            return self._recover()
+
+    def _process_email(self, raw: bytes | str) -> TurnResult:
         email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
         with self.env.store.unit_of_work():  # stored, threaded and its run registered: all or nothing
             receipt = receive(self.env.catalog, self.env.store, self.env.clock, email)
@@ -108,15 +136,13 @@ class CaseAgent:
             self.env.store.mark_processed(receipt.message_pk)
         return result
 
-    def answer_review(self, case_id: int, response: Any) -> TurnResult:
-        """Resume a case paused for review with a HumanResponse (alone or as a one-element list)."""
+    def _answer_review(self, case_id: int, response: Any) -> TurnResult:
         case = self.env.store.case(case_id)
         if self.pending_review(case_id) is None:
             raise ValueError(f"case {case.number} has no draft waiting for review")
         return self._run(case, Command(resume=response))
 
-    def tick(self, case_ids: list[int] | None = None) -> list[TurnResult]:
-        """Send the follow-ups and closures that are due now (on every case, or on these)."""
+    def _tick(self, case_ids: list[int] | None) -> list[TurnResult]:
         results = []
         now = self.env.clock.now()
         for case in self.env.store.cases_awaiting_reply():
@@ -126,8 +152,7 @@ class CaseAgent:
                 results.append(self._run(case, run_input(trigger=Trigger.TICK, case_id=case.id)))
         return results
 
-    def recover(self) -> list[TurnResult]:
-        """Finish runs that a crash left half done; their side effects are keyed, so none repeats."""
+    def _recover(self) -> list[TurnResult]:
         results = []
         for run in self.env.store.unfinished_runs():
             case = self.env.store.case(run.case_id)

@@ -49,6 +49,7 @@ from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import AutomationLevel, Catalog, Intent
 from agent_graph.errors import CaseAgentError
+from agent_graph.cpu_slots import waiting
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -681,7 +682,8 @@ class LLMBrain:
         for attempt in range(attempts):
             record.attempts += 1
             try:
-                return runnable.invoke(messages)
+                with waiting():
+                    return runnable.invoke(messages)
             except Exception as exc:  # noqa: BLE001 - classified below; anything else is re-raised
                 failure = classify_failure(exc)
                 if failure is None:
@@ -698,7 +700,8 @@ class LLMBrain:
                                      f"({failure.detail})")
             log.info("model request failed (%s); retry %d of %d in %.1fs", failure.reason.value, attempt + 1,
                      attempts - 1, wait)
-            self._sleep(wait)
+            with waiting():
+                self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- code disposes ---------------------------------------------------------------------
