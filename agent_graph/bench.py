@@ -240,13 +240,13 @@ def plain_processor(agent: CaseAgent) -> Processor:
     runtime = Runtime(context=agent.context)
     env = agent.env
     steps: dict[str, Callable[..., dict[str, Any]]] = {
-        "set_aside": wiring.set_aside, "understand": wiring.understand, "record_fields": wiring.record_fields,
-        "decide": wiring.decide, "guard": wiring.guard, "compose": wiring.compose, "send": wiring.send,
-        "resolve": wiring.resolve, "route": wiring.route, "close": wiring.close, "update_only": wiring.update_only,
+        "set_aside": wiring.set_aside, "understand": wiring.understand, "decide": wiring.decide,
+        "guard": wiring.guard, "compose": wiring.compose, "send": wiring.send, "resolve": wiring.resolve,
+        "route": wiring.route, "close": wiring.close, "update_only": wiring.update_only,
     }
     following: dict[str, Callable[[AgentState], str]] = {
-        "understand": lambda s: "record_fields", "record_fields": lambda s: "decide", "decide": lambda s: "guard",
-        "guard": wiring.after_guard, "compose": wiring.after_compose,
+        "understand": lambda s: "decide", "decide": lambda s: "guard", "guard": wiring.after_guard,
+        "compose": wiring.after_compose,
     }
 
     def process(raw: bytes) -> PlainResult:
@@ -255,10 +255,9 @@ def plain_processor(agent: CaseAgent) -> Processor:
         state = AgentState(**run_input(message_pk=receipt.message_pk, case_id=receipt.case_id))
         state = state.model_copy(update=wiring.ingest(state, runtime))
         step = wiring.after_ingest(state)
-        while step not in ("finish", "review"):
+        while step not in (wiring.END, "review"):
             state = state.model_copy(update=steps[step](state, runtime))
-            step = following.get(step, lambda s: "finish")(state)
-        state.model_copy(update=wiring.finish(state, runtime))
+            step = following.get(step, lambda s: wiring.END)(state)
         return PlainResult(case_id=receipt.case_id)
 
     return process

@@ -1,14 +1,16 @@
 """The case agent's graph: wiring only. Read it top to bottom.
 
-    ingest ─┬─ automatic/duplicate ─> set_aside ─> finish
+    ingest ─┬─ automatic/duplicate ─> set_aside
             ├─ tick ─> decide_on_clock ─┐
-            └─ email ─> understand ─> record_fields ─> decide ─┤
-                                                               guard ─┬─ compose ─┬─ review ─┬─ send ─> finish
-                                                                      │           │          └─ route
-                                                                      │           ├─ send
-                                                                      │           └─ route (template failed)
-                                                                      ├─ resolve / route / close / update_only ─> finish
-                                                                      └─ nothing due ─> finish
+            └─ email ─> understand ─> decide ─┤
+                                              guard ─┬─ compose ─┬─ review ─┬─ send
+                                                     │           │          └─ route
+                                                     │           ├─ send
+                                                     │           └─ route (template failed)
+                                                     ├─ resolve / route / close / update_only
+                                                     └─ nothing due: the run ends
+
+Every path ends in a node that marks its email processed (``nodes.ends_run``), or at review.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agent_graph.context import Context
 from agent_graph.domain import Action
-from agent_graph.nodes.case_actions import close, finish, resolve, route, update_only
+from agent_graph.nodes.case_actions import close, resolve, route, update_only
 from agent_graph.nodes.decision import decide, decide_on_clock
 from agent_graph.nodes.email import compose, review, send
 from agent_graph.nodes.guard import guard
 from agent_graph.nodes.intake import ingest, set_aside
-from agent_graph.nodes.understanding import record_fields, understand
+from agent_graph.nodes.understanding import understand
 from agent_graph.state import AgentInput, AgentState, Delivery, Trigger
 
 
@@ -39,11 +41,11 @@ def after_ingest(state: AgentState) -> str:
 def after_guard(state: AgentState) -> str:
     plan = state.plan
     if plan is None:
-        return "finish"
+        return END
     if plan.action.sends_email:
         return "compose"
     return {Action.RESOLVE_CASE: "resolve", Action.ROUTE_TO_REP: "route", Action.CLOSE_CASE: "close",
-            Action.UPDATE_ONLY: "update_only"}.get(plan.action, "finish")
+            Action.UPDATE_ONLY: "update_only"}.get(plan.action, END)
 
 
 def after_compose(state: AgentState) -> str:
@@ -64,7 +66,6 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("ingest", ingest)
     builder.add_node("set_aside", set_aside)
     builder.add_node("understand", understand)
-    builder.add_node("record_fields", record_fields)
     builder.add_node("decide", decide)
     builder.add_node("decide_on_clock", decide_on_clock)
     builder.add_node("guard", guard)
@@ -75,22 +76,19 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("route", route)
     builder.add_node("close", close)
     builder.add_node("update_only", update_only)
-    builder.add_node("finish", finish)
 
     builder.add_edge(START, "ingest")
     builder.add_conditional_edges("ingest", after_ingest, ["set_aside", "understand", "decide_on_clock"])
-    builder.add_edge("set_aside", "finish")
-    builder.add_edge("understand", "record_fields")
-    builder.add_edge("record_fields", "decide")
+    builder.add_edge("set_aside", END)
+    builder.add_edge("understand", "decide")
     builder.add_edge("decide", "guard")
     builder.add_edge("decide_on_clock", "guard")
     builder.add_conditional_edges("guard", after_guard,
-                                  ["compose", "resolve", "route", "close", "update_only", "finish"])
+                                  ["compose", "resolve", "route", "close", "update_only", END])
     builder.add_conditional_edges("compose", after_compose, ["review", "send", "route"])
     builder.add_conditional_edges("review", after_review, ["send", "route"])
     for node in ("send", "resolve", "route", "close", "update_only"):
-        builder.add_edge(node, "finish")
-    builder.add_edge("finish", END)
+        builder.add_edge(node, END)
     return builder.compile(checkpointer=checkpointer, name="case-agent")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent_graph.context import Context, services
+from agent_graph.context import Context, Services, services
 from agent_graph.state import AgentState
 
 Node = Callable[[AgentState, Runtime[Context]], dict[str, Any]]
@@ -36,3 +36,24 @@ def atomic(node: Node) -> Node:
             return node(state, runtime)
 
     return run
+
+
+def ends_run(node: Node) -> Node:
+    """An :func:`atomic` node that ends the run: the email it answered is marked processed in the
+    same transaction as the node's own writes."""
+
+    @functools.wraps(node)
+    def run(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        env = services(runtime.context)
+        with env.store.unit_of_work():
+            update = node(state, runtime)
+            mark_answered(env, state)
+            return update
+
+    return run
+
+
+def mark_answered(env: Services, state: AgentState) -> None:
+    """The run has done what its email called for; a repeated delivery of it is then a duplicate."""
+    if state.message_pk is not None:
+        env.store.mark_processed(state.message_pk)

@@ -7,8 +7,8 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, services
-from agent_graph.nodes import atomic
-from agent_graph.domain import Action, Actor, CaseStatus, Outbound
+from agent_graph.nodes import ends_run
+from agent_graph.domain import Action, Actor, CaseStatus
 from agent_graph.errors import PolicyViolation
 from agent_graph.state import AgentState, TurnOutcome
 from tools.close_case import CloseCaseArgs, close_case
@@ -16,7 +16,7 @@ from tools.resolve_case import ResolveCaseArgs, resolve_case
 from tools.route_to_rep import RouteToRepArgs, route_to_rep
 
 
-@atomic
+@ends_run
 def resolve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     try:
@@ -27,7 +27,7 @@ def resolve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"outcome": TurnOutcome(action=Action.RESOLVE_CASE, status=CaseStatus(case.status))}
 
 
-@atomic
+@ends_run
 def route(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     assert state.plan is not None
     return _route(state, runtime, state.plan.reason or "routed by policy")
@@ -40,7 +40,7 @@ def _route(state: AgentState, runtime: Runtime[Context], reason: str) -> dict[st
     return {"outcome": TurnOutcome(action=Action.ROUTE_TO_REP, status=CaseStatus(case.status), note=reason)}
 
 
-@atomic
+@ends_run
 def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = close_case(env, CloseCaseArgs(case_id=state.case_id))
@@ -48,22 +48,10 @@ def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"outcome": TurnOutcome(action=Action.CLOSE_CASE, status=CaseStatus(case.status))}
 
 
-@atomic
+@ends_run
 def update_only(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = env.store.case(state.case_id)
     reason = state.plan.reason if state.plan else ""
     env.record(case.id, Actor.AGENT, Action.UPDATE_ONLY, f"fields updated, nothing sent ({reason})")
     return {"outcome": TurnOutcome(action=Action.UPDATE_ONLY, status=CaseStatus(case.status), note=reason)}
-
-
-@atomic
-def finish(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Close the run: mark the email processed and make sure an outcome is reported."""
-    env = services(runtime.context)
-    if state.message_pk is not None:
-        env.store.mark_processed(state.message_pk)
-    if state.outcome is not None:
-        return {}
-    status = CaseStatus(env.store.case(state.case_id).status) if state.case_id is not None else None
-    return {"outcome": TurnOutcome(action=None, outbound=Outbound.NONE, status=status, note="nothing due")}

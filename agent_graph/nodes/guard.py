@@ -13,19 +13,22 @@ from langgraph.runtime import Runtime
 from agent_graph.catalog import AutomationLevel
 from agent_graph.context import Context, services
 from agent_graph.nodes import reads_store
-from agent_graph.domain import Action
-from agent_graph.state import AgentState, Delivery, Plan, Proposal
+from agent_graph.domain import Action, CaseStatus
+from agent_graph.state import AgentState, Delivery, Plan, Proposal, TurnOutcome
 from agent_graph.store import Case
 
 
 @reads_store
 def guard(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
-    if state.proposal is None:
-        return {"plan": None}
     case = env.store.case(state.case_id)
-    level = env.automation_for(case.lob, state.automation)
-    return {"plan": permitted_plan(state.proposal, case, level, env.catalog.limits.max_info_requests)}
+    plan = None
+    if state.proposal is not None:
+        level = env.automation_for(case.lob, state.automation)
+        plan = permitted_plan(state.proposal, case, level, env.catalog.limits.max_info_requests)
+    if plan is None:  # the run ends here
+        return {"plan": None, "outcome": TurnOutcome(action=None, status=CaseStatus(case.status), note="nothing due")}
+    return {"plan": plan}
 
 
 def permitted_plan(proposal: Proposal, case: Case, level: AutomationLevel, max_info_requests: int) -> Plan | None:

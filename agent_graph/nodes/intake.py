@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, services
-from agent_graph.nodes import atomic
+from agent_graph.nodes import atomic, ends_run
 from agent_graph.drafting import reply_key_prefix
 from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, Outbound
 from agent_graph.intake import parse_email
@@ -62,7 +62,7 @@ def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, message_pk
     env.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by a new email")
 
 
-@atomic
+@ends_run
 def set_aside(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Automatic mail and duplicates are recorded and never answered."""
     env = services(runtime.context)
@@ -71,6 +71,4 @@ def set_aside(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         return {"outcome": TurnOutcome(action=None, status=status, note="duplicate email: already processed")}
     note = f"automatic mail ({state.automatic_reason}): recorded, not answered"
     env.record(state.case_id, Actor.AGENT, Action.IGNORE, note, {"message_pk": state.message_pk})
-    if state.message_pk is not None:
-        env.store.mark_processed(state.message_pk)
     return {"outcome": TurnOutcome(action=Action.IGNORE, outbound=Outbound.NONE, status=status, note=note)}

@@ -1,4 +1,4 @@
-"""Understanding nodes: the brain proposes intent and values; code keeps only what holds up."""
+"""The understanding node: the brain proposes intent and values; code keeps only what holds up."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent_graph.brain.base import UnderstandRequest
-from agent_graph.context import Context, services
-from agent_graph.nodes import atomic
+from agent_graph.brain.base import UnderstandRequest, Understanding
+from agent_graph.context import Context, Services, services
 from agent_graph.domain import Actor, CaseStatus
 from agent_graph.state import AgentState
 from tools.update_case_fields import UpdateCaseFieldsArgs, update_case_fields
@@ -20,8 +19,12 @@ REPLY_STATUSES = {CaseStatus.RESOLUTION_PROPOSED, CaseStatus.RESOLVED, CaseStatu
 
 
 def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Ask the brain; the store is read first and released, since a language model may take seconds."""
+    """The brain proposes intent and values; :func:`record_fields` keeps what holds up and writes it.
+
+    The store is read first and released before the brain is asked (a language model may take
+    seconds); what is kept is written in one transaction after."""
     env = services(runtime.context)
+    assert state.case_id is not None and state.message_pk is not None
     with env.store.unit_of_work(read_only=True):
         case = env.store.case(state.case_id)
         message = env.store.message(state.message_pk)
@@ -32,7 +35,10 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         reply_to_resolution=effective_status(case.status, case.status_before_review) in REPLY_STATUSES,
         now=env.clock.now(),
     )
-    return {"understanding": env.brain.understand(env.catalog, request)}
+    understanding = env.brain.understand(env.catalog, request)
+    with env.store.unit_of_work():
+        record_fields(env, state.case_id, state.message_pk, understanding)
+    return {"understanding": understanding}
 
 
 def effective_status(status: str, before_review: str | None) -> CaseStatus:
@@ -42,15 +48,11 @@ def effective_status(status: str, before_review: str | None) -> CaseStatus:
     return CaseStatus(status)
 
 
-@atomic
-def record_fields(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+def record_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> None:
     """Guard for the brain's proposals: an intent outside the catalog or below the confidence
     threshold counts as unidentified; a value whose span is not in the customer's own text is dropped."""
-    env = services(runtime.context)
-    understanding = state.understanding
-    assert understanding is not None
-    case = env.store.case(state.case_id)
-    message = env.store.message(state.message_pk)
+    case = env.store.case(case_id)
+    message = env.store.message(message_pk)
     guess = understanding.intent
     intent_id = None
     if case.intent is None and guess.intent_id is not None:
@@ -76,7 +78,6 @@ def record_fields(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any
                    f"wrote {', '.join(result.written) or 'nothing'}",
                    {"written": result.written, "rejected": [r.model_dump() for r in result.rejected],
                     "ungrounded": dropped})
-    return {}
 
 
 def _flat(text: str) -> str:
