@@ -11,13 +11,21 @@
                                                      └─ nothing due: the run ends
 
 Every path ends in a node that marks its email processed (``nodes.ends_run``), or at review.
+A node with a router runs it on its own output and goes on (:func:`routed`): a conditional
+edge is a LangGraph step of its own that reads the whole state again (~0.16 ms each, measured).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from agent_graph.context import Context
 from agent_graph.domain import Action
@@ -60,17 +68,30 @@ def after_review(state: AgentState) -> str:
     return "route" if state.plan.action is Action.ROUTE_TO_REP else "send"
 
 
+def routed(node: Callable[..., dict[str, Any]], router: Callable[[AgentState], str]
+           ) -> Callable[[AgentState, Runtime[Context]], Command[str]]:
+    """The node, then its router on the updated state, in one step."""
+
+    @functools.wraps(node)
+    def run(state: AgentState, runtime: Runtime[Context]) -> Command[str]:
+        update = node(state, runtime)
+        return Command(update=update, goto=router(state.model_copy(update=update)))
+
+    return run
+
+
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
     """Compile the agent. Pass a checkpointer for pausing at reviews (the server brings its own)."""
     builder = StateGraph(AgentState, context_schema=Context, input_schema=AgentInput)
-    builder.add_node("ingest", ingest)
+    builder.add_node("ingest", routed(ingest, after_ingest), destinations=("set_aside", "understand", "decide_on_clock"))
     builder.add_node("set_aside", set_aside)
     builder.add_node("understand", understand)
     builder.add_node("decide", decide)
     builder.add_node("decide_on_clock", decide_on_clock)
-    builder.add_node("guard", guard)
-    builder.add_node("compose", compose)
-    builder.add_node("review", review)
+    builder.add_node("guard", routed(guard, after_guard),
+                     destinations=("compose", "resolve", "route", "close", "update_only", END))
+    builder.add_node("compose", routed(compose, after_compose), destinations=("review", "send", "route"))
+    builder.add_node("review", routed(review, after_review), destinations=("send", "route"))
     builder.add_node("send", send)
     builder.add_node("resolve", resolve)
     builder.add_node("route", route)
@@ -78,15 +99,10 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("update_only", update_only)
 
     builder.add_edge(START, "ingest")
-    builder.add_conditional_edges("ingest", after_ingest, ["set_aside", "understand", "decide_on_clock"])
     builder.add_edge("set_aside", END)
     builder.add_edge("understand", "decide")
     builder.add_edge("decide", "guard")
     builder.add_edge("decide_on_clock", "guard")
-    builder.add_conditional_edges("guard", after_guard,
-                                  ["compose", "resolve", "route", "close", "update_only", END])
-    builder.add_conditional_edges("compose", after_compose, ["review", "send", "route"])
-    builder.add_conditional_edges("review", after_review, ["send", "route"])
     for node in ("send", "resolve", "route", "close", "update_only"):
         builder.add_edge(node, END)
     return builder.compile(checkpointer=checkpointer, name="case-agent")
