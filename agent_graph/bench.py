@@ -226,8 +226,10 @@ def production_agent(catalog: Catalog, workdir: Path, name: str, brain: OfflineB
     db = f"sqlite:///{workdir / name}.db"
     store = CaseStore(db)
     with open_checkpointer(db) as checkpointer:
-        yield CaseAgent(Context(db_url=db, catalog=catalog, store=store, clock=FixedClock(START),
-                                brain_engine=brain or OfflineBrain()), checkpointer)
+        agent = CaseAgent(Context(db_url=db, catalog=catalog, store=store, clock=FixedClock(START),
+                                  brain_engine=brain or OfflineBrain()), checkpointer)
+        agent.warm_up()  # as a long-running service does once at start
+        yield agent
     store.close()
 
 
