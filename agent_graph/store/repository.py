@@ -16,7 +16,8 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert, select,
+                        update)
 from sqlalchemy.pool import StaticPool
 
 from agent_graph.brain.types import ExtractedValue
@@ -52,6 +53,8 @@ _INBOUND_SEEN = (update(cases).where(cases.c.id == bindparam("pk"))
                  .values(last_inbound_at=bindparam("at"), follow_ups=0))
 _OUTBOX_ITEM = select(outbox).where(outbox.c.id == bindparam("pk"))
 _OUTBOX_BY_KEY = select(outbox).where(outbox.c.idempotency_key == bindparam("key"))
+_PENDING_DRAFTS = select(outbox).where(outbox.c.status == OutboxStatus.PENDING_REVIEW).order_by(outbox.c.id)
+_PENDING_DRAFTS_OF_CASE = _PENDING_DRAFTS.where(outbox.c.case_id == bindparam("pk"))
 _UPDATE_OUTBOX = update(outbox).where(outbox.c.id == bindparam("pk")).returning(*outbox.c)
 _DELIVERED = (update(cases).where(cases.c.id == bindparam("pk"))
               .values(status=bindparam("status_after"), last_outbound_at=bindparam("at"), updated_at=bindparam("at"),
@@ -336,11 +339,10 @@ class CaseStore:
             return _records(OutboxItem, c.execute(query))
 
     def pending_drafts(self, case_id: int | None = None) -> list[OutboxItem]:
-        query = select(outbox).where(outbox.c.status == OutboxStatus.PENDING_REVIEW).order_by(outbox.c.id)
-        if case_id is not None:
-            query = query.where(outbox.c.case_id == case_id)
         with self._reading() as c:
-            return _records(OutboxItem, c.execute(query))
+            if case_id is None:
+                return _records(OutboxItem, c.execute(_PENDING_DRAFTS))
+            return _records(OutboxItem, c.execute(_PENDING_DRAFTS_OF_CASE, {"pk": case_id}))
 
     def add_outbox(self, item: OutboxItem) -> OutboxItem:
         """Insert a draft, or return the one already stored under its idempotency key."""
