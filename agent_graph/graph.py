@@ -10,7 +10,8 @@
                                                      ├─ resolve / route / close / update_only
                                                      └─ nothing due: the run ends
 
-Every path ends in a node that marks its email processed (``nodes.ends_run``), or at review.
+Every path ends in a node that marks its email processed and ends the run (``nodes.end_of_run``),
+or pauses at review.
 A node with a router runs it on its own output and goes on (:func:`routed`): a conditional
 edge is a LangGraph step of its own that reads the whole state again (~0.16 ms each, measured).
 """

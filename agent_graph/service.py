@@ -190,8 +190,9 @@ class CaseAgent:
         if not registered:
             self._begin_run(case, graph_input)
         values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
-        self.env.store.end_run(thread)
         pending = _inbox_request(values.get("__interrupt__", ()))
+        if pending is not None or values.get("plan") is None:  # no ending node ran: paused, or nothing to do
+            self.env.store.end_run(thread)
         outcome = values.get("outcome") or TurnOutcome(action=None, status=CaseStatus(self.env.store.case(case.id).status))
         if pending is not None:
             outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED})

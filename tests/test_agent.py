@@ -250,3 +250,21 @@ def test_graph_run_twice_on_the_same_stored_email_acts_once(make_agent, store):
     values = graph.invoke(run_input(message_pk=message.id), config, context=agent.context)
     assert values["duplicate"] and values["outcome"].action is None
     assert len(store.outbox(first.case_id)) == 1
+
+
+@pytest.mark.parametrize("level", ["full", "confirm", "disabled"])
+def test_every_finished_or_paused_run_leaves_nothing_for_recovery(make_agent, store, clock, level):
+    """Ending nodes remove the run's record in their own transaction; a pause or a run with
+    nothing to do is closed by the service. A record left behind would be re-run at next start."""
+    agent = make_agent(shop=level)
+    first = agent.process_email(email(RETURN_MISSING, subject="Return"))
+    assert store.unfinished_runs() == []
+    if first.pending_review is not None:
+        agent.answer_review(first.case_id, [{"type": "accept", "args": None}])
+        assert store.unfinished_runs() == []
+    agent.process_email(email("Out of office", subject="Automatic reply: Return", n=2,
+                              headers={"Auto-Submitted": "auto-replied"}))
+    clock.advance(timedelta(days=30))
+    agent.tick()
+    assert store.unfinished_runs() == []
+    assert agent.recover() == []

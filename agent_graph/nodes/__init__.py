@@ -39,21 +39,25 @@ def atomic(node: Node) -> Node:
 
 
 def ends_run(node: Node) -> Node:
-    """An :func:`atomic` node that ends the run: the email it answered is marked processed in the
-    same transaction as the node's own writes."""
+    """An :func:`atomic` node that ends the run (:func:`end_of_run`, in the same transaction)."""
 
     @functools.wraps(node)
     def run(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         env = services(runtime.context)
         with env.store.unit_of_work():
             update = node(state, runtime)
-            mark_answered(env, state)
+            end_of_run(env, state, runtime)
             return update
 
     return run
 
 
-def mark_answered(env: Services, state: AgentState) -> None:
-    """The run has done what its email called for; a repeated delivery of it is then a duplicate."""
+def end_of_run(env: Services, state: AgentState, runtime: Runtime[Context]) -> None:
+    """The run has done what it was started for, in the caller's transaction: its email is marked
+    processed (a repeated delivery is then a duplicate) and the record that crash recovery would
+    run again is removed (``CaseAgent`` writes it; under the LangGraph server there is none)."""
     if state.message_pk is not None:
         env.store.mark_processed(state.message_pk)
+    thread_id = runtime.execution_info.thread_id if runtime.execution_info else None
+    if thread_id:
+        env.store.end_run(thread_id)

@@ -16,7 +16,7 @@ from agent_graph.context import Context, Services, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
 from agent_graph.drafting import reply_key_prefix
 from agent_graph.errors import PolicyViolation, TemplateRenderError
-from agent_graph.nodes import mark_answered
+from agent_graph.nodes import end_of_run
 from agent_graph.review import inbox_request, parse_human_response
 from agent_graph.state import AgentState, Delivery, Plan, ReviewDecision, ReviewKind, Trigger, TurnOutcome
 from agent_graph.store import Case
@@ -114,6 +114,6 @@ def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         case = env.store.case(item.case_id)
         env.record(case.id, Actor.AGENT, "send_email", f"{plan.action.value} sent to {item.to_address}",
                    {"outbox_id": item.id, "template_id": item.template_id})
-        mark_answered(env, state)
+        end_of_run(env, state, runtime)
     return {"outcome": TurnOutcome(action=plan.action, outbound=Outbound.SENT, status=CaseStatus(case.status),
                                    outbox_id=item.id)}
