@@ -217,6 +217,14 @@ class TestPhone:
     def test_not_an_order_number_or_date(self):
         assert value_of("Order 1044212345 of 03/04/2026, qty 3", PHONE) is None
 
+    @pytest.mark.parametrize("text", ["my mobile is 06 12 34 56 78", "Phone: 06 12 34 56 78",
+                                      "call me on (055) 123-4567"])
+    def test_a_foreign_number_without_its_country_code_is_not_read_as_north_american(self, text):
+        assert value_of(text, PHONE) is None
+
+    def test_a_foreign_number_with_its_country_code_is_read(self):
+        assert value_of("my mobile is +33 6 12 34 56 78", PHONE) == "+33612345678"
+
 
 # --- dates ------------------------------------------------------------------------------------
 

@@ -380,11 +380,19 @@ def _parse_phone(raw: str, region: str) -> str | None:
         number = phonenumbers.parse(raw.strip(), region)
     except phonenumbers.NumberParseException:
         return None
-    if phonenumbers.is_valid_number(number) or (
-        phonenumbers.is_possible_number(number) and _PHONE_LIKE.fullmatch(raw.strip())
-    ):
+    if phonenumbers.is_valid_number(number) or _phone_shaped(number, raw.strip()):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return None
+
+
+def _phone_shaped(number: phonenumbers.PhoneNumber, raw: str) -> bool:
+    """Not a valid number, but one that may stand for one: the right length, written in groups,
+    and, in the North American plan, an area code that can exist (it never starts with 0 or 1).
+    So '06 12 34 56 78' in a US catalog is a foreign number missing its country code, not a US
+    one: it is not taken, and the agent asks for the number instead of recording a wrong one."""
+    if not phonenumbers.is_possible_number(number) or not _PHONE_LIKE.fullmatch(raw):
+        return False
+    return number.country_code != 1 or phonenumbers.national_significant_number(number)[:1] not in ("0", "1")
 
 
 def _phone_candidates(ctx: _Context) -> list[_Candidate]:
@@ -392,7 +400,7 @@ def _phone_candidates(ctx: _Context) -> list[_Candidate]:
     matcher = phonenumbers.PhoneNumberMatcher(ctx.text, ctx.region, leniency=phonenumbers.Leniency.POSSIBLE)
     for match in matcher:
         valid = phonenumbers.is_valid_number(match.number)
-        if not valid and not _PHONE_LIKE.fullmatch(match.raw_string):
+        if not valid and not _phone_shaped(match.number, match.raw_string):
             continue
         value = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
         found.append(_Candidate(value, match.start, match.end, "phone", 0.85 if valid else 0.6))
