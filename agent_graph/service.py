@@ -99,7 +99,7 @@ class CaseAgent:
         self.env: Services = services(self.context)
         self.graph = build_graph(checkpointer or InMemorySaver(serde=checkpoint_serde()))
 
-    # --- the three ways in ----------------------------------------------------------------
+    # --- the ways in -----------------------------------------------------------------------
     def process_email(self, raw: bytes | str) -> TurnResult:
         """Ingest one email (idempotent by Message-ID) and run the agent on its case."""
         with self.slots.held():

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from agent_graph.catalog import TemplatePurpose
 from agent_graph.context import Services
-from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
+from agent_graph.domain import Action, CaseStatus, OutboxStatus
 from agent_graph.drafting import DraftContext, compose_email, outbound_message_id
 from agent_graph.errors import PolicyViolation
 from agent_graph.store import Case, Message, OutboxItem
@@ -45,8 +45,7 @@ def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
             return existing
         case = env.store.case(args.case_id)
         fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
-        customer_mail = [m for m in env.store.messages(case.id)
-                         if m.direction == Direction.INBOUND and not m.automatic_reason]
+        customer_mail = env.store.customer_messages(case.id)
     # Worded outside any transaction: a language model may take seconds here.
     follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0
     email = compose_email(env.catalog, env.brain, DraftContext(case, fields, [m.new_text for m in customer_mail]),
