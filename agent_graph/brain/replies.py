@@ -91,8 +91,10 @@ _FIX_VERBS = (
     r"address|addressed|refund|refunded|do\s+anything|do\s+the\s+trick|clear|cleared|appear|appeared|"
     r"reflect|reflected|update|updated|happen|happened|see|seen|find|found|explain|explains|explained|"
     r"credit|credited|deliver|delivered|land|landed|turn\s+up|turned\s+up|reach|reached|move|moved|finish|finished|"
-    r"showing|visible|there|here|back|through|in\s+(?:my|the|our)|log\s*in|sign\s*in|unlock|unlocked)"
+    r"showing|visible|there|here|back|through|in|yet|log\s*in|sign\s*in|unlock|unlocked|hit)"
 )
+_PROBLEM_NOUN = (r"(?:errors?|crash(?:es)?|problems?|issues?|faults?|noises?|warnings?|leaks?|bugs?|glitch(?:es)?|"
+                 r"pop-?ups?|freezes|trouble|hiccups?)")
 _HELP = re.compile(
     r"\b(?:"
     rf"{_NEG}\s+(?:\w+\s+){{0,3}}?{_FIX_VERBS}\b"
@@ -136,7 +138,7 @@ _HELP = re.compile(
     r"|(?:is|are|'s|was|were|went|goes|still)\s+missing\b|missing\s+(?:from|in)\b"
     r"|(?:was|is|came|arrived|turned\s+up|were)\s+(?:completely\s+|totally\s+)?empty\b"
     r"|(?:\d+|\w+)\s+short\b"
-    r"|(?:first|second|third|fourth|fifth|sixth|\d+(?:st|nd|rd|th)|umpteenth)\s+(?:time|e-?mail|message|request|"
+    r"|(?:second|third|fourth|fifth|sixth|\d+(?:st|nd|rd|th)|umpteenth)\s+(?:time|e-?mail|message|request|"
     r"attempt|call|letter)"
     r"|never\s+(?:\w+\s+){0,2}?(?:asked|ordered|requested|wanted|agreed)"
     r"|(?:delivered|sent|went|gone|arrived|left)\s+(?:to|at|with)\s+(?:an?\s+(?:\w+\s+)?(?:neighbou?r|stranger|"
@@ -147,10 +149,18 @@ _HELP = re.compile(
     r"|(?:should|would|was\s+supposed\s+to|were\s+supposed\s+to|meant\s+to)\s+have\s+(?:\w+\s+)?(?:arrived|been|come|"
     r"landed|shown|appeared|reached|gone)|supposed\s+to\s+(?:arrive|be|come|have|show)"
     r"|\b(?:twice|double[- ]charged|duplicate|errors?)\b"
+    r"|charg(?:ed|ing|e)\s+(?:me\s+|us\s+)?(?:again|twice|extra|double|more)|(?:another|extra|second|new|duplicate|double)\s+"
+    r"(?:charge|payment|debit)\b"
+    r"|only\s+(?:half|part|some|a\s+(?:part|portion|fraction)|one|two|three|\d+)\b|partial(?:ly)?\b"
+    r"|(?:happening|happened|doing\s+it|at\s+it)\s+again"
+    rf"|{_PROBLEM_NOUN}\s+(?:is|are|'s)\s+(?:still\s+)?(?:there|back|here)"
+    r"|(?:please|pls|kindly|can\s+you|could\s+you)\s+(?:\w+\s+)?(?:confirm|check|verify|make\s+sure)"
+    r"|(?:is|are|'s|has|have|'ve)\s+(?:been\s+|now\s+|all\s+)?(?:gone|disappeared|vanished|lost|deleted|wiped)\b"
     r")",
     _FLAGS,
 )
 # "not tried it yet" / "haven't had a chance" are not problems: plain information
+_NEGATOR = re.compile(r"\b(?:not|never|no|nothing|nobody|n't)\b|n't\b", _FLAGS)
 _NOT_YET = re.compile(
     r"(?:n't|\bnot)\s+(?:\w+\s+){0,2}?(?:tried|checked|had\s+(?:a|the)\s+(?:chance|time)|looked)\b"
     r"|(?:n't|\bnot)\s+(?:see|seen|read|notice|noticed|get|got)\s+(?:your|the|this|that|my)\s+"
@@ -162,8 +172,6 @@ _NO_PROBLEM = re.compile(r"\b(?:no|not\s+a)\s+(?:problem|worries|issue|bother)\b
 
 # --- acceptance ----------------------------------------------------------------------------------
 
-_PROBLEM_NOUN = (r"(?:errors?|crash(?:es)?|problems?|issues?|faults?|noises?|warnings?|leaks?|bugs?|glitch(?:es)?|"
-                 r"pop-?ups?|freezes|trouble|hiccups?)")
 # the problem is reported gone ("the error has gone away", "no more crashes", "without a single
 # problem"): an outcome confirmation, and its problem word is no needs-help sign
 _PROBLEM_GONE = re.compile(
@@ -174,6 +182,9 @@ _PROBLEM_GONE = re.compile(
     rf"|no\s+(?:more|further)\s+(?:\w+\s+){{0,2}}?{_PROBLEM_NOUN}"
     rf"|without\s+(?:any|a\s+single|a|further|more|another)?\s*(?:\w+\s+)?{_PROBLEM_NOUN}"
     rf"|(?:not|n't|no)\s+(?:had|seen|got|been)\s+(?:a|any|an|one|the|another)\s+(?:\w+\s+)?{_PROBLEM_NOUN}\s+since"
+    r"|(?:no\s+longer\s+|(?:doesn't|does\s+not|don't|do\s+not|isn't|is\s+not|won't|not)\s+(?:\w+\s+){0,2}?)"
+    r"(?:crash\w*|freez\w*|fail\w*|hang\w*|drop\w*|errors?|(?:get|getting|see|seeing)\s+(?:the|an?|that|this|any)\s+"
+    r"(?:\w+\s+)?errors?)(?:\s+(?:message|code))?(?:\s+(?:any\s*more|now))?"
     r")\b",
     _FLAGS,
 )
@@ -190,8 +201,10 @@ _OUTCOME = re.compile(
     r"\b(?:"
     r"arrived|landed|turned\s+up|showed\s+up|popped\s+up|appeared|delivered|credited|reimbursed|refunded|"
     r"(?:went|gone|come|came)\s+through|(?:come|came)\s+back(?!\s+to\s+(?:you|me|us|them))|reached\s+(?:me|us|my|our|home)|cleared\b(?!\s+(?:the|my))|"
-    r"came\s+(?:in|today|yesterday|this\s+\w+|last\s+\w+|earlier|on\s+\w+day|safely|safe|in\s+one\s+piece)"
-    rf"|{_THING}(?:\s+(?:on|in|for|of|to)\s+(?:my|the|our)\s+\w+)?(?:'s|\s+is|\s+are|\s+has\s+been|\s+have\s+been)\s+"
+    r"came\s*(?=[.!,;]|$)|came\s+(?:in|today|yesterday|this\s+\w+|last\s+\w+|earlier|on\s+\w+day|safely|safe|in\s+one\s+piece)"
+    r"|(?!(?:i|he|she|we|you|engineer|technician|courier|driver|husband|wife|partner|son|daughter|someone|"
+    r"somebody|nobody)\b)[\w-]+(?:\s+(?:on|in|for|of|to)\s+(?:my|the|our)\s+\w+)?"
+    r"(?:'s|\s+is|\s+are|\s+has\s+been|\s+have\s+been)\s+"
     r"(?:now\s+|finally\s+|all\s+)?(?:back|in|here|there|visible|through|showing|credited|unlocked|restored|active|"
     r"live|updated|corrected|correct|changed|cancell?ed|activated|reactivated|delivered|installed|fitted|connected|"
     r"online|on|(?:in|on|into)\s+(?:my|our)\s+\w+)\b"
@@ -204,9 +217,14 @@ _OUTCOME = re.compile(
     r"(?:log\s*(?:in|on)|login|sign\s*(?:in|on)|get\s+(?:back\s+)?in(?:to)?|access|use|open|download|print|connect|"
     r"book|pay|check\s*in|see\s+(?:it|them|the\s+(?:refund|money|credit|new|updated|corrected|change|changes|booking|"
     r"confirmation)|my\s+(?:refund|money|new|updated)))"
-    r"|(?:logged|signed)\s+(?:in|on|back\s+in)\b"
+    r"|(?:logged|signed)\s+(?:in|on|back\s+in)\b|back\s+in(?:to)?\s+(?:my|the|our)\s+(?:account|app|system|email|profile)"
+    r"|[\w-]+\s+worked\b(?!\s+(?:for|until|till|at\s+first|before|once|briefly|on\s+and\s+off))"
+    r"|(?:it's|it\s+has|they've|they\s+have|has|have)\s+(?:finally\s+|now\s+)?(?:come|arrived|landed|turned\s+up)\b(?!\s+to\b)"
+    r"|\w+ing\s+(?:up\s+)?(?:properly|normally|fine|perfectly|smoothly|correctly)\b"
+    r"|hit\s+(?:my|the|our)\s+(?:account|bank|card|balance|wallet)"
     r"|(?:opens|opening|loads|loading|runs|running|behaves|behaving|prints|printing|syncs|syncing|connects|connecting|"
-    r"starts|starting|boots|booting|responds|works|working|worked|functions|functioning)\s+(?:fine|properly|normally|"
+    r"starts|starting|boots|booting|lights|fires|responds|works|working|worked|functions|functioning)\s+(?:fine|properly|"
+    r"normally|first\s+time|"
     r"normal|perfectly|smoothly|correctly|ok|okay|great|again|now|like\s+a\s+(?:charm|dream)|a\s+treat|"
     r"as\s+(?:it\s+should|expected|normal|before))\b"
     r"|(?:is|are|'s)\s+(?:now\s+|all\s+)?(?:working|running|behaving|functioning|up\s+and\s+running|back\s+to\s+normal)\b"
@@ -230,7 +248,7 @@ _STRONG_ACCEPT = re.compile(
     r"exactly\s+what)"
     r"|works?\s+(?:now|fine|perfectly|great|again)|(?:now\s+)?working\s+(?:now|again|fine)"
     r"|all\s+(?:sorted|good|set|fixed|done|clear|working|fine)|sorted\b|problem\s+solved|issue\s+(?:resolved|solved|fixed)"
-    r"|(?:got|received)\s+it|arrived|came\s+(?:today|through|in)|turned\s+up|showed\s+up|(?:is|are)\s+(?:now\s+)?here"
+    r"|(?:got|received)\s+it|arrived|came\s+(?:today|through|in)|turned\s+up|showed\s+up"
     r"|(?:please\s+)?go\s+ahead|(?:yes|yeah|yep|sure)[,!.]?\s+please|please\s+(?:do|proceed|process)|proceed\b"
     r"|sounds\s+(?:good|great|fine|perfect|ok|okay)|(?:that\s+)?makes\s+sense"
     r"|(?:you\s+can|feel\s+free\s+to)\s+close|close\s+(?:the|this|my)\s+(?:case|ticket|request)"
@@ -291,6 +309,8 @@ _HAPPY_EMOJI = re.compile(f"[\U0001F44D\U0001F44C\U0001F64F\u2705\u2714\u2611\U0
 _UNHAPPY_EMOJI = re.compile(f"[\U0001F44E\U0001F621\U0001F620\U0001F61E\U0001F622\U0001F62D\U0001F624\U0001F92C"
                             f"\u2639\U0001F641\U0001F615\U0001F612\U0001F629\U0001F62B\U0001F4A9\U0001F926]"
                             f"{_SKIN_AND_VARIANT}")
+# "cant", "doesnt", "didnt" (typed without the apostrophe) are negations all the same
+_NO_APOSTROPHE = re.compile(r"\b(can|don|doesn|didn|isn|wasn|hasn|haven|aren|weren|couldn|wouldn|shouldn|won)(t)\b", _FLAGS)
 _OTHER_EMOJI = re.compile(f"[\U0001F300-\U0001FAFF\u2600-\u27BF]{_SKIN_AND_VARIANT}")
 _COURTESY_QUESTION = re.compile(
     r"^\s*(?:how\s+are\s+you(?:\s+doing)?|how's\s+it\s+going|how\s+have\s+you\s+been|isn't\s+it|right|"
@@ -318,7 +338,7 @@ def _prepare(text: str) -> str:
         return ""
     lines = [line for line in text.replace("\u2019", "'").replace("\u2018", "'").splitlines()
              if not line.lstrip().startswith(">")]
-    return _emoji_as_words("\n".join(lines)).strip()
+    return _NO_APOSTROPHE.sub(r"\1'\2", _emoji_as_words("\n".join(lines))).strip()
 
 
 def _emoji_as_words(text: str) -> str:
@@ -355,7 +375,18 @@ def _needs_help(sentence: str) -> bool:
     sentence = _PROBLEM_GONE.sub(" ", _NO_PROBLEM.sub(" ", _CONDITIONAL.sub(" ", sentence)))
     if _NOT_YET.search(sentence) and not _HELP.search(_NOT_YET.sub(" ", sentence)):
         return False
-    return bool(_HELP.search(sentence) or _NEGATED_ACCEPT.search(sentence) or _unresolved_contrast(sentence))
+    return bool(_HELP.search(sentence) or _NEGATED_ACCEPT.search(sentence) or _negated_outcome(sentence)
+                or _unresolved_contrast(sentence))
+
+
+def _negated_outcome(sentence: str) -> bool:
+    """An outcome with a negation in the few words before it, in the same clause: "the refund
+    hasn't come through", "never turned up", "I still can't log in"."""
+    for match in _OUTCOME.finditer(sentence):
+        clause = re.split(r"[,;:]|\bbut\b", sentence[:match.start()], flags=_FLAGS)[-1]
+        if _NEGATOR.search(" ".join(clause.split()[-4:])):
+            return True
+    return False
 
 
 def _unresolved_contrast(sentence: str) -> bool:
@@ -365,9 +396,10 @@ def _unresolved_contrast(sentence: str) -> bool:
     if len(parts) < 2:
         return False
     tail = parts[-1].strip(" ,.!-")
-    if not _WORDS.findall(tail):
-        return False
-    return not (_accepts_strongly(tail) or _only_weak(tail) or _PLEASANTRY.match(tail) or _NOT_YET.search(tail))
+    if not _WORDS.findall(tail):  # "The charger is dead though."
+        tail = " ".join(parts[:-1]).strip(" ,.!-")
+    return bool(_WORDS.findall(tail)) and not (_accepts_strongly(tail) or _only_weak(tail) or _PLEASANTRY.match(tail)
+                                               or _NOT_YET.search(tail))
 
 
 def _accepts_strongly(sentence: str) -> bool:
@@ -386,7 +418,7 @@ def _only_weak(sentence: str) -> bool:
         r"all|really|indeed|you|guys|team|everyone|oh|ah|well|then|and|just|kindly|many|million|loads|i|we|"
         r"truly|highly|much|appreciate|appreciated|support|assistance|information|info|time|effort|email|"
         r"getting\s+back(?:\s+to\s+me)?|quickly|prompt|swift|sir|madam|thanks|please|stuff|news|job|work|one|"
-        r"mate|folks|people|lot|a|an)\b",
+        r"mate|folks|people|lot|a|an|though)\b",
         " ", rest, flags=_FLAGS,
     )
     return not _WORDS.findall(rest)
