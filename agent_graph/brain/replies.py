@@ -4,8 +4,8 @@ Deterministic and lexicon based. The text is the customer's *new* text (quoted h
 signature already removed by the caller; ``>`` lines are ignored here too). It is cut into
 sentences and every sentence is read as one of: a request for a person, a sign that the problem
 is not solved (or that the resolution is rejected), an open question, an acceptance (strong:
-"that works", "all sorted", "go ahead"; or weak: "thanks", "ok", "great"), a pleasantry, or other
-content. Then, in this order:
+"that works", "all sorted", "go ahead", or a confirmation of the outcome; weak: "thanks", "ok",
+"great"), a pleasantry, or other content. Then, in this order:
 
 1. a request for a person, or any needs-help sentence -> ``NEEDS_HELP``. Needs-help beats thanks:
    "Thanks, but it still doesn't work" needs help.
@@ -17,6 +17,17 @@ content. Then, in this order:
 4. only weak acceptances and pleasantries -> ``ACCEPTS`` ("Thanks!", "Great, appreciate it").
 5. anything else -> ``OTHER``: new information ("My new address is 12 Elm St"), thanks followed by
    new information, text in another language, empty text.
+
+Confirmations of the outcome are acceptances: customers often accept by saying that what had to
+happen happened - money appeared ("it's in my account now", "the refund's hit my card"), goods
+arrived ("arrived safe, ta", "it came this morning"), access is back ("I'm back in", "can log in
+again"), the fix works ("runs fine now", "that did it", "the error has gone", "no more crashes").
+The same outcome negated ("hasn't come through", "never turned up") needs help, and so does a
+partial or spoiled one: "X, but Y" needs help unless Y is itself an acceptance ("it arrived but
+the lid is cracked", "thanks, but I never asked for that"; "slow, but it works now" accepts), as
+do "only half refunded", "it says delivered", "it should have been here by now". Conditions and
+hopes are not reports ("if it doesn't arrive by Friday", "hopefully it turns up"): they are set
+aside. Emoji are read as words: a thumbs-up as thanks, a sad or angry face as unhappy.
 
 Negation: an acceptance word with a negator just before it ("not happy", "isn't fine", "not
 sorted", "hardly perfect") is a needs-help signal. "No problem", "no worries", "not a problem"
