@@ -133,7 +133,8 @@ _HELP = re.compile(
     r"|makes?\s+no\s+sense|(?:doesn't|does\s+not|didn't|did\s+not)\s+make\s+(?:any\s+)?sense"
     r"|(?:that's|that\s+is|this\s+is|it's|it\s+is)\s+not\s+(?:it|right|correct|true|ok|okay|fine)"
     r"|(?:re-?open|reopen)\b"
-    r"|(?:second|third|fourth|fifth|\d+(?:st|nd|rd|th)|umpteenth|last)\s+time|how\s+many\s+times|"
+    r"|(?:second|third|fourth|fifth|sixth|\d+(?:st|nd|rd|th)|umpteenth|last)\s+(?:time|e-?mail|message|request|"
+    r"attempt|call|letter)|how\s+many\s+times|"
     r"(?:writing|asking|contacting|emailing|calling|chasing)\s+(?:you\s+|this\s+)?(?:again|up)|yet\s+again|once\s+again"
     r"|(?:i|we)\s+(?:disagree|object|refuse|reject)"
     r"|(?:broken|faulty|fails|failed|failing|crash\w*|stuck|freez\w*)\b"
@@ -143,14 +144,10 @@ _HELP = re.compile(
     r"|(?:no|zero)\s+sign\s+of|no\s+go\b|(?:of\s+)?no\s+(?:use|good)\b"
     r"|(?:unfortunately|sadly|regrettably)\b"
     r"|keeps?\s+(?:on\s+)?(?!working\b)\w+ing\b"
-    r"|(?:error|errors|problem|issue|fault|noise|crash|crashing|bug|glitch|leak|warning|message)\s+"
-    r"(?:is|are|'s|has\s+come|came|comes)\s+back"
     r"|(?:cracked|damaged|smashed|dented|scratched|torn|ripped|leaking|chipped|shattered|defective)\b"
     r"|(?:is|are|'s|was|were|went|goes|still)\s+missing\b|missing\s+(?:from|in)\b"
     r"|(?:was|is|came|arrived|turned\s+up|were)\s+(?:completely\s+|totally\s+)?empty\b"
-    r"|(?:\d+|\w+)\s+short\b"
-    r"|(?:second|third|fourth|fifth|sixth|\d+(?:st|nd|rd|th)|umpteenth)\s+(?:time|e-?mail|message|request|"
-    r"attempt|call|letter)"
+    r"|\d+(?:\.\d+)?\s+short\b|(?:is|are|'s|was|were|came\s+up)\s+(?:\w+\s+)?short\b|short\s+by\b"
     r"|never\s+(?:\w+\s+){0,2}?(?:asked|ordered|requested|wanted|agreed)"
     r"|(?:delivered|sent|went|gone|arrived|left)\s+(?:to|at|with)\s+(?:an?\s+(?:\w+\s+)?(?:neighbou?r|stranger|"
     r"address|house|flat)|the\s+wrong|my\s+old|someone\s+else|another)"
@@ -159,19 +156,20 @@ _HELP = re.compile(
     r"(?:that\s+)?(?:it\s+(?:was|has\s+been)\s+|it's\s+(?:been\s+)?)?(?:delivered|arrived)|marked\s+as\s+delivered"
     r"|(?:should|would|was\s+supposed\s+to|were\s+supposed\s+to|meant\s+to)\s+have\s+(?:\w+\s+)?(?:arrived|been|come|"
     r"landed|shown|appeared|reached|gone)|supposed\s+to\s+(?:arrive|be|come|have|show)"
-    r"|\b(?:twice|double[- ]charged|duplicate|errors?)\b"
+    r"|\b(?:twice|duplicate|errors?)\b|double[- ]charged"
     r"|charg(?:ed|ing|e)\s+(?:me\s+|us\s+)?(?:again|twice|extra|double|more)|(?:another|extra|second|new|duplicate|double)\s+"
     r"(?:charge|payment|debit)\b"
     r"|only\s+(?:half|part|some|a\s+(?:part|portion|fraction)|one|two|three|\d+)\b|partial(?:ly)?\b"
     r"|(?:happening|happened|doing\s+it|at\s+it)\s+again"
-    rf"|{_PROBLEM_NOUN}\s+(?:is|are|'s)\s+(?:still\s+)?(?:there|back|here)"
+    rf"|{_PROBLEM_NOUN}(?:\s+(?:message|light))?\s+(?:is|are|'s|has\s+come|came|comes)\s+(?:still\s+)?(?:there|back|here)"
     r"|(?:please|pls|kindly|can\s+you|could\s+you)\s+(?:\w+\s+)?(?:confirm|check|verify|make\s+sure)"
+    r"(?!\s+(?:the|this|my)?\s*(?:case|ticket|complaint|closure|request)\b)"
     r"|(?:is|are|'s|has|have|'ve)\s+(?:been\s+|now\s+|all\s+)?(?:gone|disappeared|vanished|lost|deleted|wiped)\b"
     r")",
     _FLAGS,
 )
 # "not tried it yet" / "haven't had a chance" are not problems: plain information
-_NEGATOR = re.compile(r"\b(?:not|never|no|nothing|nobody|n't)\b|n't\b", _FLAGS)
+_NEGATOR = re.compile(r"\b(?:not|never|no|nothing|nobody)\b|n't\b", _FLAGS)
 _NOT_YET = re.compile(
     r"(?:n't|\bnot)\s+(?:\w+\s+){0,2}?(?:tried|checked|had\s+(?:a|the)\s+(?:chance|time)|looked)\b"
     r"|(?:n't|\bnot)\s+(?:see|seen|read|notice|noticed|get|got)\s+(?:your|the|this|that|my)\s+"
@@ -190,7 +188,7 @@ _PROBLEM_GONE = re.compile(
     r"(?:now\s+|finally\s+|completely\s+)?(?:gone|disappeared|vanished|stopped|cleared)(?:\s+away)?"
     rf"|{_PROBLEM_NOUN}(?:\s+(?:message|light|sign|screen))?\s+(?:hasn't|has\s+not|haven't|have\s+not|didn't|did\s+not|"
     r"never)\s+(?:come\s+back|returned|reappeared|happened\s+again|recurred|been\s+back|(?:shown|showed)\s+up\s+again)"
-    rf"|no\s+(?:more|further)\s+(?:\w+\s+){{0,2}}?{_PROBLEM_NOUN}"
+    rf"|no\s+(?:more\s+|further\s+)?(?:\w+\s+){{0,2}}?{_PROBLEM_NOUN}"
     rf"|without\s+(?:any|a\s+single|a|further|more|another)?\s*(?:\w+\s+)?{_PROBLEM_NOUN}"
     rf"|(?:not|n't|no)\s+(?:had|seen|got|been)\s+(?:a|any|an|one|the|another)\s+(?:\w+\s+)?{_PROBLEM_NOUN}\s+since"
     r"|(?:no\s+longer\s+|(?:doesn't|does\s+not|don't|do\s+not|isn't|is\s+not|won't|not)\s+(?:\w+\s+){0,2}?)"
@@ -211,7 +209,8 @@ _THING = (
 _OUTCOME = re.compile(
     r"\b(?:"
     r"arrived|landed|turned\s+up|showed\s+up|popped\s+up|appeared|delivered|credited|reimbursed|refunded|"
-    r"(?:went|gone|come|came)\s+through|(?:come|came)\s+back(?!\s+to\s+(?:you|me|us|them))|reached\s+(?:me|us|my|our|home)|cleared\b(?!\s+(?:the|my))|"
+    r"(?:went|gone|come|came)\s+through|(?:come|came)\s+back(?!\s+to\s+(?:you|me|us|them))|"
+    r"reached\s+(?:me|us|my|our|home)|cleared\b(?!\s+(?:the|my))|"
     r"came\s*(?=[.!,;]|$)|came\s+(?:in|today|yesterday|this\s+\w+|last\s+\w+|earlier|on\s+\w+day|safely|safe|in\s+one\s+piece)"
     r"|(?!(?:i|he|she|we|you|engineer|technician|courier|driver|husband|wife|partner|son|daughter|someone|"
     r"somebody|nobody)\b)[\w-]+(?:\s+(?:on|in|for|of|to)\s+(?:my|the|our)\s+\w+)?"
@@ -235,8 +234,7 @@ _OUTCOME = re.compile(
     r"|hit\s+(?:my|the|our)\s+(?:account|bank|card|balance|wallet)"
     r"|(?:opens|opening|loads|loading|runs|running|behaves|behaving|prints|printing|syncs|syncing|connects|connecting|"
     r"starts|starting|boots|booting|lights|fires|responds|works|working|worked|functions|functioning)\s+(?:fine|properly|"
-    r"normally|first\s+time|"
-    r"normal|perfectly|smoothly|correctly|ok|okay|great|again|now|like\s+a\s+(?:charm|dream)|a\s+treat|"
+    r"normally|normal|first\s+time|perfectly|smoothly|correctly|ok|okay|great|again|now|like\s+a\s+(?:charm|dream)|a\s+treat|"
     r"as\s+(?:it\s+should|expected|normal|before))\b"
     r"|(?:is|are|'s)\s+(?:now\s+|all\s+)?(?:working|running|behaving|functioning|up\s+and\s+running|back\s+to\s+normal)\b"
     r"|(?:fixed|sorted|solved|cured|resolved|cracked)\s+(?:it|that|this|the\s+(?:problem|issue|fault))"
@@ -320,9 +318,9 @@ _HAPPY_EMOJI = re.compile(f"[\U0001F44D\U0001F44C\U0001F64F\u2705\u2714\u2611\U0
 _UNHAPPY_EMOJI = re.compile(f"[\U0001F44E\U0001F621\U0001F620\U0001F61E\U0001F622\U0001F62D\U0001F624\U0001F92C"
                             f"\u2639\U0001F641\U0001F615\U0001F612\U0001F629\U0001F62B\U0001F4A9\U0001F926]"
                             f"{_SKIN_AND_VARIANT}")
+_OTHER_EMOJI = re.compile(f"[\U0001F300-\U0001FAFF\u2600-\u27BF]{_SKIN_AND_VARIANT}")
 # "cant", "doesnt", "didnt" (typed without the apostrophe) are negations all the same
 _NO_APOSTROPHE = re.compile(r"\b(can|don|doesn|didn|isn|wasn|hasn|haven|aren|weren|couldn|wouldn|shouldn|won)(t)\b", _FLAGS)
-_OTHER_EMOJI = re.compile(f"[\U0001F300-\U0001FAFF\u2600-\u27BF]{_SKIN_AND_VARIANT}")
 _COURTESY_QUESTION = re.compile(
     r"^\s*(?:how\s+are\s+you(?:\s+doing)?|how's\s+it\s+going|how\s+have\s+you\s+been|isn't\s+it|right|"
     r"(?:can|could)\s+you\s+(?:please\s+)?(?:close|confirm)\s+(?:the|this|my)\s+(?:case|ticket)|"
