@@ -324,5 +324,30 @@ def demo(
         raise typer.Exit(code=1)
 
 
+@app.command("eval-replies")
+def eval_replies(
+    data: Annotated[Path, typer.Option("--data", help="Labelled replies (JSON Lines: text, label, split).")] = Path(
+        "evals/replies/replies.jsonl"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    misread: Annotated[str | None, typer.Option("--misread", help="List the misread replies of this split (dev|held).")] = None,
+) -> None:
+    """Measure the reply classifier (accepts / needs_help / other) on a labelled set, per split."""
+    from agent_graph.reply_eval import LabelledSetError, Split, print_reply_report, run_reply_eval
+
+    try:
+        show = Split(misread) if misread else None
+    except ValueError:
+        raise _fail(f"--misread {misread}: the split must be dev or held") from None
+    try:
+        report = run_reply_eval(data)
+    except (OSError, LabelledSetError) as exc:
+        raise _fail(str(exc)) from None
+    print_reply_report(console, report, show_misread=show)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        console.print(f"report written to {json_out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

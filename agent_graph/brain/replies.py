@@ -4,8 +4,8 @@ Deterministic and lexicon based. The text is the customer's *new* text (quoted h
 signature already removed by the caller; ``>`` lines are ignored here too). It is cut into
 sentences and every sentence is read as one of: a request for a person, a sign that the problem
 is not solved (or that the resolution is rejected), an open question, an acceptance (strong:
-"that works", "all sorted", "go ahead"; or weak: "thanks", "ok", "great"), a pleasantry, or other
-content. Then, in this order:
+"that works", "all sorted", "go ahead", or a confirmation of the outcome; weak: "thanks", "ok",
+"great"), a pleasantry, or other content. Then, in this order:
 
 1. a request for a person, or any needs-help sentence -> ``NEEDS_HELP``. Needs-help beats thanks:
    "Thanks, but it still doesn't work" needs help.
@@ -17,6 +17,17 @@ content. Then, in this order:
 4. only weak acceptances and pleasantries -> ``ACCEPTS`` ("Thanks!", "Great, appreciate it").
 5. anything else -> ``OTHER``: new information ("My new address is 12 Elm St"), thanks followed by
    new information, text in another language, empty text.
+
+Confirmations of the outcome are acceptances: customers often accept by saying that what had to
+happen happened - money appeared ("it's in my account now", "the refund's hit my card"), goods
+arrived ("arrived safe, ta", "it came this morning"), access is back ("I'm back in", "can log in
+again"), the fix works ("runs fine now", "that did it", "the error has gone", "no more crashes").
+The same outcome negated ("hasn't come through", "never turned up") needs help, and so does a
+partial or spoiled one: "X, but Y" needs help unless Y is itself an acceptance ("it arrived but
+the lid is cracked", "thanks, but I never asked for that"; "slow, but it works now" accepts), as
+do "only half refunded", "it says delivered", "it should have been here by now". Conditions and
+hopes are not reports ("if it doesn't arrive by Friday", "hopefully it turns up"): they are set
+aside. Emoji are read as words: a thumbs-up as thanks, a sad or angry face as unhappy.
 
 Negation: an acceptance word with a negator just before it ("not happy", "isn't fine", "not
 sorted", "hardly perfect") is a needs-help signal. "No problem", "no worries", "not a problem"
@@ -89,8 +100,12 @@ _FIX_VERBS = (
     r"resolves|answer|answered|answers|arrive|arrived|come|came|receive|received|get|got|gotten|show\s+up|"
     r"showed\s+up|change|changed|go\s+through|went\s+through|load|loads|open|opens|sort|sorted|make\s+sense|"
     r"address|addressed|refund|refunded|do\s+anything|do\s+the\s+trick|clear|cleared|appear|appeared|"
-    r"reflect|reflected|update|updated|happen|happened|see|seen|find|found|explain|explains|explained)"
+    r"reflect|reflected|update|updated|happen|happened|see|seen|find|found|explain|explains|explained|"
+    r"credit|credited|deliver|delivered|land|landed|turn\s+up|turned\s+up|reach|reached|move|moved|finish|finished|"
+    r"showing|visible|there|here|back|through|in|yet|log\s*in|sign\s*in|unlock|unlocked|hit)"
 )
+_PROBLEM_NOUN = (r"(?:errors?|crash(?:es)?|problems?|issues?|faults?|noises?|warnings?|leaks?|bugs?|glitch(?:es)?|"
+                 r"pop-?ups?|freezes|trouble|hiccups?)")
 _HELP = re.compile(
     r"\b(?:"
     rf"{_NEG}\s+(?:\w+\s+){{0,3}}?{_FIX_VERBS}\b"
@@ -118,14 +133,43 @@ _HELP = re.compile(
     r"|makes?\s+no\s+sense|(?:doesn't|does\s+not|didn't|did\s+not)\s+make\s+(?:any\s+)?sense"
     r"|(?:that's|that\s+is|this\s+is|it's|it\s+is)\s+not\s+(?:it|right|correct|true|ok|okay|fine)"
     r"|(?:re-?open|reopen)\b"
-    r"|(?:second|third|fourth|fifth|\d+(?:st|nd|rd|th)|umpteenth|last)\s+time|how\s+many\s+times|"
+    r"|(?:second|third|fourth|fifth|sixth|\d+(?:st|nd|rd|th)|umpteenth|last)\s+(?:time|e-?mail|message|request|"
+    r"attempt|call|letter)|how\s+many\s+times|"
     r"(?:writing|asking|contacting|emailing|calling|chasing)\s+(?:you\s+|this\s+)?(?:again|up)|yet\s+again|once\s+again"
     r"|(?:i|we)\s+(?:disagree|object|refuse|reject)"
-    r"|(?:broken|faulty|fails|failed|failing|crash\w*|stuck)\b"
+    r"|(?:broken|faulty|fails|failed|failing|crash\w*|stuck|freez\w*)\b"
+    r"|still\s+(?!(?:works?|working|fine|good|great|ok|okay|happy|valid|perfect)\b)[a-z]"
+    r"|nothing\s+(?:has\s+|have\s+|is\s+)?(?:changed|happened|arrived|came|come|showing|shows|shown|works|worked|"
+    r"working|yet|so\s+far|at\s+all|here|there|in\s+my)"
+    r"|(?:no|zero)\s+sign\s+of|no\s+go\b|(?:of\s+)?no\s+(?:use|good)\b"
+    r"|(?:unfortunately|sadly|regrettably)\b"
+    r"|keeps?\s+(?:on\s+)?(?!working\b)\w+ing\b"
+    r"|(?:cracked|damaged|smashed|dented|scratched|torn|ripped|leaking|chipped|shattered|defective)\b"
+    r"|(?:is|are|'s|was|were|went|goes|still)\s+missing\b|missing\s+(?:from|in)\b"
+    r"|(?:was|is|came|arrived|turned\s+up|were)\s+(?:completely\s+|totally\s+)?empty\b"
+    r"|\d+(?:\.\d+)?\s+short\b|(?:is|are|'s|was|were|came\s+up)\s+(?:\w+\s+)?short\b|short\s+by\b"
+    r"|never\s+(?:\w+\s+){0,2}?(?:asked|ordered|requested|wanted|agreed)"
+    r"|(?:delivered|sent|went|gone|arrived|left)\s+(?:to|at|with)\s+(?:an?\s+(?:\w+\s+)?(?:neighbou?r|stranger|"
+    r"address|house|flat)|the\s+wrong|my\s+old|someone\s+else|another)"
+    r"|,\s*not\s+(?:the|my|to|at|what|in|on)\b"
+    r"|(?:tracking|it|website|site|app|system|courier)\s+(?:says|said|claims|claimed|states|shows|showed)\s+"
+    r"(?:that\s+)?(?:it\s+(?:was|has\s+been)\s+|it's\s+(?:been\s+)?)?(?:delivered|arrived)|marked\s+as\s+delivered"
+    r"|(?:should|would|was\s+supposed\s+to|were\s+supposed\s+to|meant\s+to)\s+have\s+(?:\w+\s+)?(?:arrived|been|come|"
+    r"landed|shown|appeared|reached|gone)|supposed\s+to\s+(?:arrive|be|come|have|show)"
+    r"|\b(?:twice|duplicate|errors?)\b|double[- ]charged"
+    r"|charg(?:ed|ing|e)\s+(?:me\s+|us\s+)?(?:again|twice|extra|double|more)|(?:another|extra|second|new|duplicate|double)\s+"
+    r"(?:charge|payment|debit)\b"
+    r"|only\s+(?:half|part|some|a\s+(?:part|portion|fraction)|one|two|three|\d+)\b|partial(?:ly)?\b"
+    r"|(?:happening|happened|doing\s+it|at\s+it)\s+again"
+    rf"|{_PROBLEM_NOUN}(?:\s+(?:message|light))?\s+(?:is|are|'s|has\s+come|came|comes)\s+(?:still\s+)?(?:there|back|here)"
+    r"|(?:please|pls|kindly|can\s+you|could\s+you)\s+(?:\w+\s+)?(?:confirm|check|verify|make\s+sure)"
+    r"(?!\s+(?:the|this|my)?\s*(?:case|ticket|complaint|closure|request)\b)"
+    r"|(?:is|are|'s|has|have|'ve)\s+(?:been\s+|now\s+|all\s+)?(?:gone|disappeared|vanished|lost|deleted|wiped)\b"
     r")",
     _FLAGS,
 )
 # "not tried it yet" / "haven't had a chance" are not problems: plain information
+_NEGATOR = re.compile(r"\b(?:not|never|no|nothing|nobody)\b|n't\b", _FLAGS)
 _NOT_YET = re.compile(
     r"(?:n't|\bnot)\s+(?:\w+\s+){0,2}?(?:tried|checked|had\s+(?:a|the)\s+(?:chance|time)|looked)\b"
     r"|(?:n't|\bnot)\s+(?:see|seen|read|notice|noticed|get|got)\s+(?:your|the|this|that|my)\s+"
@@ -137,6 +181,74 @@ _NO_PROBLEM = re.compile(r"\b(?:no|not\s+a)\s+(?:problem|worries|issue|bother)\b
 
 # --- acceptance ----------------------------------------------------------------------------------
 
+# the problem is reported gone ("the error has gone away", "no more crashes", "without a single
+# problem"): an outcome confirmation, and its problem word is no needs-help sign
+_PROBLEM_GONE = re.compile(
+    rf"\b(?:{_PROBLEM_NOUN}(?:\s+(?:message|light|sign|screen))?\s+(?:has\s+|have\s+|is\s+|are\s+|'s\s+)?"
+    r"(?:now\s+|finally\s+|completely\s+)?(?:gone|disappeared|vanished|stopped|cleared)(?:\s+away)?"
+    rf"|{_PROBLEM_NOUN}(?:\s+(?:message|light|sign|screen))?\s+(?:hasn't|has\s+not|haven't|have\s+not|didn't|did\s+not|"
+    r"never)\s+(?:come\s+back|returned|reappeared|happened\s+again|recurred|been\s+back|(?:shown|showed)\s+up\s+again)"
+    rf"|no\s+(?:more\s+|further\s+)?(?:\w+\s+){{0,2}}?{_PROBLEM_NOUN}"
+    rf"|without\s+(?:any|a\s+single|a|further|more|another)?\s*(?:\w+\s+)?{_PROBLEM_NOUN}"
+    rf"|(?:not|n't|no)\s+(?:had|seen|got|been)\s+(?:a|any|an|one|the|another)\s+(?:\w+\s+)?{_PROBLEM_NOUN}\s+since"
+    r"|(?:no\s+longer\s+|(?:doesn't|does\s+not|don't|do\s+not|isn't|is\s+not|won't|not)\s+(?:\w+\s+){0,2}?)"
+    r"(?:crash\w*|freez\w*|fail\w*|hang\w*|drop\w*|errors?|(?:get|getting|see|seeing)\s+(?:the|an?|that|this|any)\s+"
+    r"(?:\w+\s+)?errors?)(?:\s+(?:message|code))?(?:\s+(?:any\s*more|now))?"
+    r")\b",
+    _FLAGS,
+)
+# what a customer says had to happen: money, goods, documents, access, a service
+_THING = (
+    r"(?:refund|money|funds|credit|cash|amount|payment|reimbursement|balance|deposit|parcel|package|order|item|items|"
+    r"delivery|box|replacement|goods|card|invoice|receipt|letter|confirmation|account|access|login|password|address|"
+    r"booking|reservation|date|seat|subscription|service|connection|internet|wi-?fi|heating|power|water|app|it|they|"
+    r"everything|all)"
+)
+# the customer confirms the outcome happened (behaviour.md §7): it arrived / showed up / went
+# through, it is back / in / there, I can log in again, it works now, that fixed it
+_OUTCOME = re.compile(
+    r"\b(?:"
+    r"arrived|landed|turned\s+up|showed\s+up|popped\s+up|appeared|delivered|credited|reimbursed|refunded|"
+    r"(?:went|gone|come|came)\s+through|(?:come|came)\s+back(?!\s+to\s+(?:you|me|us|them))|"
+    r"reached\s+(?:me|us|my|our|home)|cleared\b(?!\s+(?:the|my))|"
+    r"came\s*(?=[.!,;]|$)|came\s+(?:in|today|yesterday|this\s+\w+|last\s+\w+|earlier|on\s+\w+day|safely|safe|in\s+one\s+piece)"
+    r"|(?!(?:i|he|she|we|you|engineer|technician|courier|driver|husband|wife|partner|son|daughter|someone|"
+    r"somebody|nobody)\b)[\w-]+(?:\s+(?:on|in|for|of|to)\s+(?:my|the|our)\s+\w+)?"
+    r"(?:'s|\s+is|\s+are|\s+has\s+been|\s+have\s+been)\s+"
+    r"(?:now\s+|finally\s+|all\s+)?(?:back|in|here|there|visible|through|showing|credited|unlocked|restored|active|"
+    r"live|updated|corrected|correct|changed|cancell?ed|activated|reactivated|delivered|installed|fitted|connected|"
+    r"online|on|(?:in|on|into)\s+(?:my|our)\s+\w+)\b"
+    rf"|{_THING}\s+(?:now\s+|finally\s+)?(?:restored|unlocked|reactivated|activated|received|credited|updated|corrected|"
+    r"cancell?ed|delivered|installed)\b"
+    r"|(?:showing|shows|showed)\s+(?:up|on|in|now|as\s+(?:paid|refunded|received|credited|delivered|cancell?ed|"
+    r"updated|active|resolved))"
+    r"|(?:i'm|i\s+am|we're|we\s+are)\s+(?:now\s+)?back\s+in\b|(?:i'm|i\s+am|we're|we\s+are)\s+in\s*(?:now|again|[!.]|$)"
+    r"|(?:can|could|was\s+able\s+to|were\s+able\s+to|managed\s+to|able\s+to)\s+(?:now\s+|finally\s+|successfully\s+)?"
+    r"(?:log\s*(?:in|on)|login|sign\s*(?:in|on)|get\s+(?:back\s+)?in(?:to)?|access|use|open|download|print|connect|"
+    r"book|pay|check\s*in|see\s+(?:it|them|the\s+(?:refund|money|credit|new|updated|corrected|change|changes|booking|"
+    r"confirmation)|my\s+(?:refund|money|new|updated)))"
+    r"|(?:logged|signed)\s+(?:in|on|back\s+in)\b|back\s+in(?:to)?\s+(?:my|the|our)\s+(?:account|app|system|email|profile)"
+    r"|[\w-]+\s+worked\b(?!\s+(?:for|until|till|at\s+first|before|once|briefly|on\s+and\s+off))"
+    r"|(?:it's|it\s+has|they've|they\s+have|has|have)\s+(?:finally\s+|now\s+)?(?:come|arrived|landed|turned\s+up)\b(?!\s+to\b)"
+    r"|\w+ing\s+(?:up\s+)?(?:properly|normally|fine|perfectly|smoothly|correctly)\b"
+    r"|hit\s+(?:my|the|our)\s+(?:account|bank|card|balance|wallet)"
+    r"|(?:opens|opening|loads|loading|runs|running|behaves|behaving|prints|printing|syncs|syncing|connects|connecting|"
+    r"starts|starting|boots|booting|lights|fires|responds|works|working|worked|functions|functioning)\s+(?:fine|properly|"
+    r"normally|normal|first\s+time|perfectly|smoothly|correctly|ok|okay|great|again|now|like\s+a\s+(?:charm|dream)|a\s+treat|"
+    r"as\s+(?:it\s+should|expected|normal|before))\b"
+    r"|(?:is|are|'s)\s+(?:now\s+|all\s+)?(?:working|running|behaving|functioning|up\s+and\s+running|back\s+to\s+normal)\b"
+    r"|(?:fixed|sorted|solved|cured|resolved|cracked)\s+(?:it|that|this|the\s+(?:problem|issue|fault))"
+    r"|(?:that|this|it)(?:'s|\s+has)?\s+(?:did|done)\s+(?:it|the\s+(?:job|trick))"
+    r"|(?:got|received|collected|picked\s+up)\s+(?:the|a|my|our|both|all)\s+(?:\w+\s+){0,2}?(?:confirmation|invoice|"
+    r"receipt|refund|parcel|package|item|items|order|card|replacement|money|credit|voucher|goods|delivery|box|cheque|"
+    r"check|code|key|label|parts?|tickets?|documents?|statement)\b(?!\s+(?:number|no|id|reference|ref|details))"
+    r"|received\s*(?:[.!,]|$|today|yesterday|now|safely|in\s+full|in\s+good|with\s+thanks|thanks)"
+    r"|squared\s+away|in\s+order\b(?!\s+to)|good\s+to\s+go|(?:as\s+)?good\s+as\s+new|(?:fine|ok|okay|good|great)\s+"
+    r"(?:by|with)\s+me|happy\s+days|life-?\s?saver"
+    r")",
+    _FLAGS,
+)
+
 _STRONG_ACCEPT = re.compile(
     r"\b(?:"
     r"(?:that|this|it|which|everything|all)(?:'s|\s+is|\s+has|\s+now)?\s+(?:now\s+)?(?:works?|worked|working|fixed|solved|"
@@ -145,7 +257,7 @@ _STRONG_ACCEPT = re.compile(
     r"exactly\s+what)"
     r"|works?\s+(?:now|fine|perfectly|great|again)|(?:now\s+)?working\s+(?:now|again|fine)"
     r"|all\s+(?:sorted|good|set|fixed|done|clear|working|fine)|sorted\b|problem\s+solved|issue\s+(?:resolved|solved|fixed)"
-    r"|(?:got|received)\s+it|arrived|came\s+(?:today|through|in)|turned\s+up|showed\s+up|(?:is|are)\s+(?:now\s+)?here"
+    r"|(?:got|received)\s+it|arrived|came\s+(?:today|through|in)|turned\s+up|showed\s+up"
     r"|(?:please\s+)?go\s+ahead|(?:yes|yeah|yep|sure)[,!.]?\s+please|please\s+(?:do|proceed|process)|proceed\b"
     r"|sounds\s+(?:good|great|fine|perfect|ok|okay)|(?:that\s+)?makes\s+sense"
     r"|(?:you\s+can|feel\s+free\s+to)\s+close|close\s+(?:the|this|my)\s+(?:case|ticket|request)"
@@ -154,13 +266,15 @@ _STRONG_ACCEPT = re.compile(
     r"|(?:problem|issue)\s+(?:is\s+)?(?:gone|fixed|solved|resolved)|(?:i\s+)?(?:understand|see)\s+now"
     r"|thanks?(?:\s+you)?(?:\s+(?:so\s+much|very\s+much|a\s+lot))?\s+for\s+(?:sorting|fixing|resolving|solving|handling|"
     r"taking\s+care|dealing\s+with|processing|arranging|getting\s+(?:this|that|it)\s+(?:sorted|fixed|done))"
-    r"|(?:no|not\s+a)\s+(?:problem|worries)|agreed?\b|deal\b|will\s+do\b|understood\b|noted\b"
+    r"|(?:no|not\s+a)\s+(?:problem|worries)|agreed?\b|deal\b|will\s+do\b(?!\s+(?!thanks|thank|cheers|ta\b)\w)|"
+    r"understood\b|noted\b"
     r")",
     _FLAGS,
 )
 _WEAK_ACCEPT = re.compile(
     r"\b(?:thanks?|thank\s+you|thx|ty|cheers|appreciated?|grateful|great|good|nice|cool|ok|okay|"
-    r"fine|yes|yeah|yep|sure|alright|all\s+right|lovely|super|got\s+it|gotcha|right)\b",
+    r"fine|yes|yeah|yep|sure|alright|all\s+right|lovely|super|got\s+it|gotcha|right|ta|obliged|nice\s+one|spot\s+on|"
+    r"legend|tysm|thanx|thnx|tks)\b",
     _FLAGS,
 )
 _ACCEPT_WORDS = (
@@ -176,11 +290,37 @@ _NO_THANKS = re.compile(r"^\s*no[,!.]?\s*(?:thanks?|thank\s+you)\b", _FLAGS)
 
 # --- questions and pleasantries --------------------------------------------------------------------
 
+# a question without "?": a question word, or an auxiliary followed by its subject ("can I change",
+# "is there"); "will do it tomorrow", "is working now" (no subject) are statements. A leading
+# "Great," / "Thanks, and" does not hide it.
 _QUESTION_START = re.compile(
-    r"^\s*(?:and\s+|also\s*,?\s*|but\s+|so\s+|btw\s*,?\s*|one\s+more\s+thing\s*[,:]?\s*)?"
-    r"(?:can|could|would|will|shall|should|do|does|did|is|are|was|were|have|has|how|what|when|where|why|which|who|whom)\b",
+    r"^\s*(?:[\w']+\s*,\s*)?(?:and\s+|also\s*,?\s*|but\s+|so\s+|btw\s*,?\s*|one\s+more\s+thing\s*[,:]?\s*)?"
+    r"(?:(?:can|could|would|will|shall|should|do|does|did|is|are|am|was|were|have|has)(?:n't)?\s+(?:not\s+)?"
+    r"(?:i|you|we|they|he|she|it|this|that|these|those|there|the|my|your|our|their|his|her|its|a|an|any|anyone|"
+    r"anybody|someone|somebody|something|anything|me|us|everything)\b"
+    r"|(?:how|what(?!\s+an?\b)|when|where|why|which|who|whom)\b)",
     _FLAGS,
 )
+# "but" / "however" / "except": what follows decides ("it arrived but the lid is cracked")
+_CONTRAST = re.compile(r"\b(?:but|however|though|although|except|apart\s+from|only\s+(?:thing|problem|issue|catch))\b",
+                       _FLAGS)
+# a condition or a hope is not a report: "if it doesn't arrive by Friday", "hopefully it turns up"
+_CONDITIONAL = re.compile(
+    r"\b(?:if|unless|once(?!\s+(?:again|more))|as\s+soon\s+as|in\s+case|hopefully|(?:i|we)\s+hope|fingers\s+crossed)\b"
+    r"[^,.;!?]*",
+    _FLAGS,
+)
+# emoji read as words: a thumbs-up thanks, a sad or angry face is unhappy; others are dropped
+_SKIN_AND_VARIANT = "[\U0001F3FB-\U0001F3FF\uFE0F\u200D]*"
+_HAPPY_EMOJI = re.compile(f"[\U0001F44D\U0001F44C\U0001F64F\u2705\u2714\u2611\U0001F389\U0001F64C\U0001F60A"
+                          f"\U0001F642\U0001F600-\U0001F604\u2764\u2665\U0001F4AF\U0001F973\U0001F44F\U0001F60D"
+                          f"\U0001F929\u263A\U0001F4AA\u2728]{_SKIN_AND_VARIANT}")
+_UNHAPPY_EMOJI = re.compile(f"[\U0001F44E\U0001F621\U0001F620\U0001F61E\U0001F622\U0001F62D\U0001F624\U0001F92C"
+                            f"\u2639\U0001F641\U0001F615\U0001F612\U0001F629\U0001F62B\U0001F4A9\U0001F926]"
+                            f"{_SKIN_AND_VARIANT}")
+_OTHER_EMOJI = re.compile(f"[\U0001F300-\U0001FAFF\u2600-\u27BF]{_SKIN_AND_VARIANT}")
+# "cant", "doesnt", "didnt" (typed without the apostrophe) are negations all the same
+_NO_APOSTROPHE = re.compile(r"\b(can|don|doesn|didn|isn|wasn|hasn|haven|aren|weren|couldn|wouldn|shouldn|won)(t)\b", _FLAGS)
 _COURTESY_QUESTION = re.compile(
     r"^\s*(?:how\s+are\s+you(?:\s+doing)?|how's\s+it\s+going|how\s+have\s+you\s+been|isn't\s+it|right|"
     r"(?:can|could)\s+you\s+(?:please\s+)?(?:close|confirm)\s+(?:the|this|my)\s+(?:case|ticket)|"
@@ -207,7 +347,13 @@ def _prepare(text: str) -> str:
         return ""
     lines = [line for line in text.replace("\u2019", "'").replace("\u2018", "'").splitlines()
              if not line.lstrip().startswith(">")]
-    return "\n".join(lines).strip()
+    return _NO_APOSTROPHE.sub(r"\1'\2", _emoji_as_words("\n".join(lines))).strip()
+
+
+def _emoji_as_words(text: str) -> str:
+    text = _HAPPY_EMOJI.sub(" thanks ", text)
+    text = _UNHAPPY_EMOJI.sub(" unhappy ", text)
+    return _OTHER_EMOJI.sub(" ", text)
 
 
 def _split(text: str) -> list[str]:
@@ -233,13 +379,44 @@ def _is_question(sentence: str) -> bool:
 
 
 def _needs_help(sentence: str) -> bool:
-    if _NO_PROBLEM.search(sentence) and not _HELP.search(_NO_PROBLEM.sub(" ", sentence)):
-        return False
+    """A problem or a rejection in the sentence, once conditions, "no problem" and "the error is
+    gone" are set aside."""
+    sentence = _PROBLEM_GONE.sub(" ", _NO_PROBLEM.sub(" ", _CONDITIONAL.sub(" ", sentence)))
     if _NOT_YET.search(sentence) and not _HELP.search(_NOT_YET.sub(" ", sentence)):
         return False
-    if _HELP.search(sentence):
-        return True
-    return bool(_NEGATED_ACCEPT.search(sentence))
+    return bool(_HELP.search(sentence) or _NEGATED_ACCEPT.search(sentence) or _negated_outcome(sentence)
+                or _unresolved_contrast(sentence))
+
+
+def _negated_outcome(sentence: str) -> bool:
+    """An outcome with a negation in the few words before it, in the same clause: "the refund
+    hasn't come through", "never turned up", "I still can't log in"."""
+    for match in _OUTCOME.finditer(sentence):
+        clause = re.split(r"[,;:]|\bbut\b", sentence[:match.start()], flags=_FLAGS)[-1]
+        if _NEGATOR.search(" ".join(clause.split()[-4:])):
+            return True
+    return False
+
+
+def _unresolved_contrast(sentence: str) -> bool:
+    """ "X, but Y" where Y is neither an acceptance nor a pleasantry: "Thanks, but I never asked
+    for that", "It arrived but the lid is cracked". "Slow, but it works now" is fine."""
+    parts = _CONTRAST.split(sentence)
+    if len(parts) < 2:
+        return False
+    tail = parts[-1].strip(" ,.!-")
+    if not _WORDS.findall(tail):  # "The charger is dead though."
+        tail = " ".join(parts[:-1]).strip(" ,.!-")
+    return bool(_WORDS.findall(tail)) and not (_accepts_strongly(tail) or _only_weak(tail) or _PLEASANTRY.match(tail)
+                                               or _NOT_YET.search(tail))
+
+
+def _accepts_strongly(sentence: str) -> bool:
+    """An explicit acceptance ("that works", "go ahead") or a confirmation of the outcome ("it's
+    in my account now", "arrived safely", "I'm back in", "the error has gone")."""
+    sentence = _CONDITIONAL.sub(" ", sentence)
+    return bool(_STRONG_ACCEPT.search(sentence) or _OUTCOME.search(sentence) or _PROBLEM_GONE.search(sentence)
+                or _NO_THANKS.match(sentence))
 
 
 def _only_weak(sentence: str) -> bool:
@@ -250,7 +427,7 @@ def _only_weak(sentence: str) -> bool:
         r"all|really|indeed|you|guys|team|everyone|oh|ah|well|then|and|just|kindly|many|million|loads|i|we|"
         r"truly|highly|much|appreciate|appreciated|support|assistance|information|info|time|effort|email|"
         r"getting\s+back(?:\s+to\s+me)?|quickly|prompt|swift|sir|madam|thanks|please|stuff|news|job|work|one|"
-        r"mate|folks|people|lot|a|an)\b",
+        r"mate|folks|people|lot|a|an|though)\b",
         " ", rest, flags=_FLAGS,
     )
     return not _WORDS.findall(rest)
@@ -268,9 +445,9 @@ def classify_reply(text: str) -> ReplyKind:
         return ReplyKind.NEEDS_HELP
     strong = weak = content = False
     for sentence in sentences:
-        if _SIGNATURE.match(sentence):
+        if _SIGNATURE.match(sentence) and not _WEAK_ACCEPT.search(sentence):
             continue
-        if _STRONG_ACCEPT.search(sentence) or _NO_THANKS.match(sentence):
+        if _accepts_strongly(sentence):
             strong = True
         elif _only_weak(sentence):
             weak = weak or bool(_WEAK_ACCEPT.search(sentence))
