@@ -42,7 +42,7 @@ from rapidfuzz import fuzz
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.catalog import Attribute, AttributeType
 
-__all__ = ["extract_values", "normalise_value", "values_equal"]
+__all__ = ["extract_values", "normalise_value", "values_before_intent", "values_equal"]
 
 TEXT_MAX_CHARS = 1000
 LABEL_CONFIDENCE = 0.95
@@ -1321,16 +1321,59 @@ def extract_values(text: str, attributes: list[Attribute], *, now: datetime, reg
         typed_spans.add((attr_type, cand.start, cand.end))
         if atomic:
             atomic_spans.append((cand.start, cand.end))
-    return [
-        ExtractedValue(
-            name=attributes[index].name,
-            value=cand.value,
-            span=text[cand.start:cand.end],
-            extractor=cand.extractor,
-            confidence=round(min(score, 1.0 if cand.extractor == "label" else 0.9), 4),
-        )
-        for index, (score, cand) in sorted(chosen.items())
+    return [_extracted(attributes[index], cand, score, text) for index, (score, cand) in sorted(chosen.items())]
+
+
+def _extracted(attribute: Attribute, cand: _Candidate, score: float, text: str) -> ExtractedValue:
+    return ExtractedValue(name=attribute.name, value=cand.value, span=text[cand.start:cand.end],
+                          extractor=cand.extractor,
+                          confidence=round(min(score, 1.0 if cand.extractor == "label" else 0.9), 4))
+
+
+# Types whose finders recognise a value by its own shape, whatever the email is about.
+_SELF_EVIDENT_TYPES = frozenset({AttributeType.STRING, AttributeType.EMAIL, AttributeType.PHONE,
+                                 AttributeType.ENUM})
+
+
+def values_before_intent(text: str, attributes: list[Attribute], *, now: datetime, region: str = "US",
+                         own_addresses: Iterable[str] = ()) -> list[ExtractedValue]:
+    """Values that belong to exactly one of ``attributes`` while the intent is still unknown.
+
+    A value is kept when one attribute alone finds it: its label names it ("account no: 5521"),
+    or its own shape does (a pattern, an email address, a phone number, an enum phrase) and no
+    other attribute finds anything at the same place. Any other type (a date, a number, an amount
+    could be anything until the intent says what is asked) counts only after a label. An
+    attribute that finds two different values keeps neither.
+    """
+    ctx = _Context(text, now, region, own_addresses)
+    usable = list(attributes)
+    keywords = _attribute_keywords(usable)
+    found = [
+        [(tier, score, cand) for tier, score, cand in _scored(attr, keywords[index], ctx)
+         if tier == 1 or attr.type in _SELF_EVIDENT_TYPES]
+        for index, attr in enumerate(usable)
     ]
+    kept = []
+    for index, attr in enumerate(usable):
+        alone = [(tier, score, cand) for tier, score, cand in found[index]
+                 if not _found_by_another(found, index, tier, cand)]
+        if not alone:
+            continue
+        best_tier = max(tier for tier, _, _ in alone)
+        best = [(score, cand) for tier, score, cand in alone if tier == best_tier]
+        if len({cand.value for _, cand in best}) == 1:
+            score, cand = max(best, key=lambda pair: pair[0])
+            kept.append(_extracted(attr, cand, score, text))
+    return kept
+
+
+def _found_by_another(found: list[list[tuple[int, float, _Candidate]]], index: int, tier: int,
+                      cand: _Candidate) -> bool:
+    """Whether another attribute finds something at this place: any find shadows a find by shape,
+    only another label shadows a label."""
+    return any(other_tier >= tier and _overlaps((cand.start, cand.end), (other.start, other.end))
+               for other_index, finds in enumerate(found) if other_index != index
+               for other_tier, _, other in finds)
 
 
 def normalise_value(attribute: Attribute, raw: str, *, now: datetime | None = None, region: str = "US") -> str | None:
