@@ -450,6 +450,24 @@ def test_hallucinated_intent_leaves_the_case_unidentified(endpoint, vcr, catalog
 
 
 @pytest.mark.vcr
+def test_before_the_intent_only_values_code_ties_to_one_attribute_are_kept(endpoint, vcr, catalog, store, clock):
+    scripted_only()
+    endpoint.script(
+        Reply(understanding("none", 0.2, [
+            {"name": "order_ref", "value": "TB-5150", "span": "TB-5150"},
+            {"name": "preferred_date", "value": "2026-03-09", "span": "next Monday"},  # the other LOB's, no label
+            {"name": "reason", "value": "it squeaks", "span": "it squeaks"}])),  # free text waits for the intent
+        Reply({"body": "Could you tell us a little more about what you need?", "language": "en"}),
+    )
+    brain = LLMBrain(endpoint.settings())
+    result = agent_with(brain, catalog, store, clock).process_email(
+        email("Hi, TB-5150 again, it squeaks and I could come next Monday.", subject="Hi"))
+    assert store.case(result.case_id).intent is None
+    assert {name: f.value for name, f in store.current_fields(result.case_id).items()} == {"order_ref": "TB-5150"}
+    assert result.outcome.action is Action.REQUEST_INFO and played(endpoint, vcr)
+
+
+@pytest.mark.vcr
 def test_ungrounded_values_are_dropped(endpoint, vcr, catalog, store, clock):
     scripted_only()
     text = "Hi, I want to return the bike I bought, the frame is too big for me."

@@ -1348,15 +1348,11 @@ def values_before_intent(text: str, attributes: list[Attribute], *, now: datetim
     ctx = _Context(text, now, region, own_addresses)
     usable = list(attributes)
     keywords = _attribute_keywords(usable)
-    found = [
-        [(tier, score, cand) for tier, score, cand in _scored(attr, keywords[index], ctx)
-         if tier == 1 or attr.type in _SELF_EVIDENT_TYPES]
-        for index, attr in enumerate(usable)
-    ]
+    found = [_scored(attr, keywords[index], ctx) for index, attr in enumerate(usable)]
     kept = []
     for index, attr in enumerate(usable):
         alone = [(tier, score, cand) for tier, score, cand in found[index]
-                 if not _found_by_another(found, index, tier, cand)]
+                 if (tier == 1 or attr.type in _SELF_EVIDENT_TYPES) and not _found_by_another(found, index, tier, cand)]
         if not alone:
             continue
         best_tier = max(tier for tier, _, _ in alone)
