@@ -18,7 +18,9 @@ Beyond the plain rules: dates are read as past unless the attribute asks for a d
 ('preferred_date'); a pattern with a literal prefix ('ORD-\\d{6}') also finds '654321' next to
 the attribute's words and restores the prefix; ordinals ('3rd floor') and numbers the
 description names ('0 for the ground floor') count as numbers next to the attribute's words.
-Common date shapes are computed directly; dateparser only reads the rarer ones.
+Common date shapes are computed directly; dateparser only reads the rarer ones. A single-word
+enum value that is also an everyday word ('may', 'new') is read in its context (_reads_as_value).
+``values_before_intent`` is the stricter reading used while the intent is unknown.
 """
 
 from __future__ import annotations
