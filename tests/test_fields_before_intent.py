@@ -102,9 +102,10 @@ class Thread:
     def send(self, body: str, subject: str = "Question"):
         self.n += 1
         last = self._last_sent()
-        raw = build_email(from_="Ada Quill <ada@example.org>", to=self.to, subject=subject if last is None
-                          else f"Re: {subject}", body=body, message_id=f"q{self.n}@example.org",
-                          date=self.clock.now(), in_reply_to=last.message_id if last else None,
+        raw = build_email(from_="Ada Quill <ada@example.org>", to=self.to,
+                          subject=subject if last is None else f"Re: {subject}", body=body,
+                          message_id=f"{self.to.split('@')[0]}-{self.n}@example.org", date=self.clock.now(),
+                          in_reply_to=last.message_id if last else None,
                           references=[last.message_id] if last else [])
         result = self.agent.process_email(raw)
         self.case_id = result.case_id
@@ -173,7 +174,6 @@ def test_a_value_only_another_line_of_business_knows_is_not_kept(agent, store, c
     thread.send("Something about 8944110000123456789 and QT1234567, please help")
     assert thread.fields() == {"account_number": "QT1234567"}
     other = Thread(agent, store, clock, to="mobile@quayside.example")
-    other.n = 10
     other.send("Something about 8944110000123456789 and QT1234567, please help")
     assert other.fields() == {"sim_serial": "8944110000123456789"}
 

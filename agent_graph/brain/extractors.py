@@ -1348,11 +1348,10 @@ def values_before_intent(text: str, attributes: list[Attribute], *, now: datetim
     attribute that finds two different values keeps neither.
     """
     ctx = _Context(text, now, region, own_addresses)
-    usable = list(attributes)
-    keywords = _attribute_keywords(usable)
-    found = [_scored(attr, keywords[index], ctx) for index, attr in enumerate(usable)]
+    keywords = _attribute_keywords(attributes)
+    found = [_scored(attr, keywords[index], ctx) for index, attr in enumerate(attributes)]
     kept = []
-    for index, attr in enumerate(usable):
+    for index, attr in enumerate(attributes):
         alone = [(tier, score, cand) for tier, score, cand in found[index]
                  if (tier == 1 or attr.type in _SELF_EVIDENT_TYPES) and not _found_by_another(found, index, tier, cand)]
         if not alone:
