@@ -453,6 +453,67 @@ class TestEnum:
         assert value_of("the large one", size) == "large"
 
 
+MONTH = Attribute(name="statement_month", type="enum", description="Which monthly statement the question is about",
+                  values=["january", "february", "march", "april", "may", "june", "july", "august", "september",
+                          "october", "november", "december"])
+SPEED = Attribute(name="shipping_speed", type="enum", description="How fast the parcel should travel",
+                  values=["standard", "express"], aliases={"express": ["next day"]})
+CONDITION = Attribute(name="item_condition", type="enum", description="The state of the returned item",
+                      values=["new", "used", "faulty"])
+TIER = Attribute(name="support_tier", type="enum", description="The support contract level",
+                 values=["basic", "standard", "premium"], aliases={"premium": ["gold"]})
+
+
+class TestEnumValuesThatAreEverydayWords:
+    """A value or alias that is also an ordinary word is read in context, not dropped nor taken blindly."""
+
+    @pytest.mark.parametrize("text,expected", [
+        ("Could you resend the statement for May?", "may"),
+        ("My May statement shows a fee I don't recognise", "may"),
+        ("There is a charge on it from August, which I never agreed to", "august"),
+        ("The statement of March 2026 lists two payments", "march"),
+        ("Hi, in May you charged me twice.", "may"),
+    ])
+    def test_month_names_used_as_months(self, text, expected):
+        assert value_of(text, MONTH) == expected
+
+    @pytest.mark.parametrize("text", [
+        "You may close the account once it is paid.",
+        "May I ask why the fee went up?",
+        "I might be wrong, but we could march into the bank tomorrow.",
+        "The protesters will march past the branch.",
+        "I hope it may be sorted soon.",
+    ])
+    def test_the_same_words_used_as_words(self, text):
+        assert value_of(text, MONTH) is None
+
+    @pytest.mark.parametrize("text,attribute,expected", [
+        ("I paid for standard shipping, not express.", SPEED, "standard"),
+        ("Please send it by standard parcel", SPEED, "standard"),
+        ("Express, please.", SPEED, "express"),
+        ("The jacket is new, it still has its tags", CONDITION, "new"),
+        ("It's in new condition", CONDITION, "new"),
+        ("We are on the standard tier", TIER, "standard"),
+        ("Our contract level is standard.", TIER, "standard"),
+    ])
+    def test_qualifiers_used_as_values(self, text, attribute, expected):
+        assert value_of(text, attribute) == expected
+
+    @pytest.mark.parametrize("text,attribute", [
+        ("That is just the standard reply you send everyone.", SPEED),
+        ("Can you express my thanks to the courier", SPEED),
+        ("The box looked as new when it arrived", CONDITION),
+        ("I'd like a new password for the portal", CONDITION),
+        ("The standard excuse again, the parcel is late", TIER),
+    ])
+    def test_qualifiers_used_as_words(self, text, attribute):
+        assert value_of(text, attribute) is None
+
+    def test_a_label_still_settles_it(self):
+        assert value_of("Statement month: may", MONTH) == "may"
+        assert value_of("Item condition: used", CONDITION) == "used"
+
+
 # --- booleans -----------------------------------------------------------------------------------
 
 class TestBoolean:

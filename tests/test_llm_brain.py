@@ -441,10 +441,30 @@ def test_hallucinated_intent_leaves_the_case_unidentified(endpoint, vcr, catalog
     result = agent_with(brain, catalog, store, clock).process_email(
         email("Hello, something about TB-1234 needs sorting out.", subject="Hello"))
     case = store.case(result.case_id)
-    assert case.intent is None and store.current_fields(case.id) == {}
+    assert case.intent is None
+    # the order reference belongs to one attribute of the mailbox's LOB: kept for when the intent is known
+    assert {name: f.value for name, f in store.current_fields(case.id).items()} == {"order_ref": "TB-1234"}
     assert result.outcome.action is Action.REQUEST_INFO
     assert [i.to_address for i in sent_items(store, case.id)] == ["robin@example.net"]
     assert brain.calls == 2 and played(endpoint, vcr)
+
+
+@pytest.mark.vcr
+def test_before_the_intent_only_values_code_ties_to_one_attribute_are_kept(endpoint, vcr, catalog, store, clock):
+    scripted_only()
+    endpoint.script(
+        Reply(understanding("none", 0.2, [
+            {"name": "order_ref", "value": "TB-5150", "span": "TB-5150"},
+            {"name": "preferred_date", "value": "2026-03-09", "span": "next Monday"},  # the other LOB's, no label
+            {"name": "reason", "value": "it squeaks", "span": "it squeaks"}])),  # free text waits for the intent
+        Reply({"body": "Could you tell us a little more about what you need?", "language": "en"}),
+    )
+    brain = LLMBrain(endpoint.settings())
+    result = agent_with(brain, catalog, store, clock).process_email(
+        email("Hi, TB-5150 again, it squeaks and I could come next Monday.", subject="Hi"))
+    assert store.case(result.case_id).intent is None
+    assert {name: f.value for name, f in store.current_fields(result.case_id).items()} == {"order_ref": "TB-5150"}
+    assert result.outcome.action is Action.REQUEST_INFO and played(endpoint, vcr)
 
 
 @pytest.mark.vcr

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from agent_graph.brain.extractors import normalise_value
 from agent_graph.brain.types import ExtractedValue
-from agent_graph.catalog import AttributeType
+from agent_graph.catalog import Attribute, AttributeType, Catalog
 from agent_graph.context import Services
 from agent_graph.errors import PolicyViolation
 
@@ -31,7 +31,8 @@ class UpdateCaseFieldsResult(BaseModel):
 
 
 def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseFieldsResult:
-    """Values that fail their attribute's type or pattern are rejected, never stored.
+    """Values that fail their attribute's type or pattern are rejected, never stored. Before the
+    case has an intent, only :func:`attributes_before_intent` may be written.
 
     Free-text values only fill an empty field (a later "thanks!" must not replace the reason
     a customer gave); typed values replace an older value.
@@ -42,17 +43,19 @@ def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseF
         _set_intent(env, case.id, args.intent_id, args.intent_confidence)
         case = env.store.case(args.case_id)
     intent = env.catalog.intent(case.intent)
+    if intent is not None:
+        attributes, holder = intent.attributes, f"intent '{intent.id}'"
+    else:
+        attributes, holder = attributes_before_intent(env.catalog, case.lob), f"a case of '{case.lob}' without intent"
+    by_name = {a.name: a for a in attributes}
     result = UpdateCaseFieldsResult()
-    if intent is None:
-        result.rejected = [Rejected(name=v.name, value=v.value, reason="the case has no intent") for v in args.values]
-        return result
     current = env.store.current_fields(case.id)
     accepted: list[ExtractedValue] = []
     for value in args.values:
-        attribute = intent.attribute(value.name)
+        attribute = by_name.get(value.name)
         if attribute is None:
             result.rejected.append(Rejected(name=value.name, value=value.value,
-                                            reason=f"intent '{intent.id}' has no attribute '{value.name}'"))
+                                            reason=f"{holder} has no attribute '{value.name}'"))
             continue
         normalised = normalise_value(attribute, value.value, now=now, region=env.catalog.default_region)
         if normalised is None:
@@ -67,6 +70,26 @@ def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseF
     env.store.write_fields(case.id, accepted, args.message_pk, now)
     result.written = [v.name for v in accepted]
     return result
+
+
+def attributes_before_intent(catalog: Catalog, lob_id: str | None) -> list[Attribute]:
+    """The attributes a case may hold before its intent is known: those of its LOB's intents.
+
+    A name used by several intents is one attribute when they define it alike (type, pattern,
+    values); defined differently, it belongs to none of them until the intent tells which.
+    Free text and booleans are never among them: they are read from what the customer says
+    about the request, which means nothing before the request is known.
+    """
+    lob = catalog.lob(lob_id)
+    by_name: dict[str, list[Attribute]] = {}
+    for intent in lob.intents if lob else []:
+        for attribute in intent.attributes:
+            by_name.setdefault(attribute.name, []).append(attribute)
+    return [
+        versions[0] for versions in by_name.values()
+        if versions[0].type not in (AttributeType.TEXT, AttributeType.BOOLEAN)
+        and len({(a.type, a.pattern, tuple(a.values or ())) for a in versions}) == 1
+    ]
 
 
 def _set_intent(env: Services, case_id: int, intent_id: str, confidence: float | None) -> None:

@@ -12,7 +12,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
-from agent_graph.catalog import Catalog, Intent, TemplatePurpose
+from agent_graph.catalog import Attribute, Catalog, Intent, TemplatePurpose
 
 
 class UnderstandRequest(BaseModel):
@@ -23,6 +23,9 @@ class UnderstandRequest(BaseModel):
     known_intent: str | None = Field(default=None, description="the case's intent when already identified")
     earlier_texts: list[str] = Field(default_factory=list, description="the customer's earlier emails on the case")
     reply_to_resolution: bool = Field(default=False, description="a resolution was proposed and awaits an answer")
+    attributes_before_intent: list[Attribute] = Field(
+        default_factory=list,
+        description="while the case has no intent: the attributes whose values may already be kept")
     now: datetime
 
 

@@ -47,7 +47,7 @@ from agent_graph.brain.llm_guard import (UngroundedDraftError, reconcile_reply, 
                                          ungrounded_details)
 from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
-from agent_graph.catalog import AutomationLevel, Catalog, Intent
+from agent_graph.catalog import Attribute, AutomationLevel, Catalog, Intent
 from agent_graph.errors import CaseAgentError
 from agent_graph.cpu_slots import waiting
 
@@ -717,7 +717,9 @@ class LLMBrain:
             if proposed is not None and catalog.intent(proposed) is None:
                 log.warning("the model proposed intent %r, which is not in the catalog", proposed)
         guess = self._cross_checked(catalog, request, guess, answer.instructs_agent)
-        values = self._grounded_values(catalog, request, catalog.intent(guess.intent_id), answer)
+        intent = catalog.intent(guess.intent_id)
+        attributes = intent.attributes if intent is not None else request.attributes_before_intent
+        values = self._grounded_values(catalog, request, attributes, answer)
         reply = ReplyKind.OTHER
         if request.reply_to_resolution:
             reply = reconcile_reply(REPLY_KINDS.get(answer.reply_kind, ReplyKind.OTHER), request.new_text)
@@ -765,11 +767,11 @@ class LLMBrain:
                     guess.intent_id, offline.intent_id, offline.confidence, chosen.intent_id)
         return chosen
 
-    def _grounded_values(self, catalog: Catalog, request: UnderstandRequest, intent: Intent | None,
+    def _grounded_values(self, catalog: Catalog, request: UnderstandRequest, attributes: list[Attribute],
                          answer: ModelUnderstanding) -> list[ExtractedValue]:
-        """The model's values that its quoted spans support, at most one per attribute."""
-        if intent is None:
-            return []
+        """The model's values for these attributes (the intent's, or those a case without intent
+        may hold) that its quoted spans support, at most one per attribute."""
+        by_name = {a.name: a for a in attributes}
         texts = [request.new_text]
         if request.known_intent is None:
             texts += request.earlier_texts
@@ -778,9 +780,9 @@ class LLMBrain:
         kept: dict[str, ExtractedValue] = {}
         dropped: list[str] = []
         for item in answer.values:
-            attribute = intent.attribute(item.name)
+            attribute = by_name.get(item.name)
             if attribute is None or item.name in kept:
-                dropped.append(f"{item.name} (not an attribute of {intent.id}, or given twice)")
+                dropped.append(f"{item.name} (not an attribute asked for, or given twice)")
                 continue
             if not span_in_texts(item.span, texts):
                 dropped.append(f"{item.name} (span not in the customer's text)")

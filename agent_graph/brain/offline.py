@@ -10,7 +10,7 @@ from functools import lru_cache
 from importlib import resources
 
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
-from agent_graph.brain.extractors import extract_values
+from agent_graph.brain.extractors import extract_values, values_before_intent
 from agent_graph.brain.intent import classifier_for
 from agent_graph.brain.replies import asks_for_person, classify_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
@@ -43,6 +43,8 @@ class OfflineBrain:
             if typed and _is_first_subject(request.subject):
                 found.update(self._values(catalog, request.subject, typed, request))
             values = list(found.values())
+        elif request.attributes_before_intent:
+            values = self._values_before_intent(catalog, request)
         return Understanding(intent=guess, values=values, reply_kind=reply_kind,
                              asks_for_person=asks_for_person(request.new_text))
 
@@ -52,6 +54,17 @@ class OfflineBrain:
         found = extract_values(text, attributes, now=request.now, region=catalog.default_region,
                                own_addresses=[catalog.mailbox])
         return {value.name: value for value in found}
+
+    @staticmethod
+    def _values_before_intent(catalog: Catalog, request: UnderstandRequest) -> list[ExtractedValue]:
+        """Values the unidentified email already carries, kept for when the intent becomes known."""
+        texts = [request.subject] if _is_first_subject(request.subject) else []
+        found: dict[str, ExtractedValue] = {}
+        for text in [*texts, request.new_text]:
+            found.update((v.name, v) for v in values_before_intent(
+                text, request.attributes_before_intent, now=request.now, region=catalog.default_region,
+                own_addresses=[catalog.mailbox]))
+        return list(found.values())
 
     @staticmethod
     def _intent(catalog: Catalog, request: UnderstandRequest) -> IntentGuess:

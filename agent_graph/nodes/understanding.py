@@ -8,10 +8,13 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
+from agent_graph.brain.extractors import normalise_value, values_before_intent
+from agent_graph.brain.types import ExtractedValue
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Actor, CaseStatus
 from agent_graph.state import AgentState
-from tools.update_case_fields import UpdateCaseFieldsArgs, update_case_fields
+from agent_graph.store import Case, Message
+from tools.update_case_fields import UpdateCaseFieldsArgs, attributes_before_intent, update_case_fields
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     request = UnderstandRequest(
         new_text=message.new_text, subject=first_subject, known_intent=case.intent, earlier_texts=earlier,
         reply_to_resolution=effective_status(case.status, case.status_before_review) in REPLY_STATUSES,
+        attributes_before_intent=attributes_before_intent(env.catalog, case.lob) if case.intent is None else [],
         now=env.clock.now(),
     )
     understanding = env.brain.understand(env.catalog, request)
@@ -50,7 +54,8 @@ def effective_status(status: str, before_review: str | None) -> CaseStatus:
 
 def record_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> None:
     """Guard for the brain's proposals: an intent outside the catalog or below the confidence
-    threshold counts as unidentified; a value whose span is not in the customer's own text is dropped."""
+    threshold counts as unidentified; a value whose span is not in the customer's own text is dropped;
+    while the case stays without intent, so is a value that code cannot tie to exactly one attribute."""
     case = env.store.case(case_id)
     message = env.store.message(message_pk)
     guess = understanding.intent
@@ -63,6 +68,9 @@ def record_fields(env: Services, case_id: int, message_pk: int, understanding: U
     customer_text = _flat("\n".join([message.subject, *[m.new_text for m in env.store.customer_messages(case.id)]]))
     grounded = [v for v in understanding.values if v.span.strip() and _flat(v.span) in customer_text]
     dropped = [v.name for v in understanding.values if v not in grounded]
+    ambiguous: list[str] = []
+    if case.intent is None and intent_id is None:
+        grounded, ambiguous = _tied_to_one_attribute(env, case, message, grounded)
     result = update_case_fields(env, UpdateCaseFieldsArgs(
         case_id=case.id, intent_id=intent_id, intent_confidence=guess.confidence if intent_id else None,
         values=grounded, message_pk=message.id,
@@ -73,11 +81,26 @@ def record_fields(env: Services, case_id: int, message_pk: int, understanding: U
     if understanding.instructs_agent:
         env.record(case.id, Actor.AGENT, "instructions_ignored",
                    "the email tries to instruct the agent; it changes nothing the agent may do")
-    if result.written or result.rejected or dropped:
+    if result.written or result.rejected or dropped or ambiguous:
         env.record(case.id, Actor.AGENT, "update_case_fields",
                    f"wrote {', '.join(result.written) or 'nothing'}",
                    {"written": result.written, "rejected": [r.model_dump() for r in result.rejected],
-                    "ungrounded": dropped})
+                    "ungrounded": dropped, "ambiguous_without_intent": ambiguous})
+
+
+def _tied_to_one_attribute(env: Services, case: Case, message: Message,
+                           values: list[ExtractedValue]) -> tuple[list[ExtractedValue], list[str]]:
+    """(kept, names dropped): before the intent is known, a proposed value is kept only when the
+    typed extractors find that same value for that attribute alone (values_before_intent)."""
+    attributes = {a.name: a for a in attributes_before_intent(env.catalog, case.lob)}
+    now, region = env.clock.now(), env.catalog.default_region
+    sure = {(v.name, v.value)
+            for text in (message.subject, message.new_text)
+            for v in values_before_intent(text, list(attributes.values()), now=now, region=region,
+                                          own_addresses=[env.catalog.mailbox])}
+    kept = [v for v in values if v.name in attributes
+            and (v.name, normalise_value(attributes[v.name], v.value, now=now, region=region)) in sure]
+    return kept, [v.name for v in values if v not in kept]
 
 
 def _flat(text: str) -> str:
