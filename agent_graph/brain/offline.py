@@ -29,7 +29,7 @@ class OfflineBrain:
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         self.calls += 1
         reply_kind = classify_reply(request.new_text) if request.reply_to_resolution else ReplyKind.OTHER
-        guess = self._intent(catalog, request)
+        guess = self._intent(catalog, request, reply_kind)
         values: list[ExtractedValue] = []
         intent = catalog.intent(guess.intent_id)
         if intent is not None:
@@ -54,10 +54,16 @@ class OfflineBrain:
         return {value.name: value for value in found}
 
     @staticmethod
-    def _intent(catalog: Catalog, request: UnderstandRequest) -> IntentGuess:
-        if request.known_intent is not None:
-            return IntentGuess(intent_id=request.known_intent, confidence=1.0)
+    def _intent(catalog: Catalog, request: UnderstandRequest, reply_kind: ReplyKind) -> IntentGuess:
+        """The case's intent once known; a reply to a resolution that is neither an acceptance nor a
+        call for help is read afresh, since it may raise another request."""
         classifier = classifier_for(catalog)
+        if request.known_intent is not None:
+            if request.reply_to_resolution and reply_kind is ReplyKind.OTHER:
+                fresh = classifier.predict(request.new_text)
+                if fresh.intent_id not in (None, request.known_intent):
+                    return fresh
+            return IntentGuess(intent_id=request.known_intent, confidence=1.0)
         guess = classifier.predict(_with_subject(request.subject, request.new_text))
         if guess.intent_id is None and request.earlier_texts:
             guess = classifier.predict("\n".join([*request.earlier_texts, request.new_text]))

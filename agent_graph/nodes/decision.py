@@ -13,7 +13,7 @@ from agent_graph.context import Context, services
 from agent_graph.nodes import reads_store
 from agent_graph.domain import Action, CaseStatus
 from agent_graph.nodes.understanding import effective_status
-from agent_graph.state import AgentState, Proposal
+from agent_graph.state import AgentState, CaseUpdate, Proposal
 from agent_graph.store import Case
 
 
@@ -23,10 +23,13 @@ def decide(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     case = env.store.case(state.case_id)
     assert state.understanding is not None
     fields = set(env.store.current_fields(case.id))
-    return {"proposal": decide_for_email(env.catalog, case, fields, state.understanding)}
+    return {"proposal": decide_for_email(env.catalog, case, fields, state.understanding, state.update)}
 
 
-def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understanding: Understanding) -> Proposal:
+def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understanding: Understanding,
+                     update: CaseUpdate) -> Proposal:
+    """The decision table of docs/behaviour.md, for the case as this email left it (``update``:
+    what the email changed)."""
     status = effective_status(case.status, case.status_before_review)
     reply = understanding.reply_kind
     if status == CaseStatus.RESOLUTION_PROPOSED and reply is ReplyKind.ACCEPTS:
@@ -39,6 +42,8 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
         return Proposal(action=Action.UPDATE_ONLY, reason="a representative owns the case")
     if understanding.asks_for_person:
         return Proposal(action=Action.ROUTE_TO_REP, reason="the customer asked for a person")
+    if status == CaseStatus.RESOLUTION_PROPOSED and not update.changed:
+        return Proposal(action=Action.ROUTE_TO_REP, reason="reply not understood")
     intent = catalog.intent(case.intent)
     if intent is None:
         return Proposal(action=Action.REQUEST_INFO, reason="the intent could not be identified")
