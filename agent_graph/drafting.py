@@ -7,6 +7,7 @@ computed when the template uses ``message`` or when no template fits at all.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from agent_graph.brain.offline import email_frame
 from agent_graph.catalog import Catalog, Intent, TemplatePurpose
 from agent_graph.store import Case
 from agent_graph.templates import RenderedEmail, choose_template, render, variables_used
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,13 +47,33 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
 
     variables = _variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
     template = choose_template(catalog, case.lob, intent, purpose)
+    subject = f"Re: {case.title or 'your request'} [{case.number}]"
     if template is not None:
         if _uses_message(template.subject, template.body):
             variables["message"] = wording()
-        return render(template, variables)
+        email = render(template, variables)
+        unasked = unnamed_missing(email.body, variables["missing"])
+        if not unasked:
+            return email
+        log.warning("template '%s' does not ask for %s: the built-in wording is sent instead",
+                    template.id, ", ".join(unasked))
+        subject = email.subject
     variables["message"] = wording()
     body = email_frame().render(variables).strip() + "\n"
-    return RenderedEmail(subject=f"Re: {case.title or 'your request'} [{case.number}]", body=body, template_id=None)
+    return RenderedEmail(subject=subject, body=body, template_id=None)
+
+
+def unnamed_missing(body: str, missing: list[dict[str, str]]) -> list[str]:
+    """The missing attributes an email asking for them does not name: neither the label, nor the
+    description, nor the catalog's name of each appears in the body."""
+    text = body.lower()
+    return [m["name"] for m in missing
+            if not any(word and word.lower() in text for word in (m["label"], m["description"], m["name"]))]
+
+
+def still_missing(intent: Intent | None, fields: dict[str, str]) -> list[str]:
+    """The intent's required attributes the case has no value for."""
+    return [a.name for a in intent.required_attributes if a.name not in fields] if intent else []
 
 
 def _uses_message(*sources: str) -> bool:
