@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from agent_graph.brain.base import Understanding
+from agent_graph.brain.base import ComposeRequest, Understanding
+from agent_graph.brain.offline import OfflineBrain
 from agent_graph.brain.types import IntentGuess, ReplyKind
 from agent_graph.catalog import AutomationLevel, Catalog, Limits, load_catalog
 from agent_graph.clock import FixedClock
@@ -218,3 +219,22 @@ def test_check_catalog_warns_about_templates_that_cannot_ask(ferries):
     assert any("'sailings_ask' is used for request_info" in w for w in warnings)
     assert any("'plain_note' is used for follow_up" in w for w in warnings)
     assert templates_that_do_not_ask(load_catalog(REPO / "examples/catalog.yaml")) == []
+
+
+class VagueBrain(OfflineBrain):
+    """A brain (as a language model might) that words an information request without naming anything."""
+
+    def compose(self, request: ComposeRequest) -> str:
+        return "Thank you, we are looking into your request."
+
+
+def test_a_worded_request_that_names_nothing_is_replaced_by_the_built_in_wording(catalog, store, clock):
+    from tests.conftest import email
+
+    agent = CaseAgent(Context(catalog=catalog, store=store, clock=clock, brain_engine=VagueBrain()))
+    result = agent.process_email(email("Hi, I want to return the bike I bought, it is too big for me.",
+                                       subject="Return"))
+    assert result.outcome.action is Action.REQUEST_INFO and result.outcome.outbound is Outbound.SENT
+    item = store.outbox(result.case_id)[-1]
+    assert "order reference" in item.body and "looking into your request" not in item.body
+    assert item.template_id is None

@@ -70,14 +70,20 @@ class OfflineBrain:
         return guess
 
     def compose(self, request: ComposeRequest) -> str:
-        return _wording(request.purpose).render(
-            intent=request.intent.model_dump() if request.intent else None,
-            missing=[_missing_entry(request, name) for name in request.missing],
-            fields=request.fields,
-            knowledge=request.knowledge,
-            organisation=request.organisation,
-            follow_up_number=request.follow_up_number,
-        ).strip()
+        return built_in_wording(request)
+
+
+def built_in_wording(request: ComposeRequest) -> str:
+    """The offline engine's wording for a purpose (``agent_graph/wording``); an information request's
+    names every missing attribute."""
+    return _wording(request.purpose).render(
+        intent=request.intent.model_dump() if request.intent else None,
+        missing=[_missing_entry(request, name) for name in request.missing],
+        fields=request.fields,
+        knowledge=request.knowledge,
+        organisation=request.organisation,
+        follow_up_number=request.follow_up_number,
+    ).strip()
 
 
 def _missing_entry(request: ComposeRequest, name: str) -> dict[str, str]:
