@@ -34,10 +34,6 @@ class CaseUpdate(BaseModel):
     new_intent: str | None = Field(default=None, description="the intent this email identified or replaced")
     written: list[str] = Field(default_factory=list, description="fields this email wrote")
 
-    @property
-    def changed(self) -> bool:
-        return self.new_intent is not None or bool(self.written)
-
 
 class Proposal(BaseModel):
     """What the decision table proposes, before the guard applies policy."""

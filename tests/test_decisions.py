@@ -54,6 +54,8 @@ BOTH_FIELDS = {"booking_code", "new_date"}
     (ReplyKind.OTHER, CaseUpdate(), BOTH_FIELDS, "change_sailing", Action.ROUTE_TO_REP, "reply not understood"),
     (ReplyKind.OTHER, CaseUpdate(written=["booking_code"]), BOTH_FIELDS, "change_sailing",
      Action.SEND_RESOLUTION, "every required attribute"),
+    (ReplyKind.OTHER, CaseUpdate(written=["note"]), BOTH_FIELDS, "change_sailing",
+     Action.ROUTE_TO_REP, "reply not understood"),   # free text is taken from chatter too
     (ReplyKind.OTHER, CaseUpdate(new_intent="cancel_booking"), {"booking_code"}, "cancel_booking",
      Action.SEND_RESOLUTION, "every required attribute of cancel_booking"),
     (ReplyKind.OTHER, CaseUpdate(new_intent="change_sailing"), {"booking_code"}, "change_sailing",

@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import Understanding
 from agent_graph.brain.types import ReplyKind
-from agent_graph.catalog import Catalog
+from agent_graph.catalog import AttributeType, Catalog
 from agent_graph.context import Context, services
 from agent_graph.nodes import reads_store
 from agent_graph.domain import Action, CaseStatus
@@ -42,7 +42,7 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
         return Proposal(action=Action.UPDATE_ONLY, reason="a representative owns the case")
     if understanding.asks_for_person:
         return Proposal(action=Action.ROUTE_TO_REP, reason="the customer asked for a person")
-    if status == CaseStatus.RESOLUTION_PROPOSED and not update.changed:
+    if status == CaseStatus.RESOLUTION_PROPOSED and not brings_new_information(catalog, case, update):
         return Proposal(action=Action.ROUTE_TO_REP, reason="reply not understood")
     intent = catalog.intent(case.intent)
     if intent is None:
@@ -52,6 +52,16 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
         return Proposal(action=Action.REQUEST_INFO, missing=missing,
                         reason=f"required information missing: {', '.join(missing)}")
     return Proposal(action=Action.SEND_RESOLUTION, reason=f"every required attribute of {intent.id} is known")
+
+
+def brings_new_information(catalog: Catalog, case: Case, update: CaseUpdate) -> bool:
+    """Whether an email changed what the case is about: a new intent, or a new typed value. Free
+    text is not counted: it is taken from whatever the customer writes, chatter included."""
+    if update.new_intent is not None:
+        return True
+    intent = catalog.intent(case.intent)
+    attributes = [intent.attribute(name) for name in update.written] if intent else []
+    return any(a is not None and a.type is not AttributeType.TEXT for a in attributes)
 
 
 @reads_store
