@@ -51,17 +51,19 @@ def identifications(directory: Path) -> list[tuple[float, bool, str]]:
 
 def validation_emails() -> list[tuple[float, bool, str]]:
     data = json.loads((HERE / "emails.json").read_text(encoding="utf-8"))
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as workdir:
+        folder = Path(workdir) / "emails.json"
+        folder.mkdir()
         for n, email in enumerate(data["emails"]):
             thread: dict[str, Any] = {
-                "id": f"validation-{n:02d}", "catalog": str((HERE / email["catalog"]).resolve()),
+                "id": f"email-{n}", "catalog": str((HERE / email["catalog"]).resolve()),
                 "turns": [{"at": "2026-05-04T09:00:00Z",
                            "email": {"from": "Sam Carter <sam.carter@example.net>", "subject": email["subject"],
                                      "body": email["body"]},
                            "expect": {"intent": email["intent"]}}],
             }
-            (Path(folder) / f"validation-{n:02d}.json").write_text(json.dumps(thread), encoding="utf-8")
-        return identifications(Path(folder))
+            (folder / f"validation-{n:02d}.json").write_text(json.dumps(thread), encoding="utf-8")
+        return identifications(folder)
 
 
 def main() -> int:
