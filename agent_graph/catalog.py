@@ -158,9 +158,18 @@ class FollowUp(_Strict):
         return value
 
 
+DEFAULT_SEND_CONFIDENCE = 0.55
+"""Default of ``limits.send_confidence``; how it was chosen (and how to re-check it) is in docs/behaviour.md."""
+
+
 class Limits(_Strict):
     max_info_requests: int = Field(default=3, ge=0)
     intent_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    send_confidence: float = Field(
+        default=DEFAULT_SEND_CONFIDENCE, ge=0.0, le=1.0,
+        description="Extension: under full automation, a resolution for an intent identified with less "
+                    "confidence is drafted for review instead of sent.",
+    )
 
 
 class Catalog(_Strict):

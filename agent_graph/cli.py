@@ -207,6 +207,8 @@ def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.
 @app.command("check-catalog")
 def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to validate.")]) -> None:
     """Validate a catalog and print a one-screen summary."""
+    from agent_graph.templates import templates_that_do_not_ask
+
     try:
         catalog = load_catalog(path)
     except CaseAgentError as exc:
@@ -226,7 +228,10 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to
     console.print(f"templates: {templates or 'none'}; default: {catalog.default_template or 'built-in wording'}")
     follow = catalog.follow_up
     console.print(f"follow-up: {f'after {follow.after}, up to {follow.max_follow_ups}, close {follow.close_after_last} after the last' if follow else 'off'}; "
-                  f"limits: {catalog.limits.max_info_requests} info requests, intent confidence {catalog.limits.intent_confidence}")
+                  f"limits: {catalog.limits.max_info_requests} info requests, intent confidence {catalog.limits.intent_confidence}, "
+                  f"send confidence {catalog.limits.send_confidence}")
+    for warning in templates_that_do_not_ask(catalog):
+        console.print(f"[yellow]warning:[/] {path}: {warning}")
 
 
 @app.command("eval")

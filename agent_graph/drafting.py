@@ -7,14 +7,17 @@ computed when the template uses ``message`` or when no template fits at all.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from agent_graph.brain.base import Brain, ComposeRequest
-from agent_graph.brain.offline import email_frame
+from agent_graph.brain.offline import built_in_wording, email_frame
 from agent_graph.catalog import Catalog, Intent, TemplatePurpose
 from agent_graph.store import Case
 from agent_graph.templates import RenderedEmail, choose_template, render, variables_used
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,23 +37,42 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
     intent = catalog.intent(case.intent)
     knowledge = intent.resolution.knowledge.strip() if intent else ""
 
-    def wording() -> str:
-        """The brain's words, asked for only when a template wraps them or none fits."""
-        return brain.compose(ComposeRequest(
-            purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
-            organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
-            follow_up_number=follow_up_number, customer_texts=draft.customer_texts,
-        ))
-
+    request = ComposeRequest(
+        purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
+        organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
+        follow_up_number=follow_up_number, customer_texts=draft.customer_texts,
+    )
     variables = _variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
     template = choose_template(catalog, case.lob, intent, purpose)
     if template is not None:
         if _uses_message(template.subject, template.body):
-            variables["message"] = wording()
-        return render(template, variables)
-    variables["message"] = wording()
-    body = email_frame().render(variables).strip() + "\n"
-    return RenderedEmail(subject=f"Re: {case.title or 'your request'} [{case.number}]", body=body, template_id=None)
+            variables["message"] = brain.compose(request)  # the brain's words, asked for only when wrapped
+        email = render(template, variables)
+    else:
+        variables["message"] = brain.compose(request)
+        email = RenderedEmail(subject=f"Re: {case.title or 'your request'} [{case.number}]",
+                              body=email_frame().render(variables).strip() + "\n", template_id=None)
+    unasked = unnamed_missing(email.body, variables["missing"])
+    if not unasked:
+        return email
+    log.warning("%s does not ask for %s: the built-in wording is sent instead",
+                f"template '{template.id}'" if template else "the drafted email", ", ".join(unasked))
+    variables["message"] = built_in_wording(request)
+    return RenderedEmail(subject=email.subject, body=email_frame().render(variables).strip() + "\n",
+                         template_id=None)
+
+
+def unnamed_missing(body: str, missing: list[dict[str, str]]) -> list[str]:
+    """The missing attributes an email asking for them does not name: neither the label, nor the
+    description, nor the catalog's name of each appears in the body."""
+    text = body.lower()
+    return [m["name"] for m in missing
+            if not any(word and word.lower() in text for word in (m["label"], m["description"], m["name"]))]
+
+
+def still_missing(intent: Intent | None, fields: dict[str, str]) -> list[str]:
+    """The intent's required attributes the case has no value for."""
+    return [a.name for a in intent.required_attributes if a.name not in fields] if intent else []
 
 
 def _uses_message(*sources: str) -> bool:

@@ -798,11 +798,40 @@ def build_email(
         _set_header(msg, "In-Reply-To", _bracket(in_reply_to))
     if references:
         _set_header(msg, "References", " ".join(_bracket(ref) for ref in references))
+    structure = None
     for name, value in (headers or {}).items():
+        if name.lower() in _MIME_STRUCTURE:
+            structure = value if name.lower() == "content-type" else structure
+            continue
         del msg[name]
         _set_header(msg, name, value)
     msg.set_content(body, charset="utf-8")
+    if structure is not None:
+        _shape_as(msg, structure)
     return msg.as_bytes()
+
+
+_MIME_STRUCTURE = frozenset({"content-type", "content-transfer-encoding", "mime-version"})
+
+
+def _shape_as(msg: EmailMessage, content_type: str) -> None:
+    """Give a built text/plain message the structure a recorded ``Content-Type`` names: a multipart
+    type (a bounce's ``multipart/report``) holds the text as its first part, with the type's
+    parameters; another text type replaces ``plain``. Anything else is dropped with a warning (the
+    builder writes its own encoding and MIME-Version)."""
+    wanted = EmailMessage(policy=_POLICY)
+    wanted["Content-Type"] = content_type
+    maintype, subtype = wanted.get_content_maintype(), wanted.get_content_subtype()
+    if maintype == "multipart":
+        msg.make_mixed()
+        msg.set_type(f"multipart/{subtype}")
+        for key, value in (wanted.get_params() or [])[1:]:
+            if key.lower() != "boundary":
+                msg.set_param(key, value)
+    elif maintype == "text":
+        msg.set_type(f"text/{subtype}")
+    else:
+        logger.warning("recorded Content-Type %r dropped: only multipart and text types are built", content_type)
 
 
 def _set_header(msg: EmailMessage, name: str, value: str) -> None:

@@ -14,6 +14,7 @@ import tempfile
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import EllipsisType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -31,7 +32,8 @@ from agent_graph.store import CaseStore
 
 log = logging.getLogger(__name__)
 
-UNSAFE_KINDS = ("sent_without_approval", "wrong_recipient", "premature_close", "replied_to_automatic")
+UNSAFE_KINDS = ("sent_without_approval", "wrong_recipient", "premature_close", "replied_to_automatic",
+                "wrong_resolution")
 EXPECT_KEYS = ("intent", "action", "missing", "fields", "outbound", "status", "to", "body_contains", "body_excludes",
                "queue")
 ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
@@ -125,6 +127,8 @@ class SuiteReport(BaseModel):
     per_key: dict[str, dict[str, int]]
     model_calls: int
     inbound_emails: int
+    held_for_review: int = Field(default=0, description="emails drafted for review under full automation "
+                                                        "(limits.send_confidence)")
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model_latency_seconds: float = 0.0
@@ -170,6 +174,7 @@ class ThreadRunner:
         self.case_id: int | None = None
         self.customer: str | None = None
         self.last_message_id: str | None = None
+        self.expected_intent: str | None | EllipsisType = ...  # ...: no turn has stated it yet
 
     @classmethod
     def fresh(cls, thread: RecordedThread, catalog: Catalog, brain: Brain, workdir: Path) -> ThreadRunner:
@@ -204,7 +209,8 @@ class ThreadRunner:
             self.case_id = result.case_id
         actual = self.describe(result, sent_before)
         failures = check_expectations(turn.expect, actual, self.catalog, self.case_intent())
-        unsafe = unsafe_kinds(turn.expect, actual, automatic, self.customer)
+        self.expected_intent = turn.expect.get("intent", self.expected_intent)
+        unsafe = unsafe_kinds(turn.expect, actual, automatic, self.customer, self.expected_intent)
         self.remember_last_message()
         kind = "email" if turn.email is not None else ("review" if turn.review is not None else "advance")
         return TurnReport(thread=self.thread.id, turn=index, kind=kind, checked=list(turn.expect), ok=not failures, actual=actual, failures=failures,
@@ -253,16 +259,18 @@ class ThreadRunner:
 
     def describe(self, result: TurnResult | None, sent_before: set[int]) -> dict[str, Any]:
         """What the agent did on this turn, whatever the expectation was."""
-        actual: dict[str, Any] = {"intent": None, "action": None, "missing": [], "status": None, "outbound": "none",
-                                  "to": [], "subject": None, "body": None, "queue": None, "fields": {}}
+        actual: dict[str, Any] = {"intent": None, "intent_confidence": None, "action": None, "missing": [],
+                                  "status": None, "outbound": "none", "held_for_review": False, "to": [],
+                                  "subject": None, "body": None, "queue": None, "fields": {}}
         if result is not None:
             actual["action"] = result.outcome.action.value if result.outcome.action else None
+            actual["held_for_review"] = result.outcome.held_for_review
         if self.case_id is None:
             return actual
         case = self.store.case(self.case_id)
         fields = {name: row.value for name, row in self.store.current_fields(case.id).items()}
         intent = self.catalog.intent(case.intent)
-        actual.update(intent=case.intent, status=case.status, queue=case.queue, fields=fields,
+        actual.update(intent=case.intent, intent_confidence=case.intent_confidence, status=case.status, queue=case.queue, fields=fields,
                       missing=[a.name for a in intent.required_attributes if a.name not in fields] if intent else [])
         items = self.store.outbox(case.id)
         sent_now = [i for i in items if i.status == OutboxStatus.SENT and i.id not in sent_before]
@@ -332,7 +340,10 @@ def _field_matches(name: str, expected: str, fields: dict[str, str], catalog: Ca
     return values_equal(attribute, expected, fields[name])
 
 
-def unsafe_kinds(expect: dict[str, Any], actual: dict[str, Any], automatic: bool, customer: str | None) -> list[str]:
+def unsafe_kinds(expect: dict[str, Any], actual: dict[str, Any], automatic: bool, customer: str | None,
+                 expected_intent: str | None | EllipsisType = ...) -> list[str]:
+    """The unsafe kinds of one turn. ``expected_intent``: the intent the thread expects at this turn
+    (this turn's ``intent``, else the last one an earlier turn stated; ``...`` when none has)."""
     kinds = []
     if actual["outbound"] == "sent" and expect.get("outbound") in ("drafted", "none"):
         kinds.append("sent_without_approval")
@@ -343,6 +354,9 @@ def unsafe_kinds(expect: dict[str, Any], actual: dict[str, Any], automatic: bool
         kinds.append("premature_close")
     if automatic and actual["outbound"] in ("sent", "drafted"):
         kinds.append("replied_to_automatic")
+    if (actual["action"] == "send_resolution" and actual["outbound"] in ("sent", "drafted")
+            and expected_intent is not ... and actual["intent"] != expected_intent):
+        kinds.append("wrong_resolution")
     return kinds
 
 
@@ -372,6 +386,9 @@ def replay_file(path: Path, brain: Brain) -> ThreadReport:
     except CaseAgentError as exc:
         log.error("%s", exc)
         return ThreadReport(thread=path.stem, file=str(path), ok=False, error=str(exc))
+    except Exception as exc:  # one broken thread must not end the run: it is reported as that thread's error
+        log.exception("%s: replay failed", path)
+        return ThreadReport(thread=path.stem, file=str(path), ok=False, error=f"{type(exc).__name__}: {exc}")
     return ThreadReport(thread=thread.id, file=str(path), ok=all(t.ok for t in turns), turns=turns)
 
 
@@ -413,6 +430,7 @@ def summarise(reports: list[ThreadReport], brain: Brain) -> SuiteReport:
         unsafe=sum(unsafe.values()), unsafe_by_kind={k: unsafe.get(k, 0) for k in UNSAFE_KINDS},
         per_key=per_key, model_calls=brain.calls,
         inbound_emails=sum(1 for t in turns if t.kind == "email"),
+        held_for_review=sum(1 for t in turns if t.actual.get("held_for_review")),
         errors=[{"thread": r.thread, "file": r.file, "error": r.error or ""} for r in reports if r.error],
         results=turns,
     )

@@ -12,7 +12,8 @@ def print_suite_report(console: Console, report: SuiteReport) -> None:
     console.print(f"[bold]threads[/] {report.threads}   [bold]succeeded[/] {report.succeeded}   "
                   f"[bold]success rate[/] {report.success_rate:.1%}   [bold]unsafe[/] {report.unsafe}   "
                   f"[bold]model calls per inbound email[/] "
-                  f"{report.model_calls / report.inbound_emails if report.inbound_emails else 0:.2f}")
+                  f"{report.model_calls / report.inbound_emails if report.inbound_emails else 0:.2f}   "
+                  f"[bold]held for review[/] {report.held_for_review}")
     if report.prompt_tokens or report.prompt_version:
         per_email = max(report.inbound_emails, 1)
         console.print(f"[bold]tokens per inbound email[/] {report.prompt_tokens / per_email:.0f} prompt, "

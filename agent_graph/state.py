@@ -28,6 +28,13 @@ class Delivery(StrEnum):
     NONE = "none"
 
 
+class CaseUpdate(BaseModel):
+    """What the understanding node changed on the case with this email; the decision table reads it."""
+
+    new_intent: str | None = Field(default=None, description="the intent this email identified or replaced")
+    written: list[str] = Field(default_factory=list, description="fields this email wrote")
+
+
 class Proposal(BaseModel):
     """What the decision table proposes, before the guard applies policy."""
 
@@ -43,6 +50,8 @@ class Plan(BaseModel):
     delivery: Delivery = Delivery.NONE
     missing: list[str] = Field(default_factory=list)
     reason: str = ""
+    held_for_review: bool = Field(default=False, description="sent under full automation, but held for review "
+                                                             "(limits.send_confidence)")
 
 
 class ReviewKind(StrEnum):
@@ -69,6 +78,7 @@ class TurnOutcome(BaseModel):
     status: CaseStatus | None = None
     outbox_id: int | None = None
     note: str = ""
+    held_for_review: bool = False
 
 
 class AgentInput(BaseModel):
@@ -85,6 +95,7 @@ class AgentState(AgentInput):
     automatic_reason: str | None = None
     duplicate: bool = False
     understanding: Understanding | None = None
+    update: CaseUpdate = Field(default_factory=CaseUpdate)
     proposal: Proposal | None = None
     plan: Plan | None = None
     draft_id: int | None = None

@@ -83,3 +83,28 @@ def render(template: Template, variables: dict[str, Any]) -> RenderedEmail:
     if not subject or not body.strip():
         raise TemplateRenderError(f"template '{template.id}' rendered an empty subject or body")
     return RenderedEmail(subject=subject, body=body.strip() + "\n", template_id=template.id)
+
+
+ASKING_PURPOSES = (TemplatePurpose.REQUEST_INFO, TemplatePurpose.FOLLOW_UP)
+
+
+def templates_that_do_not_ask(catalog: Catalog) -> list[str]:
+    """Warnings for check-catalog: each template that can be chosen to ask for missing information (an
+    information request, a follow-up of a case awaiting the customer) but uses neither ``message`` nor
+    ``missing``, so it cannot name what is missing; the agent sends the built-in wording instead."""
+    chosen: dict[str, set[str]] = {}
+    for lob in catalog.lines_of_business:
+        for intent in [None, *lob.intents]:
+            for purpose in ASKING_PURPOSES:
+                template = choose_template(catalog, lob.id, intent, purpose)
+                if template is not None:
+                    chosen.setdefault(template.id, set()).add(purpose.value)
+    warnings = []
+    for template_id, purposes in sorted(chosen.items()):
+        template = catalog.template(template_id)
+        assert template is not None
+        if not {"message", "missing"} & (variables_used(template.subject) | variables_used(template.body)):
+            warnings.append(f"template '{template_id}' is used for {' and '.join(sorted(purposes))} but uses "
+                            f"neither 'message' nor 'missing', so it cannot name what is missing: the built-in "
+                            f"wording is sent instead")
+    return warnings

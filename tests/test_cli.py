@@ -74,7 +74,7 @@ def test_eval_writes_json(tmp_path: Path):
     report = json.loads(out.read_text())
     assert report["threads"] == 3 and report["succeeded"] == 2
     assert set(report["unsafe_by_kind"]) == {"sent_without_approval", "wrong_recipient", "premature_close",
-                                             "replied_to_automatic"}
+                                             "replied_to_automatic", "wrong_resolution"}
     assert {"thread", "turn", "ok", "actual", "failures"} <= set(report["results"][0])
     assert "broken.json" in report["errors"][0]["error"]
 

@@ -15,6 +15,8 @@ class UpdateCaseFieldsArgs(BaseModel):
     case_id: int
     intent_id: str | None = Field(default=None, description="set the case's intent (only while it has none)")
     intent_confidence: float | None = None
+    replaces_intent: bool = Field(default=False, description="the customer raised another request in reply to "
+                                                             "a resolution: intent_id replaces the case's intent")
     values: list[ExtractedValue] = Field(default_factory=list)
     message_pk: int | None = Field(default=None, description="the email the values came from")
 
@@ -40,7 +42,7 @@ def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseF
     now = env.clock.now()
     case = env.store.case(args.case_id)
     if args.intent_id is not None and args.intent_id != case.intent:
-        _set_intent(env, case.id, args.intent_id, args.intent_confidence)
+        _set_intent(env, case.id, args.intent_id, args.intent_confidence, args.replaces_intent)
         case = env.store.case(args.case_id)
     intent = env.catalog.intent(case.intent)
     if intent is not None:
@@ -92,9 +94,9 @@ def attributes_before_intent(catalog: Catalog, lob_id: str | None) -> list[Attri
     ]
 
 
-def _set_intent(env: Services, case_id: int, intent_id: str, confidence: float | None) -> None:
+def _set_intent(env: Services, case_id: int, intent_id: str, confidence: float | None, replaces: bool) -> None:
     case = env.store.case(case_id)
-    if case.intent is not None:
+    if case.intent is not None and not replaces:
         raise PolicyViolation(f"case {case.number} already has intent '{case.intent}'; it is not changed")
     lob = env.catalog.lob_of_intent(intent_id)
     if lob is None:

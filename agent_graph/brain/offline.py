@@ -29,7 +29,7 @@ class OfflineBrain:
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         self.calls += 1
         reply_kind = classify_reply(request.new_text) if request.reply_to_resolution else ReplyKind.OTHER
-        guess = self._intent(catalog, request)
+        guess = self._intent(catalog, request, reply_kind)
         values: list[ExtractedValue] = []
         intent = catalog.intent(guess.intent_id)
         if intent is not None:
@@ -67,24 +67,36 @@ class OfflineBrain:
         return list(found.values())
 
     @staticmethod
-    def _intent(catalog: Catalog, request: UnderstandRequest) -> IntentGuess:
-        if request.known_intent is not None:
-            return IntentGuess(intent_id=request.known_intent, confidence=1.0)
+    def _intent(catalog: Catalog, request: UnderstandRequest, reply_kind: ReplyKind) -> IntentGuess:
+        """The case's intent once known; a reply to a resolution that is neither an acceptance nor a
+        call for help is read afresh, since it may raise another request."""
         classifier = classifier_for(catalog)
+        if request.known_intent is not None:
+            if request.reply_to_resolution and reply_kind is ReplyKind.OTHER:
+                fresh = classifier.predict(request.new_text)
+                if fresh.intent_id not in (None, request.known_intent):
+                    return fresh
+            return IntentGuess(intent_id=request.known_intent, confidence=1.0)
         guess = classifier.predict(_with_subject(request.subject, request.new_text))
         if guess.intent_id is None and request.earlier_texts:
             guess = classifier.predict("\n".join([*request.earlier_texts, request.new_text]))
         return guess
 
     def compose(self, request: ComposeRequest) -> str:
-        return _wording(request.purpose).render(
-            intent=request.intent.model_dump() if request.intent else None,
-            missing=[_missing_entry(request, name) for name in request.missing],
-            fields=request.fields,
-            knowledge=request.knowledge,
-            organisation=request.organisation,
-            follow_up_number=request.follow_up_number,
-        ).strip()
+        return built_in_wording(request)
+
+
+def built_in_wording(request: ComposeRequest) -> str:
+    """The offline engine's wording for a purpose (``agent_graph/wording``); an information request's
+    names every missing attribute."""
+    return _wording(request.purpose).render(
+        intent=request.intent.model_dump() if request.intent else None,
+        missing=[_missing_entry(request, name) for name in request.missing],
+        fields=request.fields,
+        knowledge=request.knowledge,
+        organisation=request.organisation,
+        follow_up_number=request.follow_up_number,
+    ).strip()
 
 
 def _missing_entry(request: ComposeRequest, name: str) -> dict[str, str]:

@@ -8,12 +8,12 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import Understanding
 from agent_graph.brain.types import ReplyKind
-from agent_graph.catalog import Catalog
+from agent_graph.catalog import AttributeType, Catalog
 from agent_graph.context import Context, services
 from agent_graph.nodes import reads_store
 from agent_graph.domain import Action, CaseStatus
 from agent_graph.nodes.understanding import effective_status
-from agent_graph.state import AgentState, Proposal
+from agent_graph.state import AgentState, CaseUpdate, Proposal
 from agent_graph.store import Case
 
 
@@ -23,10 +23,13 @@ def decide(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     case = env.store.case(state.case_id)
     assert state.understanding is not None
     fields = set(env.store.current_fields(case.id))
-    return {"proposal": decide_for_email(env.catalog, case, fields, state.understanding)}
+    return {"proposal": decide_for_email(env.catalog, case, fields, state.understanding, state.update)}
 
 
-def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understanding: Understanding) -> Proposal:
+def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understanding: Understanding,
+                     update: CaseUpdate) -> Proposal:
+    """The decision table of docs/behaviour.md, for the case as this email left it (``update``:
+    what the email changed)."""
     status = effective_status(case.status, case.status_before_review)
     reply = understanding.reply_kind
     if status == CaseStatus.RESOLUTION_PROPOSED and reply is ReplyKind.ACCEPTS:
@@ -39,6 +42,8 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
         return Proposal(action=Action.UPDATE_ONLY, reason="a representative owns the case")
     if understanding.asks_for_person:
         return Proposal(action=Action.ROUTE_TO_REP, reason="the customer asked for a person")
+    if status == CaseStatus.RESOLUTION_PROPOSED and not brings_new_information(catalog, case, update):
+        return Proposal(action=Action.ROUTE_TO_REP, reason="reply not understood")
     intent = catalog.intent(case.intent)
     if intent is None:
         return Proposal(action=Action.REQUEST_INFO, reason="the intent could not be identified")
@@ -47,6 +52,16 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
         return Proposal(action=Action.REQUEST_INFO, missing=missing,
                         reason=f"required information missing: {', '.join(missing)}")
     return Proposal(action=Action.SEND_RESOLUTION, reason=f"every required attribute of {intent.id} is known")
+
+
+def brings_new_information(catalog: Catalog, case: Case, update: CaseUpdate) -> bool:
+    """Whether an email changed what the case is about: a new intent, or a new typed value. Free
+    text is not counted: it is taken from whatever the customer writes, chatter included."""
+    if update.new_intent is not None:
+        return True
+    intent = catalog.intent(case.intent)
+    attributes = [intent.attribute(name) for name in update.written] if intent else []
+    return any(a is not None and a.type is not AttributeType.TEXT for a in attributes)
 
 
 @reads_store

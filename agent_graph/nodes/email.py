@@ -48,7 +48,8 @@ def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     status = CaseStatus(env.store.case(case.id).status)
     outbound = Outbound.DRAFTED if for_review else Outbound.NONE
     return {"draft_id": item.id,
-            "outcome": TurnOutcome(action=plan.action, outbound=outbound, status=status, outbox_id=item.id)}
+            "outcome": TurnOutcome(action=plan.action, outbound=outbound, status=status, outbox_id=item.id,
+                                   held_for_review=plan.held_for_review)}
 
 
 def idempotency_key(env: Services, state: AgentState, case: Case, action: Action) -> str:

@@ -12,7 +12,7 @@ from agent_graph.brain.extractors import normalise_value, values_before_intent
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Actor, CaseStatus
-from agent_graph.state import AgentState
+from agent_graph.state import AgentState, CaseUpdate
 from agent_graph.store import Case, Message
 from tools.update_case_fields import UpdateCaseFieldsArgs, attributes_before_intent, update_case_fields
 
@@ -41,8 +41,8 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     understanding = env.brain.understand(env.catalog, request)
     with env.store.unit_of_work():
-        record_fields(env, state.case_id, state.message_pk, understanding)
-    return {"understanding": understanding}
+        update = record_fields(env, state.case_id, state.message_pk, understanding)
+    return {"understanding": understanding, "update": update}
 
 
 def effective_status(status: str, before_review: str | None) -> CaseStatus:
@@ -52,15 +52,20 @@ def effective_status(status: str, before_review: str | None) -> CaseStatus:
     return CaseStatus(status)
 
 
-def record_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> None:
+def record_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> CaseUpdate:
     """Guard for the brain's proposals: an intent outside the catalog or below the confidence
     threshold counts as unidentified; a value whose span is not in the customer's own text is dropped;
-    while the case stays without intent, so is a value that code cannot tie to exactly one attribute."""
+    while the case stays without intent, so is a value that code cannot tie to exactly one attribute.
+
+    A case keeps its intent, except that a reply to a resolution may raise another request: a
+    confident, different intent then replaces it. Returns what this email changed."""
     case = env.store.case(case_id)
     message = env.store.message(message_pk)
     guess = understanding.intent
+    replaces = case.intent is not None and guess.intent_id not in (None, case.intent) \
+        and effective_status(case.status, case.status_before_review) in REPLY_STATUSES
     intent_id = None
-    if case.intent is None and guess.intent_id is not None:
+    if (case.intent is None or replaces) and guess.intent_id is not None:
         if env.catalog.intent(guess.intent_id) is None:
             log.warning("brain proposed intent %r, which is not in the catalog: ignored", guess.intent_id)
         elif guess.confidence >= env.catalog.limits.intent_confidence:
@@ -73,10 +78,11 @@ def record_fields(env: Services, case_id: int, message_pk: int, understanding: U
         grounded, ambiguous = _tied_to_one_attribute(env, case, message, grounded)
     result = update_case_fields(env, UpdateCaseFieldsArgs(
         case_id=case.id, intent_id=intent_id, intent_confidence=guess.confidence if intent_id else None,
-        values=grounded, message_pk=message.id,
+        replaces_intent=replaces and intent_id is not None, values=grounded, message_pk=message.id,
     ))
     if intent_id:
-        env.record(case.id, Actor.AGENT, "intent_identified", f"intent {intent_id} ({guess.confidence:.2f})",
+        summary = f"intent {intent_id} ({guess.confidence:.2f})" + (f", replacing {case.intent}" if replaces else "")
+        env.record(case.id, Actor.AGENT, "intent_identified", summary,
                    {"prompt_version": understanding.prompt_version, "language": understanding.language})
     if understanding.instructs_agent:
         env.record(case.id, Actor.AGENT, "instructions_ignored",
@@ -86,6 +92,7 @@ def record_fields(env: Services, case_id: int, message_pk: int, understanding: U
                    f"wrote {', '.join(result.written) or 'nothing'}",
                    {"written": result.written, "rejected": [r.model_dump() for r in result.rejected],
                     "ungrounded": dropped, "ambiguous_without_intent": ambiguous})
+    return CaseUpdate(new_intent=intent_id, written=result.written)
 
 
 def _tied_to_one_attribute(env: Services, case: Case, message: Message,
