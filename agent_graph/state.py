@@ -84,6 +84,8 @@ class AgentInput(BaseModel):
 class AgentState(AgentInput):
     automatic_reason: str | None = None
     duplicate: bool = False
+    stranger: str | None = None
+    """Why this email may not speak for the case's customer (``intake.stranger_reason``), or None."""
     understanding: Understanding | None = None
     proposal: Proposal | None = None
     plan: Plan | None = None
