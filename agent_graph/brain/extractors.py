@@ -851,19 +851,94 @@ def _negated_before(text: str, start: int) -> bool:
     return match is not None and not re.search(r"[,.;:!?]", tail[match.end():])
 
 
+_CLAUSE_BREAK_RE = re.compile(r"[.;!?,()\n]")
+_VERB_MARKERS = frozenset("""i you we they he she it who will would shall should can could may might must let's
+    lets don't didn't doesn't won't can't cannot""".split())  # before a word: it is a verb ('we march', 'you may')
+_PRO_FORMS = frozenset({"one", "ones"})  # 'the large one': the word still names the thing itself
+ATTRIBUTE_WORD_REACH = 2  # words between a single-word value and a word of its attribute, same clause
+
+
+def _clause_neighbour(text: str, words: list[re.Match[str]], i: int, step: int) -> re.Match[str] | None:
+    """The word before (step -1) or after (step 1) words[i], unless a clause break stands between."""
+    k = i + step
+    if not 0 <= k < len(words):
+        return None
+    left, right = (words[k], words[i]) if step < 0 else (words[i], words[k])
+    return None if _CLAUSE_BREAK_RE.search(text, left.end(), right.start()) else words[k]
+
+
+def _near_attribute_word(text: str, words: list[re.Match[str]], i: int, attribute_stems: frozenset[str]) -> bool:
+    for step in (-1, 1):
+        k = i
+        for _ in range(ATTRIBUTE_WORD_REACH + 1):
+            neighbour = _clause_neighbour(text, words, k, step)
+            if neighbour is None:
+                break
+            if _stem(neighbour.group()) in attribute_stems:
+                return True
+            k += step
+    return False
+
+
+def _written_as_name(text: str, words: list[re.Match[str]], i: int) -> bool:
+    """Capitalised where no sentence starts, and not the first word of a longer name:
+    'the invoice for May', 'in March 2026' -- not 'May I ask', 'New York'."""
+    word = words[i].group()
+    if not word[:1].isupper() or word.isupper() and len(word) > 1:
+        return False
+    before = text[:words[i].start()].rstrip(" \t\"'“‘(")
+    if not before or before[-1] in ".!?\n":
+        return False
+    after = _clause_neighbour(text, words, i, 1)
+    return after is None or not after.group()[:1].isupper() or after.group().lower() in _STOPWORDS
+
+
+def _reads_as_noun(word: str) -> bool:
+    """A content word that does not read as a finite verb ('answer', not 'works'/'arrived')."""
+    lowered = word.lower()
+    if not word.isalpha() or lowered in _STOPWORDS or lowered in _PRO_FORMS:
+        return False
+    return not (lowered.endswith("ed") or lowered.endswith("s") and not lowered.endswith("ss"))
+
+
+def _reads_as_value(text: str, words: list[re.Match[str]], i: int, attribute_stems: frozenset[str],
+                    function_word: bool) -> bool:
+    """Whether a single-word value or alias found at words[i] is used as the value here.
+
+    Most single words ('may', 'march', 'new', 'standard') also have an everyday use. A word of
+    the attribute next to it settles it ('standard delivery', 'the invoice for May'). A function
+    word ('may', 'other') needs that or to be written as a name ('in May'). Any other word is
+    the value unless its neighbours show the everyday use: a verb ('we march on', 'you may'), a
+    comparison ('as new'), or a qualifier of something else ('the standard answer').
+    """
+    if _near_attribute_word(text, words, i, attribute_stems):
+        return True
+    if function_word:
+        return _written_as_name(text, words, i)
+    before = _clause_neighbour(text, words, i, -1)
+    after = _clause_neighbour(text, words, i, 1)
+    if before is not None and before.group().lower().replace("’", "'") in _VERB_MARKERS | {"as"}:
+        return False
+    qualifies_another = after is not None and _reads_as_noun(after.group())
+    return not qualifies_another or _written_as_name(text, words, i)
+
+
 def _enum_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     words = list(_ENUM_WORD_RE.finditer(ctx.text))
     lowered = [w.group().lower() for w in words]
     text_lower, word_set = " ".join(lowered), set(lowered)
+    attribute_stems = frozenset(_distinctive(_attribute_keywords([attr])[0]))
     found: list[_Candidate] = []
     for value, phrase in _enum_phrases(attr):
-        if set(phrase.split()) <= _STOPWORDS or len(phrase) < 3:
-            continue  # 'other', 'any', 'c': too common to mean the value, only trusted after a label
+        if len(phrase) < 3:
+            continue  # 'c': too short to mean the value, only trusted after a label
         phrase_words = phrase.split()
         if phrase not in text_lower and not set(phrase_words) <= word_set \
                 and fuzz.partial_ratio(phrase, text_lower) < ENUM_THRESHOLD:
             continue  # cheap filter before scanning windows
         for i, j, score in _phrase_windows(lowered, phrase_words):
+            if j - i == 1 and not _reads_as_value(ctx.text, words, i, attribute_stems, phrase in _STOPWORDS):
+                continue
             start, end = words[i].start(), words[j - 1].end()
             if not _negated_before(ctx.text, start):
                 found.append(_Candidate(value, start, end, "enum", round(0.85 * score / 100, 4)))
