@@ -211,9 +211,12 @@ class CaseAgent:
                                         self.claimant.claim())
 
     def _wait_for_case(self, case: Case, graph_input: Any) -> None:
-        """Claim the case once the worker running it lets go (or its claim lapses, see ``claims.py``)."""
+        """Claim the case once the worker running it lets go (or its claim lapses, see ``claims.py``).
+
+        The CPU slot is given back while waiting: the run being waited for may need it."""
         while not self._begin_run(case, graph_input):
-            time.sleep(CASE_BUSY_POLL)
+            with self.slots.released():
+                time.sleep(CASE_BUSY_POLL)
 
     def _run(self, case: Case, graph_input: Any) -> TurnResult:
         """Run the graph on the case's thread; the caller has claimed the case (:meth:`_begin_run`).

@@ -19,6 +19,7 @@ from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.offline import OfflineBrain
 from agent_graph.catalog import Catalog, parse_catalog
 from agent_graph.context import Context
+from agent_graph.cpu_slots import waiting
 from agent_graph.intake import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.service import CaseAgent, open_checkpointer
@@ -105,8 +106,9 @@ def test_two_processes_on_one_folder_run_each_email_once(tmp_path: Path):
 
 
 class HoldFirstRun(OfflineBrain):
-    """Inside its first run, waits until the case's next email has been run (it never is, while
-    the case is claimed: then the bound lets it go on) — the moment a second run would interleave."""
+    """Inside its first run, waits (as a model call does, its CPU slot given back) until the case's
+    next email has been run — which never happens while the case is claimed: then the bound lets
+    it go on. The moment a second run would interleave."""
 
     def __init__(self, store: CaseStore, next_email: str):
         super().__init__()
@@ -115,33 +117,38 @@ class HoldFirstRun(OfflineBrain):
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         if self.calls == 0:
             deadline = time.monotonic() + 3
-            while time.monotonic() < deadline:
-                stored = self.store.message_by_header(self.next_email)
-                if stored is not None and stored.processed:
-                    break
-                time.sleep(0.01)
+            with waiting():
+                while time.monotonic() < deadline:
+                    stored = self.store.message_by_header(self.next_email)
+                    if stored is not None and stored.processed:
+                        break
+                    time.sleep(0.01)
         return super().understand(catalog, request)
 
 
 def test_a_case_runs_one_email_at_a_time(catalog, store, clock):
-    """A second worker with the case's next email waits for the first: one draft waits for review,
-    the newest, and it can be answered."""
+    """A second thread with the case's next email waits for the first (giving its CPU slot back
+    meanwhile): one draft waits for review, the newest, and it can be answered."""
     first = email(REPAIR.format(day=10), subject="Brakes", n=1)
     second = email("Actually the 12th of March suits me better.", subject="Re: Brakes", n=2,
                    in_reply_to="m1@customer.example")
     with open_checkpointer(store.url) as checkpointer:
-        worker_a = CaseAgent(Context(catalog=catalog, store=store, clock=clock,
-                                     brain_engine=HoldFirstRun(store, "m2@customer.example")), checkpointer)
-        worker_b = CaseAgent(Context(catalog=catalog, store=store, clock=clock), checkpointer)
-        running = threading.Thread(target=worker_a.process_email, args=(first,))
+        agent = CaseAgent(Context(catalog=catalog, store=store, clock=clock,
+                                  brain_engine=HoldFirstRun(store, "m2@customer.example")), checkpointer)
+        results = {}
+        running = threading.Thread(target=lambda: results.update(first=agent.process_email(first)), daemon=True)
         running.start()
-        while store.message_by_header("m1@customer.example") is None:  # A holds the case now
+        while store.message_by_header("m1@customer.example") is None:  # the first run holds the case now
             time.sleep(0.01)
-        result = worker_b.process_email(second)
-        running.join()
-        drafts = store.pending_drafts(result.case_id)
+        waiting_one = threading.Thread(target=lambda: results.update(second=agent.process_email(second)), daemon=True)
+        waiting_one.start()
+        for thread in (running, waiting_one):
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "the two runs of one case wait for each other"
+        case_id = results["second"].case_id
+        drafts = store.pending_drafts(case_id)
         assert len(drafts) == 1 and "m2@customer.example" in drafts[0].idempotency_key
-        assert worker_b.pending_review(result.case_id) is not None
+        assert agent.pending_review(case_id) is not None
     assert store.unfinished_runs() == []
 
 
