@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from email import policy
+from email import errors, policy
 from email.header import decode_header, make_header
 from email.headerregistry import (
     AddressHeader,
@@ -36,6 +36,7 @@ from email.parser import BytesParser
 from re import Pattern
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from inscriptis import get_text
 from mailparser_reply import EmailMessage as ReplyMessage
 from mailparser_reply import EmailReplyParser
@@ -125,6 +126,8 @@ class InboundEmail(BaseModel):
     references: list[str]
     from_address: str
     from_name: str | None
+    sender_doubt: str | None = None
+    """Why ``from_address`` may not be the sender's own address (docs/behaviour.md, step 2), or None."""
     to: list[str]
     subject: str
     date: datetime | None
@@ -177,7 +180,7 @@ def parse_email(raw: bytes | str, *, own_addresses: Iterable[str] = ()) -> Inbou
         raise EmailParseError(f"not an email: no header lines found (input starts with {raw_bytes[:40]!r})")
 
     raw_headers = _first_raw_headers(msg)
-    from_address, from_name = _sender(msg, raw_headers)
+    from_address, from_name, sender_doubt = _sender(msg, raw_headers)
     subject = _header_text(msg, raw_headers, "subject") or ""
     body_text = extract_body_text(msg)
     raw_text = raw if isinstance(raw, str) else raw_bytes.decode("utf-8", errors="replace")
@@ -188,6 +191,7 @@ def parse_email(raw: bytes | str, *, own_addresses: Iterable[str] = ()) -> Inbou
         references=_ids(_header_text(msg, raw_headers, "references")),
         from_address=from_address,
         from_name=from_name,
+        sender_doubt=sender_doubt,
         to=_recipients(msg),
         subject=subject,
         date=_date(raw_headers),
@@ -320,14 +324,81 @@ def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
 _BARE_DAEMONS = {"mailer-daemon", "postmaster"}
 
 
-def _sender(msg: Message, raw_headers: dict[str, str]) -> tuple[str, str | None]:
-    for name, address in _addresses(msg, "from"):
+def _sender(msg: Message, raw_headers: dict[str, str]) -> tuple[str, str | None, str | None]:
+    """The sender's address, display name, and why that address may not be theirs (None: it is)."""
+    mailboxes = _addresses(msg, "from")
+    for name, address in mailboxes:
         if "@" in address or address.lower() in _BARE_DAEMONS:
-            return address.lower(), name or None
+            return address.lower(), name or None, _sender_doubt(msg, mailboxes, name, address)
     raw_from = raw_headers.get("from")
     if raw_from:
         raise EmailParseError(f"no From address: the From header {raw_from[:80]!r} holds no email address")
     raise EmailParseError("no From address: the email has no From header")
+
+
+#: Something shaped like an address inside a display name ("victim@bank.example" <eve@example.net>).
+_ADDRESS_IN_NAME_RE = re.compile(r"[^\s<>()\[\]\",;:@]+@[^\s<>()\[\]\",;:@]+")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _sender_doubt(msg: Message, mailboxes: list[tuple[str, str]], name: str, address: str) -> str | None:
+    """Why the From address may not be the sender's own, or None when it is the addr-spec of a
+    single, well-formed From mailbox: one From header, one mailbox in it, no parsing defect (the
+    std-lib header parser is the reference), a valid addr-spec, and a display name without
+    control characters or another address in it."""
+    values = [value for key, value in msg.raw_items() if key.lower() == "from"]
+    if len(values) != 1:
+        return f"the email has {len(values)} From headers"
+    if len(mailboxes) != 1:
+        return f"the From header names {len(mailboxes)} addresses"
+    defect = _address_header_defect(msg, values[0])
+    if defect is not None:
+        return f"the From header is malformed ({defect})"
+    if not valid_addr_spec(address):
+        return f"the From address {address[:80]!r} is not a valid address"
+    if _CONTROL_RE.search(name):
+        return "the From display name holds control characters"
+    other = next((found for found in _ADDRESS_IN_NAME_RE.findall(name) if found.lower() != address.lower()), None)
+    if other is not None:
+        return f"the From display name holds another address ({other[:80]})"
+    return None
+
+
+def _address_header_defect(msg: Message, value: str) -> str | None:
+    """What the std-lib parser finds wrong with an address header (obsolete syntax is accepted).
+
+    A plain address list (:func:`_simple_mailboxes`) has none, so it is not parsed again
+    (``tests/test_intake_speed_equivalence.py`` holds the shortcut to that)."""
+    if _simple_mailboxes(value) is not None:
+        return None
+    try:
+        header = msg.policy.header_fetch_parse("From", value)
+    except Exception as exc:  # e.g. an encoded word that decodes to CR/LF
+        return str(exc)
+    defects = [d for d in header.defects if not isinstance(d, errors.ObsoleteHeaderDefect)]
+    return str(defects[0]) if defects else None
+
+
+def stranger_reason(customer_email: str, from_address: str, sender_doubt: str | None) -> str | None:
+    """Why an email may not speak for a case's customer, or None when it does: its sender must be
+    the customer, with an address we can trust (docs/behaviour.md, step 2)."""
+    if sender_doubt is not None:
+        return f"the sender is ambiguous: {sender_doubt}"
+    if not customer_email or from_address.lower() != customer_email.lower():
+        return f"the email is from {from_address or 'an unknown sender'}, not from the case's customer"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def valid_addr_spec(address: str) -> bool:
+    """An address the agent may write to: a syntactically valid addr-spec with a real domain
+    (``email-validator``, without a DNS lookup; quoted local parts and special-use domains such
+    as ``.invalid`` are refused)."""
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def _recipients(msg: Message) -> list[str]:

@@ -7,9 +7,11 @@ import re
 from pydantic import BaseModel
 
 from agent_graph.catalog import Catalog
+from agent_graph.claims import Claim
 from agent_graph.clock import Clock
-from agent_graph.intake import REPLY_PREFIX_RE, InboundEmail, case_number_in_subject
-from agent_graph.store import CaseStore
+from agent_graph.domain import Actor
+from agent_graph.intake import REPLY_PREFIX_RE, InboundEmail, case_number_in_subject, stranger_reason
+from agent_graph.store import Case, CaseStore, Message
 
 CASE_TAG = re.compile(r"\s*\[?CAS-\d{6}\]?\s*")
 
@@ -19,36 +21,62 @@ class Receipt(BaseModel):
     case_id: int | None
     duplicate: bool = False
     automatic_reason: str | None = None
+    claimed: bool = True
+    """False: another worker is running this stored email (``agent_graph.claims``); leave it to them."""
 
 
-def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmail) -> Receipt:
+def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmail, claim: Claim | None = None
+            ) -> Receipt:
     """Store the email (once per Message-ID) and thread it to a case, opening one when needed.
 
-    Automatic mail is kept on the case it threads to; it never opens a case of its own.
+    Automatic mail is kept on the case it threads to; it never opens a case of its own. With a
+    ``claim``, the email is stored claimed by its worker, or a stored one that nobody runs is taken.
     """
     existing = store.message_by_header(email.message_id)
     if existing is not None:
+        claimed = existing.processed or claim is None or store.claim_message(existing.id, claim)
         return Receipt(message_pk=existing.id, case_id=existing.case_id, duplicate=existing.processed,
-                       automatic_reason=existing.automatic_reason)
-    case_id = find_case(store, email)
+                       automatic_reason=existing.automatic_reason, claimed=claimed)
+    case_id, refused = _thread(store, email)
     now = clock.now()
     if case_id is None and email.automatic_reason is None:
         lob = catalog.lob_for_address(email.to)
-        case = store.open_case(lob=lob.id, customer_email=email.from_address, customer_name=email.from_name,
+        customer = email.from_address if email.sender_doubt is None else ""
+        case = store.open_case(lob=lob.id, customer_email=customer, customer_name=email.from_name,
                                title=case_title(email.subject), at=now)
         case_id = case.id
-    message = store.add_inbound(email, case_id, now)
+        if refused is not None:
+            store.record(case_id, Actor.SYSTEM, "case_reference_refused",
+                         f"the subject names {refused.number}, a case of another customer: a new case was opened",
+                         now, {"referenced_case": refused.number})
+    message = store.add_inbound(email, case_id, now, claim)
     return Receipt(message_pk=message.id, case_id=case_id, automatic_reason=email.automatic_reason)
 
 
 def find_case(store: CaseStore, email: InboundEmail) -> int | None:
     """By In-Reply-To, then References (newest first), then a case number in the subject."""
+    return _thread(store, email)[0]
+
+
+def _thread(store: CaseStore, email: InboundEmail) -> tuple[int | None, Case | None]:
+    """:func:`find_case`, and the case the subject names but the email may not join: case numbers
+    are sequential, so anyone can write one, and only the case's customer threads by it
+    (:func:`stranger_reason`)."""
     case_id = store.case_for_thread([email.in_reply_to or "", *reversed(email.references)])
     if case_id is not None:
-        return case_id
+        return case_id, None
     number = case_number_in_subject(email.subject)
     case = store.case_by_number(number) if number else None
-    return case.id if case else None
+    if case is None:
+        return None, None
+    if stranger_reason(case.customer_email, email.from_address, email.sender_doubt) is not None:
+        return None, case
+    return case.id, None
+
+
+def message_stranger_reason(case: Case, message: Message) -> str | None:
+    """:func:`~agent_graph.intake.stranger_reason` for a stored email on a case."""
+    return stranger_reason(case.customer_email, message.from_address, message.sender_doubt)
 
 
 def case_title(subject: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 
 from agent_graph.brain.intent import classifier_for
+from agent_graph.claims import Claimant
 from agent_graph.context import Context, Services, services
 from agent_graph.cpu_slots import CpuSlots
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound
@@ -46,6 +48,9 @@ class TurnResult(BaseModel):
     pending_review: dict[str, Any] | None = None
     duplicate: bool = False
 
+
+#: How often a worker looks again at a case another worker is running (wall-clock seconds).
+CASE_BUSY_POLL = 0.02
 
 THREAD_NAMESPACE = uuid.UUID("6f1c2a52-7f3e-4c55-9d0c-3c0a4f1e2b7d")
 
@@ -82,7 +87,11 @@ def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
 
 
 class CaseAgent:
-    """The agent on its cases; many threads may call it at once, each on different cases.
+    """The agent on its cases; many threads, and processes on one store, may call it at once.
+
+    Each email and each case is claimed before it is run (``agent_graph.claims``): an email
+    another worker is running is left to it, and a case runs one email at a time (the next one
+    waits for the case; a tick leaves a busy case for the next tick).
 
     ``cpu_slots``: how many threads run agent code at once (default: one, as CPython runs one
     thread's Python at a time anyway); the others wait, and a thread waiting on a language model
@@ -98,6 +107,7 @@ class CaseAgent:
                                brain_engine=env.brain, mailbox=env.mailbox, clock=env.clock)
         self.env: Services = services(self.context)
         self.graph = build_graph(checkpointer or InMemorySaver(serde=checkpoint_serde()))
+        self.claimant = Claimant()
 
     # --- the ways in -----------------------------------------------------------------------
     def process_email(self, raw: bytes | str) -> TurnResult:
@@ -122,18 +132,23 @@ class CaseAgent:
 
     def _process_email(self, raw: bytes | str) -> TurnResult:
         email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
-        with self.env.store.unit_of_work():  # stored, threaded and its run registered: all or nothing
-            receipt = receive(self.env.catalog, self.env.store, self.env.clock, email)
+        claim = self.claimant.claim()
+        with self.env.store.unit_of_work():  # stored, claimed, threaded and its run registered: all or nothing
+            receipt = receive(self.env.catalog, self.env.store, self.env.clock, email, claim)
             case = self.env.store.case(receipt.case_id) if receipt.case_id is not None else None
             graph_input = run_input(message_pk=receipt.message_pk, case_id=receipt.case_id)
-            if case is not None and not receipt.duplicate:
-                self._begin_run(case, graph_input)
-        if receipt.duplicate:
+            registered = (case is not None and receipt.claimed and not receipt.duplicate
+                          and self._begin_run(case, graph_input))
+        if receipt.duplicate or not receipt.claimed:
+            note = ("duplicate: this email was already processed" if receipt.duplicate
+                    else "another worker is processing this email")
             return TurnResult(case_id=receipt.case_id, case_number=case.number if case else None, duplicate=True,
-                              outcome=TurnOutcome(action=None, note="duplicate: this email was already processed"))
+                              outcome=TurnOutcome(action=None, note=note))
         if case is None:
             return self._set_aside_unthreaded(receipt.message_pk, receipt.automatic_reason or "automatic")
-        result = self._run(case, graph_input, registered=True)
+        if not registered:
+            self._wait_for_case(case, graph_input)
+        result = self._run(case, graph_input)
         if result.pending_review is not None:  # a finished run's last node marked it already
             self.env.store.mark_processed(receipt.message_pk)
         return result
@@ -142,7 +157,12 @@ class CaseAgent:
         case = self.env.store.case(case_id)
         if self.pending_review(case_id) is None:
             raise ValueError(f"case {case.number} has no draft waiting for review")
-        return self._run(case, Command(resume=response))
+        command = Command(resume=response)
+        self._wait_for_case(case, command)
+        if self.pending_review(case_id) is None:  # another worker answered it while this one waited
+            self.env.store.end_run(_thread_of(case))
+            raise ValueError(f"case {case.number} has no draft waiting for review: it was answered meanwhile")
+        return self._run(case, command)
 
     def _tick(self, case_ids: list[int] | None) -> list[TurnResult]:
         results = []
@@ -150,16 +170,20 @@ class CaseAgent:
         for case in self.env.store.cases_awaiting_reply():
             if case_ids is not None and case.id not in case_ids:
                 continue
-            if due_step(self.env.catalog, case, now) is not None:
-                results.append(self._run(case, run_input(trigger=Trigger.TICK, case_id=case.id)))
+            graph_input = run_input(trigger=Trigger.TICK, case_id=case.id)
+            if due_step(self.env.catalog, case, now) is not None and self._begin_run(case, graph_input):
+                results.append(self._run(case, graph_input))
         return results
 
     def _recover(self) -> list[TurnResult]:
         results = []
         for run in self.env.store.unfinished_runs():
             case = self.env.store.case(run.case_id)
+            graph_input = _from_payload(run.payload)
+            if not self._begin_run(case, graph_input):
+                continue  # another worker is running it
             log.warning("re-running the unfinished %s run of case %s", run.payload.get("kind"), case.number)
-            results.append(self._run(case, _from_payload(run.payload)))
+            results.append(self._run(case, graph_input))
         return results
 
     def warm_up(self) -> None:
@@ -179,17 +203,32 @@ class CaseAgent:
         return _inbox_request(snapshot.interrupts)
 
     # --- internals ---------------------------------------------------------------------------
-    def _begin_run(self, case: Case, graph_input: Any) -> None:
-        """Record the run before it starts, so a crash leaves it for :meth:`recover`."""
-        self.env.store.begin_run(_thread_of(case), case.id, self.env.clock.now(), _payload(graph_input))
+    def _begin_run(self, case: Case, graph_input: Any) -> bool:
+        """Claim the case and record the run before it starts, so a crash leaves it for :meth:`recover`.
 
-    def _run(self, case: Case, graph_input: Any, registered: bool = False) -> TurnResult:
-        """Run the graph on the case's thread, registering the run first unless the caller has."""
+        False when another worker is running the case."""
+        return self.env.store.begin_run(_thread_of(case), case.id, self.env.clock.now(), _payload(graph_input),
+                                        self.claimant.claim())
+
+    def _wait_for_case(self, case: Case, graph_input: Any) -> None:
+        """Claim the case once the worker running it lets go (or its claim lapses, see ``claims.py``).
+
+        The CPU slot is given back while waiting: the run being waited for may need it."""
+        while not self._begin_run(case, graph_input):
+            with self.slots.released():
+                time.sleep(CASE_BUSY_POLL)
+
+    def _run(self, case: Case, graph_input: Any) -> TurnResult:
+        """Run the graph on the case's thread; the caller has claimed the case (:meth:`_begin_run`).
+
+        A run that raises lets go of its claims, and its run row stays for :meth:`recover`."""
         thread = _thread_of(case)
         config = {"configurable": {"thread_id": thread}}
-        if not registered:
-            self._begin_run(case, graph_input)
-        values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
+        try:
+            values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
+        except BaseException:
+            self.env.store.release_claims(self.claimant.owner)
+            raise
         pending = _inbox_request(values.get("__interrupt__", ()))
         if pending is not None or values.get("plan") is None:  # no ending node ran: paused, or nothing to do
             self.env.store.end_run(thread)

@@ -94,6 +94,8 @@ class AgentInput(BaseModel):
 class AgentState(AgentInput):
     automatic_reason: str | None = None
     duplicate: bool = False
+    stranger: str | None = None
+    """Why this email may not speak for the case's customer (``intake.stranger_reason``), or None."""
     understanding: Understanding | None = None
     update: CaseUpdate = Field(default_factory=CaseUpdate)
     proposal: Proposal | None = None

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from agent_graph.context import Services
 from agent_graph.domain import OutboxStatus
 from agent_graph.errors import PolicyViolation
+from agent_graph.intake import valid_addr_spec
 from agent_graph.store import OutboxItem
 
 UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}")
@@ -27,6 +28,9 @@ def send_email(env: Services, args: SendEmailArgs) -> OutboxItem:
         return item
     if item.status != OutboxStatus.APPROVED:
         raise PolicyViolation(f"outbox item {item.id} is '{item.status}', not approved: it cannot be sent")
+    if not valid_addr_spec(case.customer_email):
+        raise PolicyViolation(f"case {case.number} has no customer address the agent may write to "
+                              f"({case.customer_email!r} is not a valid address): a person must answer it")
     if item.to_address.strip().lower() != case.customer_email.strip().lower():
         raise PolicyViolation(f"outbox item {item.id} is addressed to {item.to_address}, not to the case's "
                               f"customer {case.customer_email}")

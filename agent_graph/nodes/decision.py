@@ -19,6 +19,8 @@ from agent_graph.store import Case
 
 @reads_store
 def decide(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    if state.stranger is not None:  # security (docs/behaviour.md step 2), before the decision table
+        return {"proposal": Proposal(action=Action.ROUTE_TO_REP, reason=f"not answered: {state.stranger}")}
     env = services(runtime.context)
     case = env.store.case(state.case_id)
     assert state.understanding is not None

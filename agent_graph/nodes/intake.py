@@ -11,7 +11,7 @@ from agent_graph.nodes import atomic, ends_run
 from agent_graph.drafting import reply_key_prefix
 from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, Outbound
 from agent_graph.intake import parse_email
-from agent_graph.mailroom import receive
+from agent_graph.mailroom import message_stranger_reason, receive
 from agent_graph.state import AgentState, Trigger, TurnOutcome, cleared_run_fields
 
 
@@ -36,7 +36,9 @@ def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         update = {**cleared, "case_id": message.case_id, "automatic_reason": message.automatic_reason,
                   "duplicate": message.processed}
     if update["case_id"] is not None and not update["automatic_reason"] and not update.get("duplicate"):
-        supersede_pending_drafts(runtime, update["case_id"], update.get("message_pk") or state.message_pk)
+        message_pk = update.get("message_pk") or state.message_pk
+        update["stranger"] = message_stranger_reason(env.store.case(update["case_id"]), env.store.message(message_pk))
+        supersede_pending_drafts(runtime, update["case_id"], message_pk)
     return update
 
 

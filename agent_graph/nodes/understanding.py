@@ -25,7 +25,10 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """The brain proposes intent and values; :func:`record_fields` keeps what holds up and writes it.
 
     The store is read first and released before the brain is asked (a language model may take
-    seconds); what is kept is written in one transaction after."""
+    seconds); what is kept is written in one transaction after. An email that does not speak for
+    the case's customer (``state.stranger``) is not read at all: nothing of it reaches the case."""
+    if state.stranger is not None:
+        return {"understanding": None}
     env = services(runtime.context)
     assert state.case_id is not None and state.message_pk is not None
     with env.store.unit_of_work(read_only=True):

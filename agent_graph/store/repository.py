@@ -16,13 +16,14 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import (Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert, select,
-                        update)
+from sqlalchemy import (Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert,
+                        inspect, select, text, update)
 from sqlalchemy.pool import StaticPool
 
 from agent_graph.brain.types import ExtractedValue
+from agent_graph.claims import Claim, can_take
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
-from agent_graph.intake import InboundEmail
+from agent_graph.intake import InboundEmail, stranger_reason
 from agent_graph.store.schema import (ActiveRun, Case, CaseField, Interaction, Message, OutboxItem, active_runs,
                                       case_fields, cases, interactions, messages, metadata, outbox)
 
@@ -62,6 +63,16 @@ _DELIVERED = (update(cases).where(cases.c.id == bindparam("pk"))
                       follow_ups=cases.c.follow_ups + bindparam("more_follow_ups", type_=Integer)))
 _RUN = select(active_runs).where(active_runs.c.thread_id == bindparam("key"))
 _END_RUN = delete(active_runs).where(active_runs.c.thread_id == bindparam("key"))
+# Claims are compare-and-set: taken only from the holder just read (atomic on PostgreSQL too).
+_TAKE_MESSAGE = (update(messages).where(messages.c.id == bindparam("pk"), messages.c.processed.is_(False),
+                                        messages.c.claimed_by.is_not_distinct_from(bindparam("seen")))
+                 .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("until")))
+_TAKE_RUN = (update(active_runs).where(active_runs.c.thread_id == bindparam("key"),
+                                       active_runs.c.owner.is_not_distinct_from(bindparam("seen")))
+             .values(owner=bindparam("new_owner"), lease_until=bindparam("until")))
+_RELEASE_MESSAGES = (update(messages).where(messages.c.claimed_by == bindparam("holder"))
+                     .values(claimed_by=None, claim_expires_at=None))
+_RELEASE_RUNS = update(active_runs).where(active_runs.c.owner == bindparam("holder")).values(owner=None, lease_until=None)
 
 
 def make_engine(url: str) -> Engine:
@@ -89,6 +100,21 @@ def make_engine(url: str) -> Engine:
         connection.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Give a database made by an earlier release the nullable columns added since (no migration tool:
+    existing tables only ever gain nullable columns). One writer at a time, so two processes opening
+    the same old database do not both add them."""
+    with engine.begin() as connection:
+        present = inspect(connection)
+        for table in metadata.sorted_tables:
+            have = {column["name"] for column in present.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    assert column.nullable, f"{table.name}.{column.name} was added later, so it must be nullable"
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _record(kind: type[R], row: Row[Any]) -> R:
@@ -130,6 +156,7 @@ class CaseStore:
         self.url = url
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        _add_new_columns(self.engine)
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
@@ -290,13 +317,17 @@ class CaseStore:
         by_id = {mid: case_id for mid, case_id in rows if case_id is not None}
         return next((by_id[m] for m in ids if m in by_id), None)
 
-    def add_inbound(self, email: InboundEmail, case_id: int | None, at: datetime) -> Message:
+    def add_inbound(self, email: InboundEmail, case_id: int | None, at: datetime, claim: Claim | None = None
+                    ) -> Message:
+        """Store an inbound email, claimed by ``claim``'s worker when given (see ``agent_graph.claims``)."""
         values = {
             "case_id": case_id, "direction": Direction.INBOUND, "message_id": email.message_id,
             "in_reply_to": email.in_reply_to, "references": " ".join(email.references),
             "from_address": email.from_address, "from_name": email.from_name, "to_addresses": ", ".join(email.to),
             "subject": email.subject, "body_text": email.body_text, "new_text": email.new_text,
             "automatic_reason": email.automatic_reason, "raw": email.raw, "at": at, "processed": False,
+            "sender_doubt": email.sender_doubt, "claimed_by": claim.owner if claim else None,
+            "claim_expires_at": claim.until if claim else None,
         }
         with self._writing() as c:
             (pk,) = c.execute(_INSERT[messages.name], values).inserted_primary_key
@@ -304,6 +335,17 @@ class CaseStore:
                 c.execute(_INBOUND_SEEN, {"pk": case_id, "at": at})
                 self._seen_inbound(case_id, at)
         return self._remember(Message(id=pk, **values))
+
+    def claim_message(self, message_pk: int, claim: Claim) -> bool:
+        """Take a stored, unprocessed email for ``claim``'s worker, unless another worker holds it."""
+        with self._writing() as c:
+            message = _one(Message, c, _MESSAGE, pk=message_pk)
+            if message.processed or not can_take(message.claimed_by, message.claim_expires_at, claim):
+                return False
+            taken = c.execute(_TAKE_MESSAGE, {"pk": message_pk, "seen": message.claimed_by, "owner": claim.owner,
+                                              "until": claim.until}).rowcount == 1
+            self._forget(message_pk=message_pk)
+            return taken
 
     def mark_processed(self, message_pk: int) -> None:
         with self._writing() as c:
@@ -315,8 +357,11 @@ class CaseStore:
             return _records(Message, c.execute(_MESSAGES, {"pk": case_id}))
 
     def customer_messages(self, case_id: int) -> list[Message]:
-        """The customer's own emails on a case (automatic mail left out), oldest first."""
-        return [m for m in self.messages(case_id) if m.direction == Direction.INBOUND and not m.automatic_reason]
+        """The customer's own emails on a case, oldest first: automatic mail, and mail from anyone
+        but the case's customer (a colleague in copy, an ambiguous sender), left out."""
+        customer = self.case(case_id).customer_email
+        return [m for m in self.messages(case_id) if m.direction == Direction.INBOUND and not m.automatic_reason
+                and stranger_reason(customer, m.from_address, m.sender_doubt) is None]
 
     def last_message(self, case_id: int) -> Message | None:
         with self._reading() as c:
@@ -399,11 +444,33 @@ class CaseStore:
             return _records(Interaction, c.execute(query))
 
     # --- runs in progress ------------------------------------------------------------------
-    def begin_run(self, thread_id: str, case_id: int, at: datetime, payload: dict[str, Any]) -> None:
+    def begin_run(self, thread_id: str, case_id: int, at: datetime, payload: dict[str, Any],
+                  claim: Claim | None = None) -> bool:
+        """Register a run of the thread's case, claimed by ``claim``'s worker when given; False (and
+        nothing written) when another worker's run holds the case. A row left by an earlier run of
+        the thread is kept (with its payload) and only changes hands."""
         with self._writing() as c:
-            if _maybe(ActiveRun, c, _RUN, key=thread_id) is None:
+            run = _maybe(ActiveRun, c, _RUN, key=thread_id)
+            if run is None:
                 c.execute(_INSERT[active_runs.name], {"thread_id": thread_id, "case_id": case_id, "started_at": at,
-                                                "payload": payload})
+                                                "payload": payload, "owner": claim.owner if claim else None,
+                                                "lease_until": claim.until if claim else None})
+                return True
+            if claim is None:
+                return True
+            if not can_take(run.owner, run.lease_until, claim):
+                return False
+            return c.execute(_TAKE_RUN, {"key": thread_id, "seen": run.owner, "new_owner": claim.owner,
+                                         "until": claim.until}).rowcount == 1
+
+    def release_claims(self, owner: str) -> None:
+        """Let go of every email and case a worker holds (a run of it raised); the run rows stay for recovery."""
+        with self._writing() as c:
+            c.execute(_RELEASE_MESSAGES, {"holder": owner})
+            c.execute(_RELEASE_RUNS, {"holder": owner})
+        unit = self._unit.get()
+        if unit is not None:
+            unit.messages.clear()
 
     def end_run(self, thread_id: str) -> None:
         with self._writing() as c:

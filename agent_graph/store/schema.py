@@ -75,6 +75,10 @@ messages = Table(
     Column("raw", Text, nullable=False, default=""),
     Column("at", UTCDateTime(), nullable=False),
     Column("processed", Boolean, nullable=False, default=False),
+    # Added after the first release: CaseStore adds them to an older database when it opens it.
+    Column("sender_doubt", Text),
+    Column("claimed_by", String(200)),
+    Column("claim_expires_at", UTCDateTime()),
 )
 
 case_fields = Table(
@@ -128,6 +132,9 @@ active_runs = Table(
     Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("payload", JSON, nullable=False, default=dict),
+    # Added after the first release, as in messages.
+    Column("owner", String(200)),
+    Column("lease_until", UTCDateTime()),
 )
 
 
@@ -186,6 +193,9 @@ class Message:
     raw: str
     at: datetime
     processed: bool
+    sender_doubt: str | None = None
+    claimed_by: str | None = None
+    claim_expires_at: datetime | None = None
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -228,7 +238,8 @@ class Interaction:
 
 @dataclass(slots=True, frozen=True)
 class ActiveRun:
-    """A graph run in progress; a row left behind by a crash is run again on the next start.
+    """A graph run in progress, which is also the claim on its case: one run per case at a time.
+    A row left behind by a crash is run again on the next start.
 
     Every node is idempotent against the store (drafts and sends are keyed), so running the
     same input again finishes the work without repeating a side effect."""
@@ -237,6 +248,9 @@ class ActiveRun:
     case_id: int
     started_at: datetime
     payload: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None
+    """The worker running it now (``agent_graph.claims``); None when nobody is."""
+    lease_until: datetime | None = None
 
 
 RECORDS: dict[type, Table] = {Case: cases, CaseField: case_fields, Message: messages, OutboxItem: outbox,
