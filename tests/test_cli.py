@@ -219,3 +219,7 @@ def test_eval_json_path_is_checked_before_the_eval_runs(tmp_path: Path, target: 
     """One line: had the eval run, its progress ('replaying …') would be on stderr too."""
     line = refused("eval", str(REPO / "evals/threads"), "--json", str(tmp_path / target))
     assert problem.format(tmp=tmp_path) in line
+
+
+def test_demo_with_a_database_url_that_is_not_one():
+    assert "not a database URL: 'demo.db'" in refused("demo", "--db", "demo.db")
