@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 from agent_graph.brain.base import Brain, ComposeRequest
 from agent_graph.brain.offline import email_frame
 from agent_graph.catalog import Catalog, TemplatePurpose
 from agent_graph.store import Case
-from agent_graph.templates import RenderedEmail, choose_template, first_name, render, template_variables, variables_used
+from agent_graph.templates import (RenderedEmail, choose_template, first_name, render, template_variables,
+                                   variables_used)
 
 
 @dataclass(frozen=True)
