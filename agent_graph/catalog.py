@@ -8,6 +8,7 @@ fields that exist for the intents they serve.
 from __future__ import annotations
 
 import re
+import reprlib
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -17,7 +18,7 @@ import yaml
 from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agent_graph.errors import CatalogError
+from agent_graph.errors import CatalogError, TemplateRenderError
 
 ID_PATTERN = r"^[a-z0-9_]+$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -263,17 +264,17 @@ def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
     for prefix, templates, scope_intents in scopes:
         for t_index, template in enumerate(templates):
             where = f"{prefix}[{t_index}]"
+            found_before = len(problems)
             for intent_id in template.intents:
                 if catalog.intent(intent_id) is None:
                     problems.append((f"{where}.intents", f"unknown intent '{intent_id}'"))
             for part in ("subject", "body"):
                 source = getattr(template, part)
-                try:
-                    ast = parse_template(source)
+                try:  # finding the variables compiles the template: an unknown filter or test fails here
+                    unknown_vars = meta.find_undeclared_variables(parse_template(source)) - TEMPLATE_VARIABLES
                 except TemplateSyntaxError as exc:
                     problems.append((f"{where}.{part}", f"Jinja syntax error on line {exc.lineno}: {exc.message}"))
                     continue
-                unknown_vars = meta.find_undeclared_variables(ast) - TEMPLATE_VARIABLES
                 if unknown_vars:
                     problems.append(
                         (f"{where}.{part}", f"unknown variable(s) {sorted(unknown_vars)}; "
@@ -290,6 +291,8 @@ def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
                         problems.append(
                             (f"{where}.{part}", f"uses fields.{field_name}, which no intent it can serve declares")
                         )
+            if len(problems) == found_before:
+                problems.extend(_sample_render_problems(catalog, template, where, scope_intents))
     references = [("default_template", catalog.default_template)]
     for n, lob in enumerate(catalog.lines_of_business):
         for i, intent in enumerate(lob.intents):
@@ -298,6 +301,20 @@ def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
         if template_id is not None and catalog.template(template_id) is None:
             problems.append((where, f"unknown template id '{template_id}'"))
     return problems
+
+
+def _sample_render_problems(catalog: Catalog, template: Template, where: str,
+                            scope_intents: list[Intent]) -> list[tuple[str, str]]:
+    """A template that does not render for a sample case (a sandbox violation, an unknown filter,
+    a type error) can never be sent: that is a load-time error, not a surprise on a customer's case."""
+    from agent_graph.templates import render_sample
+
+    served = [i for i in map(catalog.intent, template.intents) if i is not None] or scope_intents
+    try:
+        render_sample(catalog, template, served)
+    except TemplateRenderError as exc:
+        return [(where, f"{exc} (a sample case with every field set: it would fail for every case)")]
+    return []
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -331,20 +348,78 @@ def _pydantic_message(error: Any) -> str:
         return "unknown key (check the spelling against formats.md)"
     if error["type"] == "missing":
         return "required key is missing"
-    return f"{message} (got {error.get('input')!r})" if error["type"] != "value_error" else message
+    return f"{message} (got {_SHORT.repr(error.get('input'))})" if error["type"] != "value_error" else message
+
+
+_SHORT = reprlib.Repr()
+"""Echoes a wrong value in a few dozen characters however large it is."""
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 60, 60, 4, 4, 2
+
+
+MAX_YAML_NODES = 100_000
+"""Most values a catalog may hold once its YAML aliases (``*name``) are expanded. The largest real
+catalogs hold a few thousand; a "billion laughs" file of a few hundred bytes expands to billions and
+would take gigabytes to validate, so it is refused before anything is built from it."""
 
 
 def load_catalog(path: str | Path) -> Catalog:
     """Read and validate a catalog file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise CatalogError(str(path), [("(file)", f"cannot read the file: {exc.strerror}")]) from None
+    return parse_catalog(_parse_yaml(_decode(raw, str(path)), str(path)), str(path))
+
+
+def _decode(raw: bytes, source: str) -> str:
     try:
-        data = yaml.safe_load(text)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CatalogError(source, [(f"byte {exc.start} (line {line})", f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                                     "save the file as UTF-8")]) from None
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    """YAML with the safe loader, refused when its aliases would expand beyond MAX_YAML_NODES."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set(), source)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise CatalogError(str(path), [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
-    return parse_catalog(data, str(path))
+        raise CatalogError(source, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    except RecursionError:
+        raise CatalogError(source, [("(file)", "nested too deeply to be a catalog")]) from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
+    """How many values ``node`` stands for once every alias in it is expanded (an alias is a second
+    reference to an already-composed node, so ``sizes`` remembers each node's count)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        mark = node.start_mark
+        raise CatalogError(source, [(f"line {mark.line + 1}, column {mark.column + 1}",
+                                     "a YAML alias refers to a value that contains it")])
+    open_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+    size = 1
+    for child in children:
+        size += _expanded_size(child, sizes, open_nodes, source)
+        if size > MAX_YAML_NODES:
+            raise CatalogError(source, [("(file)", f"its YAML aliases (*name) expand to more than {MAX_YAML_NODES:,} "
+                                                   "values; write the repeated parts out instead")])
+    open_nodes.discard(id(node))
+    sizes[id(node)] = size
+    return size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
-from agent_graph.clock import FixedClock, SystemClock, parse_instant
+from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.context import DEFAULT_CATALOG, DEFAULT_DB, Context
-from agent_graph.errors import CaseAgentError
+from agent_graph.errors import CaseAgentError, CatalogError, StoreUnavailable, bounded
 from agent_graph.intent_eval import IntentDataset
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
 from agent_graph.store import CaseStore
@@ -48,6 +49,54 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+# --- settings: each is checked before any work, and a bad one is one line on stderr, exit code 2 ---
+
+def _catalog(path: Path) -> Catalog:
+    try:
+        return load_catalog(path)
+    except CatalogError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _clock(now: str | None) -> Clock:
+    if now is None:
+        return SystemClock()
+    try:
+        return FixedClock(parse_instant(now))
+    except ValueError:
+        raise _fail(f"--now {bounded(now, 60)!r}: not an ISO-8601 instant such as 2026-03-02T09:15:00Z") from None
+
+
+def _store(db: str, create: bool) -> CaseStore:
+    """The case store; ``create=False`` for commands that only read or answer existing cases."""
+    try:
+        return CaseStore(db, create=create)
+    except StoreUnavailable as exc:
+        raise _fail(f"--db: {exc}") from None
+
+
+def _read_text(option: str, path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{option} {path}: cannot read the file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{option} {path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _writable_output(option: str, path: Path | None) -> None:
+    """Refuse, before a long run, a report path the report could not be written to afterwards."""
+    if path is None:
+        return
+    folder = path.parent
+    if path.is_dir():
+        raise _fail(f"{option} {path}: that is a folder; give a file name")
+    if not folder.is_dir():
+        raise _fail(f"{option} {path}: there is no folder {folder} (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise _fail(f"{option} {path}: not writable")
+
+
 def _automation(values: list[str] | None, catalog: Catalog) -> dict[str, AutomationLevel]:
     overrides = {}
     for value in values or []:
@@ -63,16 +112,15 @@ def _automation(values: list[str] | None, catalog: Catalog) -> dict[str, Automat
 
 @contextmanager
 def _agent(db: str, catalog_path: Path, automation: list[str] | None = None, now: str | None = None,
-           ) -> Iterator[CaseAgent]:
-    try:
-        catalog = load_catalog(catalog_path)
-    except CaseAgentError as exc:
-        raise _fail(str(exc)) from None
-    clock = FixedClock(parse_instant(now)) if now else SystemClock()
-    store = CaseStore(db)
+           create_store: bool = True) -> Iterator[CaseAgent]:
+    """The agent on the store at ``db``, every setting checked before the store is opened."""
+    catalog = _catalog(catalog_path)
+    clock = _clock(now)
+    overrides = _automation(automation, catalog)
+    store = _store(db, create_store)
     with open_checkpointer(db) as checkpointer:
-        agent = CaseAgent(Context(db_url=db, catalog=catalog, store=store, clock=clock,
-                                  automation=_automation(automation, catalog)), checkpointer)
+        agent = CaseAgent(Context(db_url=db, catalog=catalog, store=store, clock=clock, automation=overrides),
+                          checkpointer)
         for result in agent.recover():
             console.print(f"resumed an unfinished run: {_result_line(result)}")
         yield agent
@@ -140,7 +188,8 @@ def review(
     now: NowOption = None,
 ) -> None:
     """List drafts waiting for a representative, or answer one."""
-    with _agent(db, catalog, now=now) as agent:
+    new_body = _read_text("--edit-body", edit_body) if edit_body is not None else None
+    with _agent(db, catalog, now=now, create_store=False) as agent:
         store = agent.env.store
         if case is None:
             table = Table("case", "to", "subject", "action", title="Drafts waiting for review")
@@ -165,8 +214,8 @@ def review(
             args = dict(pending["action_request"]["args"])
             if edit_subject:
                 args["subject"] = edit_subject
-            if edit_body:
-                args["body"] = edit_body.read_text(encoding="utf-8")
+            if new_body is not None:
+                args["body"] = new_body
             response = {"type": "edit", "args": {"action": pending["action_request"]["action"], "args": args}}
         elif respond is not None:
             response = {"type": "response", "args": respond}
@@ -179,7 +228,7 @@ def review(
 def cases(db: DbOption = DEFAULT_DB,
           status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None) -> None:
     """A table of cases."""
-    store = CaseStore(db)
+    store = _store(db, create=False)
     table = Table("case", "status", "LOB", "intent", "customer", "title", "queue", "updated")
     for case in store.list_cases(status=status):
         table.add_row(case.number, case.status, case.lob, case.intent or "—", case.customer_email, case.title,
@@ -192,7 +241,7 @@ def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.
     """A case's timeline: emails, decisions, field changes."""
     from agent_graph.timeline import case_timeline
 
-    store = CaseStore(db)
+    store = _store(db, create=False)
     found = store.case_by_number(case)
     if found is None:
         raise _fail(f"no case {case} in {db}")
@@ -209,10 +258,7 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to
     """Validate a catalog and print a one-screen summary."""
     from agent_graph.templates import templates_that_do_not_ask
 
-    try:
-        catalog = load_catalog(path)
-    except CaseAgentError as exc:
-        raise _fail(str(exc)) from None
+    catalog = _catalog(path)
     console.print(f"[bold]{catalog.organisation}[/] <{catalog.mailbox}> — valid")
     table = Table("LOB", "automation", "queue", "intent", "required", "optional", "resolution template")
     for lob in catalog.lines_of_business:
@@ -250,6 +296,7 @@ def eval_command(
     from agent_graph.report import print_suite_report
     from agent_graph.replay import run_suite
 
+    _writable_output("--json", json_out)
     try:
         engine = None
         if brain == "llm":
@@ -279,6 +326,7 @@ def eval_intents(
     """Measure the intent classifier on a public dataset: catalog from train, choices on validation, figures on test."""
     from agent_graph.intent_eval import print_intent_report, run_intent_eval
 
+    _writable_output("--json", json_out)
     if not data.exists():
         raise _fail(f"{data}: no such file or folder")
     try:
@@ -287,7 +335,6 @@ def eval_intents(
         raise _fail(f"{data}: {exc}") from None
     print_intent_report(console, report)
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
         console.print(f"report written to {json_out}")
 
@@ -305,6 +352,8 @@ def bench(
     """Measure throughput, framework overhead, scale and concurrency; print a table, write JSON."""
     from agent_graph.bench import print_bench_report, run_bench
 
+    _writable_output("--json", json_out)
+    _catalog(catalog)
     report = run_bench(catalog, emails=emails, scale_large=scale_large, concurrency_emails=concurrency_emails,
                        workers=workers, delay_ms=delay_ms, progress=lambda text: err.print(text, style="dim"))
     print_bench_report(console, report)

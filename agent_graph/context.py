@@ -15,6 +15,7 @@ from pydantic_core import CoreSchema, core_schema
 from agent_graph.brain.base import Brain
 from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
 from agent_graph.domain import Actor
+from agent_graph.errors import ConfigurationError, bounded
 from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.mailbox import LocalMailbox, Mailbox
 from agent_graph.store import CaseStore
@@ -106,6 +107,7 @@ def cached_catalog(path: str) -> Catalog:
 
 
 def make_brain(name: str) -> Brain:
+    """The brain called ``name``; ConfigurationError for a name there is no brain for."""
     if name == "offline":
         from agent_graph.brain.offline import OfflineBrain
 
@@ -114,7 +116,7 @@ def make_brain(name: str) -> Brain:
         from agent_graph.brain.llm import LLMSettings, shared_brain
 
         return shared_brain(LLMSettings.from_env())
-    raise ValueError(f"unknown brain '{name}': choose 'offline' or 'llm'")
+    raise ConfigurationError(f"unknown brain {bounded(name, 60)!r}: choose 'offline' or 'llm'")
 
 
 def services(context: Context | None) -> Services:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
 from agent_graph.brain.offline import OfflineBrain
 from agent_graph.clock import FixedClock
@@ -21,15 +20,15 @@ from agent_graph.context import Context
 from agent_graph.replay import RecordedThread, ThreadRunner, Turn, TurnReport, catalog_for, load_thread, thread_files
 from agent_graph.service import CaseAgent, checkpoint_path, open_checkpointer
 from agent_graph.store import CaseStore
+from agent_graph.store.repository import sqlite_file
 
 
 def fresh_sqlite(db_url: str) -> None:
     """Remove an earlier demo's files so every demo starts from an empty store."""
-    database = make_url(db_url).database
-    for name in (database, checkpoint_path(db_url)):
+    for name in (sqlite_file(db_url), checkpoint_path(db_url)):
         if name:
             for suffix in ("", "-wal", "-shm"):
-                Path(name + suffix).unlink(missing_ok=True)
+                Path(f"{name}{suffix}").unlink(missing_ok=True)
 
 
 def run_demo(console: Console, inbox: Path, db_url: str) -> bool:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from agent_graph.brain.base import Brain, ComposeRequest
 from agent_graph.brain.offline import built_in_wording, email_frame
 from agent_graph.catalog import Catalog, Intent, TemplatePurpose
 from agent_graph.store import Case
-from agent_graph.templates import RenderedEmail, choose_template, render, variables_used
+from agent_graph.templates import (RenderedEmail, choose_template, first_name, render, template_variables,
+                                   variables_used)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
         organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
         follow_up_number=follow_up_number, customer_texts=draft.customer_texts,
     )
-    variables = _variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
+    variables = template_variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
     template = choose_template(catalog, case.lob, intent, purpose)
     if template is not None:
         if _uses_message(template.subject, template.body):
@@ -77,44 +77,6 @@ def still_missing(intent: Intent | None, fields: dict[str, str]) -> list[str]:
 
 def _uses_message(*sources: str) -> bool:
     return any("message" in variables_used(s) for s in sources)
-
-
-def _variables(catalog: Catalog, case: Case, intent: Intent | None, fields: dict[str, str], missing: list[str],
-               knowledge: str, follow_up_number: int) -> dict[str, Any]:
-    customer: dict[str, str] = {"email": case.customer_email}
-    if case.customer_name:
-        customer["name"] = case.customer_name
-        customer["first_name"] = first_name(case.customer_name) or case.customer_name
-    missing_entries = []
-    for name in missing:
-        attribute = intent.attribute(name) if intent else None
-        missing_entries.append({
-            "name": name,
-            "label": attribute.label if attribute else name.replace("_", " "),
-            "description": attribute.description if attribute else "",
-        })
-    return {
-        "case": {"number": case.number, "title": case.title or "your request", "status": case.status,
-                 "lob": case.lob, "intent": case.intent},
-        "customer": customer,
-        "fields": fields,
-        "missing": missing_entries,
-        "knowledge": knowledge,
-        "organisation": catalog.organisation,
-        "mailbox": catalog.mailbox,
-        "intent": {"id": intent.id, "name": intent.name} if intent else {"id": None, "name": "request"},
-        "follow_up_number": follow_up_number,
-    }
-
-
-def first_name(full_name: str | None) -> str | None:
-    if not full_name:
-        return None
-    name = full_name.strip().strip('"')
-    if "," in name:  # "Whitfield, Dana"
-        name = name.split(",", 1)[1].strip()
-    parts = name.split()
-    return parts[0] if parts else None
 
 
 def outbound_message_id(case_number: str, idempotency_key: str, mailbox: str) -> str:

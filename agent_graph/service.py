@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -21,7 +20,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pydantic import BaseModel
-from sqlalchemy.engine import make_url
 
 from agent_graph.brain.intent import classifier_for
 from agent_graph.claims import Claimant
@@ -35,6 +33,7 @@ from agent_graph.nodes.decision import due_step
 from agent_graph.serde import checkpoint_serde
 from agent_graph.state import Trigger, TurnOutcome, run_input
 from agent_graph.store import Case
+from agent_graph.store.repository import sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +63,8 @@ def thread_id_for(case_number: str) -> str:
 
 def checkpoint_path(db_url: str) -> str | None:
     """Where the SQLite checkpointer lives beside a SQLite store; None for a store in memory or elsewhere."""
-    url = make_url(db_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    path = Path(url.database)
-    return str(path.with_name(path.stem + ".checkpoints" + (path.suffix or ".db")))
+    path = sqlite_file(db_url)
+    return None if path is None else str(path.with_name(path.stem + ".checkpoints" + (path.suffix or ".db")))
 
 
 @contextmanager

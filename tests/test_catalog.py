@@ -84,3 +84,75 @@ def test_unreadable_and_invalid_yaml(tmp_path: Path):
     bad.write_text("organisation: [unclosed\n")
     with pytest.raises(CatalogError, match=r"bad.yaml: line \d+, column \d+: not valid YAML"):
         load_catalog(bad)
+
+
+def test_every_shipped_catalog_renders_its_templates():
+    """The sample-case render at load time accepts every catalog the project ships or replays."""
+    paths = [REPO / "examples/catalog.yaml", *sorted((REPO / "evals/threads").rglob("*.yaml")),
+             *sorted((REPO / "tests/suites").rglob("*.yaml"))]
+    for path in paths:
+        assert load_catalog(path).all_templates(), path
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ("{{ organisation.__class__.__mro__ }}", "access to attribute '__class__' of 'str' object is unsafe"),
+    ("{{ follow_up_number + 'days' }}", "TypeError: unsupported operand type(s)"),
+    ("{{ organisation | shout }}", "No filter named 'shout'"),
+])
+def test_a_template_that_can_never_render_is_a_load_error(body, problem):
+    error = broken(lambda d: d["templates"][0].update(body=body))
+    assert "broken.yaml: templates[0]" in str(error) and problem in str(error)
+    assert len(str(error).splitlines()) == 1
+
+
+def test_a_template_using_fields_of_only_some_of_its_intents_still_loads():
+    """An organisation template serving every intent may print a field only some intents have,
+    guarded or not: the sample case gives every field of every intent it serves."""
+    data = yaml.safe_load(CATALOG_YAML)
+    data["templates"][0]["body"] = ("Order {{ fields.order_ref }} because {{ fields.reason }}."
+                                    "{% if fields.preferred_date is defined %} On {{ fields.preferred_date }}.{% endif %}"
+                                    " Still needed: {{ missing[0].label }}")
+    parse_catalog(data, "ok.yaml")
+
+
+def test_yaml_alias_bomb_is_refused_with_a_short_message(tmp_path: Path):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [{','.join([f'*{prev}'] * 9)}]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\norganisation: *i\n")  # unchecked: 387 million strings, echoed back
+    assert bomb.stat().st_size < 400
+    with pytest.raises(CatalogError, match=r"bomb.yaml: \(file\): its YAML aliases \(\*name\) expand to more than") as caught:
+        load_catalog(bomb)
+    assert len(str(caught.value)) < 300
+
+
+def test_yaml_aliases_that_stay_small_are_allowed(tmp_path: Path):
+    text = CATALOG_YAML.replace("queue: shop-desk", "queue: &desk shop-desk", 1).replace(
+        "queue: workshop-desk", "queue: *desk", 1)
+    assert "*desk" in text
+    path = tmp_path / "aliases.yaml"
+    path.write_text(text)
+    catalog = load_catalog(path)
+    assert {lob.queue for lob in catalog.lines_of_business} == {"shop-desk"}
+
+
+def test_recursive_yaml_alias_is_refused(tmp_path: Path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("organisation: &o [*o]\n")
+    with pytest.raises(CatalogError, match="loop.yaml: line 1, column 15: a YAML alias refers to a value that contains it"):
+        load_catalog(path)
+
+
+def test_catalog_not_utf8_names_the_byte(tmp_path: Path):
+    path = tmp_path / "latin1.yaml"
+    raw = CATALOG_YAML.replace("Tidewater Bikes", "Tidewater Vélos").encode("latin-1")
+    path.write_bytes(raw)
+    offset, line = raw.index(b"\xe9"), raw[:raw.index(b"\xe9")].count(b"\n") + 1
+    with pytest.raises(CatalogError, match=rf"latin1.yaml: byte {offset} \(line {line}\): not UTF-8 text \(byte 0xe9\)"):
+        load_catalog(path)
+
+
+def test_huge_wrong_values_are_not_echoed_whole():
+    error = broken(lambda d: d.update(organisation=["x" * 1_000_000]))
+    assert "organisation: Input should be a valid string" in str(error) and len(str(error)) < 300

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from agent_graph.cli import app
+from agent_graph.store import CaseStore
 from tests.conftest import REPO, email
 
 CLI = [sys.executable, "-m", "agent_graph.cli"]
@@ -81,5 +86,140 @@ def test_eval_writes_json(tmp_path: Path):
 
 @pytest.mark.parametrize("command", [["cases"], ["show", "CAS-000001"]])
 def test_commands_on_an_empty_store(tmp_path: Path, command):
-    result = run(*command, "--db", f"sqlite:///{tmp_path / 'empty.db'}")
-    assert result.returncode in (0, 2)
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    CaseStore(db).close()
+    result = run(*command, "--db", db)
+    assert result.returncode in (0, 2) and "Traceback" not in result.stderr
+
+
+# --- configuration errors: one line on stderr, exit code 2, never a traceback ----------------------------
+
+CATALOG = str(REPO / "examples/catalog.yaml")
+
+
+def refused(*args: str) -> str:
+    """Run the command in-process; it must stop with exit code 2 and one line on stderr, which is returned."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["cases"], ["show", "CAS-000001"], ["review", "--catalog", CATALOG],
+                                     ["review", "CAS-000001", "--accept", "--catalog", CATALOG]])
+def test_read_commands_refuse_a_missing_database_instead_of_creating_one(tmp_path: Path, command):
+    typo = tmp_path / "cases-typo.db"
+    line = refused(*command, "--db", f"sqlite:///{typo}")
+    assert f"no case database at {typo}" in line and "case-agent process" in line
+    assert not typo.exists()
+
+
+def test_write_commands_still_create_the_database(tmp_path: Path):
+    result = CliRunner().invoke(app, ["tick", "--db", f"sqlite:///{tmp_path / 'new.db'}", "--catalog", CATALOG])
+    assert result.exit_code == 0 and (tmp_path / "new.db").exists()
+
+
+@pytest.mark.parametrize(("path", "problem"), [
+    ("{tmp}/no-such-folder/cases.db", "there is no folder {tmp}/no-such-folder"),
+    ("{tmp}", "{tmp} is a folder, not a case database"),
+    ("/proc/cases.db", "cannot open the case database /proc/cases.db"),  # a folder nobody may create files in
+    ("{tmp}/not-a-db.db", "cannot open the case database {tmp}/not-a-db.db: file is not a database"),
+])
+def test_unusable_database_path(tmp_path: Path, path: str, problem: str):
+    (tmp_path / "not-a-db.db").write_text("these are not the cases you are looking for\n" * 100)
+    path, problem = path.format(tmp=tmp_path), problem.format(tmp=tmp_path)
+    assert problem in refused("tick", "--db", f"sqlite:///{path}", "--catalog", CATALOG)
+    refused("cases", "--db", f"sqlite:///{path}")  # one line too (where no file is, 'no case database at')
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only file")
+def test_read_only_database_file(tmp_path: Path):
+    db = tmp_path / "cases.db"
+    CaseStore(f"sqlite:///{db}").close()
+    db.chmod(0o444)
+    assert "the file is not readable and writable" in refused("tick", "--db", f"sqlite:///{db}", "--catalog", CATALOG)
+
+
+@pytest.mark.parametrize(("url", "module", "named"), [
+    ("postgresql+psycopg://cases:secret@db.example/cases", "psycopg", "the database driver for 'postgresql+psycopg' "
+                                                                      "is not installed: pip install 'psycopg[binary]'"),
+    ("mysql://cases@db.example/cases", "MySQLdb", "the database driver for 'mysql' is not installed: pip install mysqlclient"),
+    ("cassandra://db.example/cases", None, "unknown kind of database 'cassandra'"),
+    ("cases.db", None, "not a database URL: 'cases.db'"),
+])
+def test_database_url_without_its_driver_or_not_a_url(url: str, module: str | None, named: str):
+    if module is not None and importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed here")
+    line = refused("cases", "--db", url)
+    assert named in line and "secret" not in line
+
+
+def test_catalog_not_utf8(tmp_path: Path):
+    catalog = tmp_path / "latin1.yaml"
+    raw = (REPO / "examples/catalog.yaml").read_text().replace("Pinecrest", "Pinécrest", 1).encode("latin-1")
+    catalog.write_bytes(raw)
+    offset = raw.index("é".encode("latin-1"))
+    expected = f"latin1.yaml: byte {offset} (line"
+    assert expected in refused("check-catalog", str(catalog))
+    assert expected in refused("tick", "--catalog", str(catalog), "--db", f"sqlite:///{tmp_path / 'c.db'}")
+
+
+def test_yaml_alias_bomb_is_one_short_line(tmp_path: Path):
+    levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi")]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\norganisation: *i\n")
+    line = refused("check-catalog", str(bomb))
+    assert "YAML aliases" in line and len(line) < 300
+
+
+def test_a_template_that_escapes_the_sandbox_fails_check_catalog(tmp_path: Path):
+    text = (REPO / "examples/catalog.yaml").read_text()
+    catalog = tmp_path / "escape.yaml"
+    catalog.write_text(text.replace("{{ organisation }}", "{{ organisation.__class__.__mro__[1].__subclasses__() }}", 1))
+    assert "__subclasses__" in catalog.read_text()
+    line = refused("check-catalog", str(catalog))
+    assert "escape.yaml: " in line and "is unsafe" in line and "template '" in line
+
+
+@pytest.mark.parametrize("command", [["tick"], ["process", "1.eml"], ["review"]])
+def test_now_not_iso8601(tmp_path: Path, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "1.eml").write_bytes(email("Hello, where is my order?"))
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    CaseStore(db).close()
+    line = refused(*command, "--now", "next tuesday", "--db", db, "--catalog", CATALOG)
+    assert "--now 'next tuesday': not an ISO-8601 instant" in line
+
+
+def test_unknown_brain():
+    assert "unknown brain 'gpt': choose 'offline' or 'llm'" in refused("eval", str(REPO / "evals/threads"), "--brain", "gpt")
+
+
+@pytest.mark.parametrize(("name", "content", "problem"), [
+    ("missing.txt", None, "cannot read the file: No such file or directory"),
+    ("latin1.txt", "Bonjour, voilà".encode("latin-1"), f"not UTF-8 text (byte {len('Bonjour, voil')})"),
+])
+def test_edit_body_file_unreadable(tmp_path: Path, name: str, content: bytes | None, problem: str):
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    CaseStore(db).close()
+    body = tmp_path / name
+    if content is not None:
+        body.write_bytes(content)
+    line = refused("review", "CAS-000001", "--edit-body", str(body), "--db", db, "--catalog", CATALOG)
+    assert f"--edit-body {body}: {problem}" in line
+
+
+@pytest.mark.parametrize(("target", "problem"), [
+    ("no-such-folder/report.json", "there is no folder {tmp}/no-such-folder"),
+    (".", "that is a folder"),
+])
+def test_eval_json_path_is_checked_before_the_eval_runs(tmp_path: Path, target: str, problem: str):
+    """One line: had the eval run, its progress ('replaying …') would be on stderr too."""
+    line = refused("eval", str(REPO / "evals/threads"), "--json", str(tmp_path / target))
+    assert problem.format(tmp=tmp_path) in line
+
+
+def test_demo_with_a_database_url_that_is_not_one():
+    assert "not a database URL: 'demo.db'" in refused("demo", "--db", "demo.db")

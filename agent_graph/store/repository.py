@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import (Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert,
-                        inspect, select, text, update)
+from sqlalchemy import (URL, Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert,
+                        inspect, make_url, select, text, update)
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.claims import Claim, can_take
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
+from agent_graph.errors import StoreUnavailable, bounded
 from agent_graph.intake import InboundEmail, stranger_reason
 from agent_graph.store.schema import (ActiveRun, Case, CaseField, Interaction, Message, OutboxItem, active_runs,
                                       case_fields, cases, interactions, messages, metadata, outbox)
@@ -75,8 +79,44 @@ _RELEASE_MESSAGES = (update(messages).where(messages.c.claimed_by == bindparam("
 _RELEASE_RUNS = update(active_runs).where(active_runs.c.owner == bindparam("holder")).values(owner=None, lease_until=None)
 
 
+_DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient"}
+"""The package to install for a driver module whose name is not its package's."""
+
+
+def database_url(url: str) -> URL:
+    """The parsed SQLAlchemy URL; StoreUnavailable when it is not one."""
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise StoreUnavailable(f"not a database URL: {bounded(url, 100)!r} "
+                               "(expected e.g. sqlite:///case-agent.db or postgresql+psycopg://user@host/cases)") from None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store; None for a store in memory or on a server."""
+    parsed = database_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
 def make_engine(url: str) -> Engine:
-    """An engine; for SQLite: WAL, a busy timeout and ``BEGIN IMMEDIATE`` so writers queue, not lose updates."""
+    """An engine; for SQLite: WAL, a busy timeout and ``BEGIN IMMEDIATE`` so writers queue, not lose updates.
+
+    StoreUnavailable when the URL names an unknown kind of database or a driver that is not installed."""
+    parsed = database_url(url)
+    try:
+        return _make_engine(url)
+    except NoSuchModuleError:
+        raise StoreUnavailable(f"unknown kind of database {parsed.drivername!r} in the URL "
+                               f"{parsed.render_as_string(hide_password=True)!r}") from None
+    except ImportError as exc:
+        package = _DRIVER_PACKAGES.get(exc.name or "", exc.name)
+        raise StoreUnavailable(f"the database driver for {parsed.drivername!r} is not installed: "
+                               f"pip install {package}") from None
+
+
+def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     in_memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -149,14 +189,46 @@ class _Unit:
     messages: dict[int, Message] = dataclasses.field(default_factory=dict)
 
 
-class CaseStore:
-    """Cases and mail in a SQL database (SQLite by default). The schema is created on first use."""
+def check_sqlite_file(path: Path, create: bool) -> None:
+    """Refuse, in one sentence, a SQLite file that cannot be used: missing when it must exist
+    (``create`` false: a mistyped path must not become a new empty store), in a folder that does
+    not exist or cannot be written to (WAL mode writes beside the file, even to read)."""
+    folder = path.parent
+    if path.is_dir():
+        raise StoreUnavailable(f"{path} is a folder, not a case database")
+    if not path.exists():
+        if not create:
+            raise StoreUnavailable(f"no case database at {path} (create one by processing mail: "
+                                   f"case-agent process EMAILS --db sqlite:///{path})")
+        if not folder.is_dir():
+            raise StoreUnavailable(f"cannot create the case database {path}: there is no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreUnavailable(f"cannot use the case database {path}: the folder {folder} is not writable")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise StoreUnavailable(f"cannot use the case database {path}: the file is not readable and writable")
 
-    def __init__(self, url: str):
+
+class CaseStore:
+    """Cases and mail in a SQL database (SQLite by default). The schema is created on first use.
+
+    ``create=False`` (commands that only read or answer existing cases) refuses a SQLite file that
+    does not exist instead of creating an empty store. Every reason the database cannot be opened
+    (bad URL, driver not installed, file or folder unusable, server unreachable) is a StoreUnavailable."""
+
+    def __init__(self, url: str, create: bool = True):
         self.url = url
+        path = sqlite_file(url)
+        if path is not None:
+            check_sqlite_file(path, create)
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
-        _add_new_columns(self.engine)
+        try:
+            metadata.create_all(self.engine)
+            _add_new_columns(self.engine)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            reason = exc.orig if isinstance(exc, DBAPIError) else exc
+            shown = path or database_url(url).render_as_string(hide_password=True)
+            raise StoreUnavailable(f"cannot open the case database {shown}: {bounded(str(reason))}") from None
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
