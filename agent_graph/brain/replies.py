@@ -176,8 +176,15 @@ _NOT_YET = re.compile(
     r"(?:emails?|messages?|replies|reply|mails?|notes?|letters?|voicemails?)\b",
     _FLAGS,
 )
+# "no need to reply / get back to me", said outright (not "no need to reply until it arrives"): the
+# customer wants nothing more, an acceptance
+_NO_NEED_TO_ANSWER = (
+    r"no\s+need\s+(?:to\s+(?:reply|respond|answer|write\s+back|get\s+back(?:\s+to\s+(?:me|us))?|do\s+anything(?:\s+"
+    r"(?:else|more|further))?)|for\s+(?:a\s+|any\s+)?(?:reply|response|further\s+action))(?=\s*(?:[-–—,.;:!]|$|now\b))"
+)
 _NO_PROBLEM = re.compile(r"\b(?:no|not\s+a)\s+(?:problem|worries|issue|bother)\b|\bno\s+further\s+(?:help|questions?)\b|"
-                         r"\bnothing\s+(?:else|more)\b|\bdoesn't\s+matter\b|\bno\s+(?:more\s+)?(?:issues|problems)\b", _FLAGS)
+                         r"\bnothing\s+(?:else|more)\b|\bdoesn't\s+matter\b|\bno\s+(?:more\s+)?(?:issues|problems)\b|"
+                         rf"\b{_NO_NEED_TO_ANSWER}", _FLAGS)
 
 # --- corrections ---------------------------------------------------------------------------------
 
@@ -310,8 +317,7 @@ _STRONG_ACCEPT = re.compile(
     r"|sounds\s+(?:good|great|fine|perfect|ok|okay)|(?:that\s+)?makes\s+sense"
     r"|(?:you\s+can|feel\s+free\s+to)\s+close|close\s+(?:the|this|my)\s+(?:case|ticket|request)"
     r"|happy\s+with|(?:i\s+am|i'm|we\s+are|we're)\s+(?:all\s+)?(?:happy|satisfied|good|fine|set|sorted)\b"
-    r"|no\s+need\s+(?:to\s+(?:reply|respond|answer|write\s+back|get\s+back(?:\s+to\s+(?:me|us))?|do\s+anything(?:\s+"
-    r"(?:else|more|further))?)|for\s+(?:a\s+|any\s+)?(?:reply|response|further\s+action))(?=\s*(?:[-–—,.;:!]|$|now\b))"
+    rf"|{_NO_NEED_TO_ANSWER}"
     r"|(?:that's|that\s+is)\s+all|perfect|excellent|brilliant|fantastic|wonderful|awesome|amazing|superb"
     r"|(?:problem|issue)\s+(?:is\s+)?(?:gone|fixed|solved|resolved)|(?:i\s+)?(?:understand|see)\s+now"
     r"|thanks?(?:\s+you)?(?:\s+(?:so\s+much|very\s+much|a\s+lot))?\s+for\s+(?:sorting|fixing|resolving|solving|handling|"
@@ -431,14 +437,15 @@ def _is_question(sentence: str) -> bool:
 def _needs_help(sentence: str) -> bool:
     """A problem or a rejection in the sentence, once conditions, "no problem", "the error is
     gone", the customer's own slips and the old value a correction replaces are set aside."""
-    if _is_correction(sentence):
+    correction = _is_correction(sentence)
+    if correction:  # "thanks, but it should be the 16th, not the 14th": the "but" and "not" bring the new value
         sentence = _OLD_VALUE.sub(" ", sentence)
     sentence = _OWN_SLIP.sub(" ", sentence)
     sentence = _PROBLEM_GONE.sub(" ", _NO_PROBLEM.sub(" ", _CONDITIONAL.sub(" ", sentence)))
     if _NOT_YET.search(sentence) and not _HELP.search(_NOT_YET.sub(" ", sentence)):
         return False
     return bool(_HELP.search(sentence) or _NEGATED_ACCEPT.search(sentence) or _negated_outcome(sentence)
-                or _unresolved_contrast(sentence))
+                or (not correction and _unresolved_contrast(sentence)))
 
 
 def _negated_outcome(sentence: str) -> bool:
@@ -500,10 +507,10 @@ def classify_reply(text: str) -> ReplyKind:
         return ReplyKind.OTHER
     strong = weak = content = False
     for sentence in sentences:
-        if _SIGNATURE.match(sentence) and not _WEAK_ACCEPT.search(sentence):
-            continue
-        if _accepts_strongly(sentence):
+        if _accepts_strongly(sentence):  # before the signature test: "Sorted." is no name
             strong = True
+        elif _SIGNATURE.match(sentence) and not _WEAK_ACCEPT.search(sentence):
+            continue
         elif _only_weak(sentence):
             weak = weak or bool(_WEAK_ACCEPT.search(sentence))
         elif _PLEASANTRY.match(sentence):
