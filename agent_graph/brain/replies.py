@@ -13,15 +13,26 @@ is not solved (or that the resolution is rejected), an open question, an accepta
    can I change my order?", "How long will the refund take?") is something the resolution did not
    answer; resolving the case would leave it unanswered and "other" would re-run the decision on
    the same case, so a representative takes it. Courtesy questions ("How are you?") don't count.
-3. a strong acceptance -> ``ACCEPTS`` (even with extra content: values in it are still read).
-4. only weak acceptances and pleasantries -> ``ACCEPTS`` ("Thanks!", "Great, appreciate it").
-5. anything else -> ``OTHER``: new information ("My new address is 12 Elm St"), thanks followed by
+3. a correction -> ``OTHER``: the customer replaces a value they gave ("my mistake, it needs to be
+   Tuesday 16 June, not the 14th", "wrong number - it is MF4410", "it should be X, not Y"). It is
+   new information (the case is decided again with the new value) and beats any acceptance in the
+   reply: the resolution as sent is not what they want. Its own-slip words ("my mistake", "wrong
+   number", "not the one I wrote") and the old value after "not" are no needs-help sign; a
+   complaint that the resolution used a wrong value without giving one ("you changed the wrong
+   date", "that's the wrong booking") still needs help.
+4. a strong acceptance -> ``ACCEPTS`` (even with extra content: values in it are still read).
+5. only weak acceptances and pleasantries -> ``ACCEPTS`` ("Thanks!", "Great, appreciate it").
+6. anything else -> ``OTHER``: new information ("My new address is 12 Elm St"), thanks followed by
    new information, text in another language, empty text.
 
 Confirmations of the outcome are acceptances: customers often accept by saying that what had to
 happen happened - money appeared ("it's in my account now", "the refund's hit my card"), goods
 arrived ("arrived safe, ta", "it came this morning"), access is back ("I'm back in", "can log in
-again"), the fix works ("runs fine now", "that did it", "the error has gone", "no more crashes").
+again"), the fix works ("runs fine now", "that did it", "the error has gone", "no more crashes"),
+or the customer acted on the outcome or needs nothing more ("picked them up", "collected it", "the
+letter came to the new place", "the app shows the estate now", "so we're good", "no need to
+reply"; but "the app shows the old date now" is not one, and "no need to reply until …" is a
+condition).
 The same outcome negated ("hasn't come through", "never turned up") needs help, and so does a
 partial or spoiled one: "X, but Y" needs help unless Y is itself an acceptance ("it arrived but
 the lid is cracked", "thanks, but I never asked for that"; "slow, but it works now" accepts), as
