@@ -215,13 +215,16 @@ _REPLACEMENT = re.compile(r"\b(?:(?:should|needs?\s+to|has\s+to|must|ought\s+to)
 # an amount received that "should be" more is a shortfall, not a correction
 _RECEIVED = re.compile(r"\b(?:refund\w*|credit\w*|money|paid|charged|received|got|balance|short)\b", _FLAGS)
 # the value given in place of the old one: a number, a code, a day or a month, an e-mail address
-_VALUE = re.compile(
-    r"\d|@|\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|june|july|august|september|"
-    r"october|november|december)\b",
+_DAY_OR_MONTH = (r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|june|july|august|"
+                 r"september|october|november|december)\b")
+_VALUE = re.compile(rf"\d|@|{_DAY_OR_MONTH}", _FLAGS)
+# the old value set aside after the new one: ", not the 14th", "not MF4821", "not Wednesday" (a
+# value itself: "not arrived" is no old value)
+_OLD_VALUE = re.compile(
+    rf"(?:,\s*)?\bnot\s+(?:the\s+)?(?=(?:[\w/.:-]+\s+){{0,2}}?(?:[\w/.:-]*\d|{_DAY_OR_MONTH}))"
+    r"[\w/.:-]+(?:\s+[\w/.:-]+){0,2}?(?=\s*(?:[,.;!?)]|$))",
     _FLAGS,
 )
-# the old value set aside after the new one: ", not the 14th", "not MF4821"
-_OLD_VALUE = re.compile(r"(?:,\s*)?\bnot\s+(?:the\s+)?[\w/.:-]+(?:\s+[\w/.:-]+){0,2}?(?=\s*(?:[,.;!?)]|$))", _FLAGS)
 
 
 def _is_correction(sentence: str) -> bool:
@@ -259,11 +262,22 @@ _THING = (
     r"booking|reservation|date|seat|subscription|service|connection|internet|wi-?fi|heating|power|water|app|it|they|"
     r"everything|all)"
 )
-# what a display showing "the X now" must not be: the old value, or nothing
-_STALE = r"(?:the\s+|my\s+|our\s+|an?\s+)?(?:old|previous|same|original|wrong|incorrect|nothing|no|zero|error)\b"
+# a page the customer checked shows the change now: "the app shows the estate now", "the portal
+# now says Platinum" - unless what it shows is the old value or a problem (_STALE)
+_DISPLAYS_NOW = re.compile(
+    r"\b(?:app|portal|site|website|account|profile|record|system|booking|reservation|dashboard|page|screen|statement|"
+    r"confirmation)\s+(?:now\s+(?:shows|says|lists|displays|reads)\b|(?:shows|says|lists|displays|reads)\s+"
+    r"(?:[\w'-]+\s+){1,4}?now\b)",
+    _FLAGS,
+)
+_STALE = re.compile(
+    r"\b(?:old|previous|same|original|wrong|incorrect|nothing|no|zero|0|negative|minus|overdrawn|pending|declined|"
+    r"blocked|locked|suspended|frozen|errors?|still)\b",
+    _FLAGS,
+)
 # the customer confirms the outcome happened (behaviour.md §7): it arrived / showed up / went
 # through / came to the new address, it is back / in / there, I can log in again, it works now,
-# that fixed it, I picked it up, the app shows the new value now
+# that fixed it, I picked it up
 _OUTCOME = re.compile(
     r"\b(?:"
     r"arrived|landed|turned\s+up|showed\s+up|popped\s+up|appeared|delivered|credited|reimbursed|refunded|"
@@ -305,10 +319,6 @@ _OUTCOME = re.compile(
     r"|(?:picked|collected|fetched)\s+(?:it|them)\b"
     r"|(?:came|got\s+here)\s+(?:to|at)\s+(?:the|my|our)\s+(?:new\s+|right\s+|correct\s+)?(?:place|address|house|home|flat|"
     r"apartment|office|door|work)\b"
-    r"|(?:app|portal|site|website|account|profile|record|system|booking|reservation|dashboard|page|screen|statement|"
-    r"confirmation)\s+"
-    rf"(?:now\s+(?:shows|says|lists|displays|reads)\s+(?!{_STALE})|(?:shows|says|lists|displays|reads)\s+(?!{_STALE})"
-    r"(?:[\w'-]+\s+){1,4}?now\b)"
     r"|received\s*(?:[.!,]|$|today|yesterday|now|safely|in\s+full|in\s+good|with\s+thanks|thanks)"
     r"|squared\s+away|in\s+order\b(?!\s+to)|good\s+to\s+go|(?:as\s+)?good\s+as\s+new|(?:fine|ok|okay|good|great)\s+"
     r"(?:by|with)\s+me|happy\s+days|life-?\s?saver"
@@ -328,7 +338,7 @@ _STRONG_ACCEPT = re.compile(
     r"|(?:please\s+)?go\s+ahead|(?:yes|yeah|yep|sure)[,!.]?\s+please|please\s+(?:do|proceed|process)|proceed\b"
     r"|sounds\s+(?:good|great|fine|perfect|ok|okay)|(?:that\s+)?makes\s+sense"
     r"|(?:you\s+can|feel\s+free\s+to)\s+close|close\s+(?:the|this|my)\s+(?:case|ticket|request)"
-    r"|happy\s+with|(?:i\s+am|i'm|we\s+are|we're)\s+(?:all\s+)?(?:happy|satisfied|good|fine|set|sorted)\b"
+    r"|happy\s+with|(?:i\s+am|i'm|we\s+are|we're)\s+(?:all\s+)?(?:happy|satisfied|good|fine|sorted)\b|all\s+set"
     rf"|{_NO_NEED_TO_ANSWER}"
     r"|(?:that's|that\s+is)\s+all|perfect|excellent|brilliant|fantastic|wonderful|awesome|amazing|superb"
     r"|(?:problem|issue)\s+(?:is\s+)?(?:gone|fixed|solved|resolved)|(?:i\s+)?(?:understand|see)\s+now"
@@ -485,10 +495,17 @@ def _unresolved_contrast(sentence: str) -> bool:
 
 def _accepts_strongly(sentence: str) -> bool:
     """An explicit acceptance ("that works", "go ahead") or a confirmation of the outcome ("it's
-    in my account now", "arrived safely", "I'm back in", "the error has gone")."""
+    in my account now", "arrived safely", "I'm back in", "the error has gone", "the app shows the
+    new date now")."""
     sentence = _CONDITIONAL.sub(" ", sentence)
     return bool(_STRONG_ACCEPT.search(sentence) or _OUTCOME.search(sentence) or _PROBLEM_GONE.search(sentence)
-                or _NO_THANKS.match(sentence))
+                or _NO_THANKS.match(sentence) or _displays_the_change(sentence))
+
+
+def _displays_the_change(sentence: str) -> bool:
+    """The customer checked and the page shows the change now ("the app shows the estate now"),
+    not the old value or a problem ("the account shows pending now")."""
+    return bool(_DISPLAYS_NOW.search(sentence)) and not _STALE.search(sentence)
 
 
 def _only_weak(sentence: str) -> bool:
