@@ -155,9 +155,14 @@ def test_an_unclear_reply_to_a_resolution_goes_to_a_representative_not_the_same_
     assert [i.action for i in store.outbox(case.id)] == [Action.SEND_RESOLUTION]
 
 
-def test_a_corrected_value_in_reply_to_a_resolution_is_decided_again(passenger, store):
+@pytest.mark.parametrize("correction", [
+    "Small correction: the booking code is MF4410, not the one I wrote before.",
+    "Sorry, wrong number - it is MF4410.",
+    "My bad, I typed the wrong code: it should be MF4410, not MF4821.",
+])
+def test_a_corrected_value_in_reply_to_a_resolution_is_decided_again(passenger, store, correction):
     passenger.writes(MOVE)
-    result = passenger.writes("Small correction: the booking code is MF4410, not the one I wrote before.")
+    result = passenger.writes(correction)
     assert result.outcome.action is Action.SEND_RESOLUTION and result.outcome.outbound is Outbound.SENT
     assert "MF4410" in passenger.last_email().body
     assert store.case(passenger.case_id).status == CaseStatus.RESOLUTION_PROPOSED

@@ -60,6 +60,26 @@ NEEDS_HELP = [
     # questions
     "Can you confirm when the refund was sent?", "Has it been posted yet?", "Did the refund go through?",
     "Thanks. Is there anything I need to sign?", "Please confirm it's been delivered",
+    # the outcome shown wrong or delivered to the old place
+    "It came to the old address.", "The app doesn't show the new date.",
+]
+# the customer tells what they did with the outcome, or that nothing more is needed
+OUTCOME_ACTED_ON = [
+    "Collected it from the pharmacy on my way home.", "Picked up my glasses at lunchtime.",
+    "Fetched them from the depot this morning, thanks.", "The new card came to my flat yesterday.",
+    "The portal now says Platinum.", "My account shows the new address now.", "No need to respond.",
+    "No need to get back to me, the site lists the 3pm slot now.", "So we are good, cheers.",
+]
+# a value the customer gave, replaced: new information for the case (decided again), never an acceptance
+CORRECTIONS = [
+    "Typo on my side - the pickup is 14:30, not the 12:30 I wrote.", "I gave you the wrong reg, it's KX21 ABC.",
+    "Whoops, wrong date - 21 August please.", "Great, thanks. Small thing though: it should say 2 adults, not 3.",
+    "Perfect, thanks. Actually it should be the 16th, not the 14th.",
+]
+# ... but the resolution blamed for a wrong value, with no value given, needs a person
+WRONG_VALUE_COMPLAINTS = [
+    "You've moved the wrong reservation.", "Sorry, but you cancelled the wrong booking.",
+    "That's the wrong card, I don't have one ending 4417.",
 ]
 OTHER = [
     "Will have a look when I'm home tonight.", "I'll confirm once it's landed.", "Fingers crossed it's there tomorrow.",
@@ -71,6 +91,22 @@ OTHER = [
 @pytest.mark.parametrize("text", OUTCOME_CONFIRMED)
 def test_a_confirmed_outcome_accepts(text: str) -> None:
     assert classify_reply(text) is ReplyKind.ACCEPTS
+
+
+@pytest.mark.parametrize("text", OUTCOME_ACTED_ON)
+def test_acting_on_the_outcome_accepts(text: str) -> None:
+    assert classify_reply(text) is ReplyKind.ACCEPTS
+
+
+@pytest.mark.parametrize("text", ["Sorted.", "Perfect."])
+def test_a_one_word_acceptance_is_no_signature(text: str) -> None:
+    assert classify_reply(text) is ReplyKind.ACCEPTS
+
+
+@pytest.mark.parametrize("correction", CORRECTIONS)
+def test_a_corrected_value_is_new_information(correction: str) -> None:
+    assert classify_reply(correction) is ReplyKind.OTHER
+    assert all(classify_reply(complaint) is ReplyKind.NEEDS_HELP for complaint in WRONG_VALUE_COMPLAINTS)
 
 
 @pytest.mark.parametrize("text", NEEDS_HELP)

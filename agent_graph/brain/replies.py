@@ -13,15 +13,26 @@ is not solved (or that the resolution is rejected), an open question, an accepta
    can I change my order?", "How long will the refund take?") is something the resolution did not
    answer; resolving the case would leave it unanswered and "other" would re-run the decision on
    the same case, so a representative takes it. Courtesy questions ("How are you?") don't count.
-3. a strong acceptance -> ``ACCEPTS`` (even with extra content: values in it are still read).
-4. only weak acceptances and pleasantries -> ``ACCEPTS`` ("Thanks!", "Great, appreciate it").
-5. anything else -> ``OTHER``: new information ("My new address is 12 Elm St"), thanks followed by
+3. a correction -> ``OTHER``: the customer replaces a value they gave ("my mistake, it needs to be
+   Tuesday 16 June, not the 14th", "wrong number - it is MF4410", "it should be X, not Y"). It is
+   new information (the case is decided again with the new value) and beats any acceptance in the
+   reply: the resolution as sent is not what they want. Its own-slip words ("my mistake", "wrong
+   number", "not the one I wrote") and the old value after "not" are no needs-help sign; a
+   complaint that the resolution used a wrong value without giving one ("you changed the wrong
+   date", "that's the wrong booking") still needs help.
+4. a strong acceptance -> ``ACCEPTS`` (even with extra content: values in it are still read).
+5. only weak acceptances and pleasantries -> ``ACCEPTS`` ("Thanks!", "Great, appreciate it").
+6. anything else -> ``OTHER``: new information ("My new address is 12 Elm St"), thanks followed by
    new information, text in another language, empty text.
 
 Confirmations of the outcome are acceptances: customers often accept by saying that what had to
 happen happened - money appeared ("it's in my account now", "the refund's hit my card"), goods
 arrived ("arrived safe, ta", "it came this morning"), access is back ("I'm back in", "can log in
-again"), the fix works ("runs fine now", "that did it", "the error has gone", "no more crashes").
+again"), the fix works ("runs fine now", "that did it", "the error has gone", "no more crashes"),
+or the customer acted on the outcome or needs nothing more ("picked them up", "collected it", "the
+letter came to the new place", "the app shows the estate now", "so we're good", "no need to
+reply"; but "the app shows the old date now" is not one, and "no need to reply until …" is a
+condition).
 The same outcome negated ("hasn't come through", "never turned up") needs help, and so does a
 partial or spoiled one: "X, but Y" needs help unless Y is itself an acceptance ("it arrived but
 the lid is cracked", "thanks, but I never asked for that"; "slow, but it works now" accepts), as
@@ -98,7 +109,7 @@ _NEG = r"(?:not|never|no|n't|cannot|can't|won't|didn't|doesn't|don't|isn't|wasn'
 _FIX_VERBS = (
     r"(?:fix|fixed|work|works|worked|working|help|helped|helps|helping|solve|solved|solves|resolve|resolved|"
     r"resolves|answer|answered|answers|arrive|arrived|come|came|receive|received|get|got|gotten|show\s+up|"
-    r"showed\s+up|change|changed|go\s+through|went\s+through|load|loads|open|opens|sort|sorted|make\s+sense|"
+    r"showed\s+up|show|shows|change|changed|go\s+through|went\s+through|load|loads|open|opens|sort|sorted|make\s+sense|"
     r"address|addressed|refund|refunded|do\s+anything|do\s+the\s+trick|clear|cleared|appear|appeared|"
     r"reflect|reflected|update|updated|happen|happened|see|seen|find|found|explain|explains|explained|"
     r"credit|credited|deliver|delivered|land|landed|turn\s+up|turned\s+up|reach|reached|move|moved|finish|finished|"
@@ -149,8 +160,8 @@ _HELP = re.compile(
     r"|(?:was|is|came|arrived|turned\s+up|were)\s+(?:completely\s+|totally\s+)?empty\b"
     r"|\d+(?:\.\d+)?\s+short\b|(?:is|are|'s|was|were|came\s+up)\s+(?:\w+\s+)?short\b|short\s+by\b"
     r"|never\s+(?:\w+\s+){0,2}?(?:asked|ordered|requested|wanted|agreed)"
-    r"|(?:delivered|sent|went|gone|arrived|left)\s+(?:to|at|with)\s+(?:an?\s+(?:\w+\s+)?(?:neighbou?r|stranger|"
-    r"address|house|flat)|the\s+wrong|my\s+old|someone\s+else|another)"
+    r"|(?:delivered|sent|went|gone|arrived|left|came|turned\s+up)\s+(?:to|at|with)\s+(?:an?\s+(?:\w+\s+)?(?:neighbou?r|"
+    r"stranger|address|house|flat)|the\s+wrong|(?:my|our|the)\s+(?:old|previous)|someone\s+else|another)"
     r"|,\s*not\s+(?:the|my|to|at|what|in|on)\b"
     r"|(?:tracking|it|website|site|app|system|courier)\s+(?:says|said|claims|claimed|states|shows|showed)\s+"
     r"(?:that\s+)?(?:it\s+(?:was|has\s+been)\s+|it's\s+(?:been\s+)?)?(?:delivered|arrived)|marked\s+as\s+delivered"
@@ -176,8 +187,55 @@ _NOT_YET = re.compile(
     r"(?:emails?|messages?|replies|reply|mails?|notes?|letters?|voicemails?)\b",
     _FLAGS,
 )
+# "no need to reply / get back to me", said outright (not "no need to reply until it arrives"): the
+# customer wants nothing more, an acceptance
+_NO_NEED_TO_ANSWER = (
+    r"no\s+need\s+(?:to\s+(?:reply|respond|answer|write\s+back|get\s+back(?:\s+to\s+(?:me|us))?|do\s+anything(?:\s+"
+    r"(?:else|more|further))?)|for\s+(?:a\s+|any\s+)?(?:reply|response|further\s+action))(?=\s*(?:[-–—,.;:!]|$|now\b))"
+)
 _NO_PROBLEM = re.compile(r"\b(?:no|not\s+a)\s+(?:problem|worries|issue|bother)\b|\bno\s+further\s+(?:help|questions?)\b|"
-                         r"\bnothing\s+(?:else|more)\b|\bdoesn't\s+matter\b|\bno\s+(?:more\s+)?(?:issues|problems)\b", _FLAGS)
+                         r"\bnothing\s+(?:else|more)\b|\bdoesn't\s+matter\b|\bno\s+(?:more\s+)?(?:issues|problems)\b|"
+                         rf"\b{_NO_NEED_TO_ANSWER}", _FLAGS)
+
+# --- corrections ---------------------------------------------------------------------------------
+
+# the customer owns a slip in a value they gave ("my mistake", "small correction:", "I gave you the
+# wrong number", "sorry, wrong date", "not the one I wrote before"): no sign of a problem with the
+# resolution. "You changed the wrong date" / "that's the wrong booking" are not in it.
+_OWN_SLIP = re.compile(
+    r"\b(?:my\s+(?:mistake|bad|error|fault)|(?:small\s+|quick\s+|minor\s+)?correction\b|(?:i\s+made\s+a\s+)?typo\b"
+    r"|i\s+(?:\w+\s+)?(?:wrote|gave|typed|put|sent|entered|quoted|used|mixed\s+up)\s+(?:you\s+)?(?:the|a)\s+wrong\s+\w+"
+    r"|(?:sorry|oops|whoops)\W+wrong\s+\w+"
+    r"|(?:,\s*)?(?:and\s+)?not\s+the\s+(?:[\w-]+\s+){0,2}?(?:that\s+)?i\s+(?:\w+\s+)?(?:wrote|gave|sent|typed|put|mentioned|"
+    r"said|used|quoted)(?:\s+(?:you|before|earlier|previously|first|originally))*)",
+    _FLAGS,
+)
+# a replacement stated outright: "it should be the 16th", "needs to be Tuesday", "I meant 14:00"
+_REPLACEMENT = re.compile(r"\b(?:(?:should|needs?\s+to|has\s+to|must|ought\s+to)\s+(?:be|read|say)|i\s+meant)\b", _FLAGS)
+# an amount received that "should be" more is a shortfall, not a correction
+_RECEIVED = re.compile(r"\b(?:refund\w*|credit\w*|money|paid|charged|received|got|balance|short)\b", _FLAGS)
+# the value given in place of the old one: a number, a code, a day or a month, an e-mail address
+_DAY_OR_MONTH = (r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|june|july|august|"
+                 r"september|october|november|december)\b")
+_VALUE = re.compile(rf"\d|@|{_DAY_OR_MONTH}", _FLAGS)
+# the old value set aside after the new one: ", not the 14th", "not MF4821", "not Wednesday" (a
+# value itself: "not arrived" is no old value)
+_OLD_VALUE = re.compile(
+    rf"(?:,\s*)?\bnot\s+(?:the\s+)?(?=(?:[\w/.:-]+\s+){{0,2}}?(?:[\w/.:-]*\d|{_DAY_OR_MONTH}))"
+    r"[\w/.:-]+(?:\s+[\w/.:-]+){0,2}?(?=\s*(?:[,.;!?)]|$))",
+    _FLAGS,
+)
+
+
+def _is_correction(sentence: str) -> bool:
+    """The customer replaces a value they gave with a new one ("my mistake, it's MF4410", "it
+    should be Tuesday 16 June, not the 14th", "sorry, wrong number - it is 0412"): new
+    information for the case, not a problem with the resolution and not an acceptance of it."""
+    if not _VALUE.search(sentence):
+        return False
+    return bool(_OWN_SLIP.search(sentence)
+                or (_REPLACEMENT.search(sentence) and not _RECEIVED.search(sentence)))
+
 
 # --- acceptance ----------------------------------------------------------------------------------
 
@@ -204,8 +262,22 @@ _THING = (
     r"booking|reservation|date|seat|subscription|service|connection|internet|wi-?fi|heating|power|water|app|it|they|"
     r"everything|all)"
 )
+# a page the customer checked shows the change now: "the app shows the estate now", "the portal
+# now says Platinum" - unless what it shows is the old value or a problem (_STALE)
+_DISPLAYS_NOW = re.compile(
+    r"\b(?:app|portal|site|website|account|profile|record|system|booking|reservation|dashboard|page|screen|statement|"
+    r"confirmation)\s+(?:now\s+(?:shows|says|lists|displays|reads)\b|(?:shows|says|lists|displays|reads)\s+"
+    r"(?:[\w'-]+\s+){1,4}?now\b)",
+    _FLAGS,
+)
+_STALE = re.compile(
+    r"\b(?:old|previous|same|original|wrong|incorrect|nothing|no|zero|0|negative|minus|overdrawn|pending|declined|"
+    r"blocked|locked|suspended|frozen|errors?|still)\b",
+    _FLAGS,
+)
 # the customer confirms the outcome happened (behaviour.md §7): it arrived / showed up / went
-# through, it is back / in / there, I can log in again, it works now, that fixed it
+# through / came to the new address, it is back / in / there, I can log in again, it works now,
+# that fixed it, I picked it up
 _OUTCOME = re.compile(
     r"\b(?:"
     r"arrived|landed|turned\s+up|showed\s+up|popped\s+up|appeared|delivered|credited|reimbursed|refunded|"
@@ -241,7 +313,12 @@ _OUTCOME = re.compile(
     r"|(?:that|this|it)(?:'s|\s+has)?\s+(?:did|done)\s+(?:it|the\s+(?:job|trick))"
     r"|(?:got|received|collected|picked\s+up)\s+(?:the|a|my|our|both|all)\s+(?:\w+\s+){0,2}?(?:confirmation|invoice|"
     r"receipt|refund|parcel|package|item|items|order|card|replacement|money|credit|voucher|goods|delivery|box|cheque|"
-    r"check|code|key|label|parts?|tickets?|documents?|statement)\b(?!\s+(?:number|no|id|reference|ref|details))"
+    r"check|code|keys?|label|parts?|tickets?|documents?|statement|prescriptions?|medicines?|medication|pills|glasses|"
+    r"lenses|car|van|vehicle|bike|device|laptop|passport|certificate|licen[cs]e|pass|kit)\b"
+    r"(?!\s+(?:number|no|id|reference|ref|details))"
+    r"|(?:picked|collected|fetched)\s+(?:it|them)\b"
+    r"|(?:came|got\s+here)\s+(?:to|at)\s+(?:the|my|our)\s+(?:new\s+|right\s+|correct\s+)?(?:place|address|house|home|flat|"
+    r"apartment|office|door|work)\b"
     r"|received\s*(?:[.!,]|$|today|yesterday|now|safely|in\s+full|in\s+good|with\s+thanks|thanks)"
     r"|squared\s+away|in\s+order\b(?!\s+to)|good\s+to\s+go|(?:as\s+)?good\s+as\s+new|(?:fine|ok|okay|good|great)\s+"
     r"(?:by|with)\s+me|happy\s+days|life-?\s?saver"
@@ -261,7 +338,8 @@ _STRONG_ACCEPT = re.compile(
     r"|(?:please\s+)?go\s+ahead|(?:yes|yeah|yep|sure)[,!.]?\s+please|please\s+(?:do|proceed|process)|proceed\b"
     r"|sounds\s+(?:good|great|fine|perfect|ok|okay)|(?:that\s+)?makes\s+sense"
     r"|(?:you\s+can|feel\s+free\s+to)\s+close|close\s+(?:the|this|my)\s+(?:case|ticket|request)"
-    r"|happy\s+with|(?:i\s+am|i'm)\s+(?:happy|satisfied|good|fine|all\s+set)"
+    r"|happy\s+with|(?:i\s+am|i'm|we\s+are|we're)\s+(?:all\s+)?(?:happy|satisfied|good|fine|sorted)\b|all\s+set"
+    rf"|{_NO_NEED_TO_ANSWER}"
     r"|(?:that's|that\s+is)\s+all|perfect|excellent|brilliant|fantastic|wonderful|awesome|amazing|superb"
     r"|(?:problem|issue)\s+(?:is\s+)?(?:gone|fixed|solved|resolved)|(?:i\s+)?(?:understand|see)\s+now"
     r"|thanks?(?:\s+you)?(?:\s+(?:so\s+much|very\s+much|a\s+lot))?\s+for\s+(?:sorting|fixing|resolving|solving|handling|"
@@ -379,13 +457,17 @@ def _is_question(sentence: str) -> bool:
 
 
 def _needs_help(sentence: str) -> bool:
-    """A problem or a rejection in the sentence, once conditions, "no problem" and "the error is
-    gone" are set aside."""
+    """A problem or a rejection in the sentence, once conditions, "no problem", "the error is
+    gone", the customer's own slips and the old value a correction replaces are set aside."""
+    correction = _is_correction(sentence)
+    if correction:  # "thanks, but it should be the 16th, not the 14th": the "but" and "not" bring the new value
+        sentence = _OLD_VALUE.sub(" ", sentence)
+    sentence = _OWN_SLIP.sub(" ", sentence)
     sentence = _PROBLEM_GONE.sub(" ", _NO_PROBLEM.sub(" ", _CONDITIONAL.sub(" ", sentence)))
     if _NOT_YET.search(sentence) and not _HELP.search(_NOT_YET.sub(" ", sentence)):
         return False
     return bool(_HELP.search(sentence) or _NEGATED_ACCEPT.search(sentence) or _negated_outcome(sentence)
-                or _unresolved_contrast(sentence))
+                or (not correction and _unresolved_contrast(sentence)))
 
 
 def _negated_outcome(sentence: str) -> bool:
@@ -413,10 +495,17 @@ def _unresolved_contrast(sentence: str) -> bool:
 
 def _accepts_strongly(sentence: str) -> bool:
     """An explicit acceptance ("that works", "go ahead") or a confirmation of the outcome ("it's
-    in my account now", "arrived safely", "I'm back in", "the error has gone")."""
+    in my account now", "arrived safely", "I'm back in", "the error has gone", "the app shows the
+    new date now")."""
     sentence = _CONDITIONAL.sub(" ", sentence)
     return bool(_STRONG_ACCEPT.search(sentence) or _OUTCOME.search(sentence) or _PROBLEM_GONE.search(sentence)
-                or _NO_THANKS.match(sentence))
+                or _NO_THANKS.match(sentence) or _displays_the_change(sentence))
+
+
+def _displays_the_change(sentence: str) -> bool:
+    """The customer checked and the page shows the change now ("the app shows the estate now"),
+    not the old value or a problem ("the account shows pending now")."""
+    return bool(_DISPLAYS_NOW.search(sentence)) and not _STALE.search(sentence)
 
 
 def _only_weak(sentence: str) -> bool:
@@ -443,12 +532,14 @@ def classify_reply(text: str) -> ReplyKind:
         return ReplyKind.NEEDS_HELP
     if any(_is_question(s) for s in sentences):
         return ReplyKind.NEEDS_HELP
+    if any(_is_correction(s) for s in sentences):
+        return ReplyKind.OTHER
     strong = weak = content = False
     for sentence in sentences:
-        if _SIGNATURE.match(sentence) and not _WEAK_ACCEPT.search(sentence):
-            continue
-        if _accepts_strongly(sentence):
+        if _accepts_strongly(sentence):  # before the signature test: "Sorted." is no name
             strong = True
+        elif _SIGNATURE.match(sentence) and not _WEAK_ACCEPT.search(sentence):
+            continue
         elif _only_weak(sentence):
             weak = weak or bool(_WEAK_ACCEPT.search(sentence))
         elif _PLEASANTRY.match(sentence):
