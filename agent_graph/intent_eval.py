@@ -95,6 +95,7 @@ OOS_INTENT_ID = "out_of_scope"  # the catalog intent made of CLINC150's out-of-s
 DSTC11_SPLIT_SEED = 0
 DSTC11_FRACTIONS = (0.6, 0.2, 0.2)  # train, val, test per (domain, intent)
 LATENCY_SAMPLE = 1000
+EMBEDDING_WEIGHTS = (0.0, 1.0, 2.0)  # the grid's weights of the sentence embedding (0: n-grams only)
 IN_SCOPE_LOSS = 0.005  # the threshold rule: give up at most this much validation in-scope accuracy
 
 Log = Callable[[str], None]
@@ -111,7 +112,8 @@ class Candidate:
 
     def label(self) -> str:
         s = self.settings
-        text = f"{s.model} C={s.c:g}" + ("" if s.segment_emails else " whole texts")
+        text = f"{s.model} C={s.c:g}" + (f" embedding {s.embedding:g}" if s.embedding else "")
+        text += "" if s.segment_emails else " whole texts"
         if self.oos_intent:
             text += " +oos intent"
         return text
@@ -121,12 +123,14 @@ class Candidate:
 
 
 def default_grid(has_oos: bool) -> list[Candidate]:
-    """The candidates chosen from on validation: linear SVM (C 1, 2) or logistic regression (C 30),
-    with or without the email segmentation of long texts, and (CLINC150) with or without the
+    """The candidates chosen from on validation: linear SVM (C 2) or logistic regression (C 30);
+    the sentence embedding's weight against the n-grams (:data:`EMBEDDING_WEIGHTS`); with or
+    without the email segmentation of long texts; and (CLINC150) with or without the
     ``out_of_scope`` intent."""
     base = IntentSettings()
-    models = [replace(base, model="svm", c=1.0), replace(base, model="svm", c=2.0), replace(base, model="lr", c=30.0)]
-    settings = [replace(m, segment_emails=seg) for m in models for seg in (True, False)]
+    models = [replace(base, model="svm", c=2.0), replace(base, model="lr", c=30.0)]
+    settings = [replace(m, embedding=w, segment_emails=seg)
+                for m in models for w in EMBEDDING_WEIGHTS for seg in (True, False)]
     if not has_oos:
         return [Candidate(s) for s in settings]
     return [Candidate(s, oos_intent=o) for s in settings for o in (False, True)]
@@ -458,7 +462,7 @@ def classifier_mb(classifier: IntentClassifier) -> float:
             total += value.nbytes
         elif hasattr(value, "indptr"):  # a sparse matrix
             total += value.data.nbytes + value.indices.nbytes + value.indptr.nbytes
-    for block in getattr(classifier._vectoriser, "_blocks", ()):
+    for block in classifier._encoder.ngrams._blocks:
         vocabulary, idf = block[1], block[2]
         total += sys.getsizeof(vocabulary) + sum(sys.getsizeof(k) + 28 for k in vocabulary) + idf.nbytes
     return total / (1024 * 1024)
@@ -614,6 +618,8 @@ def print_intent_report(console: Console, report: IntentEvalReport) -> None:
 
 def _settings_text(settings: dict) -> str:
     text = f"{settings.get('model')} C={settings.get('c')}"
+    if settings.get("embedding"):
+        text += f", sentence embedding weight {settings['embedding']:g}"
     if not settings.get("segment_emails", True):
         text += ", whole texts (no segmentation)"
     if settings.get("oos_intent"):
