@@ -8,8 +8,9 @@ The method (docs/intent-eval.md has the figures and the commands):
    :meth:`IntentClassifier.from_catalog` - the code path the agent uses on a real catalog. With
    ``shots``, ``shots`` training sentences per intent are kept (seeded sample).
 2. **Choices on the validation split only.** For every candidate of the settings grid
-   (:func:`default_grid`: linear SVM C 1 or 2, or logistic regression C 30; long texts segmented
-   as emails or scored whole; for CLINC150, with or without an out-of-scope intent), the classifier
+   (:func:`default_grid`: linear SVM C 2 or logistic regression C 30; the sentence embedding at
+   weight 0, 1 or 2 beside the n-grams; long texts segmented as emails or scored whole; for
+   CLINC150, with or without an out-of-scope intent), the classifier
    is fitted on train and scored on validation; the threshold is chosen there by a rule fixed in
    advance (:func:`choose_threshold`), and the candidate with the best validation macro-F1 at its
    threshold wins. The test split is not read by any of this: :func:`select` gets the training

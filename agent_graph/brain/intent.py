@@ -8,7 +8,11 @@ linear model *plus* a calibrated confidence:
   lightly normalised text (lower case, digit runs as ``0``, URLs/addresses replaced, and one
   ``zz<concept>`` token per concept of a small generic customer-service thesaurus, so that
   "suspend" meets "pause" and "haven't got it" meets "hasn't arrived"). The two blocks are
-  L2-normalised and concatenated at unit length, so a dot product is a cosine similarity.
+  L2-normalised and concatenated at unit length, so a dot product is a cosine similarity. With
+  ``IntentSettings(embedding=w)`` > 0, a pretrained sentence embedding that ships in a package
+  (:mod:`agent_graph.brain.embedding`) is a third block at weight ``w`` against the n-grams, for
+  wordings that share meaning but no n-gram with the examples (:class:`_Encoder`). Catalogs use
+  ``w = 0``; ``case-agent eval-intents`` chooses ``w`` on validation data.
 * **Model**: a linear SVM (one-vs-rest ``LinearSVC``; ``IntentSettings(model="lr")`` gives
   multinomial logistic regression) over the intents *plus* a ``__none__`` class trained on a small
   built-in background of content-free email sentences (greetings, sign-offs, "I have a
@@ -24,7 +28,8 @@ linear model *plus* a calibrated confidence:
 * **Confidence**: for a segment and an intent, ``sigmoid(w . features)`` over four signals: the
   model's score for the intent, its margin over the best other class (``__none__`` included), the
   best cosine similarity to the intent's own training texts, and that similarity's margin over
-  the best other class. The weights (:data:`CALIBRATION`) were fitted once, offline, by logistic
+  the best other class. The weights (:data:`CALIBRATION`, per model kind and embedding weight)
+  were fitted once, offline, by logistic
   regression on few-shot episodes drawn from the public CLINC150 train (examples) and validation
   (queries) splits: 5-15 random intents with 2-6 examples and the intent name each; queries of
   those intents are positives when ranked right, queries of other intents and out-of-scope
@@ -71,6 +76,8 @@ CALIBRATION: dict[tuple[str, float], tuple[float, ...]] = {
     ("lr", 0.0): (1.385, 1.943, 0.202, 2.423, -0.164),
     ("svm", 1.0): (0.647, 6.481, -0.153, 1.797, -0.47),
     ("svm", 2.0): (-0.098, 5.477, -0.023, 2.447, 0.121),
+    ("lr", 1.0): (1.717, 2.279, 0.048, 2.183, 1.408),
+    ("lr", 2.0): (0.862, 2.101, -0.036, 3.453, 1.289),
 }
 
 
