@@ -217,3 +217,4 @@ def test_grid_offers_the_sentence_embedding_to_validation() -> None:
         assert 0.0 in weights and any(w > 0 for w in weights)  # n-grams alone compete with the embedding
         for candidate in grid:
             assert len(candidate.settings.confidence_weights()) == 5  # every candidate has a calibration
+    assert {c.settings.model for c in default_grid(has_oos=True, models=["svm"])} == {"svm"}
