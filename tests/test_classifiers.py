@@ -462,7 +462,8 @@ def test_a_training_text_is_its_own_nearest_example_at_unit_length(weight: float
 
 def test_embedding_classifier_is_deterministic_and_batch_independent() -> None:
     settings = intent_module.IntentSettings(embedding=1.0)
-    texts = [text for _, text in LIBRARY_PARAPHRASES] + ["", "Hello,\nmy card is gone and I'd like the fine removed too.\nThanks, Ana"]
+    texts = [text for _, text in LIBRARY_PARAPHRASES]
+    texts += ["", "Hello,\nmy card is gone and I'd like the fine removed too.\nThanks, Ana"]
     first = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=settings)
     second = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=settings)
     assert np.array_equal(first.scores_many(texts), second.scores_many(texts))
