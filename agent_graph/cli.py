@@ -18,7 +18,7 @@ from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
 from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.context import DEFAULT_CATALOG, DEFAULT_DB, Context
 from agent_graph.errors import CaseAgentError, CatalogError, StoreUnavailable, bounded
-from agent_graph.intent_eval import IntentDataset
+from agent_graph.intent_eval import IntentDataset, ModelKind
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
 from agent_graph.store import CaseStore
 
@@ -322,6 +322,8 @@ def eval_intents(
                                               help="Keep N training sentences per intent (seeded).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the --shots sample.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    model: Annotated[list[ModelKind] | None, typer.Option(
+        "--model", help="Model kinds the validation grid chooses from (repeat; default: svm and lr).")] = None,
 ) -> None:
     """Measure the intent classifier on a public dataset: catalog from train, choices on validation, figures on test."""
     from agent_graph.intent_eval import print_intent_report, run_intent_eval
@@ -330,7 +332,7 @@ def eval_intents(
     if not data.exists():
         raise _fail(f"{data}: no such file or folder")
     try:
-        report = run_intent_eval(dataset.value, data, shots, seed)
+        report = run_intent_eval(dataset.value, data, shots, seed, models=[m.value for m in model] if model else None)
     except (OSError, ValueError, KeyError) as exc:
         raise _fail(f"{data}: {exc}") from None
     print_intent_report(console, report)

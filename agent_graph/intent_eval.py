@@ -8,8 +8,9 @@ The method (docs/intent-eval.md has the figures and the commands):
    :meth:`IntentClassifier.from_catalog` - the code path the agent uses on a real catalog. With
    ``shots``, ``shots`` training sentences per intent are kept (seeded sample).
 2. **Choices on the validation split only.** For every candidate of the settings grid
-   (:func:`default_grid`: linear SVM C 1 or 2, or logistic regression C 30; long texts segmented
-   as emails or scored whole; for CLINC150, with or without an out-of-scope intent), the classifier
+   (:func:`default_grid`: linear SVM C 2 or logistic regression C 30; the sentence embedding at
+   weight 0, 1 or 2 beside the n-grams; long texts segmented as emails or scored whole; for
+   CLINC150, with or without an out-of-scope intent), the classifier
    is fitted on train and scored on validation; the threshold is chosen there by a rule fixed in
    advance (:func:`choose_threshold`), and the candidate with the best validation macro-F1 at its
    threshold wins. The test split is not read by any of this: :func:`select` gets the training
@@ -95,6 +96,7 @@ OOS_INTENT_ID = "out_of_scope"  # the catalog intent made of CLINC150's out-of-s
 DSTC11_SPLIT_SEED = 0
 DSTC11_FRACTIONS = (0.6, 0.2, 0.2)  # train, val, test per (domain, intent)
 LATENCY_SAMPLE = 1000
+EMBEDDING_WEIGHTS = (0.0, 1.0, 2.0)  # the grid's weights of the sentence embedding (0: n-grams only)
 IN_SCOPE_LOSS = 0.005  # the threshold rule: give up at most this much validation in-scope accuracy
 
 Log = Callable[[str], None]
@@ -111,7 +113,8 @@ class Candidate:
 
     def label(self) -> str:
         s = self.settings
-        text = f"{s.model} C={s.c:g}" + ("" if s.segment_emails else " whole texts")
+        text = f"{s.model} C={s.c:g}" + (f" embedding {s.embedding:g}" if s.embedding else "")
+        text += "" if s.segment_emails else " whole texts"
         if self.oos_intent:
             text += " +oos intent"
         return text
@@ -120,13 +123,24 @@ class Candidate:
         return {"oos_intent": self.oos_intent, **asdict(self.settings)}
 
 
-def default_grid(has_oos: bool) -> list[Candidate]:
-    """The candidates chosen from on validation: linear SVM (C 1, 2) or logistic regression (C 30),
-    with or without the email segmentation of long texts, and (CLINC150) with or without the
-    ``out_of_scope`` intent."""
-    base = IntentSettings()
-    models = [replace(base, model="svm", c=1.0), replace(base, model="svm", c=2.0), replace(base, model="lr", c=30.0)]
-    settings = [replace(m, segment_emails=seg) for m in models for seg in (True, False)]
+class ModelKind(StrEnum):
+    """The model kinds of the grid (for a command-line choice)."""
+
+    SVM = "svm"
+    LR = "lr"
+
+
+GRID_MODELS = {ModelKind.SVM: 2.0, ModelKind.LR: 30.0}  # the grid's C per model kind
+
+
+def default_grid(has_oos: bool, models: Sequence[str] = tuple(GRID_MODELS)) -> list[Candidate]:
+    """The candidates chosen from on validation: linear SVM (C 2) or logistic regression (C 30);
+    the sentence embedding's weight against the n-grams (:data:`EMBEDDING_WEIGHTS`); with or
+    without the email segmentation of long texts; and (CLINC150) with or without the
+    ``out_of_scope`` intent. ``models`` restricts the model kinds (a full CLINC150 run with logistic
+    regression takes long)."""
+    settings = [replace(IntentSettings(), model=kind, c=GRID_MODELS[ModelKind(kind)], embedding=w, segment_emails=seg)
+                for kind in models for w in EMBEDDING_WEIGHTS for seg in (True, False)]
     if not has_oos:
         return [Candidate(s) for s in settings]
     return [Candidate(s, oos_intent=o) for s in settings for o in (False, True)]
@@ -458,7 +472,7 @@ def classifier_mb(classifier: IntentClassifier) -> float:
             total += value.nbytes
         elif hasattr(value, "indptr"):  # a sparse matrix
             total += value.data.nbytes + value.indices.nbytes + value.indptr.nbytes
-    for block in getattr(classifier._vectoriser, "_blocks", ()):
+    for block in classifier._encoder.ngrams._blocks:
         vocabulary, idf = block[1], block[2]
         total += sys.getsizeof(vocabulary) + sum(sys.getsizeof(k) + 28 for k in vocabulary) + idf.nbytes
     return total / (1024 * 1024)
@@ -486,8 +500,11 @@ def time_predictions(fitted: Sequence[Fitted], *, seed: int = 0, n: int = LATENC
 
 
 def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, seed: int = 0, *,
-                    grid: Sequence[Candidate] | None = None, log: Log | None = None) -> IntentEvalReport:
-    """Build catalogs from train, choose on validation, report on test (see the module doc)."""
+                    grid: Sequence[Candidate] | None = None, models: Sequence[str] | None = None,
+                    log: Log | None = None) -> IntentEvalReport:
+    """Build catalogs from train, choose on validation, report on test (see the module doc).
+
+    ``grid`` replaces :func:`default_grid`; ``models`` restricts its model kinds."""
     start = time.perf_counter()
     rss_start = _peak_rss_mb()
     log = log or _stderr_log(start)
@@ -502,7 +519,9 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
     log(f"train {n_train}{f' ({shots} per intent, seed {seed})' if shots else ''}, "
         f"val {sum(len(t.val) for t in tasks)}, test {sum(len(t.test) for t in tasks)}")
 
-    chosen = select(tasks, train, list(grid) if grid is not None else default_grid(has_oos), log)
+    if grid is None:
+        grid = default_grid(has_oos, models or tuple(GRID_MODELS))
+    chosen = select(tasks, train, list(grid), log)
     log(f"chosen on validation: {chosen.candidate.label()}, threshold {chosen.threshold:.2f}")
 
     log("scoring the test split")
@@ -614,6 +633,8 @@ def print_intent_report(console: Console, report: IntentEvalReport) -> None:
 
 def _settings_text(settings: dict) -> str:
     text = f"{settings.get('model')} C={settings.get('c')}"
+    if settings.get("embedding"):
+        text += f", sentence embedding weight {settings['embedding']:g}"
     if not settings.get("segment_emails", True):
         text += ", whole texts (no segmentation)"
     if settings.get("oos_intent"):
@@ -627,6 +648,7 @@ __all__ = [
     "Candidate",
     "IntentDataset",
     "IntentEvalReport",
+    "ModelKind",
     "Scored",
     "Task",
     "build_catalog",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -408,3 +409,72 @@ def test_reply_classes_have_enough_cases() -> None:
 )
 def test_asks_for_person(text: str, expected: bool) -> None:
     assert asks_for_person(text) is expected
+
+
+# --- the sentence embedding as a second feature block ----------------------------------------------
+
+# A fictional public library: the queries share almost no word with the examples, only meaning.
+LIBRARY = {
+    "renew_loan": ["I would like to renew the books I borrowed", "Can I extend my loan period?",
+                   "Please renew my loans for another three weeks"],
+    "lost_card": ["I lost my library card", "My library card has gone missing", "I need a replacement card"],
+    "room_booking": ["I want to book a study room", "Can I reserve a meeting room for Thursday?",
+                     "Is the group study room free tomorrow afternoon?"],
+    "late_fee": ["Why was I charged a late fee?", "I think the overdue fine on my account is wrong",
+                 "Can you waive the fine for the late return?"],
+}
+LIBRARY_PARAPHRASES = [
+    ("renew_loan", "Could I keep the novels a little longer than planned?"),
+    ("renew_loan", "I need more time with the textbooks I checked out"),
+    ("renew_loan", "Prolong my borrowing of these volumes please"),
+    ("lost_card", "Somebody stole my wallet with my membership pass inside"),
+    ("lost_card", "I can't find my pass anywhere, what should I do?"),
+    ("lost_card", "My member ID got misplaced during the move"),
+    ("room_booking", "Any chance of a quiet space for four students next Monday?"),
+    ("room_booking", "Our team needs somewhere to meet on Friday morning"),
+    ("room_booking", "Could you hold a conference space for our club?"),
+    ("late_fee", "There is a penalty on my statement that I do not understand"),
+    ("late_fee", "Please remove the money you took because the DVD came back two days after the deadline"),
+    ("late_fee", "I was penalised for bringing the items back after the due date"),
+]
+
+
+def _top1_right(settings: intent_module.IntentSettings) -> int:
+    clf = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=settings)
+    guesses = clf.predict_many([text for _, text in LIBRARY_PARAPHRASES])
+    return sum(g.ranking[0][0] == expected for (expected, _), g in zip(LIBRARY_PARAPHRASES, guesses, strict=True))
+
+
+@pytest.mark.parametrize("weight", [1.0, 2.0])
+def test_embedding_ranks_paraphrases_better_than_ngrams_alone(weight: float) -> None:
+    ngrams_only = _top1_right(intent_module.IntentSettings(embedding=0.0))
+    assert _top1_right(intent_module.IntentSettings(embedding=weight)) > ngrams_only
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0, 2.0])
+def test_a_training_text_is_its_own_nearest_example_at_unit_length(weight: float) -> None:
+    clf = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=intent_module.IntentSettings(embedding=weight))
+    texts = [text for texts in LIBRARY.values() for text in texts]
+    own = [clf.intents.index(intent) for intent, texts in LIBRARY.items() for _ in texts]
+    similarity = clf.features(texts)[np.arange(len(texts)), own, 2]  # best cosine to the intent's own texts
+    assert np.allclose(similarity, 1.0, atol=1e-5)
+
+
+def test_embedding_classifier_is_deterministic_and_batch_independent() -> None:
+    settings = intent_module.IntentSettings(embedding=1.0)
+    texts = [text for _, text in LIBRARY_PARAPHRASES]
+    texts += ["", "Hello,\nmy card is gone and I'd like the fine removed too.\nThanks, Ana"]
+    first = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=settings)
+    second = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=settings)
+    assert np.array_equal(first.scores_many(texts), second.scores_many(texts))
+    singles = np.vstack([first.scores_many([t]) for t in texts])
+    assert np.allclose(singles, first.scores_many(texts), atol=1e-6)
+
+
+def test_settings_without_a_calibration_are_refused_before_fitting() -> None:
+    with pytest.raises(intent_module.UncalibratedSettings, match="calibrate"):
+        IntentClassifier.fit(LIBRARY, threshold=0.5, settings=intent_module.IntentSettings(embedding=0.37))
+    given = (0.0, 1.0, 0.0, 1.0, 0.0)
+    clf = IntentClassifier.fit(LIBRARY, threshold=0.5,
+                               settings=intent_module.IntentSettings(embedding=0.37, calibration=given))
+    assert clf.predict("I lost my library card").intent_id == "lost_card"

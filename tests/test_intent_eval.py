@@ -208,3 +208,13 @@ def test_unknown_dataset_is_refused() -> None:
         run_intent_eval("snips", CLINC, None, log=lambda _: None)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         run_intent_eval("clinc150", CLINC, 0, log=lambda _: None)
+
+
+def test_grid_offers_the_sentence_embedding_to_validation() -> None:
+    for has_oos in (False, True):
+        grid = default_grid(has_oos=has_oos)
+        weights = {c.settings.embedding for c in grid}
+        assert 0.0 in weights and any(w > 0 for w in weights)  # n-grams alone compete with the embedding
+        for candidate in grid:
+            assert len(candidate.settings.confidence_weights()) == 5  # every candidate has a calibration
+    assert {c.settings.model for c in default_grid(has_oos=True, models=["svm"])} == {"svm"}

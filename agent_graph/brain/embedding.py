@@ -46,8 +46,10 @@ def model() -> WordLlamaInference:
 
 
 def embed(texts: list[str]) -> np.ndarray:
-    """One L2-normalised row of ``DIMENSION`` floats per text (cosine similarity = dot product)."""
+    """One L2-normalised row of ``DIMENSION`` floats per text (cosine similarity = dot product); a
+    text without a single token (the empty string) gets a row of zeros, similar to nothing."""
     if not texts:
         return np.zeros((0, DIMENSION), dtype=np.float32)
-    vectors = np.asarray(model().embed(texts, norm=True), dtype=np.float32)
-    return vectors
+    vectors = np.asarray(model().embed(texts, norm=False), dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

@@ -8,7 +8,11 @@ linear model *plus* a calibrated confidence:
   lightly normalised text (lower case, digit runs as ``0``, URLs/addresses replaced, and one
   ``zz<concept>`` token per concept of a small generic customer-service thesaurus, so that
   "suspend" meets "pause" and "haven't got it" meets "hasn't arrived"). The two blocks are
-  L2-normalised and concatenated at unit length, so a dot product is a cosine similarity.
+  L2-normalised and concatenated at unit length, so a dot product is a cosine similarity. With
+  ``IntentSettings(embedding=w)`` > 0, a pretrained sentence embedding that ships in a package
+  (:mod:`agent_graph.brain.embedding`) is a third block at weight ``w`` against the n-grams, for
+  wordings that share meaning but no n-gram with the examples (:class:`_Encoder`). Catalogs use
+  ``w = 0``; ``case-agent eval-intents`` chooses ``w`` on validation data.
 * **Model**: a linear SVM (one-vs-rest ``LinearSVC``; ``IntentSettings(model="lr")`` gives
   multinomial logistic regression) over the intents *plus* a ``__none__`` class trained on a small
   built-in background of content-free email sentences (greetings, sign-offs, "I have a
@@ -24,7 +28,8 @@ linear model *plus* a calibrated confidence:
 * **Confidence**: for a segment and an intent, ``sigmoid(w . features)`` over four signals: the
   model's score for the intent, its margin over the best other class (``__none__`` included), the
   best cosine similarity to the intent's own training texts, and that similarity's margin over
-  the best other class. The weights (:data:`CALIBRATION`) were fitted once, offline, by logistic
+  the best other class. The weights (:data:`CALIBRATION`, per model kind and embedding weight)
+  were fitted once, offline, by logistic
   regression on few-shot episodes drawn from the public CLINC150 train (examples) and validation
   (queries) splits: 5-15 random intents with 2-6 examples and the intent name each; queries of
   those intents are positives when ranked right, queries of other intents and out-of-scope
@@ -51,6 +56,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
+from agent_graph.brain import embedding
 from agent_graph.brain.types import IntentGuess
 from agent_graph.catalog import Catalog
 
@@ -61,13 +67,22 @@ MIN_SENTENCE_WORDS = 5  # shorter sentences are only scored together with a neig
 SEGMENT_MIN_WORDS = 15  # texts up to this many words are scored whole only
 DENSE_SIMILARITY_LIMIT = 1 << 22  # cells (16 MB of float32) up to which the similarity matrix is dense
 
-# Weights of the confidence per model kind: bias, score, score margin, own similarity, similarity
-# margin. Fitted offline on CLINC150 few-shot episodes with the default settings of each kind by
-# ``python -m agent_graph.brain.intent_datasets calibrate PATH --model KIND`` (see module doc).
-CALIBRATION: dict[str, tuple[float, ...]] = {
-    "svm": (1.065, 6.83, -0.135, 1.079, -1.634),
-    "lr": (1.385, 1.943, 0.202, 2.423, -0.164),
+# Weights of the confidence per model kind and embedding weight: bias, score, score margin, own
+# similarity, similarity margin. Fitted offline on CLINC150 few-shot episodes by ``python -m
+# agent_graph.brain.intent_datasets calibrate PATH --model KIND --c C --embedding WEIGHT`` (see
+# module doc; C 2 for "svm", 30 for "lr" with the embedding).
+CALIBRATION: dict[tuple[str, float], tuple[float, ...]] = {
+    ("svm", 0.0): (1.065, 6.83, -0.135, 1.079, -1.634),
+    ("lr", 0.0): (1.385, 1.943, 0.202, 2.423, -0.164),
+    ("svm", 1.0): (0.647, 6.481, -0.153, 1.797, -0.47),
+    ("svm", 2.0): (-0.098, 5.477, -0.023, 2.447, 0.121),
+    ("lr", 1.0): (1.717, 2.279, 0.048, 2.183, 1.408),
+    ("lr", 2.0): (0.862, 2.101, -0.036, 3.453, 1.289),
 }
+
+
+class UncalibratedSettings(ValueError):
+    """Intent settings for which no confidence calibration is known."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +100,23 @@ class IntentSettings:
     background: bool = True
     background_overlap: float = 0.6
     concepts: bool = True
-    calibration: tuple[float, ...] | None = None  # None: CALIBRATION[model]
+    embedding: float = 0.0  # weight of the sentence-embedding block against the n-gram block; 0: n-grams only
+    calibration: tuple[float, ...] | None = None  # None: CALIBRATION[(model, embedding)]
     max_iter: int = 300
+
+    def confidence_weights(self) -> tuple[float, ...]:
+        """The weights of the confidence: ``calibration``, else the calibrated ones of the model
+        kind and embedding weight."""
+        if self.calibration is not None:
+            return self.calibration
+        try:
+            return CALIBRATION[(self.model, self.embedding)]
+        except KeyError:
+            known = ", ".join(f"{m} with embedding {w:g}" for m, w in CALIBRATION)
+            raise UncalibratedSettings(
+                f"no confidence calibration for model {self.model!r} with embedding weight {self.embedding:g} "
+                f"(calibrated: {known}); run `python -m agent_graph.brain.intent_datasets calibrate PATH/clinc150 "
+                f"--model {self.model} --embedding {self.embedding:g}` and pass IntentSettings(calibration=...)") from None
 
 
 # --- text handling ---------------------------------------------------------------------------
@@ -408,21 +438,55 @@ def _run_norms(val: np.ndarray, run_sizes: Sequence[int]) -> np.ndarray:
     return norms
 
 
+class _Encoder:
+    """A text's features: the n-gram block of :class:`_Vectoriser` and, when ``weight`` > 0, the
+    bundled sentence embedding (:mod:`agent_graph.brain.embedding`), which knows that words
+    never seen in the catalog's examples mean alike. The blocks are scaled to lengths
+    ``1 / sqrt(1 + weight**2)`` and ``weight / sqrt(1 + weight**2)``, so a row keeps unit length and
+    a dot product stays a cosine similarity. The embedding block is dense and kept apart from the
+    sparse n-grams, except for fitting a model (:meth:`joined`)."""
+
+    def __init__(self, settings: IntentSettings, corpus: Sequence[str]) -> None:
+        self.ngrams = _Vectoriser(settings, corpus)
+        self.weight = settings.embedding
+        length = float(np.hypot(1.0, self.weight))
+        self._ngram_scale, self._embedding_scale = 1.0 / length, self.weight / length
+
+    def transform(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        """The scaled n-gram rows and embedding rows (None without the embedding) of ``texts``."""
+        x = self.ngrams.transform(texts)
+        if not self.weight:
+            return x, None
+        x.data *= np.float32(self._ngram_scale)
+        return x, embedding.embed(list(texts)) * np.float32(self._embedding_scale)
+
+    @staticmethod
+    def joined(x: sp.csr_matrix, e: np.ndarray | None) -> sp.csr_matrix:
+        """Both blocks side by side, as one sparse matrix (what a model is fitted on)."""
+        return x if e is None else sp.hstack([x, sp.csr_matrix(e)], format="csr")
+
+
 class IntentClassifier:
     """A fitted classifier; use :meth:`fit` or :meth:`from_catalog`, then :meth:`predict`.
 
     ``intents`` lists the intent ids in the order of score arrays.
     """
 
-    def __init__(self, *, intents: list[str], threshold: float, settings: IntentSettings, vectoriser: _Vectoriser,
-                 coef: np.ndarray, intercept: np.ndarray, sim_matrix: sp.csr_matrix, sim_class: np.ndarray) -> None:
+    def __init__(self, *, intents: list[str], threshold: float, settings: IntentSettings, encoder: _Encoder,
+                 coef: np.ndarray, intercept: np.ndarray, sim_matrix: sp.csr_matrix, sim_embedding: np.ndarray | None,
+                 sim_class: np.ndarray) -> None:
         self.intents = intents
         self.threshold = threshold
         self.settings = settings
-        self._vectoriser = vectoriser
-        self._coef_t = np.ascontiguousarray(coef.T, dtype=np.float32)  # (features, intents + 1); last = none
+        self._encoder = encoder
+        n_ngrams = encoder.ngrams.n_features
+        coef_t = np.asarray(coef.T, dtype=np.float32)  # (features, intents + 1); last = none
+        self._coef_t = np.ascontiguousarray(coef_t[:n_ngrams])
+        self._coef_embedding_t = np.ascontiguousarray(coef_t[n_ngrams:]) if sim_embedding is not None else None
         self._intercept = intercept.astype(np.float32)
         order = np.argsort(sim_class, kind="stable")
+        self._sim_embedding_t = (np.ascontiguousarray(sim_embedding[order].T, dtype=np.float32)
+                                 if sim_embedding is not None else None)
         sim_t = sim_matrix[order].T.tocsr()
         # a small catalog's similarity matrix is kept dense: a sparse-dense product costs a fraction
         # of a sparse-sparse one and adds up the same terms in the same order
@@ -447,6 +511,7 @@ class IntentClassifier:
         belong to no intent (e.g. known out-of-scope requests); they join the built-in background.
         """
         settings = settings or IntentSettings()
+        settings.confidence_weights()  # unknown settings fail before the work of fitting
         intents = [i for i in training if i != NONE_CLASS and any(t.strip() for t in training[i])]
         if not intents:
             raise ValueError("an intent classifier needs at least one intent with a training text")
@@ -464,21 +529,21 @@ class IntentClassifier:
         none = len(intents)
         extra = [t for t in negatives if t.strip()]
         background = list(BACKGROUND) if settings.background else []
-        vectoriser = _Vectoriser(settings, texts + extra + background)
-        x_intents = vectoriser.transform(texts)
+        encoder = _Encoder(settings, texts + extra + background)
         if background:
-            # drop background sentences that look like something the catalog covers
-            x_bg = vectoriser.transform(background)
-            overlap = (x_bg @ x_intents.T).max(axis=1).toarray().ravel()
+            # drop background sentences whose n-grams look like something the catalog covers
+            x_intents = encoder.ngrams.transform(texts)
+            overlap = (encoder.ngrams.transform(background) @ x_intents.T).max(axis=1).toarray().ravel()
             background = [b for b, o in zip(background, overlap, strict=True) if o < settings.background_overlap]
         negative_texts = extra + background
-        x = sp.vstack([x_intents, vectoriser.transform(negative_texts)]).tocsr() if negative_texts else x_intents
+        x_ngrams, x_embedding = encoder.transform(texts + negative_texts)
+        x = encoder.joined(x_ngrams, x_embedding)
         y = np.asarray(labels + [none] * len(negative_texts))
         sw = np.asarray(sample_weight + [1.0] * len(negative_texts), dtype=np.float64)
         totals = np.bincount(y, weights=sw, minlength=none + 1)
         present = totals > 0
         sw = sw * (len(y) / (present.sum() * totals[y]))  # every class carries the same total weight
-        coef = np.zeros((none + 1, vectoriser.n_features))
+        coef = np.zeros((none + 1, x.shape[1]))
         intercept = np.full(none + 1, -1.0 if settings.model == "svm" else -10.0)
         classes = np.flatnonzero(present)
         if len(classes) >= 2:
@@ -494,8 +559,9 @@ class IntentClassifier:
             intercept[classes] = 1.0
         strong = [i for i, w in enumerate(sample_weight) if w >= 1.0]
         sim_rows = strong + list(range(len(texts), x.shape[0]))
-        return cls(intents=intents, threshold=threshold, settings=settings, vectoriser=vectoriser, coef=coef,
-                   intercept=intercept, sim_matrix=x[sim_rows], sim_class=y[sim_rows])
+        return cls(intents=intents, threshold=threshold, settings=settings, encoder=encoder, coef=coef,
+                   intercept=intercept, sim_matrix=x_ngrams[sim_rows],
+                   sim_embedding=x_embedding[sim_rows] if x_embedding is not None else None, sim_class=y[sim_rows])
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, *, settings: IntentSettings | None = None) -> IntentClassifier:
@@ -520,12 +586,15 @@ class IntentClassifier:
     # --- prediction --------------------------------------------------------------------------
     def _signals(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Model scores and best similarity per class, each (texts, intents + 1); last = none."""
-        x = self._vectoriser.transform(texts)
+        x, e = self._encoder.transform(texts)
         score = np.asarray(x @ self._coef_t) + self._intercept
-        if self.settings.model == "lr":  # log-probabilities
-            score = score - _logsumexp(score)
         sims = x @ self._sim_t
         sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
+        if e is not None:
+            score += e @ self._coef_embedding_t
+            sims += e @ self._sim_embedding_t
+        if self.settings.model == "lr":  # log-probabilities
+            score = score - _logsumexp(score)
         class_sim = np.zeros((x.shape[0], len(self.intents) + 1), dtype=np.float32)
         if sims.shape[1]:
             class_sim[:, self._sim_classes] = np.maximum.reduceat(sims, self._sim_starts, axis=1)
@@ -544,7 +613,7 @@ class IntentClassifier:
         return self._features(*self._signals(texts))
 
     def _confidence(self, feats: np.ndarray) -> np.ndarray:
-        w = np.asarray(self.settings.calibration or CALIBRATION[self.settings.model], dtype=np.float64)
+        w = np.asarray(self.settings.confidence_weights(), dtype=np.float64)
         return _sigmoid(w[0] + feats.astype(np.float64) @ w[1:])
 
     def _score_segments(self, segs: Sequence[str], batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -701,7 +770,7 @@ def clear_cache() -> None:
 
 
 __all__ = [
-    "BACKGROUND", "CALIBRATION", "IntentClassifier", "IntentSettings", "NONE_CLASS", "classifier_for",
-    "clean_email", "clear_cache", "normalise", "segments",
+    "BACKGROUND", "CALIBRATION", "IntentClassifier", "IntentSettings", "NONE_CLASS", "UncalibratedSettings",
+    "classifier_for", "clean_email", "clear_cache", "normalise", "segments",
 ]
 

@@ -283,12 +283,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--c", type=float, nargs="*", default=[], help="values of C to choose from on val")
     parser.add_argument("--model", choices=["svm", "lr"], nargs="*", default=["svm"],
                         help="model kinds to choose from on val (calibrate: the first)")
+    parser.add_argument("--embedding", type=float, default=IntentSettings().embedding,
+                        help="weight of the sentence embedding against the n-grams (0: n-grams only)")
     parser.add_argument("--seeds", type=int, default=3, help="few-shot samples to average over")
     parser.add_argument("--episodes", type=int, default=300)
     args = parser.parse_args(argv)
 
     if args.dataset == "calibrate":
-        settings = replace(IntentSettings(), model=args.model[0], c=args.c[0] if args.c else IntentSettings().c)
+        settings = replace(IntentSettings(), model=args.model[0], c=args.c[0] if args.c else IntentSettings().c,
+                           embedding=args.embedding)
         weights = calibrate(load_clinc150(args.path), episodes=args.episodes, settings=settings)
         print(f"CALIBRATION = {weights}")
         return 0
