@@ -320,8 +320,16 @@ def _normalise_pattern_string(pattern: str, raw: str) -> str | None:
     return next((v for v in variants if re.fullmatch(pattern, v)), None)
 
 
+def _part_of_larger_value(ctx: _Context, start: int, end: int) -> bool:
+    """Whether text[start:end] lies inside a longer date, amount or phone number ('2026' of
+    '14 April 2026', '1250' of '$1250'): a piece of another value, not a value of its own."""
+    return any(c.start <= start and end <= c.end and (c.start, c.end) != (start, end)
+               for c in ctx.date_phrases + ctx.money + ctx.phones)
+
+
 def _pattern_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
-    """Matches of the pattern; else matches ignoring case; else matches missing the literal prefix."""
+    """Matches of the pattern; else matches ignoring case; else matches missing the literal prefix.
+    A match that is only a piece of a longer date, amount or phone number does not count."""
     pattern = attr.pattern
     if pattern is None or not _pattern_is_selective(pattern):
         return []
@@ -329,7 +337,7 @@ def _pattern_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
         found = []
         for match in _search_regex(pattern, ignore_case).finditer(ctx.text):
             value = _normalise_pattern_string(pattern, match.group())
-            if value is not None and match.end() > match.start():
+            if value is not None and match.end() > match.start() and not _part_of_larger_value(ctx, *match.span()):
                 found.append(_Candidate(value, match.start(), match.end(), "pattern", confidence))
         if found:
             return found
@@ -337,7 +345,7 @@ def _pattern_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     found = []
     for match in fallback.finditer(ctx.text) if fallback else ():
         value = _normalise_pattern_string(pattern, match.group())
-        if value is not None:
+        if value is not None and not _part_of_larger_value(ctx, *match.span()):
             # without its prefix the value is just digits: only trusted next to the attribute's words
             found.append(_Candidate(value, match.start(), match.end(), "pattern", 0.7 if match["prefix"] else 0.6,
                                     needs_keyword=not match["prefix"]))
