@@ -911,16 +911,47 @@ def _reads_as_noun(word: str) -> bool:
     return not (lowered.endswith("ed") or lowered.endswith("s") and not lowered.endswith("ss"))
 
 
+_OBJECT_STARTS = frozenset("""how what why where when who whom whether my your our their his her me him us them
+    """.split())  # after a word: it is a verb taking an object ('express how', 'march them')
+_CALENDAR_WORD_RE = re.compile(rf"(?i:{_WEEKDAY_ANY}|{_MONTH})")
+
+
+def _ends_a_longer_name(text: str, words: list[re.Match[str]], i: int, attribute_stems: frozenset[str]) -> bool:
+    """Capitalised right after another capitalised word of the same name: the surname in
+    'Daniel March', 'Tom August' -- not 'Friday March 6' nor 'Statement May'."""
+    before = _clause_neighbour(text, words, i, -1)
+    if before is None or not words[i].group()[:1].isupper():
+        return False
+    word = before.group()
+    return (word[:1].isupper() and word.isalpha() and word.lower() not in _STOPWORDS
+            and not _CALENDAR_WORD_RE.fullmatch(word) and _stem(word) not in attribute_stems)
+
+
+def _qualifies_common_noun(text: str, words: list[re.Match[str]], i: int) -> bool:
+    """Whether words[i] qualifies a noun other than a name: 'the standard answer', 'a new job',
+    'a standard Visa card' -- not 'a used Golf', 'a new Kia Niro' (a make or model is the thing
+    the value describes)."""
+    k = i
+    while (after := _clause_neighbour(text, words, k, 1)) is not None and after.group()[:1].isupper() \
+            and after.group().lower() not in _STOPWORDS:
+        k += 1  # over the words of a name
+    return after is not None and _reads_as_noun(after.group())
+
+
 def _reads_as_value(text: str, words: list[re.Match[str]], i: int, attribute_stems: frozenset[str],
                     function_word: bool) -> bool:
     """Whether a single-word value or alias found at words[i] is used as the value here.
 
-    Most single words ('may', 'march', 'new', 'standard') also have an everyday use. A word of
-    the attribute next to it settles it ('standard delivery', 'the invoice for May'). A function
-    word ('may', 'other') needs that or to be written as a name ('in May'). Any other word is
-    the value unless its neighbours show the everyday use: a verb ('we march on', 'you may'), a
-    comparison ('as new'), or a qualifier of something else ('the standard answer').
+    Most single words ('may', 'march', 'new', 'standard') also have an everyday use. The end of
+    a person's name is never the value ('Daniel March'). A word of the attribute next to it
+    settles it ('standard delivery', 'the invoice for May'). A function word ('may', 'other')
+    needs that or to be written as a name ('in May'). Any other word is the value unless its
+    neighbours show the everyday use: a verb ('we march on', 'you may', 'express how'), a
+    comparison ('as new'), or a qualifier of a common noun ('the standard answer'; a make or
+    model is not one: 'a used Golf').
     """
+    if _ends_a_longer_name(text, words, i, attribute_stems):
+        return False
     if _near_attribute_word(text, words, i, attribute_stems):
         return True
     if function_word:
@@ -929,8 +960,11 @@ def _reads_as_value(text: str, words: list[re.Match[str]], i: int, attribute_ste
     after = _clause_neighbour(text, words, i, 1)
     if before is not None and before.group().lower().replace("’", "'") in _VERB_MARKERS | {"as"}:
         return False
-    qualifies_another = after is not None and _reads_as_noun(after.group())
-    return not qualifies_another or _written_as_name(text, words, i)
+    if _written_as_name(text, words, i):
+        return True
+    if after is not None and after.group().lower() in _OBJECT_STARTS:
+        return False
+    return not _qualifies_common_noun(text, words, i)
 
 
 def _enum_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
