@@ -58,8 +58,8 @@ class TestDatesOfATrip:
         assert found("We checked out on 2 February.", CHECKED_OUT)["checkout_date"] == "2026-02-02"
 
     def test_the_words_before_a_date_tell_which_day_it_is(self):
-        values = found("sailing 12 april 2026, home the 20th, cabin 4", VOYAGE,
-                       Attribute(name="home_date", type="date", description="The day you get home"))
+        values = found("off to madeira 12 april 2026, home the 20th, cabin 4", VOYAGE,
+                       Attribute(name="home_date", type="date", description="The day you fly home"))
         assert values == {"sailing_date": "2026-04-12", "home_date": "2026-03-20"}
 
 

@@ -144,6 +144,7 @@ def _attribute_keywords(attributes: list[Attribute]) -> list[dict[str, float]]:
 # ==========================================================================================
 
 _SENTENCE_BOUNDARY = re.compile(r"[.!?](?:\s|$)|\n")
+_CLAUSE_BOUNDARY = re.compile(r"[,;:]\s")
 
 
 class _Context:
@@ -199,7 +200,9 @@ class _Context:
         return _email_candidates(self)
 
     def proximity(self, keywords: dict[str, float], start: int, end: int) -> float:
-        """0..1: how close the nearest keyword is to text[start:end] (same sentence counts double)."""
+        """0..1: how close the nearest keyword is to text[start:end]. Another sentence halves it, and
+        so does another clause when the keyword follows the value: words come before the value they
+        introduce ('3 May, back the 20th': 'back' introduces the 20th, not 3 May)."""
         best = 0.0
         for stem, weight in keywords.items():
             for k_start, k_end in self.stem_positions.get(stem, ()):
@@ -210,7 +213,7 @@ class _Context:
                     continue
                 closeness = 1.0 - gap / PROXIMITY_WINDOW
                 between = self.text[min(k_end, end):max(k_start, start)]
-                if _SENTENCE_BOUNDARY.search(between):
+                if _SENTENCE_BOUNDARY.search(between) or (k_start >= end and _CLAUSE_BOUNDARY.search(between)):
                     closeness *= 0.5
                 best = max(best, weight * closeness)
         return best
@@ -444,7 +447,11 @@ _DATE_PATTERNS = [
 _DATE_RES = [(kind, re.compile(rf"(?<![\w/.-]){body}(?![\w/-])", re.IGNORECASE)) for kind, body in _DATE_PATTERNS]
 _MDY_REGIONS = frozenset({"US", "PH", "PR", "GU", "AS", "MP", "VI", "UM", "FM", "MH", "PW"})
 _FUTURE_CUES = re.compile(r"\b(?:prefer|appointment|schedul|upcoming|future|desired|wish|would like|want|planned"
-                          r"|expected)", re.IGNORECASE)
+                          r"|expected|will|should|next|depart|leave|leaving|return|back|arriv|pick ?up|collect"
+                          r"|travel|trip|journey|fl(?:y|ight)|sail|check.?(?:in|out)|start|begin)", re.IGNORECASE)
+# A description telling of a day gone by: 'the day you returned the car', 'when the damage happened'.
+_PAST_EVENT = re.compile(r"\b(?!(?:preferr|desir|plann|expect|schedul|need|requir|intend)ed\b)[a-z]{2,}ed\b"
+                         r"|\b(?:was|were|did|had|went|came|left|got|paid|bought|sent|took|gave|ago)\b", re.IGNORECASE)
 
 
 def _date_order(region: str) -> str:
@@ -453,8 +460,11 @@ def _date_order(region: str) -> str:
 
 def _prefers_future(attr: Attribute) -> bool:
     """Dates are read as past ('March 3rd' = the last March 3rd) unless the attribute asks for a
-    day to come: 'preferred_date', 'the day you would like the installation'."""
-    return bool(_FUTURE_CUES.search(f"{attr.name.replace('_', ' ')} {attr.description}"))
+    day to come: 'preferred_date', 'the day you would like the installation', or a day of a trip
+    ('departure_date', 'the day you come back', 'pickup_date') not told in the past tense
+    ('the day you returned the car')."""
+    words = f"{attr.name.replace('_', ' ')} {attr.description}"
+    return bool(_FUTURE_CUES.search(words)) and not _PAST_EVENT.search(words)
 
 
 def _date_or_none(year: int, month: int, day: int) -> date | None:
