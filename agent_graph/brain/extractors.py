@@ -781,10 +781,6 @@ def _number_candidates(ctx: _Context) -> list[_Candidate]:
             if (preceding and preceding[-1].lower() in _NOT_COUNTING_ONE) or following_word == "of":
                 continue
         found.append(_Candidate(str(_word_number(raw)), start, end, "number", 0.3 if raw == "one" else 0.45))
-    for match in _ORDINAL_RE.finditer(ctx.text):
-        if not taken.overlaps(*match.span()):
-            value = match["digits"] or str(_ORDINAL_WORDS.index(match["word"].lower()) + 1)
-            found.append(_Candidate(value, match.start(), match.end(), "number", 0.45, needs_keyword=True))
     return found
 
 
@@ -796,6 +792,25 @@ _DESCRIBED_NUMBER_RE = re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?)\s+(?:for|means|=)\s+(?:the\s+|a\s+|an\s+)?([a-z][a-z -]{2,30}?)\s*(?=[,.;)]|$)",
     re.IGNORECASE,
 )
+
+
+def _head_stem(attr: Attribute) -> str | None:
+    """The stem of the last word of the name that says what is counted: 'floor' of floor_number."""
+    words = [_stem(w) for w in attr.name.split("_") if w]
+    return next((w for w in reversed(words) if w not in _GENERIC_STEMS), None)
+
+
+def _ordinal_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """Ordinals of the attribute's own thing ('the 3rd floor' for floor_number); an ordinal of
+    anything else is a rank, not the value ('the second driver' says nothing of driver_age)."""
+    head = _head_stem(attr)
+    found = []
+    for match in _ORDINAL_RE.finditer(ctx.text) if head else ():
+        following = re.match(r"\s+([^\W\d_]+)", ctx.text[match.end():])
+        if following and _stem(following[1]) == head:
+            value = match["digits"] or str(_ORDINAL_WORDS.index(match["word"].lower()) + 1)
+            found.append(_Candidate(value, match.start(), match.end(), "number", 0.45))
+    return found
 
 
 def _described_number_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
@@ -1311,7 +1326,8 @@ def _type_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
         AttributeType.EMAIL: lambda: ctx.emails,
         AttributeType.PHONE: lambda: ctx.phones,
         AttributeType.DATE: lambda: ctx.dates(_prefers_future(attr)),
-        AttributeType.NUMBER: lambda: ctx.numbers + _described_number_candidates(attr, ctx),
+        AttributeType.NUMBER: lambda: (ctx.numbers + _ordinal_candidates(attr, ctx)
+                                       + _described_number_candidates(attr, ctx)),
         AttributeType.MONEY: lambda: ctx.money,
         AttributeType.ENUM: lambda: _enum_candidates(attr, ctx),
         AttributeType.BOOLEAN: lambda: _boolean_candidates(attr, ctx),
