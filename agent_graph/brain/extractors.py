@@ -37,6 +37,7 @@ from functools import cached_property, lru_cache
 
 import dateparser
 import phonenumbers
+from phonenumbers import geocoder
 from email_validator import EmailNotValidError, validate_email
 from price_parser import Price
 from rapidfuzz import fuzz
@@ -353,6 +354,83 @@ def _pattern_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
             found.append(_Candidate(value, match.start(), match.end(), "pattern", 0.7 if match["prefix"] else 0.6,
                                     needs_keyword=not match["prefix"]))
     return found
+
+
+# ==========================================================================================
+# string (no pattern): a country, a place after the description's preposition, a person's name
+# ==========================================================================================
+
+_TRAILING_PREPOSITION_RE = re.compile(r"\b(to|from|in|at|into)\W*$", re.IGNORECASE)
+_PERSON_NAME_CUE_RE = re.compile(r"\b(?:full|first|last|given|family)[\s_]name|\bsurname", re.IGNORECASE)
+_NAME_SEPARATOR_RE = re.compile(r"[ \t]+|-")
+_NAME_WORDS = (2, 3)  # a person's full name: first name and surname, maybe a middle name
+
+
+@lru_cache(maxsize=1)
+def _country_regex() -> tuple[re.Pattern[str], dict[str, str]]:
+    """Country names in English (phonenumbers' name of each region) and their written form, by lower case."""
+    examples = (phonenumbers.example_number(region) for region in phonenumbers.SUPPORTED_REGIONS)
+    names = {name.lower(): name for number in examples
+             if number and (name := geocoder.country_name_for_number(number, "en"))}
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE), names
+
+
+def _country_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """Country names, for an attribute that is a country. Written as a name, or in lower case by
+    a writer who uses no capitals at all ('flying to jamaica')."""
+    if _stem("country") not in _content_stems(f"{attr.name} {attr.description}"):
+        return []
+    regex, names = _country_regex()
+    lower_case_writer = not any(c.isupper() for c in ctx.text)
+    return [_Candidate(names[m.group().lower()], m.start(), m.end(), "string", 0.6)
+            for m in regex.finditer(ctx.text)
+            if m.group() == names[m.group().lower()] or lower_case_writer]
+
+
+def _name_runs(ctx: _Context, start: int, end: int) -> Iterable[tuple[int, int]]:
+    """Spans of consecutive capitalised words ('Marek Nowak', 'Main Street') in text[start:end]."""
+    run: list[re.Match[str]] = []
+    for match in [*_WORD_RE.finditer(ctx.text, start, end), None]:
+        word = match.group() if match else ""
+        capitalised = word[:1].isupper() and not (len(word) > 1 and word.isupper()) \
+            and word.lower() not in _STOPWORDS and not _CALENDAR_WORD_RE.fullmatch(word)
+        if capitalised and run and _NAME_SEPARATOR_RE.fullmatch(ctx.text[run[-1].end():match.start()]):
+            run.append(match)
+            continue
+        if run:
+            yield run[0].start(), run[-1].end(), len(run)
+        run = [match] if capitalised else []
+
+
+def _place_after_preposition(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """A name right after the preposition the description ends with: 'the country you are
+    travelling to' finds 'to Portugal', 'the branch you collect from' finds 'from Leeds Airport'."""
+    preposition = _TRAILING_PREPOSITION_RE.search(attr.description.strip())
+    if preposition is None:
+        return []
+    found = []
+    for match in re.finditer(rf"\b{preposition[1]}\s+", ctx.text, re.IGNORECASE):
+        for start, end, _ in _name_runs(ctx, match.end(), len(ctx.text)):
+            if start == match.end():
+                found.append(_Candidate(ctx.text[start:end], start, end, "string", 0.5))
+            break
+    return found
+
+
+def _person_name_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """Full names in the message body (not its greeting or signature), for an attribute that is a
+    person's full name; not street names ('Main Street')."""
+    if not _PERSON_NAME_CUE_RE.search(f"{attr.name} {attr.description}"):
+        return []
+    return [_Candidate(ctx.text[start:end], start, end, "string", 0.5)
+            for start, end, count in _name_runs(ctx, *_body_span(ctx.text))
+            if count in _NAME_WORDS and not _STREET_WORD_RE.fullmatch(ctx.text[start:end].split()[-1])]
+
+
+def _plain_string_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """A string without a pattern, found by what the attribute says it is."""
+    return _country_candidates(attr, ctx) + _place_after_preposition(attr, ctx) + _person_name_candidates(attr, ctx)
 
 
 # ==========================================================================================
@@ -1151,6 +1229,7 @@ _NARRATIVE_STEMS = frozenset(_stem(w) for w in (
 _STREET_WORDS = ("street|st|road|rd|avenue|ave|lane|ln|court|ct|drive|dr|crescent|way|close|place|pl|boulevard|"
                  "blvd|terrace|square|sq|gardens|parkway|pkwy|highway|hwy|row|mews|hill|park|grove|walk|circle|"
                  "cir|view|rise|green|quay|wharf|heights|gate|side|end|estate|cottages|strasse|straße|rue|via|calle")
+_STREET_WORD_RE = re.compile(rf"(?i:{_STREET_WORDS})")
 _STREET_ADDRESS_RE = re.compile(
     rf"(?:\b(?i:flat|apartment|apt|unit|suite)\.?\s+\w+,?\s+)?"
     rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][\w'’.-]*\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?[^\n]*")
@@ -1321,7 +1400,8 @@ def _label_value(attr: Attribute, ctx: _Context, start: int, end: int) -> _Candi
 
 def _type_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     finders: dict[AttributeType, Callable[[], list[_Candidate]]] = {
-        AttributeType.STRING: lambda: _pattern_candidates(attr, ctx),
+        AttributeType.STRING: lambda: (_pattern_candidates(attr, ctx) if attr.pattern
+                                       else _plain_string_candidates(attr, ctx)),
         AttributeType.TEXT: lambda: _text_candidates(attr, ctx),
         AttributeType.EMAIL: lambda: ctx.emails,
         AttributeType.PHONE: lambda: ctx.phones,
@@ -1400,9 +1480,14 @@ def _extracted(attribute: Attribute, cand: _Candidate, score: float, text: str) 
                           confidence=round(min(score, 1.0 if cand.extractor == "label" else 0.9), 4))
 
 
-# Types whose finders recognise a value by its own shape, whatever the email is about.
+# Types whose finders recognise a value by its own shape, whatever the email is about (a string
+# by its pattern only: a name or a place means nothing before the request is known).
 _SELF_EVIDENT_TYPES = frozenset({AttributeType.STRING, AttributeType.EMAIL, AttributeType.PHONE,
                                  AttributeType.ENUM})
+
+
+def _self_evident(attr: Attribute) -> bool:
+    return attr.type in _SELF_EVIDENT_TYPES and (attr.type is not AttributeType.STRING or bool(attr.pattern))
 
 
 def values_before_intent(text: str, attributes: list[Attribute], *, now: datetime, region: str = "US",
@@ -1421,7 +1506,7 @@ def values_before_intent(text: str, attributes: list[Attribute], *, now: datetim
     kept = []
     for index, attr in enumerate(attributes):
         alone = [(tier, score, cand) for tier, score, cand in found[index]
-                 if (tier == 1 or attr.type in _SELF_EVIDENT_TYPES) and not _found_by_another(found, index, tier, cand)]
+                 if (tier == 1 or _self_evident(attr)) and not _found_by_another(found, index, tier, cand)]
         if not alone:
             continue
         best_tier = max(tier for tier, _, _ in alone)
