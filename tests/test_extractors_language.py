@@ -82,8 +82,11 @@ ROOMS = Attribute(name="room_count", type="number", description="How many rooms"
 
 
 class TestPlainStrings:
-    def test_a_country_after_the_described_preposition(self):
+    def test_a_country(self):
         assert found("The parcel comes from Canada, sent last week.", ORIGIN) == {"origin": "Canada"}
+
+    def test_the_country_after_the_described_preposition(self):
+        assert found("It was stuck in Belgium for a week, sent from Austria.", ORIGIN) == {"origin": "Austria"}
 
     def test_a_country_written_in_lower_case_by_a_lower_case_writer(self):
         assert found("parcel coming from new zealand next week", ORIGIN) == {"origin": "New Zealand"}

@@ -357,7 +357,7 @@ def _pattern_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
 
 
 # ==========================================================================================
-# string (no pattern): a country, a place after the description's preposition, a person's name
+# string (no pattern): a country, a person's name
 # ==========================================================================================
 
 _TRAILING_PREPOSITION_RE = re.compile(r"\b(to|from|in|at|into)\W*$", re.IGNORECASE)
@@ -378,18 +378,26 @@ def _country_regex() -> tuple[re.Pattern[str], dict[str, str]]:
 
 def _country_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     """Country names, for an attribute that is a country. Written as a name, or in lower case by
-    a writer who uses no capitals at all ('flying to jamaica')."""
+    a writer who uses no capitals at all ('flying to jamaica'). A country right after the
+    preposition the description ends with is the likelier one: 'the country you are travelling
+    to' prefers 'to Portugal' over 'blocked in Italy'."""
     if _stem("country") not in _content_stems(f"{attr.name} {attr.description}"):
         return []
     regex, names = _country_regex()
     lower_case_writer = not any(c.isupper() for c in ctx.text)
-    return [_Candidate(names[m.group().lower()], m.start(), m.end(), "string", 0.6)
-            for m in regex.finditer(ctx.text)
-            if m.group() == names[m.group().lower()] or lower_case_writer]
+    preposition = _TRAILING_PREPOSITION_RE.search(attr.description.strip())
+    found = []
+    for match in regex.finditer(ctx.text):
+        name = names[match.group().lower()]
+        if match.group() == name or lower_case_writer:
+            described = preposition is not None and re.search(rf"\b{preposition[1]}\s+$", ctx.text[:match.start()],
+                                                               re.IGNORECASE)
+            found.append(_Candidate(name, match.start(), match.end(), "string", 0.7 if described else 0.6))
+    return found
 
 
 def _name_runs(ctx: _Context, start: int, end: int) -> Iterable[tuple[int, int]]:
-    """Spans of consecutive capitalised words ('Marek Nowak', 'Main Street') in text[start:end]."""
+    """(start, end, word count) of runs of capitalised words ('Marek Nowak', 'Main Street') in text[start:end]."""
     run: list[re.Match[str]] = []
     for match in [*_WORD_RE.finditer(ctx.text, start, end), None]:
         word = match.group() if match else ""
@@ -401,21 +409,6 @@ def _name_runs(ctx: _Context, start: int, end: int) -> Iterable[tuple[int, int]]
         if run:
             yield run[0].start(), run[-1].end(), len(run)
         run = [match] if capitalised else []
-
-
-def _place_after_preposition(attr: Attribute, ctx: _Context) -> list[_Candidate]:
-    """A name right after the preposition the description ends with: 'the country you are
-    travelling to' finds 'to Portugal', 'the branch you collect from' finds 'from Leeds Airport'."""
-    preposition = _TRAILING_PREPOSITION_RE.search(attr.description.strip())
-    if preposition is None:
-        return []
-    found = []
-    for match in re.finditer(rf"\b{preposition[1]}\s+", ctx.text, re.IGNORECASE):
-        for start, end, _ in _name_runs(ctx, match.end(), len(ctx.text)):
-            if start == match.end():
-                found.append(_Candidate(ctx.text[start:end], start, end, "string", 0.5))
-            break
-    return found
 
 
 def _person_name_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
@@ -430,7 +423,7 @@ def _person_name_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
 
 def _plain_string_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     """A string without a pattern, found by what the attribute says it is."""
-    return _country_candidates(attr, ctx) + _place_after_preposition(attr, ctx) + _person_name_candidates(attr, ctx)
+    return _country_candidates(attr, ctx) + _person_name_candidates(attr, ctx)
 
 
 # ==========================================================================================
