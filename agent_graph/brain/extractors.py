@@ -15,9 +15,12 @@ Candidates are then assigned greedily, best first, so that one span of text neve
 attributes (two dates in one email go to the attribute whose words are nearest).
 
 Beyond the plain rules: dates are read as past unless the attribute asks for a day to come
-('preferred_date'); a pattern with a literal prefix ('ORD-\\d{6}') also finds '654321' next to
-the attribute's words and restores the prefix; ordinals ('3rd floor') and numbers the
-description names ('0 for the ground floor') count as numbers next to the attribute's words.
+('preferred_date', a day of a trip not told in the past); a pattern never matches inside a
+longer date, amount or phone number, and one with a literal prefix ('ORD-\\d{6}') also finds
+'654321' next to the attribute's words and restores the prefix; ordinals of the attribute's own
+thing ('3rd floor') and numbers the description names ('0 for the ground floor') count as
+numbers. A string without a pattern is found by what it is: a country for a country, a full
+name (two or three capitalised words in the body) for a person's full name; else by its label.
 Common date shapes are computed directly; dateparser only reads the rarer ones. A single-word
 enum value that is also an everyday word ('may', 'new') is read in its context (_reads_as_value).
 ``values_before_intent`` is the stricter reading used while the intent is unknown.
