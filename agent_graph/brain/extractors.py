@@ -393,13 +393,13 @@ def _country_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     for match in regex.finditer(ctx.text):
         name = names[match.group().lower()]
         if match.group() == name or lower_case_writer:
-            described = preposition is not None and re.search(rf"\b{preposition[1]}\s+$", ctx.text[:match.start()],
-                                                               re.IGNORECASE)
+            described = preposition is not None and bool(
+                re.search(rf"\b{preposition[1]}\s+$", ctx.text[:match.start()], re.IGNORECASE))
             found.append(_Candidate(name, match.start(), match.end(), "string", 0.7 if described else 0.6))
     return found
 
 
-def _name_runs(ctx: _Context, start: int, end: int) -> Iterable[tuple[int, int]]:
+def _name_runs(ctx: _Context, start: int, end: int) -> Iterable[tuple[int, int, int]]:
     """(start, end, word count) of runs of capitalised words ('Marek Nowak', 'Main Street') in text[start:end]."""
     run: list[re.Match[str]] = []
     for match in [*_WORD_RE.finditer(ctx.text, start, end), None]:
@@ -521,10 +521,10 @@ _DATE_PATTERNS = [
 _DATE_RES = [(kind, re.compile(rf"(?<![\w/.-]){body}(?![\w/-])", re.IGNORECASE)) for kind, body in _DATE_PATTERNS]
 _MDY_REGIONS = frozenset({"US", "PH", "PR", "GU", "AS", "MP", "VI", "UM", "FM", "MH", "PW"})
 _FUTURE_CUES = re.compile(r"\b(?:prefer|appointment|schedul|upcoming|future|desired|wish|would like|want|planned"
-                          r"|expected|will|should|next|depart|leave|leaving|return|back|arriv|pick ?up|collect"
-                          r"|travel|trip|journey|fl(?:y|ight)|sail|check.?(?:in|out)|start|begin)", re.IGNORECASE)
+                          r"|expected|depart|leave|leaving|return|come back|coming back|arriv|pick ?up|collect"
+                          r"|travel|trip|journey|fl(?:y|ight)|sail|check.?(?:in|out))", re.IGNORECASE)
 # A description telling of a day gone by: 'the day you returned the car', 'when the damage happened'.
-_PAST_EVENT = re.compile(r"\b(?!(?:preferr|desir|plann|expect|schedul|need|requir|intend)ed\b)[a-z]{2,}ed\b"
+_PAST_EVENT = re.compile(r"\b(?!(?:preferr|desir|plann|expect|schedul|need|requir|intend)ed\b)[a-z]{2,}(?<!e)ed\b"
                          r"|\b(?:was|were|did|had|went|came|left|got|paid|bought|sent|took|gave|ago)\b", re.IGNORECASE)
 
 
