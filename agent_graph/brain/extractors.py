@@ -15,9 +15,12 @@ Candidates are then assigned greedily, best first, so that one span of text neve
 attributes (two dates in one email go to the attribute whose words are nearest).
 
 Beyond the plain rules: dates are read as past unless the attribute asks for a day to come
-('preferred_date'); a pattern with a literal prefix ('ORD-\\d{6}') also finds '654321' next to
-the attribute's words and restores the prefix; ordinals ('3rd floor') and numbers the
-description names ('0 for the ground floor') count as numbers next to the attribute's words.
+('preferred_date', a day of a trip not told in the past); a pattern never matches inside a
+longer date, amount or phone number, and one with a literal prefix ('ORD-\\d{6}') also finds
+'654321' next to the attribute's words and restores the prefix; ordinals of the attribute's own
+thing ('3rd floor') and numbers the description names ('0 for the ground floor') count as
+numbers. A string without a pattern is found by what it is: a country for a country, a full
+name (two or three capitalised words in the body) for a person's full name; else by its label.
 Common date shapes are computed directly; dateparser only reads the rarer ones. A single-word
 enum value that is also an everyday word ('may', 'new') is read in its context (_reads_as_value).
 ``values_before_intent`` is the stricter reading used while the intent is unknown.
@@ -37,6 +40,7 @@ from functools import cached_property, lru_cache
 
 import dateparser
 import phonenumbers
+from phonenumbers import geocoder
 from email_validator import EmailNotValidError, validate_email
 from price_parser import Price
 from rapidfuzz import fuzz
@@ -144,6 +148,7 @@ def _attribute_keywords(attributes: list[Attribute]) -> list[dict[str, float]]:
 # ==========================================================================================
 
 _SENTENCE_BOUNDARY = re.compile(r"[.!?](?:\s|$)|\n")
+_CLAUSE_BOUNDARY = re.compile(r"[,;:]\s")
 
 
 class _Context:
@@ -199,7 +204,9 @@ class _Context:
         return _email_candidates(self)
 
     def proximity(self, keywords: dict[str, float], start: int, end: int) -> float:
-        """0..1: how close the nearest keyword is to text[start:end] (same sentence counts double)."""
+        """0..1: how close the nearest keyword is to text[start:end]. Another sentence halves it, and
+        so does another clause when the keyword follows the value: words come before the value they
+        introduce ('3 May, back the 20th': 'back' introduces the 20th, not 3 May)."""
         best = 0.0
         for stem, weight in keywords.items():
             for k_start, k_end in self.stem_positions.get(stem, ()):
@@ -210,7 +217,7 @@ class _Context:
                     continue
                 closeness = 1.0 - gap / PROXIMITY_WINDOW
                 between = self.text[min(k_end, end):max(k_start, start)]
-                if _SENTENCE_BOUNDARY.search(between):
+                if _SENTENCE_BOUNDARY.search(between) or (k_start >= end and _CLAUSE_BOUNDARY.search(between)):
                     closeness *= 0.5
                 best = max(best, weight * closeness)
         return best
@@ -320,8 +327,16 @@ def _normalise_pattern_string(pattern: str, raw: str) -> str | None:
     return next((v for v in variants if re.fullmatch(pattern, v)), None)
 
 
+def _part_of_larger_value(ctx: _Context, start: int, end: int) -> bool:
+    """Whether text[start:end] lies inside a longer date, amount or phone number ('2026' of
+    '14 April 2026', '1250' of '$1250'): a piece of another value, not a value of its own."""
+    return any(c.start <= start and end <= c.end and (c.start, c.end) != (start, end)
+               for c in ctx.date_phrases + ctx.money + ctx.phones)
+
+
 def _pattern_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
-    """Matches of the pattern; else matches ignoring case; else matches missing the literal prefix."""
+    """Matches of the pattern; else matches ignoring case; else matches missing the literal prefix.
+    A match that is only a piece of a longer date, amount or phone number does not count."""
     pattern = attr.pattern
     if pattern is None or not _pattern_is_selective(pattern):
         return []
@@ -329,7 +344,7 @@ def _pattern_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
         found = []
         for match in _search_regex(pattern, ignore_case).finditer(ctx.text):
             value = _normalise_pattern_string(pattern, match.group())
-            if value is not None and match.end() > match.start():
+            if value is not None and match.end() > match.start() and not _part_of_larger_value(ctx, *match.span()):
                 found.append(_Candidate(value, match.start(), match.end(), "pattern", confidence))
         if found:
             return found
@@ -337,11 +352,81 @@ def _pattern_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     found = []
     for match in fallback.finditer(ctx.text) if fallback else ():
         value = _normalise_pattern_string(pattern, match.group())
-        if value is not None:
+        if value is not None and not _part_of_larger_value(ctx, *match.span()):
             # without its prefix the value is just digits: only trusted next to the attribute's words
             found.append(_Candidate(value, match.start(), match.end(), "pattern", 0.7 if match["prefix"] else 0.6,
                                     needs_keyword=not match["prefix"]))
     return found
+
+
+# ==========================================================================================
+# string (no pattern): a country, a person's name
+# ==========================================================================================
+
+_TRAILING_PREPOSITION_RE = re.compile(r"\b(to|from|in|at|into)\W*$", re.IGNORECASE)
+_PERSON_NAME_CUE_RE = re.compile(r"\b(?:full|first|last|given|family)[\s_]name|\bsurname", re.IGNORECASE)
+_NAME_SEPARATOR_RE = re.compile(r"[ \t]+|-")
+_NAME_WORDS = (2, 3)  # a person's full name: first name and surname, maybe a middle name
+
+
+@lru_cache(maxsize=1)
+def _country_regex() -> tuple[re.Pattern[str], dict[str, str]]:
+    """Country names in English (phonenumbers' name of each region) and their written form, by lower case."""
+    examples = (phonenumbers.example_number(region) for region in phonenumbers.SUPPORTED_REGIONS)
+    names = {name.lower(): name for number in examples
+             if number and (name := geocoder.country_name_for_number(number, "en"))}
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE), names
+
+
+def _country_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """Country names, for an attribute that is a country. Written as a name, or in lower case by
+    a writer who uses no capitals at all ('flying to jamaica'). A country right after the
+    preposition the description ends with is the likelier one: 'the country you are travelling
+    to' prefers 'to Portugal' over 'blocked in Italy'."""
+    if _stem("country") not in _content_stems(f"{attr.name} {attr.description}"):
+        return []
+    regex, names = _country_regex()
+    lower_case_writer = not any(c.isupper() for c in ctx.text)
+    preposition = _TRAILING_PREPOSITION_RE.search(attr.description.strip())
+    found = []
+    for match in regex.finditer(ctx.text):
+        name = names[match.group().lower()]
+        if match.group() == name or lower_case_writer:
+            described = preposition is not None and bool(
+                re.search(rf"\b{preposition[1]}\s+$", ctx.text[:match.start()], re.IGNORECASE))
+            found.append(_Candidate(name, match.start(), match.end(), "string", 0.7 if described else 0.6))
+    return found
+
+
+def _name_runs(ctx: _Context, start: int, end: int) -> Iterable[tuple[int, int, int]]:
+    """(start, end, word count) of runs of capitalised words ('Marek Nowak', 'Main Street') in text[start:end]."""
+    run: list[re.Match[str]] = []
+    for match in [*_WORD_RE.finditer(ctx.text, start, end), None]:
+        word = match.group() if match else ""
+        capitalised = word[:1].isupper() and not (len(word) > 1 and word.isupper()) \
+            and word.lower() not in _STOPWORDS and not _CALENDAR_WORD_RE.fullmatch(word)
+        if capitalised and run and _NAME_SEPARATOR_RE.fullmatch(ctx.text[run[-1].end():match.start()]):
+            run.append(match)
+            continue
+        if run:
+            yield run[0].start(), run[-1].end(), len(run)
+        run = [match] if capitalised else []
+
+
+def _person_name_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """Full names in the message body (not its greeting or signature), for an attribute that is a
+    person's full name; not street names ('Main Street')."""
+    if not _PERSON_NAME_CUE_RE.search(f"{attr.name} {attr.description}"):
+        return []
+    return [_Candidate(ctx.text[start:end], start, end, "string", 0.5)
+            for start, end, count in _name_runs(ctx, *_body_span(ctx.text))
+            if count in _NAME_WORDS and not _STREET_WORD_RE.fullmatch(ctx.text[start:end].split()[-1])]
+
+
+def _plain_string_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """A string without a pattern, found by what the attribute says it is."""
+    return _country_candidates(attr, ctx) + _person_name_candidates(attr, ctx)
 
 
 # ==========================================================================================
@@ -436,7 +521,11 @@ _DATE_PATTERNS = [
 _DATE_RES = [(kind, re.compile(rf"(?<![\w/.-]){body}(?![\w/-])", re.IGNORECASE)) for kind, body in _DATE_PATTERNS]
 _MDY_REGIONS = frozenset({"US", "PH", "PR", "GU", "AS", "MP", "VI", "UM", "FM", "MH", "PW"})
 _FUTURE_CUES = re.compile(r"\b(?:prefer|appointment|schedul|upcoming|future|desired|wish|would like|want|planned"
-                          r"|expected)", re.IGNORECASE)
+                          r"|expected|depart|leave|leaving|return|come back|coming back|arriv|pick ?up|collect"
+                          r"|travel|trip|journey|fl(?:y|ight)|sail|check.?(?:in|out))", re.IGNORECASE)
+# A description telling of a day gone by: 'the day you returned the car', 'when the damage happened'.
+_PAST_EVENT = re.compile(r"\b(?!(?:preferr|desir|plann|expect|schedul|need|requir|intend)ed\b)[a-z]{2,}(?<!e)ed\b"
+                         r"|\b(?:was|were|did|had|went|came|left|got|paid|bought|sent|took|gave|ago)\b", re.IGNORECASE)
 
 
 def _date_order(region: str) -> str:
@@ -445,8 +534,11 @@ def _date_order(region: str) -> str:
 
 def _prefers_future(attr: Attribute) -> bool:
     """Dates are read as past ('March 3rd' = the last March 3rd) unless the attribute asks for a
-    day to come: 'preferred_date', 'the day you would like the installation'."""
-    return bool(_FUTURE_CUES.search(f"{attr.name.replace('_', ' ')} {attr.description}"))
+    day to come: 'preferred_date', 'the day you would like the installation', or a day of a trip
+    ('departure_date', 'the day you come back', 'pickup_date') not told in the past tense
+    ('the day you returned the car')."""
+    words = f"{attr.name.replace('_', ' ')} {attr.description}"
+    return bool(_FUTURE_CUES.search(words)) and not _PAST_EVENT.search(words)
 
 
 def _date_or_none(year: int, month: int, day: int) -> date | None:
@@ -763,10 +855,6 @@ def _number_candidates(ctx: _Context) -> list[_Candidate]:
             if (preceding and preceding[-1].lower() in _NOT_COUNTING_ONE) or following_word == "of":
                 continue
         found.append(_Candidate(str(_word_number(raw)), start, end, "number", 0.3 if raw == "one" else 0.45))
-    for match in _ORDINAL_RE.finditer(ctx.text):
-        if not taken.overlaps(*match.span()):
-            value = match["digits"] or str(_ORDINAL_WORDS.index(match["word"].lower()) + 1)
-            found.append(_Candidate(value, match.start(), match.end(), "number", 0.45, needs_keyword=True))
     return found
 
 
@@ -778,6 +866,25 @@ _DESCRIBED_NUMBER_RE = re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?)\s+(?:for|means|=)\s+(?:the\s+|a\s+|an\s+)?([a-z][a-z -]{2,30}?)\s*(?=[,.;)]|$)",
     re.IGNORECASE,
 )
+
+
+def _head_stem(attr: Attribute) -> str | None:
+    """The stem of the last word of the name that says what is counted: 'floor' of floor_number."""
+    words = [_stem(w) for w in attr.name.split("_") if w]
+    return next((w for w in reversed(words) if w not in _GENERIC_STEMS), None)
+
+
+def _ordinal_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
+    """Ordinals of the attribute's own thing ('the 3rd floor' for floor_number); an ordinal of
+    anything else is a rank, not the value ('the second driver' says nothing of driver_age)."""
+    head = _head_stem(attr)
+    found = []
+    for match in _ORDINAL_RE.finditer(ctx.text) if head else ():
+        following = re.match(r"\s+([^\W\d_]+)", ctx.text[match.end():])
+        if following and _stem(following[1]) == head:
+            value = match["digits"] or str(_ORDINAL_WORDS.index(match["word"].lower()) + 1)
+            found.append(_Candidate(value, match.start(), match.end(), "number", 0.45))
+    return found
 
 
 def _described_number_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
@@ -903,16 +1010,47 @@ def _reads_as_noun(word: str) -> bool:
     return not (lowered.endswith("ed") or lowered.endswith("s") and not lowered.endswith("ss"))
 
 
+_OBJECT_STARTS = frozenset("""how what why where when who whom whether my your our their his her me him us them
+    """.split())  # after a word: it is a verb taking an object ('express how', 'march them')
+_CALENDAR_WORD_RE = re.compile(rf"(?i:{_WEEKDAY_ANY}|{_MONTH})")
+
+
+def _ends_a_longer_name(text: str, words: list[re.Match[str]], i: int, attribute_stems: frozenset[str]) -> bool:
+    """Capitalised right after another capitalised word of the same name: the surname in
+    'Daniel March', 'Tom August' -- not 'Friday March 6' nor 'Statement May'."""
+    before = _clause_neighbour(text, words, i, -1)
+    if before is None or not words[i].group()[:1].isupper():
+        return False
+    word = before.group()
+    return (word[:1].isupper() and word.isalpha() and word.lower() not in _STOPWORDS
+            and not _CALENDAR_WORD_RE.fullmatch(word) and _stem(word) not in attribute_stems)
+
+
+def _qualifies_common_noun(text: str, words: list[re.Match[str]], i: int) -> bool:
+    """Whether words[i] qualifies a noun other than a name: 'the standard answer', 'a new job',
+    'a standard Visa card' -- not 'a used Golf', 'a new Kia Niro' (a make or model is the thing
+    the value describes)."""
+    k = i
+    while (after := _clause_neighbour(text, words, k, 1)) is not None and after.group()[:1].isupper() \
+            and after.group().lower() not in _STOPWORDS:
+        k += 1  # over the words of a name
+    return after is not None and _reads_as_noun(after.group())
+
+
 def _reads_as_value(text: str, words: list[re.Match[str]], i: int, attribute_stems: frozenset[str],
                     function_word: bool) -> bool:
     """Whether a single-word value or alias found at words[i] is used as the value here.
 
-    Most single words ('may', 'march', 'new', 'standard') also have an everyday use. A word of
-    the attribute next to it settles it ('standard delivery', 'the invoice for May'). A function
-    word ('may', 'other') needs that or to be written as a name ('in May'). Any other word is
-    the value unless its neighbours show the everyday use: a verb ('we march on', 'you may'), a
-    comparison ('as new'), or a qualifier of something else ('the standard answer').
+    Most single words ('may', 'march', 'new', 'standard') also have an everyday use. The end of
+    a person's name is never the value ('Daniel March'). A word of the attribute next to it
+    settles it ('standard delivery', 'the invoice for May'). A function word ('may', 'other')
+    needs that or to be written as a name ('in May'). Any other word is the value unless its
+    neighbours show the everyday use: a verb ('we march on', 'you may', 'express how'), a
+    comparison ('as new'), or a qualifier of a common noun ('the standard answer'; a make or
+    model is not one: 'a used Golf').
     """
+    if _ends_a_longer_name(text, words, i, attribute_stems):
+        return False
     if _near_attribute_word(text, words, i, attribute_stems):
         return True
     if function_word:
@@ -921,8 +1059,11 @@ def _reads_as_value(text: str, words: list[re.Match[str]], i: int, attribute_ste
     after = _clause_neighbour(text, words, i, 1)
     if before is not None and before.group().lower().replace("’", "'") in _VERB_MARKERS | {"as"}:
         return False
-    qualifies_another = after is not None and _reads_as_noun(after.group())
-    return not qualifies_another or _written_as_name(text, words, i)
+    if _written_as_name(text, words, i):
+        return True
+    if after is not None and after.group().lower() in _OBJECT_STARTS:
+        return False
+    return not _qualifies_common_noun(text, words, i)
 
 
 def _enum_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
@@ -1084,6 +1225,7 @@ _NARRATIVE_STEMS = frozenset(_stem(w) for w in (
 _STREET_WORDS = ("street|st|road|rd|avenue|ave|lane|ln|court|ct|drive|dr|crescent|way|close|place|pl|boulevard|"
                  "blvd|terrace|square|sq|gardens|parkway|pkwy|highway|hwy|row|mews|hill|park|grove|walk|circle|"
                  "cir|view|rise|green|quay|wharf|heights|gate|side|end|estate|cottages|strasse|straße|rue|via|calle")
+_STREET_WORD_RE = re.compile(rf"(?i:{_STREET_WORDS})")
 _STREET_ADDRESS_RE = re.compile(
     rf"(?:\b(?i:flat|apartment|apt|unit|suite)\.?\s+\w+,?\s+)?"
     rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][\w'’.-]*\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?[^\n]*")
@@ -1254,12 +1396,14 @@ def _label_value(attr: Attribute, ctx: _Context, start: int, end: int) -> _Candi
 
 def _type_candidates(attr: Attribute, ctx: _Context) -> list[_Candidate]:
     finders: dict[AttributeType, Callable[[], list[_Candidate]]] = {
-        AttributeType.STRING: lambda: _pattern_candidates(attr, ctx),
+        AttributeType.STRING: lambda: (_pattern_candidates(attr, ctx) if attr.pattern
+                                       else _plain_string_candidates(attr, ctx)),
         AttributeType.TEXT: lambda: _text_candidates(attr, ctx),
         AttributeType.EMAIL: lambda: ctx.emails,
         AttributeType.PHONE: lambda: ctx.phones,
         AttributeType.DATE: lambda: ctx.dates(_prefers_future(attr)),
-        AttributeType.NUMBER: lambda: ctx.numbers + _described_number_candidates(attr, ctx),
+        AttributeType.NUMBER: lambda: (ctx.numbers + _ordinal_candidates(attr, ctx)
+                                       + _described_number_candidates(attr, ctx)),
         AttributeType.MONEY: lambda: ctx.money,
         AttributeType.ENUM: lambda: _enum_candidates(attr, ctx),
         AttributeType.BOOLEAN: lambda: _boolean_candidates(attr, ctx),
@@ -1332,9 +1476,14 @@ def _extracted(attribute: Attribute, cand: _Candidate, score: float, text: str) 
                           confidence=round(min(score, 1.0 if cand.extractor == "label" else 0.9), 4))
 
 
-# Types whose finders recognise a value by its own shape, whatever the email is about.
+# Types whose finders recognise a value by its own shape, whatever the email is about (a string
+# by its pattern only: a name or a place means nothing before the request is known).
 _SELF_EVIDENT_TYPES = frozenset({AttributeType.STRING, AttributeType.EMAIL, AttributeType.PHONE,
                                  AttributeType.ENUM})
+
+
+def _self_evident(attr: Attribute) -> bool:
+    return attr.type in _SELF_EVIDENT_TYPES and (attr.type is not AttributeType.STRING or bool(attr.pattern))
 
 
 def values_before_intent(text: str, attributes: list[Attribute], *, now: datetime, region: str = "US",
@@ -1353,7 +1502,7 @@ def values_before_intent(text: str, attributes: list[Attribute], *, now: datetim
     kept = []
     for index, attr in enumerate(attributes):
         alone = [(tier, score, cand) for tier, score, cand in found[index]
-                 if (tier == 1 or attr.type in _SELF_EVIDENT_TYPES) and not _found_by_another(found, index, tier, cand)]
+                 if (tier == 1 or _self_evident(attr)) and not _found_by_another(found, index, tier, cand)]
         if not alone:
             continue
         best_tier = max(tier for tier, _, _ in alone)
