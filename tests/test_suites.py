@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -25,10 +26,64 @@ def test_project_suite_succeeds_fully_and_safely():
 @pytest.mark.parametrize("suite", ["other_org", "third_org", "fourth_org"])
 def test_other_organisations_suites(suite):
     """Suites for catalogs the engine was not written against; third_org and fourth_org were written from
-    the spec alone, blind to the code."""
+    the spec alone, blind to the code. All at 100 %, as the README says."""
     report = run_suite(REPO / "tests/suites" / suite)
+    failures = [(t.thread, t.turn, [f.model_dump() for f in t.failures]) for t in report.results if not t.ok]
+    assert report.errors == []
+    assert failures == []
     assert report.unsafe == 0
-    assert report.success_rate >= 0.9
+
+
+KNOWN_FAILURES = {
+    "fifth_org": {
+        "f04-refund-non-native-euro-sign":
+            "a long non-native-English email the classifier leaves unidentified (0.35 < 0.5)",
+    },
+    "sixth_org": {
+        "b-f1-member-number-before-intent-not-asked-again":
+            "mail to the general mailbox belongs to the first LOB, whose intents lack member_number (behaviour.md §5/§6)",
+        "c-a5-change-then-extra-driver-new-intent":
+            "a question after a resolution is routed before a new intent in it is read",
+        "c-h2-off-topic-minibus-no-intent": "the classifier takes an off-topic minibus hire for extra_driver",
+        "p-g1-ambiguous-repeat-or-transfer-drafted":
+            "the classifier is confident (0.84) on an email between two intents; send_confidence 0.7 does not hold it",
+        "p-g2-ambiguous-repeat-or-missing-item-drafted":
+            "the classifier is confident (0.82) on an email between two intents; send_confidence 0.7 does not hold it",
+        "p-g3-ambiguous-transfer-or-missing-item-ignored":
+            "the classifier is confident (0.71) on an email between two intents; send_confidence 0.7 does not hold it",
+    },
+}
+
+
+@functools.cache
+def _thread_outcomes(suite: str) -> dict[str, tuple[bool, int]]:
+    """Each thread of a suite: (succeeded, unsafe turns)."""
+    report = run_suite(REPO / "tests/suites" / suite)
+    assert report.errors == []
+    outcomes: dict[str, tuple[bool, int]] = {}
+    for turn in report.results:
+        ok, unsafe = outcomes.get(turn.thread, (True, 0))
+        outcomes[turn.thread] = (ok and turn.ok, unsafe + len(turn.unsafe))
+    return outcomes
+
+
+@pytest.mark.parametrize("suite", sorted(KNOWN_FAILURES))
+def test_hard_suites_succeed_but_for_their_known_failures(suite):
+    """fifth_org (an airline, deliberately hard emails) and sixth_org (issue 9's held-out suite): every
+    thread but the known failures succeeds, and only known failures may be unsafe."""
+    outcomes = _thread_outcomes(suite)
+    known = KNOWN_FAILURES[suite]
+    assert set(known) <= set(outcomes)
+    assert [t for t, (ok, _) in outcomes.items() if not ok and t not in known] == []
+    assert [t for t, (_, unsafe) in outcomes.items() if unsafe and t not in known] == []
+
+
+@pytest.mark.parametrize("suite,thread", [
+    pytest.param(suite, thread, marks=pytest.mark.xfail(strict=True, reason=reason))
+    for suite, threads in KNOWN_FAILURES.items() for thread, reason in threads.items()])
+def test_known_failure(suite, thread):
+    """Each known failure, kept visible: when one starts to pass, this fails (strict) until it is removed."""
+    assert _thread_outcomes(suite)[thread][0]
 
 
 def test_demo_inbox_plays_as_scripted():
