@@ -222,13 +222,12 @@ def quarantine_default(ctx: typer.Context, db: DbOption = DEFAULT_DB) -> None:
 
 @quarantine_app.command("list")
 def quarantine_list(db: DbOption = DEFAULT_DB) -> None:
-    """A table of quarantined emails: id, source, attempts, last attempt, error."""
-    store = CaseStore(db)
-    table = Table("id", "source", "attempts", "last attempt", "error", title="Quarantined emails")
-    for entry in store.quarantined():
-        table.add_row(str(entry.id), entry.source, str(entry.attempts), entry.last_at.strftime("%Y-%m-%d %H:%M"),
-                      entry.error.splitlines()[0][:120] if entry.error else "")
-    console.print(table)
+    """The quarantined emails, two lines each: id, attempts, last attempt, source; the error."""
+    entries = CaseStore(db).quarantined()
+    for entry in entries:
+        typer.echo(f"#{entry.id}  {entry.attempts} attempt(s), last {entry.last_at:%Y-%m-%d %H:%M}  "
+                   f"{entry.source or '(unknown source)'}\n    {entry.error.splitlines()[0] if entry.error else ''}")
+    typer.echo(f"{len(entries)} quarantined email(s)")
 
 
 @quarantine_app.command("show")

@@ -218,10 +218,9 @@ class CaseAgent:
         return TurnResult(case_id=case.id, case_number=case.number, outcome=outcome, pending_review=pending)
 
     def _quarantine(self, raw: bytes, source: str, exc: Exception) -> TurnResult:
-        if isinstance(exc, EmailParseError):
-            log.info("%s: %s; quarantined", source or "an email", exc)
-        else:
-            log.error("%s could not be processed; quarantined", source or "an email", exc_info=exc)
+        # The caller reports the error; the traceback is for --verbose (a refusal has none worth reading).
+        log.info("%s: %s; quarantined", source or "an email", exc,
+                 exc_info=None if isinstance(exc, EmailParseError) else exc)
         self._abandon_run_of(raw)
         error = f"{type(exc).__name__}: {exc}"
         entry = self.env.store.quarantine(raw, source, error, self.env.clock.now())
