@@ -24,7 +24,7 @@ from agent_graph.catalog import parse_catalog
 from agent_graph.clock import FixedClock
 from agent_graph.context import Context
 from agent_graph.intake import build_email, parse_email
-from agent_graph.service import CaseAgent
+from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import outbox
 from tests.conftest import CATALOG_YAML, T0
@@ -64,14 +64,16 @@ def fuzz_agent(tmp_path: Path) -> Iterator[CaseAgent]:
 
     One per test, shared by all of its examples (each test sees the same emails: with one
     store for all, the later tests would see only duplicates)."""
-    store = CaseStore(f"sqlite:///{tmp_path / 'cases.db'}")
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    store = CaseStore(url)
     catalog = parse_catalog(yaml.safe_load(CATALOG_YAML), "tidewater.yaml")
-    agent = CaseAgent(Context(catalog=catalog, store=store, clock=FixedClock(T0)))
-    for address, name, message_id in CUSTOMERS:
-        agent.process_email(build_email(from_=f"{name} <{address}>", to=MAILBOX, subject="Return",
-                                        body="I want to return my bike, order TB-1234, it is too big.",
-                                        message_id=message_id, date=T0))
-    yield agent
+    with open_checkpointer(url) as checkpointer:  # as `case-agent process` runs it
+        agent = CaseAgent(Context(catalog=catalog, store=store, clock=FixedClock(T0)), checkpointer)
+        for address, name, message_id in CUSTOMERS:
+            agent.process_email(build_email(from_=f"{name} <{address}>", to=MAILBOX, subject="Return",
+                                            body="I want to return my bike, order TB-1234, it is too big.",
+                                            message_id=message_id, date=T0))
+        yield agent
     store.close()
 
 

@@ -47,6 +47,24 @@ def test_a_failing_email_is_quarantined_whole_and_the_next_one_is_processed(make
     assert after.case_number == "CAS-000001" and after.quarantined is None  # the number of the rolled-back case
 
 
+def test_an_email_whose_run_fails_is_quarantined_and_retried_without_recovery_repeating_it(
+        make_agent, store: CaseStore, tmp_path: Path):
+    agent = make_agent()
+    with sqlite3.connect(tmp_path / "cases.db") as connection:  # the reply cannot be drafted: the run fails
+        connection.execute("CREATE TRIGGER poison BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'no drafts'); END")
+    raw = email(RETURN, subject="Return")
+
+    failed = agent.take_in(raw, "inbox/1.eml")
+
+    assert failed.quarantined is not None and "no drafts" in store.quarantined_email(failed.quarantined).error
+    assert store.outbox() == [] and store.unfinished_runs() == [] and agent.recover() == []
+    with sqlite3.connect(tmp_path / "cases.db") as connection:
+        connection.execute("DROP TRIGGER poison")
+    retried = agent.take_in(raw, "inbox/1.eml")
+    assert retried.quarantined is None and retried.outcome.outbound == "sent"
+    assert [item.to_address for item in store.outbox()] == ["robin@example.net"] and store.quarantined() == []
+
+
 def test_the_same_email_quarantined_twice_is_one_row(make_agent, store: CaseStore):
     agent = make_agent()
     first = agent.take_in(b"not an email at all", "a.eml")
