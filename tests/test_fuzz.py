@@ -82,9 +82,9 @@ def tally(pytestconfig: pytest.Config) -> Iterator[Tally]:
     counts = Tally()
     yield counts
     if counts.emails:
-        reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line("\n" + counts.summary())
+        capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print("\n" + counts.summary())
 
 
 @seed(FUZZ_SEED)
