@@ -234,10 +234,9 @@ def quarantine_list(db: DbOption = DEFAULT_DB) -> None:
 def quarantine_show(entry_id: QuarantineId, db: DbOption = DEFAULT_DB) -> None:
     """One quarantined email: where it came from, the error, and its raw source."""
     entry = _quarantined(CaseStore(db), entry_id)
-    console.print(f"[bold]#{entry.id}[/] from {entry.source or '(unknown source)'} — {entry.attempts} attempt(s), "
-                  f"first {entry.first_at:%Y-%m-%d %H:%M}, last {entry.last_at:%Y-%m-%d %H:%M}", highlight=False)
-    console.print(f"error: {entry.error}", markup=False, highlight=False)
-    typer.echo("")
+    typer.echo(f"#{entry.id} from {entry.source or '(unknown source)'} — {entry.attempts} attempt(s), "
+               f"first {entry.first_at:%Y-%m-%d %H:%M}, last {entry.last_at:%Y-%m-%d %H:%M}\n"
+               f"error: {entry.error}\n")
     typer.echo(entry.raw.decode("utf-8", errors="backslashreplace"))
 
 
