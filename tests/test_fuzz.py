@@ -32,6 +32,8 @@ from tests.fuzz_emails import CUSTOMERS, MAILBOX, HostileEmail, hostile_emails
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261203"))
+CHUNK_EXAMPLES = 500
+CHUNKS = -(-FUZZ_EXAMPLES // CHUNK_EXAMPLES)
 #: A sanity bound on one email, far above any real figure (the report prints the real maximum).
 SECONDS_PER_EMAIL_BOUND = 60.0
 
@@ -53,7 +55,7 @@ class Tally:
     def summary(self) -> str:
         worst = max(self.seconds, default=0.0)
         mean = sum(self.seconds) / len(self.seconds) if self.seconds else 0.0
-        return (f"fuzz corpus (seed {FUZZ_SEED}): {self.emails} hostile emails, 0 tracebacks, {self.stored} stored, "
+        return (f"fuzz corpus (seeds {FUZZ_SEED}…{FUZZ_SEED + CHUNKS - 1}): {self.emails} hostile emails, 0 tracebacks, {self.stored} stored, "
                 f"{self.quarantined} quarantined with a reason; per email mean {mean * 1000:.1f} ms, "
                 f"max {worst * 1000:.0f} ms")
 
@@ -87,11 +89,22 @@ def tally(pytestconfig: pytest.Config) -> Iterator[Tally]:
             print("\n" + counts.summary())
 
 
-@seed(FUZZ_SEED)
-@FUZZ_SETTINGS
-@given(hostile=hostile_emails())
+@pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_every_hostile_email_is_stored_or_quarantined_with_a_reason(fuzz_agent: CaseAgent, tally: Tally,
-                                                                    hostile: HostileEmail) -> None:
+                                                                    chunk: int) -> None:
+    """In chunks of at most CHUNK_EXAMPLES, each with its own seed: Hypothesis slows down as one
+    run's examples pile up (it remembers every choice it made)."""
+
+    @seed(FUZZ_SEED + chunk)
+    @settings(FUZZ_SETTINGS, max_examples=-(-FUZZ_EXAMPLES // CHUNKS))
+    @given(hostile=hostile_emails())
+    def stored_or_quarantined(hostile: HostileEmail) -> None:
+        check_stored_or_quarantined(fuzz_agent, tally, hostile)
+
+    stored_or_quarantined()
+
+
+def check_stored_or_quarantined(fuzz_agent: CaseAgent, tally: Tally, hostile: HostileEmail) -> None:
     store = fuzz_agent.env.store
     started = time.perf_counter()
     result = fuzz_agent.take_in(hostile.raw, "fuzz")  # raises nothing, whatever the email
