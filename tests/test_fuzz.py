@@ -3,7 +3,7 @@
 Properties: no exception escapes; every email is stored or quarantined with a reason, and only
 an email that is not one (no sender, no headers) is quarantined — any other quarantine is a
 traceback, a bug; no reply goes to anyone but the sender; no case changes because of another
-customer's email. A fixed seed and FUZZ_EXAMPLES examples (default: the size `make test` runs);
+customer's email. Fixed seeds (one per CHUNK_EXAMPLES) and FUZZ_EXAMPLES examples (default: the size `make test` runs);
 the full corpus is ``FUZZ_EXAMPLES=5000 .venv/bin/python -m pytest tests/test_fuzz.py`` (README).
 """
 
