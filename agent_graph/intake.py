@@ -70,6 +70,10 @@ GENERATED_ID_DOMAIN = "case-agent.invalid"
 #: The most characters of body text read from one email; the rest is left unread (and the cut
 #: recorded on the case, see mailroom.receive), so one huge email costs bounded time and memory.
 MAX_BODY_CHARS = 1_000_000
+#: The most characters of the customer's new text the brain reads: no one writes more in one
+#: email, and understanding a 100,000-character text takes seconds (extraction grows faster
+#: than the text).
+MAX_NEW_TEXT_CHARS = 20_000
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -206,7 +210,7 @@ def parse_email(raw: bytes | str, *, own_addresses: Iterable[str] = ()) -> Inbou
         subject=subject,
         date=_date(raw_headers),
         body_text=body_text,
-        new_text=separate_new_text(body_text),
+        new_text=separate_new_text(body_text)[:MAX_NEW_TEXT_CHARS],
         headers=_selected_headers(raw_headers),
         automatic_reason=_automatic_reason(msg, raw_headers, subject, from_address, own_addresses),
         raw=raw_bytes.decode("utf-8", errors="replace"),
