@@ -15,6 +15,7 @@ from agent_graph.errors import EmailParseError
 from agent_graph.store import CaseStore
 from agent_graph.intake import (
     MAX_BODY_CHARS,
+    MAX_NEW_TEXT_CHARS,
     CASE_NUMBER_RE,
     InboundEmail,
     automatic_reason,
@@ -160,6 +161,12 @@ def test_body_longer_than_the_cap_is_cut_and_says_so() -> None:
     assert len(email.body_text) == MAX_BODY_CHARS
     assert email.body_cut_from == len(body)
     assert parse_email(load("plain.eml")).body_cut_from is None
+
+
+def test_the_brain_reads_at_most_the_first_characters_of_new_text() -> None:
+    body = "I want to return my bike, order TB-1234.\n" * 2_000
+    email = parse_email(f"From: a@customer.example\nSubject: big\n\n{body}".encode())
+    assert email.new_text == body.strip()[:MAX_NEW_TEXT_CHARS] and len(email.body_text) > MAX_NEW_TEXT_CHARS
 
 
 def test_long_lines_are_put_back_in_linear_time() -> None:
