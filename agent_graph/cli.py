@@ -20,7 +20,7 @@ from agent_graph.context import DEFAULT_CATALOG, DEFAULT_DB, Context
 from agent_graph.errors import CaseAgentError, CatalogError, StoreUnavailable, bounded
 from agent_graph.intent_eval import IntentDataset, ModelKind
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
-from agent_graph.store import CaseStore
+from agent_graph.store import CaseStore, QuarantinedEmail
 
 app = typer.Typer(
     help="Resolve customer-support cases by email: intake, intent, missing information, templates, "
@@ -145,24 +145,27 @@ def process(
     automation: AutomationOption = None,
     now: NowOption = None,
 ) -> None:
-    """Process inbound emails: thread each to a case and act on it."""
+    """Process inbound emails: thread each to a case and act on it. One that fails is quarantined."""
     files = sorted(path.glob("*.eml")) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
         raise _fail(f"{path}: no .eml file there")
-    failed = 0
     with _agent(db, catalog, automation, now) as agent:
-        for file in files:
-            try:
-                result = agent.process_email(file.read_bytes())
-            except CaseAgentError as exc:
-                failed += 1
-                typer.echo(f"{file}: {exc} — the file is left as it is; nothing was sent", err=True)
-                continue
-            console.print(f"{file.name}: {_result_line(result)}")
-            if result.pending_review:
-                console.print(f"  draft waiting for review: case-agent review {result.case_number}")
-    if failed:
-        raise typer.Exit(code=1)
+        results = [_take_in(agent, file.read_bytes(), str(file), file.name) for file in files]
+    quarantined = sum(result.quarantined is not None for result in results)
+    console.print(f"{len(results) - quarantined} processed, {quarantined} quarantined")
+
+
+def _take_in(agent: CaseAgent, raw: bytes, source: str, label: str) -> TurnResult:
+    """Process one email (quarantining it on failure) and print what became of it."""
+    result = agent.take_in(raw, source)
+    if result.quarantined is not None:
+        typer.echo(f"{source}: {result.outcome.note} — nothing was sent; see case-agent quarantine show "
+                   f"{result.quarantined}", err=True)
+        return result
+    console.print(f"{label}: {_result_line(result)}")
+    if result.pending_review:
+        console.print(f"  draft waiting for review: case-agent review {result.case_number}")
+    return result
 
 
 @app.command()
@@ -251,6 +254,85 @@ def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.
     for entry in case_timeline(store, found.id):
         table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.who, entry.what, entry.detail)
     console.print(table)
+
+
+quarantine_app = typer.Typer(help="Emails that could not be processed: list, show, retry, drop.",
+                             invoke_without_command=True, no_args_is_help=False)
+app.add_typer(quarantine_app, name="quarantine")
+QuarantineId = Annotated[int, typer.Argument(help="The quarantine id (see case-agent quarantine list).")]
+
+
+@quarantine_app.callback()
+def quarantine_default(ctx: typer.Context, db: DbOption = DEFAULT_DB) -> None:
+    """List the quarantined emails (the default)."""
+    if ctx.invoked_subcommand is None:
+        quarantine_list(db)
+
+
+@quarantine_app.command("list")
+def quarantine_list(db: DbOption = DEFAULT_DB) -> None:
+    """The quarantined emails, two lines each: id, attempts, last attempt, source; the error."""
+    entries = CaseStore(db).quarantined()
+    for entry in entries:
+        typer.echo(f"#{entry.id}  {entry.attempts} attempt(s), last {entry.last_at:%Y-%m-%d %H:%M}  "
+                   f"{entry.source or '(unknown source)'}\n    {entry.error.splitlines()[0] if entry.error else ''}")
+    typer.echo(f"{len(entries)} quarantined email(s)")
+
+
+@quarantine_app.command("show")
+def quarantine_show(entry_id: QuarantineId, db: DbOption = DEFAULT_DB) -> None:
+    """One quarantined email: where it came from, the error, and its raw source."""
+    entry = _quarantined(CaseStore(db), entry_id)
+    typer.echo(f"#{entry.id} from {entry.source or '(unknown source)'} — {entry.attempts} attempt(s), "
+               f"first {entry.first_at:%Y-%m-%d %H:%M}, last {entry.last_at:%Y-%m-%d %H:%M}\n"
+               f"error: {entry.error}\n")
+    typer.echo(entry.raw.decode("utf-8", errors="backslashreplace"))
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    entry_id: Annotated[int | None, typer.Argument(help="The quarantine id; omit with --all.")] = None,
+    retry_all: Annotated[bool, typer.Option("--all", help="Retry every quarantined email.")] = False,
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    automation: AutomationOption = None,
+    now: NowOption = None,
+) -> None:
+    """Process quarantined emails again, as `process` does; those that succeed leave the quarantine."""
+    if (entry_id is None) == (not retry_all):
+        raise _fail("give one quarantine id, or --all")
+    with _agent(db, catalog, automation, now) as agent:
+        store = agent.env.store
+        entries = store.quarantined() if retry_all else [_quarantined(store, entry_id)]  # type: ignore[arg-type]
+        results = [_take_in(agent, entry.raw, entry.source, f"#{entry.id}") for entry in entries]
+    still = sum(result.quarantined is not None for result in results)
+    console.print(f"{len(results) - still} processed, {still} still quarantined")
+
+
+@quarantine_app.command("drop")
+def quarantine_drop(entry_id: QuarantineId, db: DbOption = DEFAULT_DB) -> None:
+    """Delete a quarantined email for good."""
+    if not CaseStore(db).drop_quarantined(entry_id):
+        raise _fail(f"no quarantined email #{entry_id} in {db}")
+    console.print(f"dropped #{entry_id}")
+
+
+def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
+    entry = store.quarantined_email(entry_id)
+    if entry is None:
+        raise _fail(f"no quarantined email #{entry_id}; see case-agent quarantine list")
+    return entry
+
+
+@app.command()
+def status(db: DbOption = DEFAULT_DB) -> None:
+    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails."""
+    store = CaseStore(db)
+    by_status = store.count_cases_by_status()
+    console.print(f"cases: {sum(by_status.values())}"
+                  + "".join(f"\n  {name}: {count}" for name, count in by_status.items()), highlight=False)
+    console.print(f"drafts waiting for review: {len(store.pending_drafts())}", highlight=False)
+    console.print(f"quarantined emails: {store.count_quarantined()}", highlight=False)
 
 
 @app.command("check-catalog")

@@ -40,7 +40,7 @@ from email_validator import EmailNotValidError, validate_email
 from inscriptis import get_text
 from mailparser_reply import EmailMessage as ReplyMessage
 from mailparser_reply import EmailReplyParser
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from agent_graph.errors import EmailParseError
 
@@ -67,6 +67,16 @@ SELECTED_HEADERS: tuple[str, ...] = (
 REPLY_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl")
 
 GENERATED_ID_DOMAIN = "case-agent.invalid"
+
+#: The most characters of body text read from one email; the rest is left unread (and the cut
+#: recorded on the case, see mailroom.receive), so one huge email costs bounded time and memory.
+MAX_BODY_CHARS = 1_000_000
+#: The most characters of the customer's new text the brain reads: no one writes more in one
+#: email, and understanding a 100,000-character text takes seconds (extraction grows faster
+#: than the text).
+MAX_NEW_TEXT_CHARS = 20_000
+
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 #: The MIME headers that are read over and over (see _HeaderRegistry), and how many of their
@@ -136,6 +146,14 @@ class InboundEmail(BaseModel):
     headers: dict[str, str]
     automatic_reason: str | None
     raw: str
+    #: The body's length in characters when it was longer than MAX_BODY_CHARS and cut to it.
+    body_cut_from: int | None = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_text(cls, value: Any) -> Any:
+        """Every text value is valid Unicode that any store can encode (no surrogates, no NUL)."""
+        return _valid_text(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,10 +184,11 @@ def parse_email(raw: bytes | str, *, own_addresses: Iterable[str] = ()) -> Inbou
     """Parse raw RFC 5322 / MIME source into an :class:`InboundEmail`.
 
     Raises :class:`EmailParseError` for input that is not an email or has no usable sender.
-    Odd charsets and broken transfer encodings never raise: text falls back to
-    ``errors='replace'``.
+    Odd charsets, broken transfer encodings and raw 8-bit header bytes never raise: text falls
+    back to ``errors='replace'``. A leading UTF-8 byte-order mark is ignored; a body longer than
+    :data:`MAX_BODY_CHARS` is cut to it (``body_cut_from``).
     """
-    raw_bytes = _as_bytes(raw)
+    raw_bytes = _as_bytes(raw).removeprefix(_UTF8_BOM)
     if not raw_bytes.strip():
         raise EmailParseError("not an email: the input is empty")
     try:
@@ -182,8 +201,7 @@ def parse_email(raw: bytes | str, *, own_addresses: Iterable[str] = ()) -> Inbou
     raw_headers = _first_raw_headers(msg)
     from_address, from_name, sender_doubt = _sender(msg, raw_headers)
     subject = _header_text(msg, raw_headers, "subject") or ""
-    body_text = extract_body_text(msg)
-    raw_text = raw if isinstance(raw, str) else raw_bytes.decode("utf-8", errors="replace")
+    body_text, body_cut_from = _capped(extract_body_text(msg))
 
     return InboundEmail(
         message_id=_message_id(raw_headers, raw_bytes),
@@ -196,10 +214,11 @@ def parse_email(raw: bytes | str, *, own_addresses: Iterable[str] = ()) -> Inbou
         subject=subject,
         date=_date(raw_headers),
         body_text=body_text,
-        new_text=separate_new_text(body_text),
+        new_text=separate_new_text(body_text)[:MAX_NEW_TEXT_CHARS],
         headers=_selected_headers(raw_headers),
         automatic_reason=_automatic_reason(msg, raw_headers, subject, from_address, own_addresses),
-        raw=raw_text,
+        raw=raw_bytes.decode("utf-8", errors="replace"),
+        body_cut_from=body_cut_from,
     )
 
 
@@ -216,20 +235,43 @@ def _as_bytes(raw: bytes | str) -> bytes:
 
 
 _SURROGATE_ESCAPE_RE = re.compile("[\udc80-\udcff]")
+_INVALID_TEXT_RE = re.compile("[\ud800-\udfff\x00]")
 
 
-def _unsurrogate(text: str) -> str:
+def _unsurrogate(text: str, charset: str | None = None) -> str:
     """Repair header text that held raw 8-bit bytes (kept by the parser as surrogate escapes).
 
-    Such bytes are UTF-8 in practice, otherwise usually Windows-1252/Latin-1.
+    Such bytes are UTF-8 in practice, otherwise the charset the email declares, otherwise
+    usually Windows-1252 (undefined bytes become U+FFFD).
     """
     if not _SURROGATE_ESCAPE_RE.search(text):
         return text
     data = text.encode("utf-8", errors="surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    for encoding in ("utf-8", charset):
+        if encoding:
+            try:
+                return data.decode(encoding)
+            except (UnicodeDecodeError, LookupError, ValueError):  # ValueError: a charset name with a NUL
+                continue
+    return data.decode("cp1252", errors="replace")
+
+
+def _valid_text(value: Any) -> Any:
+    """``value`` (text, or a list or dict of it) as valid Unicode: escaped 8-bit bytes decoded,
+    any other surrogate and NUL replaced by U+FFFD. A store cannot encode either."""
+    if isinstance(value, str):
+        if not _INVALID_TEXT_RE.search(value):
+            return value
+        try:
+            value = _unsurrogate(value)
+        except UnicodeEncodeError:  # a surrogate that is no escaped byte: replaced below
+            pass
+        return _INVALID_TEXT_RE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_valid_text(item) for item in value]
+    if isinstance(value, dict):
+        return {_valid_text(key): _valid_text(item) for key, item in value.items()}
+    return value
 
 
 _FOLD_RE = re.compile(r"\r?\n[ \t]+")
@@ -254,14 +296,22 @@ def _header_text(msg: Message, raw_headers: dict[str, str], name: str) -> str | 
     raw_value = raw_headers.get(name)
     if raw_value is None:
         return None
-    if raw_value != _unsurrogate(raw_value):
-        return _decode_words(_unsurrogate(raw_value))
+    if _SURROGATE_ESCAPE_RE.search(raw_value):
+        return _decode_words(_unsurrogate(raw_value, _declared_charset(msg)))
     try:
         value = msg.get(name)
         return str(value).strip() if value is not None else None
     except Exception:  # a header the registry cannot parse: decode it ourselves
         logger.warning("malformed %s header, decoding it leniently: %r", name, raw_value[:80])
         return _decode_words(raw_value)
+
+
+def _declared_charset(msg: Message) -> str | None:
+    """The charset the email's Content-Type declares (for raw 8-bit header bytes), if any."""
+    try:
+        return msg.get_content_charset()
+    except Exception:  # a Content-Type the registry cannot parse
+        return None
 
 
 def _decode_words(value: str) -> str:
@@ -432,6 +482,7 @@ def _first_id(value: str | None) -> str | None:
 def _message_id(raw_headers: dict[str, str], raw_bytes: bytes) -> str:
     value = raw_headers.get("message-id")
     if value:
+        value = _unsurrogate(value)
         found = _ID_RE.search(value)
         message_id = found.group(1) if found else value.strip().strip("<>").strip()
         if message_id:
@@ -462,6 +513,14 @@ def _selected_headers(raw_headers: dict[str, str]) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 # body
 # --------------------------------------------------------------------------------------------
+
+
+def _capped(body: str) -> tuple[str, int | None]:
+    """The body cut to MAX_BODY_CHARS, and its length when it was cut (else None)."""
+    if len(body) <= MAX_BODY_CHARS:
+        return body, None
+    logger.warning("body of %d characters cut to the first %d", len(body), MAX_BODY_CHARS)
+    return body[:MAX_BODY_CHARS], len(body)
 
 
 def extract_body_text(msg: EmailMessage) -> str:
@@ -671,6 +730,7 @@ class _ReplySplitter(ReplyMessage):
 #: Lines longer than this are never taken for a reply header (and keep the regexes linear).
 _MAX_HEADER_LINE = 300
 _PLACEHOLDER_OPEN, _PLACEHOLDER_CLOSE = "\ue000", "\ue001"
+_PLACEHOLDER_RE = re.compile(f"{_PLACEHOLDER_OPEN}\\d+{_PLACEHOLDER_CLOSE}")
 
 
 def separate_new_text(body: str) -> str:
@@ -712,7 +772,7 @@ def _library_reply(text: str) -> str:
 
     Long lines are swapped for short placeholders while the library runs: its header regexes
     backtrack quadratically on a long line starting with "On"/"Am"/..., and a reply header is
-    never that long anyway.
+    never that long anyway. They are put back in one pass over the text.
     """
     long_lines: dict[str, str] = {}
     masked = text
@@ -738,9 +798,9 @@ def _library_reply(text: str) -> str:
             break
         kept.append(reply.content or "")
     content = "\n".join(kept)
-    for token, line in long_lines.items():
-        content = content.replace(token, line)
-    return content
+    if not long_lines:
+        return content
+    return _PLACEHOLDER_RE.sub(lambda found: long_lines.get(found.group(0), found.group(0)), content)
 
 
 def _quote_start(texts: Sequence[str]) -> int | None:

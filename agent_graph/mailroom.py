@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from pydantic import BaseModel
 
@@ -10,10 +11,12 @@ from agent_graph.catalog import Catalog
 from agent_graph.claims import Claim
 from agent_graph.clock import Clock
 from agent_graph.domain import Actor
-from agent_graph.intake import REPLY_PREFIX_RE, InboundEmail, case_number_in_subject, stranger_reason
+from agent_graph.intake import MAX_BODY_CHARS, REPLY_PREFIX_RE, InboundEmail, case_number_in_subject, stranger_reason
 from agent_graph.store import Case, CaseStore, Message
 
 CASE_TAG = re.compile(r"\s*\[?CAS-\d{6}\]?\s*")
+#: The interaction kind that records a body cut to MAX_BODY_CHARS.
+BODY_CUT = "body_cut"
 
 
 class Receipt(BaseModel):
@@ -50,7 +53,17 @@ def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmai
                          f"the subject names {refused.number}, a case of another customer: a new case was opened",
                          now, {"referenced_case": refused.number})
     message = store.add_inbound(email, case_id, now, claim)
+    if email.body_cut_from is not None:
+        record_body_cut(store, email, message.id, case_id, now)
     return Receipt(message_pk=message.id, case_id=case_id, automatic_reason=email.automatic_reason)
+
+
+def record_body_cut(store: CaseStore, email: InboundEmail, message_pk: int, case_id: int | None,
+                    at: datetime) -> None:
+    """Say on the case (``case-agent show``) that only the start of a huge body was read."""
+    store.record(case_id, Actor.SYSTEM, BODY_CUT, f"the body of {email.message_id} had {email.body_cut_from:,} "
+                 f"characters; only the first {MAX_BODY_CHARS:,} were read", at,
+                 {"message_pk": message_pk, "body_chars": email.body_cut_from})
 
 
 def find_case(store: CaseStore, email: InboundEmail) -> int | None:

@@ -27,6 +27,7 @@ from agent_graph.context import Context, Services, services
 from agent_graph.cpu_slots import CpuSlots
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound
 from agent_graph.graph import build_graph
+from agent_graph.errors import EmailParseError
 from agent_graph.intake import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.nodes.decision import due_step
@@ -46,6 +47,8 @@ class TurnResult(BaseModel):
     outcome: TurnOutcome
     pending_review: dict[str, Any] | None = None
     duplicate: bool = False
+    #: The quarantine row of an email that could not be processed (see CaseAgent.take_in).
+    quarantined: int | None = None
 
 
 #: How often a worker looks again at a case another worker is running (wall-clock seconds).
@@ -110,6 +113,22 @@ class CaseAgent:
         """Ingest one email (idempotent by Message-ID) and run the agent on its case."""
         with self.slots.held():
             return self._process_email(raw)
+
+    def take_in(self, raw: bytes, source: str = "") -> TurnResult:
+        """Process one email of an inbox; one that fails is quarantined instead of raising.
+
+        One bad email never stops the others. Whatever it raised, nothing was sent to it, its
+        storing and threading rolled back (or, if its run failed, the run is abandoned so that
+        recovery does not repeat it), and its bytes wait in the quarantine with the error
+        (``source`` says where they came from). Processing the same bytes again later, as
+        ``case-agent quarantine retry`` does, goes through here too.
+        """
+        try:
+            result = self.process_email(raw)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it stays with this email
+            return self._quarantine(raw, source, exc)
+        self.env.store.unquarantine(raw)
+        return result
 
     def answer_review(self, case_id: int, response: Any) -> TurnResult:
         """Resume a case paused for review with a HumanResponse (alone or as a one-element list)."""
@@ -232,6 +251,26 @@ class CaseAgent:
         if pending is not None:
             outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED})
         return TurnResult(case_id=case.id, case_number=case.number, outcome=outcome, pending_review=pending)
+
+    def _quarantine(self, raw: bytes, source: str, exc: Exception) -> TurnResult:
+        # The caller reports the error; the traceback is for --verbose (a refusal has none worth reading).
+        log.info("%s: %s; quarantined", source or "an email", exc,
+                 exc_info=None if isinstance(exc, EmailParseError) else exc)
+        self._abandon_run_of(raw)
+        error = f"{type(exc).__name__}: {exc}"
+        entry = self.env.store.quarantine(raw, source, error, self.env.clock.now())
+        return TurnResult(case_id=None, case_number=None, quarantined=entry.id,
+                          outcome=TurnOutcome(action=None, note=f"quarantined as #{entry.id}: {error}"))
+
+    def _abandon_run_of(self, raw: bytes) -> None:
+        """End the registered run of an email whose run failed: recovery would only fail again."""
+        try:
+            email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
+        except EmailParseError:
+            return  # never stored
+        message = self.env.store.message_by_header(email.message_id)
+        if message is not None and message.case_id is not None and not message.processed:
+            self.env.store.end_run(_thread_of(self.env.store.case(message.case_id)))
 
     def _set_aside_unthreaded(self, message_pk: int, reason: str) -> TurnResult:
         note = f"automatic mail ({reason}) that belongs to no case: recorded, not answered"

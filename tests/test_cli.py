@@ -49,8 +49,9 @@ def test_process_review_tick_cases_show(tmp_path: Path):
                                   .replace(b"help@tidewater.example", b"support@pinecrest.example"))
     (inbox / "2.eml").write_text("this is not an email at all")
     processed = run("process", str(inbox), "--db", db, "--now", "2026-03-04T09:00:00Z")
-    assert processed.returncode == 1  # one file could not be read; the other was processed
+    assert processed.returncode == 0  # one file could not be read and waits in the quarantine; the other was processed
     assert "2.eml" in processed.stderr and "nothing was sent" in processed.stderr
+    assert "1 processed, 1 quarantined" in processed.stdout
     assert "CAS-000001" in processed.stdout and "drafted" in processed.stdout
     listed = run("review", "--db", db)
     assert "CAS-000001" in listed.stdout

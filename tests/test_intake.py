@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
@@ -11,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from agent_graph.errors import EmailParseError
+from agent_graph.store import CaseStore
 from agent_graph.intake import (
+    MAX_BODY_CHARS,
+    MAX_NEW_TEXT_CHARS,
     CASE_NUMBER_RE,
     InboundEmail,
     automatic_reason,
@@ -122,6 +126,56 @@ def test_raw_8bit_headers_are_repaired() -> None:
     assert email.from_name == "Jürgen"
     latin = raw.decode("utf-8").encode("latin-1")
     assert parse_email(latin).subject == "Rückfrage"
+
+
+@pytest.mark.parametrize("header", [b"Message-ID: <ab\xe9c@customer.example>", b"Subject: caf\xe9 \xff\xfe",
+                                    b"From: Jos\xe9 <jose@customer.example>",
+                                    b"In-Reply-To: <q\xe9@customer.example>"])
+def test_raw_8bit_bytes_in_any_header_become_text_a_store_can_encode(header: bytes, store: CaseStore) -> None:
+    name = header.split(b":")[0]
+    raw = b"\r\n".join([header] + [line for line in (b"From: jose@customer.example", b"Subject: x",
+                                                     b"Message-ID: <m@customer.example>")
+                                    if not line.startswith(name)]) + b"\r\n\r\nhello\r\n"
+    email = parse_email(raw)
+    stored = store.add_inbound(email, None, datetime(2026, 3, 2, tzinfo=timezone.utc))
+    assert store.message(stored.id).message_id == email.message_id
+    for text in (email.message_id, email.subject, email.from_name or "", email.in_reply_to or ""):
+        text.encode("utf-8")  # no surrogate left
+
+
+def test_undecodable_8bit_header_falls_back_to_the_declared_charset() -> None:
+    raw = ("From: a@customer.example\nSubject: Заказ\nContent-Type: text/plain; charset=koi8-r\n\nтекст\n"
+           .encode("koi8-r"))
+    assert parse_email(raw).subject == "Заказ"
+
+
+def test_email_starting_with_a_byte_order_mark_is_accepted() -> None:
+    email = parse_email(b"\xef\xbb\xbf" + load("plain.eml"))
+    assert email == parse_email(load("plain.eml"))
+
+
+def test_body_longer_than_the_cap_is_cut_and_says_so() -> None:
+    body = "I want to return my bike.\n" + "x" * (MAX_BODY_CHARS + 5000)
+    raw = f"From: a@customer.example\nSubject: big\nMessage-ID: <big@customer.example>\n\n{body}".encode()
+    email = parse_email(raw)
+    assert len(email.body_text) == MAX_BODY_CHARS
+    assert email.body_cut_from == len(body)
+    assert parse_email(load("plain.eml")).body_cut_from is None
+
+
+def test_the_brain_reads_at_most_the_first_characters_of_new_text() -> None:
+    body = "I want to return my bike, order TB-1234.\n" * 2_000
+    email = parse_email(f"From: a@customer.example\nSubject: big\n\n{body}".encode())
+    assert email.new_text == body.strip()[:MAX_NEW_TEXT_CHARS] and len(email.body_text) > MAX_NEW_TEXT_CHARS
+
+
+def test_long_lines_are_put_back_in_linear_time() -> None:
+    # Putting each masked long line back used to rewrite the whole text: 3 MB took ~40 s.
+    body = "Hello\n" + ("y" * 400 + "\n") * 7_500 + "On Mon, 2 Mar 2026, Dana <d@x.example> wrote:\n> old\n"
+    started = time.perf_counter()
+    new_text = separate_new_text(body)
+    assert time.perf_counter() - started < 10  # a sanity bound; the report's figure is ~0.1 s
+    assert new_text.count("y" * 400) == 7_500 and "old" not in new_text
 
 
 def test_str_input_is_accepted() -> None:

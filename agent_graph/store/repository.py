@@ -8,6 +8,7 @@ Updates give the row back with ``RETURNING`` (SQLite 3.35 or later, PostgreSQL).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import threading
@@ -28,8 +29,9 @@ from agent_graph.claims import Claim, can_take
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import StoreUnavailable, bounded
 from agent_graph.intake import InboundEmail, stranger_reason
-from agent_graph.store.schema import (ActiveRun, Case, CaseField, Interaction, Message, OutboxItem, active_runs,
-                                      case_fields, cases, interactions, messages, metadata, outbox)
+from agent_graph.store.schema import (ActiveRun, Case, CaseField, Interaction, Message, OutboxItem, QuarantinedEmail,
+                                      active_runs, case_fields, cases, interactions, messages, metadata, outbox,
+                                      quarantine)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,19 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return Path(parsed.database)
+
+
+_QUARANTINED = select(quarantine).where(quarantine.c.id == bindparam("pk"))
+_QUARANTINED_BY_DIGEST = select(quarantine).where(quarantine.c.digest == bindparam("key"))
+_REQUARANTINE = (update(quarantine).where(quarantine.c.id == bindparam("pk"))
+                 .values(attempts=quarantine.c.attempts + 1).returning(*quarantine.c))
+_UNQUARANTINE = delete(quarantine).where(quarantine.c.digest == bindparam("key"))
+_DROP_QUARANTINED = delete(quarantine).where(quarantine.c.id == bindparam("pk"))
+
+
+def raw_digest(raw: bytes) -> str:
+    """What makes two quarantined emails the same one: the SHA-256 of their bytes."""
+    return hashlib.sha256(raw).hexdigest()
 
 
 def make_engine(url: str) -> Engine:
@@ -347,6 +362,12 @@ class CaseStore:
         with self._reading() as c:
             return c.scalar(select(func.count(cases.c.id))) or 0
 
+    def count_cases_by_status(self) -> dict[str, int]:
+        with self._reading() as c:
+            rows = c.execute(select(cases.c.status, func.count(cases.c.id)).group_by(cases.c.status)
+                             .order_by(cases.c.status))
+            return {status: count for status, count in rows}
+
     # --- fields ----------------------------------------------------------------------------
     def current_fields(self, case_id: int) -> dict[str, CaseField]:
         """The newest value of each field."""
@@ -551,3 +572,43 @@ class CaseStore:
     def unfinished_runs(self) -> list[ActiveRun]:
         with self._reading() as c:
             return _records(ActiveRun, c.execute(select(active_runs).order_by(active_runs.c.started_at)))
+
+    # --- quarantine ------------------------------------------------------------------------
+    def quarantine(self, raw: bytes, source: str, error: str, at: datetime) -> QuarantinedEmail:
+        """Keep an email that failed, with why; the same bytes again update their one row."""
+        digest = raw_digest(raw)
+        with self._writing() as c:
+            existing = _maybe(QuarantinedEmail, c, _QUARANTINED_BY_DIGEST, key=digest)
+            if existing is not None:
+                return _record(QuarantinedEmail, c.execute(_REQUARANTINE, {
+                    "pk": existing.id, "error": error, "last_at": at, "source": source or existing.source}).one())
+            values = {"digest": digest, "raw": raw, "source": source, "error": error, "first_at": at, "last_at": at,
+                      "attempts": 1}
+            (pk,) = c.execute(_INSERT[quarantine.name], values).inserted_primary_key
+            return QuarantinedEmail(id=pk, **values)
+
+    def quarantined(self) -> list[QuarantinedEmail]:
+        with self._reading() as c:
+            return _records(QuarantinedEmail, c.execute(select(quarantine).order_by(quarantine.c.id)))
+
+    def quarantined_email(self, pk: int) -> QuarantinedEmail | None:
+        with self._reading() as c:
+            return _maybe(QuarantinedEmail, c, _QUARANTINED, pk=pk)
+
+    def count_quarantined(self) -> int:
+        with self._reading() as c:
+            return c.scalar(select(func.count(quarantine.c.id))) or 0
+
+    def unquarantine(self, raw: bytes) -> None:
+        """Forget these bytes' quarantine row, if any (they have now been processed)."""
+        digest = raw_digest(raw)
+        with self._reading() as c:
+            if _maybe(QuarantinedEmail, c, _QUARANTINED_BY_DIGEST, key=digest) is None:
+                return
+        with self._writing() as c:
+            c.execute(_UNQUARANTINE, {"key": digest})
+
+    def drop_quarantined(self, pk: int) -> bool:
+        """Delete a quarantined email for good; False when there is none with this id."""
+        with self._writing() as c:
+            return c.execute(_DROP_QUARANTINED, {"pk": pk}).rowcount > 0

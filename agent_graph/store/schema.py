@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text, TypeDecorator)
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        String, Table, Text, TypeDecorator)
 
 from agent_graph.clock import as_utc
 
@@ -137,6 +137,18 @@ active_runs = Table(
     Column("lease_until", UTCDateTime()),
 )
 
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("raw", LargeBinary, nullable=False),
+    Column("source", Text, nullable=False, default=""),
+    Column("error", Text, nullable=False),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+)
+
 
 @dataclass(slots=True, frozen=True)
 class Case:
@@ -253,5 +265,23 @@ class ActiveRun:
     lease_until: datetime | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class QuarantinedEmail:
+    """An inbound email that could not be processed, kept byte for byte with why.
+
+    One row per distinct raw email (``digest``: SHA-256 of the bytes); every failed attempt
+    updates ``error``, ``last_at`` and ``attempts``. Nothing of it is on any case."""
+
+    id: int
+    digest: str
+    raw: bytes
+    source: str
+    error: str
+    first_at: datetime
+    last_at: datetime
+    attempts: int
+
+
 RECORDS: dict[type, Table] = {Case: cases, CaseField: case_fields, Message: messages, OutboxItem: outbox,
-                              Interaction: interactions, ActiveRun: active_runs}
+                              Interaction: interactions, ActiveRun: active_runs,
+                              QuarantinedEmail: quarantine}
