@@ -597,7 +597,7 @@ def test_fast_enough():
     started = time.perf_counter()
     for day in range(1, 21):  # a different 'now' each time: no cached dates
         extract_values(text, attributes, now=NOW + timedelta(days=day))
-    assert (time.perf_counter() - started) / 20 < 0.02  # typically ~2 ms; generous for slow CI machines
+    assert (time.perf_counter() - started) / 20 < 0.1  # a sanity bound (a few ms here); figures belong to bench
 
 
 # --- normalise_value --------------------------------------------------------------------------------

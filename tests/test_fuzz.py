@@ -128,7 +128,6 @@ def _outbox_ceiling(store: CaseStore) -> int:
         return connection.scalar(select(func.max(outbox.c.id))) or 0
 
 
-@pytest.mark.xfail(reason="fixed on the security branch", strict=False)
 @seed(FUZZ_SEED)
 @SECURITY_SETTINGS
 @given(hostile=hostile_emails())
@@ -143,7 +142,6 @@ def test_no_reply_goes_to_anyone_but_the_sender(fuzz_agent: CaseAgent, hostile: 
     assert not wrong, f"{hostile.tricks}: replies from {hostile.true_sender} went to {wrong}"
 
 
-@pytest.mark.xfail(reason="fixed on the security branch", strict=False)
 @seed(FUZZ_SEED)
 @SECURITY_SETTINGS
 @given(hostile=hostile_emails())
@@ -151,10 +149,20 @@ def test_no_case_changes_because_of_another_customers_email(fuzz_agent: CaseAgen
     store = fuzz_agent.env.store
     others = [case for case in store.list_cases(limit=len(CUSTOMERS))
               if case.customer_email != (hostile.true_sender or "").lower()]
-    before = {case.id: _case_state(store, case.id) for case in others}
+    # A reply (In-Reply-To or References) from another address, or automatic mail, is recorded on the
+    # case it threads to (behaviour.md): its messages and status may change, never its fields, intent
+    # or outbox. A case number in the subject alone must change nothing.
+    threads = {"in_reply_to", "references"} & set(hostile.tricks)
+    state = _customer_data if threads else _case_state
+    before = {case.id: state(store, case.id) for case in others}
     fuzz_agent.take_in(hostile.raw, "fuzz")
-    changed = [case_id for case_id, state in before.items() if _case_state(store, case_id) != state]
+    changed = [case_id for case_id, seen in before.items() if state(store, case_id) != seen]
     assert not changed, f"{hostile.tricks}: an email from {hostile.true_sender} changed cases {changed}"
+
+
+def _customer_data(store: CaseStore, case_id: int) -> tuple[object, ...]:
+    case = store.case(case_id)
+    return (case.customer_email, case.intent, store.current_fields(case_id), len(store.outbox(case_id)))
 
 
 def _case_state(store: CaseStore, case_id: int) -> tuple[object, ...]:
