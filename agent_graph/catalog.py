@@ -12,6 +12,7 @@ import reprlib
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from collections.abc import Collection
 from typing import Annotated, Any
 
 import yaml
@@ -123,6 +124,10 @@ class Intent(_Strict):
 
     def attribute(self, name: str) -> Attribute | None:
         return next((a for a in self.attributes if a.name == name), None)
+
+    def missing_from(self, fields: Collection[str]) -> list[str]:
+        """The required attributes that have no value among ``fields`` (names)."""
+        return [a.name for a in self.required_attributes if a.name not in fields]
 
 
 class Template(_Strict):

@@ -15,6 +15,13 @@ class CaseStatus(StrEnum):
     CLOSED = "closed"
 
 
+def effective_status(status: str, before_review: str | None) -> CaseStatus:
+    """A case waiting for review is, for the customer, still where it was before the draft."""
+    if status == CaseStatus.PENDING_REVIEW and before_review:
+        return CaseStatus(before_review)
+    return CaseStatus(status)
+
+
 OPEN_STATUSES = frozenset(
     {CaseStatus.NEW, CaseStatus.AWAITING_CUSTOMER, CaseStatus.PENDING_REVIEW, CaseStatus.RESOLUTION_PROPOSED}
 )

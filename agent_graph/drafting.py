@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from agent_graph.brain.base import Brain, ComposeRequest
 from agent_graph.brain.offline import built_in_wording, email_frame
-from agent_graph.catalog import Catalog, Intent, TemplatePurpose
+from agent_graph.catalog import Catalog, TemplatePurpose
 from agent_graph.store import Case
 from agent_graph.templates import (RenderedEmail, choose_template, first_name, render, template_variables,
                                    variables_used)
@@ -68,11 +68,6 @@ def unnamed_missing(body: str, missing: list[dict[str, str]]) -> list[str]:
     text = body.lower()
     return [m["name"] for m in missing
             if not any(word and word.lower() in text for word in (m["label"], m["description"], m["name"]))]
-
-
-def still_missing(intent: Intent | None, fields: dict[str, str]) -> list[str]:
-    """The intent's required attributes the case has no value for."""
-    return [a.name for a in intent.required_attributes if a.name not in fields] if intent else []
 
 
 def _uses_message(*sources: str) -> bool:

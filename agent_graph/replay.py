@@ -271,7 +271,7 @@ class ThreadRunner:
         fields = {name: row.value for name, row in self.store.current_fields(case.id).items()}
         intent = self.catalog.intent(case.intent)
         actual.update(intent=case.intent, intent_confidence=case.intent_confidence, status=case.status, queue=case.queue, fields=fields,
-                      missing=[a.name for a in intent.required_attributes if a.name not in fields] if intent else [])
+                      missing=intent.missing_from(fields) if intent else [])
         items = self.store.outbox(case.id)
         sent_now = [i for i in items if i.status == OutboxStatus.SENT and i.id not in sent_before]
         drafted = [i for i in items if i.status == OutboxStatus.PENDING_REVIEW]

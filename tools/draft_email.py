@@ -6,8 +6,8 @@ from pydantic import BaseModel, Field
 
 from agent_graph.catalog import TemplatePurpose
 from agent_graph.context import Services
-from agent_graph.domain import Action, CaseStatus, OutboxStatus
-from agent_graph.drafting import DraftContext, compose_email, outbound_message_id, still_missing
+from agent_graph.domain import Action, CaseStatus, OutboxStatus, effective_status
+from agent_graph.drafting import DraftContext, compose_email, outbound_message_id
 from agent_graph.errors import PolicyViolation
 from agent_graph.store import Case, Message, OutboxItem
 from agent_graph.templates import RenderedEmail
@@ -49,8 +49,10 @@ def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
     # Worded outside any transaction: a language model may take seconds here.
     follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0
     missing = args.missing
-    if args.action is Action.FOLLOW_UP and _base_status(case) is CaseStatus.AWAITING_CUSTOMER:
-        missing = still_missing(env.catalog.intent(case.intent), fields)  # a follow-up asks again
+    base_status = effective_status(case.status, case.status_before_review)
+    if args.action is Action.FOLLOW_UP and base_status is CaseStatus.AWAITING_CUSTOMER:
+        intent = env.catalog.intent(case.intent)
+        missing = intent.missing_from(fields) if intent else []  # a follow-up asks again
     email = compose_email(env.catalog, env.brain, DraftContext(case, fields, [m.new_text for m in customer_mail]),
                           PURPOSE_OF_ACTION[args.action], missing, follow_up_number)
     last_inbound = customer_mail[-1] if customer_mail else None
@@ -62,7 +64,7 @@ def _store_draft(env: Services, args: DraftEmailArgs, case: Case, email: Rendere
                  last_inbound: Message | None) -> OutboxItem:
     references = f"{last_inbound.references} {last_inbound.message_id}".strip() if last_inbound else ""
     now = env.clock.now()
-    base_status = _base_status(case)
+    base_status = effective_status(case.status, case.status_before_review)
     item = env.store.add_outbox(OutboxItem(
         case_id=case.id, idempotency_key=args.idempotency_key, action=args.action,
         purpose=PURPOSE_OF_ACTION[args.action], template_id=email.template_id, to_address=case.customer_email,
@@ -76,10 +78,3 @@ def _store_draft(env: Services, args: DraftEmailArgs, case: Case, email: Rendere
     if args.for_review:
         env.store.update_case(case.id, now, status=CaseStatus.PENDING_REVIEW, status_before_review=base_status)
     return item
-
-
-def _base_status(case: Case) -> CaseStatus:
-    """The status a draft answers: a case waiting for review is where it was before the draft."""
-    if case.status == CaseStatus.PENDING_REVIEW:
-        return CaseStatus(case.status_before_review or case.status)
-    return CaseStatus(case.status)

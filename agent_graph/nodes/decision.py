@@ -11,8 +11,7 @@ from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import AttributeType, Catalog
 from agent_graph.context import Context, services
 from agent_graph.nodes import reads_store
-from agent_graph.domain import Action, CaseStatus
-from agent_graph.nodes.understanding import effective_status
+from agent_graph.domain import Action, CaseStatus, effective_status
 from agent_graph.state import AgentState, CaseUpdate, Proposal
 from agent_graph.store import Case
 
@@ -49,7 +48,7 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
     intent = catalog.intent(case.intent)
     if intent is None:
         return Proposal(action=Action.REQUEST_INFO, reason="the intent could not be identified")
-    missing = [a.name for a in intent.required_attributes if a.name not in fields]
+    missing = intent.missing_from(fields)
     if missing:
         return Proposal(action=Action.REQUEST_INFO, missing=missing,
                         reason=f"required information missing: {', '.join(missing)}")

@@ -11,7 +11,7 @@ from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.extractors import normalise_value, values_before_intent
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.context import Context, Services, services
-from agent_graph.domain import Actor, CaseStatus
+from agent_graph.domain import Actor, CaseStatus, effective_status
 from agent_graph.state import AgentState, CaseUpdate
 from agent_graph.store import Case, Message
 from tools.update_case_fields import UpdateCaseFieldsArgs, attributes_before_intent, update_case_fields
@@ -46,13 +46,6 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     with env.store.unit_of_work():
         update = record_fields(env, state.case_id, state.message_pk, understanding)
     return {"understanding": understanding, "update": update}
-
-
-def effective_status(status: str, before_review: str | None) -> CaseStatus:
-    """A case waiting for review is, for the customer, still where it was before the draft."""
-    if status == CaseStatus.PENDING_REVIEW and before_review:
-        return CaseStatus(before_review)
-    return CaseStatus(status)
 
 
 def record_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> CaseUpdate:
