@@ -246,14 +246,6 @@ def test_deterministic(ferry: Catalog) -> None:
     assert a.predict_many(texts) == b.predict_many(texts)
 
 
-def test_fit_is_fast(ferry: Catalog) -> None:
-    IntentClassifier.from_catalog(ferry)  # warm up imports
-    start = time.perf_counter()
-    IntentClassifier.from_catalog(ferry)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0  # ~50 ms on a developer machine; generous for a loaded CI machine
-
-
 def test_fit_from_mapping_and_single_intent() -> None:
     clf = IntentClassifier.fit(
         {"pets": ["Can I bring my dog?", "Are pets allowed on board?"], "food": ["Is there a restaurant?"]},
@@ -379,10 +371,6 @@ def test_reply_needs_help(text: str) -> None:
 @pytest.mark.parametrize("text", OTHER)
 def test_reply_other(text: str) -> None:
     assert classify_reply(text) is ReplyKind.OTHER
-
-
-def test_reply_classes_have_enough_cases() -> None:
-    assert len(ACCEPTS) >= 25 and len(NEEDS_HELP) >= 25
 
 
 @pytest.mark.parametrize(

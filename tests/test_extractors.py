@@ -597,7 +597,9 @@ def test_fast_enough():
     started = time.perf_counter()
     for day in range(1, 21):  # a different 'now' each time: no cached dates
         extract_values(text, attributes, now=NOW + timedelta(days=day))
-    assert (time.perf_counter() - started) / 20 < 0.1  # a sanity bound (a few ms here); figures belong to bench
+    # a sanity bound that a loaded machine cannot break (a few ms an email here, 200 times less):
+    # an accidental quadratic or a per-call model load fails it; speed figures belong to `bench`
+    assert (time.perf_counter() - started) / 20 < 1.0
 
 
 # --- normalise_value --------------------------------------------------------------------------------
