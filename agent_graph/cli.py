@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
+from agent_graph.catalog import AutomationLevel, Catalog, Intent, load_catalog
 from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.context import DEFAULT_CATALOG, DEFAULT_DB, Context
 from agent_graph.errors import CaseAgentError, CatalogError, StoreUnavailable, bounded
@@ -344,7 +344,8 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to
     console.print(f"[bold]{catalog.organisation}[/] <{catalog.mailbox}> — valid")
     table = Table("LOB", "automation", "queue", "intent", "required", "optional", "resolution template")
     for lob in catalog.lines_of_business:
-        for intent in lob.intents or [None]:
+        intents: list[Intent | None] = [*lob.intents] or [None]
+        for intent in intents:
             table.add_row(
                 lob.id, lob.automation.value, lob.queue, intent.id if intent else "—",
                 ", ".join(a.name for a in intent.required_attributes) if intent else "",
@@ -375,8 +376,8 @@ def eval_command(
     max_retries: Annotated[int | None, typer.Option(help="llm: retries on 429/5xx/timeouts.")] = None,
 ) -> None:
     """Replay recorded threads and score the agent: success, accuracy per key, unsafe actions."""
-    from agent_graph.report import print_suite_report
     from agent_graph.replay import run_suite
+    from agent_graph.report import print_suite_report
 
     _writable_output("--json", json_out)
     try:

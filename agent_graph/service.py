@@ -26,8 +26,8 @@ from agent_graph.claims import Claimant
 from agent_graph.context import Context, Services, services
 from agent_graph.cpu_slots import CpuSlots
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound
-from agent_graph.graph import build_graph
 from agent_graph.errors import EmailParseError
+from agent_graph.graph import build_graph
 from agent_graph.intake import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.nodes.decision import due_step

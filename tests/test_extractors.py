@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -268,7 +268,7 @@ class TestDate:
         assert extract("It arrived yesterday.", PURCHASE)["purchase_date"] == ("2026-03-03", "yesterday", "date")
 
     def test_timezone_aware_now(self):
-        now = datetime(2026, 3, 4, 23, 30, tzinfo=timezone.utc)
+        now = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
         assert value_of("It arrived yesterday.", PURCHASE, now=now) == "2026-03-03"
 
     @pytest.mark.parametrize("text", [

@@ -23,11 +23,26 @@ import openai
 import pytest
 
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
-from agent_graph.brain.llm import (DRAFT_SCHEMA_NAME, LLMBrain, LLMConfigError, LLMProvider, LLMSettings,
-                                   StructuredMethod, catalog_text, classify_failure, load_prompts,
-                                   retry_after_seconds, understanding_schema)
-from agent_graph.brain.llm_guard import (DetailKind, UngroundedDraftError, reconcile_reply, supported_value,
-                                         ungrounded_details)
+from agent_graph.brain.llm import (
+    DRAFT_SCHEMA_NAME,
+    LLMBrain,
+    LLMConfigError,
+    LLMProvider,
+    LLMSettings,
+    StructuredMethod,
+    catalog_text,
+    classify_failure,
+    load_prompts,
+    retry_after_seconds,
+    understanding_schema,
+)
+from agent_graph.brain.llm_guard import (
+    DetailKind,
+    UngroundedDraftError,
+    reconcile_reply,
+    supported_value,
+    ungrounded_details,
+)
 from agent_graph.brain.offline import OfflineBrain
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, Catalog, TemplatePurpose

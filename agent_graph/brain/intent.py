@@ -48,7 +48,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, repeat
+from itertools import chain, pairwise, repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -260,7 +260,7 @@ def segments(text: str, max_sentences: int = 12, min_words: int = SEGMENT_MIN_WO
     out = [whole]
     if len(sentences) > 1 and len(_WORD.findall(whole)) > min_words:
         out.extend(s for s in sentences if len(_WORD.findall(s)) >= MIN_SENTENCE_WORDS)
-        out.extend(f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False))
+        out.extend(f"{a} {b}" for a, b in pairwise(sentences))
     seen: set[str] = set()
     return [s for s in out if s and not (s in seen or seen.add(s))]
 
@@ -652,7 +652,7 @@ class IntentClassifier:
                 counted.append(len(_WORD.findall(sentence)) >= MIN_SENTENCE_WORDS)
                 owner.append(t)
             sentence_rows[t] = rows
-            for a, b in zip(sentences, sentences[1:], strict=False):
+            for a, b in pairwise(sentences):
                 segs.append(f"{a} {b}")
                 counted.append(True)
                 owner.append(t)
@@ -770,7 +770,16 @@ def clear_cache() -> None:
 
 
 __all__ = [
-    "BACKGROUND", "CALIBRATION", "IntentClassifier", "IntentSettings", "NONE_CLASS", "UncalibratedSettings",
-    "classifier_for", "clean_email", "clear_cache", "normalise", "segments",
+    "BACKGROUND",
+    "CALIBRATION",
+    "NONE_CLASS",
+    "IntentClassifier",
+    "IntentSettings",
+    "UncalibratedSettings",
+    "classifier_for",
+    "clean_email",
+    "clear_cache",
+    "normalise",
+    "segments",
 ]
 

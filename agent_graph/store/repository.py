@@ -19,8 +19,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import (URL, Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert,
-                        inspect, make_url, select, text, update)
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Integer,
+    Row,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    make_url,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -29,9 +45,23 @@ from agent_graph.claims import Claim, can_take
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import StoreUnavailable, bounded
 from agent_graph.intake import InboundEmail, stranger_reason
-from agent_graph.store.schema import (ActiveRun, Case, CaseField, Interaction, Message, OutboxItem, QuarantinedEmail,
-                                      active_runs, case_fields, cases, interactions, messages, metadata, outbox,
-                                      quarantine)
+from agent_graph.store.schema import (
+    ActiveRun,
+    Case,
+    CaseField,
+    Interaction,
+    Message,
+    OutboxItem,
+    QuarantinedEmail,
+    active_runs,
+    case_fields,
+    cases,
+    interactions,
+    messages,
+    metadata,
+    outbox,
+    quarantine,
+)
 
 log = logging.getLogger(__name__)
 
