@@ -66,15 +66,15 @@ class MailService:
         if self._interruptible:
             raise _Stop
 
-    def _install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+    def _install_signals(self) -> dict[int, Any]:
+        """Our handlers; the previous ones are returned, to be put back when the service stops."""
+        return {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> int:
         """0 when stopped by a signal or, with ``once``, when everything waiting was handled;
         1 with ``once`` when the mailbox could not be read."""
-        self._install_signals()
+        previous = self._install_signals()
         log.info("service started: reading %s, delivering through %s", self.inbox.name, self.sender.name)
         try:
             for result in self.agent.recover():
@@ -90,6 +90,8 @@ class MailService:
         finally:
             self.inbox.close()
             self.sender.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             log.info("service stopped")
         return 0
 
