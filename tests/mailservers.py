@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 PASSWORD = "s3cret-for-tests"
+USERS = 40
+"""Accounts in the passwd-file (one per test)."""
 
 
 def free_port() -> int:
@@ -53,7 +55,9 @@ class Dovecot:
         self.root.chmod(0o755)  # the mail user below must reach its Maildir
         self.port = free_port()
         self.users_file = self.root / "users"
-        self.users_file.write_text("")
+        # Every account is written before the start: Dovecot may miss a change to the file made
+        # within the second it last read it.
+        self.users_file.write_text("".join(f"support{n}:{{PLAIN}}{PASSWORD}::::::\n" for n in range(1, USERS + 1)))
         self.mail = self.root / "mail"
         self.mail.mkdir()
         self.log = self.root / "dovecot.log"
@@ -164,10 +168,8 @@ namespace inbox {{
     def new_user(self) -> str:
         """A fresh account (its own empty Maildir): one per test."""
         self._users += 1
-        name = f"support{self._users}"
-        with self.users_file.open("a") as users:
-            users.write(f"{name}:{{PLAIN}}{PASSWORD}::::::\n")
-        return name
+        assert self._users <= USERS, "raise USERS in tests/mailservers.py"
+        return f"support{self._users}"
 
     def url(self, user: str, folder: str = "INBOX") -> str:
         return f"imap://{user}:{PASSWORD}@127.0.0.1:{self.port}/{folder}"
