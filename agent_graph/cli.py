@@ -169,6 +169,55 @@ def _take_in(agent: CaseAgent, raw: bytes, source: str, label: str) -> TurnResul
 
 
 @app.command()
+def run(
+    mailbox: Annotated[str, typer.Option("--mailbox", envvar="CASE_AGENT_MAILBOX", help=(
+        "Where mail comes in: imap://USER:PASSWORD@HOST:PORT/FOLDER (imaps:// for TLS, ?starttls=true, "
+        "?auth=xoauth2, ?password_file=PATH; password also from CASE_AGENT_MAILBOX_PASSWORD), or a folder "
+        "of .eml files."))],
+    smtp: Annotated[str, typer.Option("--smtp", envvar="CASE_AGENT_SMTP", help=(
+        "Where mail goes out: smtp://USER:PASSWORD@HOST:PORT (smtps://, ?starttls=true, ?auth=xoauth2; "
+        "password also from CASE_AGENT_SMTP_PASSWORD), or a folder to write sent mail to."))],
+    sent_folder: Annotated[str | None, typer.Option("--sent-folder", help=(
+        "The IMAP account's Sent folder: searched by Message-ID before an email is sent again after a "
+        "crash. Gmail and Microsoft 365 file mail sent by SMTP there themselves."))] = None,
+    append_sent: Annotated[bool, typer.Option("--append-sent", help=(
+        "Also append a copy of each sent email to --sent-folder (servers that do not file it).")) ] = False,
+    after_processing: Annotated[str, typer.Option("--after-processing", help=(
+        "What to do with a processed email: keep, seen, or move:FOLDER."))] = "keep",
+    once: Annotated[bool, typer.Option("--once", help=(
+        "Process everything waiting, deliver the outbox, run due clock steps, exit."))] = False,
+    tick_every: Annotated[float, typer.Option("--tick-every", min=1, help=(
+        "Seconds between two runs of the clock (follow-ups, closures)."))] = 300,
+    poll: Annotated[float | None, typer.Option("--poll", min=0.1, help=(
+        "Look at the mailbox every N seconds instead of waiting with IMAP IDLE."))] = None,
+    retry_after: Annotated[float, typer.Option("--retry-after", min=0, help=(
+        "Seconds before the first retry of a temporary delivery failure (doubling, up to an hour)."))] = 30,
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    automation: AutomationOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the agent does.")] = False,
+) -> None:
+    """Run the agent on a mailbox until SIGTERM/SIGINT (or once, with --once): docs/mail.md."""
+    from agent_graph.mail import open_inbox, open_sender
+    from agent_graph.runner import MailService, RunSettings, configure_logging
+
+    if log_format not in ("text", "json"):
+        raise _fail(f"--log-format {log_format}: choose text or json")
+    configure_logging(log_format, verbose)
+    try:
+        inbox = open_inbox(mailbox, after_processing, poll)
+        sender = open_sender(smtp, mailbox, sent_folder, append_sent)
+    except CaseAgentError as exc:
+        raise _fail(str(exc)) from None
+    settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after)
+    with _agent(db, catalog, automation) as agent:
+        agent.warm_up()
+        code = MailService(agent, inbox, sender, settings).run()
+    raise typer.Exit(code=code)
+
+
+@app.command()
 def tick(db: DbOption = DEFAULT_DB, catalog: CatalogOption = Path(DEFAULT_CATALOG), now: NowOption = None) -> None:
     """Send the follow-ups that are due and close cases whose follow-ups ran out."""
     with _agent(db, catalog, now=now) as agent:
@@ -326,13 +375,31 @@ def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
 
 @app.command()
 def status(db: DbOption = DEFAULT_DB) -> None:
-    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails."""
+    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, the outbox
+    (pending and failed deliveries) and each mailbox `run` reads (last fetch, backlog, last error)."""
     store = CaseStore(db)
     by_status = store.count_cases_by_status()
     console.print(f"cases: {sum(by_status.values())}"
                   + "".join(f"\n  {name}: {count}" for name, count in by_status.items()), highlight=False)
     console.print(f"drafts waiting for review: {len(store.pending_drafts())}", highlight=False)
     console.print(f"quarantined emails: {store.count_quarantined()}", highlight=False)
+    undelivered, failed = store.undelivered(), store.failed_deliveries()
+    waiting = [item for item in undelivered if item.attempts]
+    console.print(f"outbox: {len(undelivered)} pending delivery ({len(waiting)} after a failed attempt), "
+                  f"{len(failed)} failed", highlight=False)
+    for item in failed:
+        console.print(f"  failed: {store.case(item.case_id).number} outbox #{item.id}: {item.delivery_error}",
+                      highlight=False)
+    for position in store.mailbox_positions():
+        last = f"{position.last_fetch_at:%Y-%m-%d %H:%M:%S}" if position.last_fetch_at else "never"
+        console.print(f"mailbox {position.name}: last fetch {last}, backlog {position.backlog or 0}",
+                      highlight=False)
+        if position.last_error:
+            console.print(f"  last error ({position.last_error_at:%Y-%m-%d %H:%M:%S}): {position.last_error}",
+                          highlight=False)
+    errors = [item for item in waiting if item.delivery_error]
+    if errors:
+        console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
 
 
 @app.command("check-catalog")

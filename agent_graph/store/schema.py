@@ -127,6 +127,13 @@ outbox = Table(
     Column("edited", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),
+    # Delivery through a mail connector, after the case's transaction committed (``delivery.py``).
+    # Added after the first release, as in messages.
+    Column("delivered_at", UTCDateTime()),
+    Column("attempts", Integer),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("delivery_error", Text),
+    Index("ix_outbox_delivery", "status", "delivered_at"),
 )
 
 interactions = Table(
@@ -149,6 +156,17 @@ active_runs = Table(
     # Added after the first release, as in messages.
     Column("owner", String(200)),
     Column("lease_until", UTCDateTime()),
+)
+
+mailbox_positions = Table(
+    "mailbox_positions", metadata,
+    Column("name", String(500), primary_key=True),
+    Column("epoch", String(100)),
+    Column("position", String(500)),
+    Column("last_fetch_at", UTCDateTime()),
+    Column("backlog", Integer),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime()),
 )
 
 quarantine = Table(
@@ -247,6 +265,12 @@ class OutboxItem:
     edited: bool = False
     created_at: datetime
     sent_at: datetime | None = None
+    """When the agent sent it: the case's transaction committed it to the outbox for delivery."""
+    delivered_at: datetime | None = None
+    """When the mail connector handed it over (the SMTP server accepted it); None while pending."""
+    attempts: int | None = None
+    next_attempt_at: datetime | None = None
+    delivery_error: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -296,6 +320,22 @@ class QuarantinedEmail:
     attempts: int
 
 
+@dataclass(slots=True, frozen=True)
+class MailboxPosition:
+    """Where a mail connector's reading stopped, so that a restart neither skips nor re-reads.
+
+    ``epoch`` invalidates ``position`` when it changes (IMAP: UIDVALIDITY, and the last UID read)."""
+
+    name: str
+    epoch: str | None = None
+    position: str | None = None
+    last_fetch_at: datetime | None = None
+    backlog: int | None = None
+    """Emails found at the last fetch and not yet processed."""
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
 RECORDS: dict[type, Table] = {Case: cases, CaseField: case_fields, Message: messages, OutboxItem: outbox,
                               Interaction: interactions, ActiveRun: active_runs,
-                              QuarantinedEmail: quarantine}
+                              QuarantinedEmail: quarantine, MailboxPosition: mailbox_positions}
