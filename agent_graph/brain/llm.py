@@ -43,8 +43,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, 
                       model_validator)
 
 from agent_graph.brain.base import Brain, ComposeRequest, UnderstandRequest, Understanding
-from agent_graph.brain.llm_guard import (UngroundedDraftError, reconcile_reply, span_in_texts, supported_value,
-                                         ungrounded_details)
+from agent_graph.brain.llm_guard import (UngroundedDraftError, compose_sources, reconcile_reply, span_in_texts,
+                                         supported_value, ungrounded_details)
 from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog, Intent
@@ -844,18 +844,6 @@ def _missing_line(intent: Intent | None, name: str) -> str:
     attribute = intent.attribute(name) if intent else None
     label = attribute.label if attribute else name.replace("_", " ")
     return f"- {label}" + (f" ({attribute.description})" if attribute and attribute.description else "")
-
-
-def compose_sources(request: ComposeRequest) -> list[str]:
-    """What a drafted email may repeat: case fields, knowledge, the organisation, the intent and
-    the missing details' descriptions, and the customer's own emails when the request carries them."""
-    intent = request.intent
-    sources = [*request.fields.values(), request.knowledge, request.organisation, request.customer_first_name or ""]
-    if intent is not None:
-        sources += [intent.name, intent.description]
-        sources += [f"{a.label} {a.description}" for a in intent.attributes if a.name in request.missing]
-    sources += list(getattr(request, "customer_texts", None) or [])
-    return sources
 
 
 @lru_cache(maxsize=8)
