@@ -247,11 +247,11 @@ def plain_processor(agent: CaseAgent) -> Processor:
     steps: dict[str, Callable[..., dict[str, Any]]] = {
         "set_aside": wiring.set_aside, "understand": wiring.understand, "decide": wiring.decide,
         "guard": wiring.guard, "compose": wiring.compose, "send": wiring.send, "resolve": wiring.resolve,
-        "route": wiring.route, "close": wiring.close, "update_only": wiring.update_only,
+        "route": wiring.route, "close": wiring.close, "update_only": wiring.update_only, "consult": wiring.consult,
     }
-    following: dict[str, Callable[[AgentState], str]] = {
-        "understand": lambda s: "decide", "decide": lambda s: "guard", "guard": wiring.after_guard,
-        "compose": wiring.after_compose,
+    following: dict[str, Callable[[AgentState, Runtime[Context]], str]] = {
+        "understand": lambda s, r: "decide", "decide": lambda s, r: "guard", "guard": wiring.after_guard,
+        "consult": wiring.carry_out, "compose": wiring.after_compose,
     }
 
     def process(raw: bytes) -> PlainResult:
@@ -259,10 +259,10 @@ def plain_processor(agent: CaseAgent) -> Processor:
         receipt = receive(env.catalog, env.store, env.clock, email)
         state = AgentState(**run_input(message_pk=receipt.message_pk, case_id=receipt.case_id))
         state = state.model_copy(update=wiring.ingest(state, runtime))
-        step = wiring.after_ingest(state)
+        step = wiring.after_ingest(state, runtime)
         while step not in (wiring.END, "review"):
             state = state.model_copy(update=steps[step](state, runtime))
-            step = following.get(step, lambda s: wiring.END)(state)
+            step = following.get(step, lambda s, r: wiring.END)(state, runtime)
         return PlainResult(case_id=receipt.case_id)
 
     return process

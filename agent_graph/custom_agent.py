@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -146,7 +146,7 @@ def case_view(env: Services, case: Case) -> CaseView:
     fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
     texts = [CustomerText(at=m.at, text=m.new_text) for m in env.store.customer_messages(case.id)]
     return CaseView(number=case.number or str(case.id), status=case.status, intent=case.intent, fields=fields,
-                    customer=Customer(email=case.customer_email, name=case.customer_name), new_texts=texts)
+                    customer=Customer(email=case.customer_email, name=case.customer_name), newTexts=texts)
 
 
 def get_case(case_id: str | int, context: Context | None = None) -> CaseView:
@@ -267,7 +267,7 @@ def _within(timeout: float, call: Callable[[], Any], scope: tuple[Services, int]
 
 
 def _invoke(ref: CustomAgentRef, request: dict[str, Any], conversation: str) -> Any:
-    config = {"configurable": {"thread_id": conversation}}
+    config: RunnableConfig = {"configurable": {"thread_id": conversation}}
     if ref.graph is not None:
         return load_graph(ref).invoke(request, config)
     if ref.remote is not None:
@@ -296,7 +296,7 @@ def load_graph(ref: CustomAgentRef) -> Runnable[Any, Any]:
     """The Runnable ``ref.graph`` names; CustomAgentError when it cannot be loaded."""
     assert ref.graph is not None
     module_name, _, attribute = ref.graph.partition(":")
-    target: Any = _module(module_name, ref._folder)
+    target: Any = agent_module(module_name, ref._folder)
     for part in attribute.split("."):
         try:
             target = getattr(target, part)
@@ -308,7 +308,7 @@ def load_graph(ref: CustomAgentRef) -> Runnable[Any, Any]:
     return target
 
 
-def _module(name: str, folder: Path | None) -> ModuleType:
+def agent_module(name: str, folder: Path | None) -> ModuleType:
     """A module beside the catalog (or suite) that names it, else one on the Python path."""
     path = folder / (name.replace(".", "/") + ".py") if folder is not None else None
     if path is None or not path.is_file():

@@ -31,7 +31,7 @@ SCRIPTS: dict[str, dict[str, Any]] = {
 }
 """What each scripted agent answers; ``{order_number}`` is the case's field (an empty one when missing)."""
 
-SLOW_SECONDS = 3.0
+SLOW_SECONDS = 10.0
 """How long ``slow`` takes: longer than the suite's timeout for it."""
 
 
@@ -62,6 +62,24 @@ def scripted(script: str, delay: float = 0.0) -> CompiledStateGraph:
     return builder.compile(name=f"scripted_{script}")
 
 
+ITEMS = ("jacket", "boots")
+
+
+def _which_item(state: ScriptState) -> dict[str, Any]:
+    """Asks for what it lacks (the order number, then which item), then refunds: each call reads
+    the case afresh, so a customer's answer shows up on the next call of the conversation."""
+    case = get_case(state["caseId"])
+    order = case.fields.get("order_number")
+    if order is None:
+        return {"responseType": "Question",
+                "message": "Could you send us your order number? It is on your order confirmation."}
+    latest = case.new_texts[-1].text.lower()
+    item = next((name for name in ITEMS if name in latest), None)
+    if item is None:
+        return answer_for("question", case.as_json())
+    return {"responseType": "Resolved", "message": f"We have refunded the {item} of order {order} in full."}
+
+
 def _fails(state: ScriptState) -> dict[str, Any]:
     raise RuntimeError("the order system is down")
 
@@ -75,4 +93,6 @@ needs_review = scripted("needs_review")
 ungrounded = scripted("ungrounded")
 invalid = scripted("invalid")
 slow = scripted("resolved", delay=SLOW_SECONDS)
+which_item = StateGraph(ScriptState).add_node("answer", _which_item).add_edge(START, "answer").compile(
+    name="scripted_which_item")
 broken = StateGraph(ScriptState).add_node("fail", _fails).add_edge(START, "fail").compile(name="scripted_broken")
