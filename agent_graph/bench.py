@@ -40,6 +40,7 @@ from agent_graph.domain import CaseStatus, Direction
 from agent_graph.intake import build_email, parse_email
 from agent_graph.mailroom import receive
 from agent_graph.nodes.case_actions import close, resolve, route, update_only
+from agent_graph.nodes.custom_agent import consult
 from agent_graph.nodes.decision import decide
 from agent_graph.nodes.email import compose, send
 from agent_graph.nodes.guard import guard
@@ -252,10 +253,11 @@ def plain_processor(agent: CaseAgent) -> Processor:
     steps: dict[str, Callable[..., dict[str, Any]]] = {
         "set_aside": set_aside, "understand": understand, "decide": decide, "guard": guard, "compose": compose,
         "send": send, "resolve": resolve, "route": route, "close": close, "update_only": update_only,
+        "consult": consult,
     }
-    following: dict[str, Callable[[AgentState], str]] = {
-        "understand": lambda s: "decide", "decide": lambda s: "guard", "guard": wiring.after_guard,
-        "compose": wiring.after_compose,
+    following: dict[str, Callable[[AgentState, Runtime[Context]], str]] = {
+        "understand": lambda s, r: "decide", "decide": lambda s, r: "guard", "guard": wiring.after_guard,
+        "consult": wiring.carry_out, "compose": wiring.after_compose,
     }
 
     def process(raw: bytes) -> PlainResult:
@@ -263,10 +265,10 @@ def plain_processor(agent: CaseAgent) -> Processor:
         receipt = receive(env.catalog, env.store, env.clock, email)
         state = AgentState(**run_input(message_pk=receipt.message_pk, case_id=receipt.case_id))
         state = state.model_copy(update=ingest(state, runtime))
-        step = wiring.after_ingest(state)
+        step = wiring.after_ingest(state, runtime)
         while step not in (END, "review"):
             state = state.model_copy(update=steps[step](state, runtime))
-            step = following[step](state) if step in following else END
+            step = following[step](state, runtime) if step in following else END
         return PlainResult(case_id=receipt.case_id)
 
     return process

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import yaml
 from jinja2 import TemplateSyntaxError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from agent_graph.errors import CatalogError, TemplateRenderError
 from agent_graph.template_engine import (
@@ -114,6 +114,54 @@ class Resolution(_Strict):
     knowledge: str = ""
 
 
+GRAPH_REFERENCE = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+HTTP_URL = r"^https?://[^\s/]+\S*$"
+DEFAULT_AGENT_TIMEOUT = 30.0
+"""Seconds a custom agent may take before the case goes to a representative (``agent.timeout``)."""
+
+
+class RemoteAgentRef(_Strict):
+    """A graph on a LangGraph server, called through ``RemoteGraph``."""
+
+    url: Annotated[str, Field(pattern=HTTP_URL)]
+    graph: Annotated[str, Field(min_length=1)]
+
+
+class CustomAgentRef(_Strict):
+    """Extension: the custom agent an intent's resolution is delegated to (formats.md §1, ``agent``):
+    exactly one of ``graph``, ``remote``, ``http``, and a ``timeout`` in seconds."""
+
+    graph: Annotated[str | None, Field(pattern=GRAPH_REFERENCE)] = Field(
+        default=None, description="package.module:attribute of a LangGraph graph or any Runnable, in process")
+    remote: RemoteAgentRef | None = None
+    http: Annotated[str | None, Field(pattern=HTTP_URL)] = Field(
+        default=None, description="an endpoint answering a JSON POST")
+    timeout: float = Field(default=DEFAULT_AGENT_TIMEOUT, gt=0, le=600)
+    _folder: Path | None = PrivateAttr(default=None)
+    """Where a ``graph`` module is looked for first: the folder of the file that named it."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CustomAgentRef:
+        given = [name for name in ("graph", "remote", "http") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"an agent needs exactly one of graph, remote, http (found {given or 'none'})")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How the agent is named on the case timeline."""
+        if self.graph is not None:
+            return f"graph {self.graph}"
+        if self.remote is not None:
+            return f"remote {self.remote.graph} at {self.remote.url}"
+        return f"http {self.http}"
+
+    def found_in(self, folder: Path | None) -> CustomAgentRef:
+        """This reference, with a ``graph`` module looked for in ``folder`` first."""
+        self._folder = folder
+        return self
+
+
 class Intent(_Strict):
     id: Identifier
     name: str
@@ -121,6 +169,8 @@ class Intent(_Strict):
     examples: list[str] = Field(default_factory=list)
     attributes: list[Attribute] = Field(default_factory=list)
     resolution: Resolution = Field(default_factory=Resolution)
+    agent: CustomAgentRef | None = Field(default=None, description="Extension: a custom agent that resolves "
+                                                                   "the case (formats.md §1)")
 
     @model_validator(mode="after")
     def _unique_attribute_names(self) -> Intent:
@@ -232,6 +282,25 @@ class Catalog(_Strict):
 
     def template(self, template_id: str | None) -> Template | None:
         return next((t for t in self.all_templates() if t.id == template_id), None)
+
+    def agent_for(self, intent_id: str | None) -> CustomAgentRef | None:
+        """The custom agent an intent's resolution is delegated to, if any."""
+        intent = self.intent(intent_id)
+        return intent.agent if intent is not None else None
+
+    @property
+    def has_agents(self) -> bool:
+        return any(intent.agent is not None for intent in self.intents())
+
+    def with_agents(self, agents: dict[str, CustomAgentRef]) -> Catalog:
+        """This catalog with these intents linked to these custom agents (a suite's scripted agents)."""
+        unknown = sorted(set(agents) - {i.id for i in self.intents()})
+        if unknown:
+            raise CatalogError("<agents>", [("agents", f"unknown intent(s) {unknown}")])
+        lobs = [lob.model_copy(update={"intents": [i.model_copy(update={"agent": agents.get(i.id, i.agent)})
+                                                   for i in lob.intents]})
+                for lob in self.lines_of_business]
+        return self.model_copy(update={"lines_of_business": lobs})
 
 
 def _reject_duplicates(values: list[str], what: str) -> None:
@@ -404,7 +473,11 @@ def load_catalog(path: str | Path) -> Catalog:
         raw = path.read_bytes()
     except OSError as exc:
         raise CatalogError(str(path), [("(file)", f"cannot read the file: {exc.strerror}")]) from None
-    return parse_catalog(_parse_yaml(_decode(raw, str(path)), str(path)), str(path))
+    catalog = parse_catalog(_parse_yaml(_decode(raw, str(path)), str(path)), str(path))
+    for intent in catalog.intents():
+        if intent.agent is not None:
+            intent.agent.found_in(path.resolve().parent)
+    return catalog
 
 
 def _decode(raw: bytes, source: str) -> str:

@@ -72,3 +72,21 @@ class Actor(StrEnum):
     AGENT = "agent"
     REPRESENTATIVE = "representative"
     SYSTEM = "system"
+
+
+class ResponseType(StrEnum):
+    """The five answers of the commercial custom-case-agent contract: what the case agent did (its
+    sub-agent API, ``subagent.py``), and what a custom agent tells the case agent to do
+    (``custom_agent.py``)."""
+
+    QUESTION = "Question"
+    """Ask the customer for information (a request for what is missing, or a follow-up)."""
+    RESOLVED = "Resolved"
+    """Propose the resolution to the customer (sent, or drafted for review)."""
+    RESOLVE_CASE = "ResolveCase"
+    """The case is resolved (the customer accepted; or a custom agent's message closes it)."""
+    UNABLE_TO_RESOLVE = "UnableToResolve"
+    """Route the case to a representative."""
+    NO_ACTION = "NoAction"
+    """Nothing for the customer: automatic mail, a duplicate, only fields recorded, nothing due,
+    or a case closed after its follow-ups ran out."""

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from agent_graph.brain.base import Brain, ComposeRequest
-from agent_graph.catalog import Catalog, TemplatePurpose
+from agent_graph.brain.llm_guard import UngroundedDraftError, compose_sources, ungrounded_details
+from agent_graph.catalog import Catalog, Template, TemplatePurpose
 from agent_graph.store import Case
 from agent_graph.template_engine import (
     MissingDetail,
@@ -38,8 +40,12 @@ class DraftContext:
 
 
 def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: TemplatePurpose,
-                  missing: list[str], follow_up_number: int = 0) -> RenderedEmail:
-    """Render the email for a case; raises TemplateRenderError when the chosen template cannot be filled."""
+                  missing: list[str], follow_up_number: int = 0, message: str | None = None) -> RenderedEmail:
+    """Render the email for a case; raises TemplateRenderError when the chosen template cannot be filled.
+
+    ``message``: words already written (a custom agent's), said in the template when it uses
+    ``message``, else in the built-in greeting and sign-off; the brain is not asked. They are held
+    to the same grounding as a language model's draft: UngroundedDraftError, nothing stored."""
     case, fields = draft.case, draft.fields
     intent = catalog.intent(case.intent)
     knowledge = intent.resolution.knowledge.strip() if intent else ""
@@ -51,14 +57,15 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
     )
     variables = template_variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
     template = choose_template(catalog, case.lob, intent, purpose)
+    if message is not None:
+        return _written_email(request, case, variables, template, message)
     if template is not None:
         if _uses_message(template.subject, template.body):
             variables["message"] = brain.compose(request)  # the brain's words, asked for only when wrapped
         email = render(template, variables)
     else:
         variables["message"] = brain.compose(request)
-        email = RenderedEmail(subject=f"Re: {case.title or 'your request'} [{case.number}]",
-                              body=email_frame().render(variables).strip() + "\n", template_id=None)
+        email = _framed(case, variables)
     unasked = unnamed_missing(email.body, variables["missing"])
     if not unasked:
         return email
@@ -67,6 +74,23 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
     variables["message"] = built_in_wording(request)
     return RenderedEmail(subject=email.subject, body=email_frame().render(variables).strip() + "\n",
                          template_id=None)
+
+
+def _written_email(request: ComposeRequest, case: Case, variables: dict[str, Any], template: Template | None,
+                   message: str) -> RenderedEmail:
+    details = ungrounded_details(message, compose_sources(request))
+    if details:
+        raise UngroundedDraftError(details, message)
+    variables["message"] = message
+    if template is not None and _uses_message(template.subject, template.body):
+        return render(template, variables)
+    return _framed(case, variables)
+
+
+def _framed(case: Case, variables: dict[str, Any]) -> RenderedEmail:
+    """``message`` in the built-in greeting and sign-off, when no template says it."""
+    return RenderedEmail(subject=f"Re: {case.title or 'your request'} [{case.number}]",
+                         body=email_frame().render(variables).strip() + "\n", template_id=None)
 
 
 def unnamed_missing(body: str, missing: list[MissingDetail]) -> list[str]:

@@ -7,6 +7,8 @@
                                                      │           │          └─ route
                                                      │           ├─ send
                                                      │           └─ route (template failed)
+                                                     ├─ consult (the intent's custom agent) ─┬─ compose
+                                                     │                                       └─ route / update_only
                                                      ├─ resolve / route / close / update_only
                                                      └─ nothing due: the run ends
 
@@ -31,6 +33,7 @@ from langgraph.types import Command
 from agent_graph.context import Context
 from agent_graph.domain import Action
 from agent_graph.nodes.case_actions import close, resolve, route, update_only
+from agent_graph.nodes.custom_agent import consult, consults_custom_agent
 from agent_graph.nodes.decision import decide, decide_on_clock
 from agent_graph.nodes.email import compose, review, send
 from agent_graph.nodes.guard import guard
@@ -39,7 +42,7 @@ from agent_graph.nodes.understanding import understand
 from agent_graph.state import AgentInput, AgentState, Delivery, Trigger
 
 
-def after_ingest(state: AgentState) -> str:
+def after_ingest(state: AgentState, runtime: Runtime[Context]) -> str:
     if state.trigger is Trigger.TICK:
         return "decide_on_clock"
     if state.duplicate or state.automatic_reason or state.case_id is None:
@@ -47,7 +50,14 @@ def after_ingest(state: AgentState) -> str:
     return "understand"
 
 
-def after_guard(state: AgentState) -> str:
+def after_guard(state: AgentState, runtime: Runtime[Context]) -> str:
+    if consults_custom_agent(state, runtime):
+        return "consult"
+    return carry_out(state, runtime)
+
+
+def carry_out(state: AgentState, runtime: Runtime[Context]) -> str:
+    """The node that carries out the plan."""
     plan = state.plan
     if plan is None:
         return END
@@ -57,26 +67,29 @@ def after_guard(state: AgentState) -> str:
             Action.UPDATE_ONLY: "update_only"}.get(plan.action, END)
 
 
-def after_compose(state: AgentState) -> str:
+def after_compose(state: AgentState, runtime: Runtime[Context]) -> str:
     assert state.plan is not None
     if state.plan.action is Action.ROUTE_TO_REP:
         return "route"
     return "review" if state.plan.delivery is Delivery.REVIEW else "send"
 
 
-def after_review(state: AgentState) -> str:
+def after_review(state: AgentState, runtime: Runtime[Context]) -> str:
     assert state.plan is not None
     return "route" if state.plan.action is Action.ROUTE_TO_REP else "send"
 
 
-def routed(node: Callable[..., dict[str, Any]], router: Callable[[AgentState], str]
+Router = Callable[[AgentState, Runtime[Context]], str]
+
+
+def routed(node: Callable[..., dict[str, Any]], router: Router
            ) -> Callable[[AgentState, Runtime[Context]], Command[str]]:
     """The node, then its router on the updated state, in one step."""
 
     @functools.wraps(node)
     def run(state: AgentState, runtime: Runtime[Context]) -> Command[str]:
         update = node(state, runtime)
-        return Command(update=update, goto=router(state.model_copy(update=update)))
+        return Command(update=update, goto=router(state.model_copy(update=update), runtime))
 
     return run
 
@@ -90,7 +103,8 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("decide", decide)
     builder.add_node("decide_on_clock", decide_on_clock)
     builder.add_node("guard", routed(guard, after_guard),
-                     destinations=("compose", "resolve", "route", "close", "update_only", END))
+                     destinations=("consult", "compose", "resolve", "route", "close", "update_only", END))
+    builder.add_node("consult", routed(consult, carry_out), destinations=("compose", "route", "update_only"))
     builder.add_node("compose", routed(compose, after_compose), destinations=("review", "send", "route"))
     builder.add_node("review", routed(review, after_review), destinations=("send", "route"))
     builder.add_node("send", send)

@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agent_graph.brain.base import Brain
 from agent_graph.brain.extractors import values_equal
-from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
+from agent_graph.catalog import AutomationLevel, Catalog, CustomAgentRef, load_catalog
 from agent_graph.clock import FixedClock, parse_instant
 from agent_graph.context import Context, make_brain
 from agent_graph.domain import CaseStatus, OutboxStatus
-from agent_graph.errors import CaseAgentError, ThreadFormatError
+from agent_graph.errors import CaseAgentError, CatalogError, ThreadFormatError
 from agent_graph.intake import build_email, parse_email
 from agent_graph.service import CaseAgent, TurnResult
 from agent_graph.store import CaseStore
@@ -87,6 +87,9 @@ class RecordedThread(_Open):
     description: str = ""
     catalog: str | None = None
     automation: dict[str, AutomationLevel] = Field(default_factory=dict)
+    agents: dict[str, CustomAgentRef] = Field(
+        default_factory=dict, description="intent id -> custom agent for this thread (a scripted one in the "
+                                          "suite folder: formats.md §2)")
     case: dict[str, Any] | None = None
     turns: list[Turn] = Field(min_length=1)
 
@@ -156,7 +159,13 @@ def catalog_for(thread: RecordedThread, path: Path) -> Catalog:
     candidate = path.parent / (thread.catalog or "catalog.yaml")
     if not candidate.exists():
         raise ThreadFormatError(f"{path}: no catalog: neither a 'catalog' key nor {path.parent / 'catalog.yaml'}")
-    return load_catalog(candidate)
+    catalog = load_catalog(candidate)
+    if not thread.agents:
+        return catalog
+    try:
+        return catalog.with_agents({intent: ref.found_in(path.resolve().parent) for intent, ref in thread.agents.items()})
+    except CatalogError as exc:
+        raise ThreadFormatError(f"{path}: {exc}") from None
 
 
 class ThreadRunner:

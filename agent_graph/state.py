@@ -52,6 +52,10 @@ class Plan(BaseModel):
     reason: str = ""
     held_for_review: bool = Field(default=False, description="sent under full automation, but held for review "
                                                              "(limits.send_confidence)")
+    message: str | None = Field(default=None, description="a custom agent's words: the email says them "
+                                                          "(nodes/custom_agent.py)")
+    resolves: bool = Field(default=False, description="the case is resolved once the email is sent "
+                                                      "(a custom agent's ResolveCase)")
 
 
 class ReviewKind(StrEnum):

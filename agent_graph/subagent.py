@@ -31,7 +31,6 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from langchain_core.runnables.config import var_child_runnable_config
@@ -42,7 +41,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent_graph.context import Context, Services, services
-from agent_graph.domain import Action, CaseStatus, Outbound
+from agent_graph.domain import Action, CaseStatus, Outbound, ResponseType
 from agent_graph.errors import SubAgentError
 from agent_graph.intake import GENERATED_ID_DOMAIN, build_email, parse_email
 from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
@@ -62,22 +61,6 @@ MAILROOM_GRAPH_ID = "mailroom"
 # --------------------------------------------------------------------------------------------
 # the contract
 # --------------------------------------------------------------------------------------------
-
-
-class ResponseType(StrEnum):
-    """What the case agent did, in the terms of the commercial custom-case-agent contract."""
-
-    QUESTION = "Question"
-    """Asked the customer for information (a request for what is missing, or a follow-up)."""
-    RESOLVED = "Resolved"
-    """Proposed the resolution to the customer (sent, or drafted for review)."""
-    RESOLVE_CASE = "ResolveCase"
-    """The customer accepted the resolution: the case is set resolved."""
-    UNABLE_TO_RESOLVE = "UnableToResolve"
-    """Routed the case to a representative."""
-    NO_ACTION = "NoAction"
-    """Nothing for the customer: automatic mail, a duplicate, only fields recorded, nothing due,
-    or a case closed after its follow-ups ran out."""
 
 
 RESPONSE_TYPES: dict[Action | None, ResponseType] = {

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -192,7 +193,7 @@ namespace inbox {{
         client = self.client(user)
         try:
             client.select(folder, readonly=True)
-            status, data = client.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[])")
+            _status, data = client.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[])")
             result = []
             for part in data:
                 if isinstance(part, tuple):
@@ -255,7 +256,7 @@ class SmtpServer:
     def url(self) -> str:
         return f"smtp://agent:{PASSWORD}@127.0.0.1:{self.port}"
 
-    def __enter__(self) -> SmtpServer:
+    def __enter__(self) -> Self:
         self.controller.start()
         return self
 

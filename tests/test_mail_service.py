@@ -10,14 +10,11 @@ from __future__ import annotations
 import email
 import json
 import os
-import random
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from email.utils import make_msgid
 from pathlib import Path
 
 import pytest

@@ -94,6 +94,9 @@ def absolute_config(folder: Path) -> Path:
         target, variable = spec.rsplit(":", 1)
         graphs[name] = f"{(REPO / target).resolve()}:{variable}" if target.endswith(".py") else spec
     config["graphs"] = graphs
+    if "http" in config:
+        target, variable = config["http"]["app"].rsplit(":", 1)
+        config["http"]["app"] = f"{(REPO / target).resolve()}:{variable}"
     path = folder / "langgraph.json"
     path.write_text(json.dumps(config, indent=2))
     return path

@@ -25,6 +25,10 @@ class DraftEmailArgs(BaseModel):
     idempotency_key: str = Field(min_length=1, description="the same key always yields the same draft")
     missing: list[str] = Field(default_factory=list)
     for_review: bool = Field(description="hold the draft for a representative instead of approving it")
+    message: str | None = Field(default=None, description="words already written (a custom agent's) for the "
+                                                          "email to say; the brain is not asked")
+    resolves: bool = Field(default=False, description="sending the email resolves the case (a custom agent's "
+                                                      "ResolveCase); only with send_resolution")
 
 
 def status_after_sending(action: Action, current: CaseStatus) -> CaseStatus:
@@ -39,6 +43,8 @@ def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
     """Raises TemplateRenderError (nothing stored) when the template cannot be filled for this case."""
     if args.action not in PURPOSE_OF_ACTION:
         raise PolicyViolation(f"'{args.action.value}' does not send an email")
+    if args.resolves and args.action is not Action.SEND_RESOLUTION:
+        raise PolicyViolation(f"only a resolution can resolve the case, not '{args.action.value}'")
     with env.store.unit_of_work(read_only=True):
         existing = env.store.outbox_by_key(args.idempotency_key)
         if existing is not None:
@@ -54,7 +60,7 @@ def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
         intent = env.catalog.intent(case.intent)
         missing = intent.missing_from(fields) if intent else []  # a follow-up asks again
     email = compose_email(env.catalog, env.brain, DraftContext(case, fields, [m.new_text for m in customer_mail]),
-                          PURPOSE_OF_ACTION[args.action], missing, follow_up_number)
+                          PURPOSE_OF_ACTION[args.action], missing, follow_up_number, args.message)
     last_inbound = customer_mail[-1] if customer_mail else None
     with env.store.unit_of_work():
         return _store_draft(env, args, case, email, last_inbound)
@@ -70,7 +76,7 @@ def _store_draft(env: Services, args: DraftEmailArgs, case: Case, email: Rendere
         purpose=PURPOSE_OF_ACTION[args.action], template_id=email.template_id, to_address=case.customer_email,
         subject=email.subject, body=email.body,
         status=OutboxStatus.PENDING_REVIEW if args.for_review else OutboxStatus.APPROVED,
-        status_after_send=status_after_sending(args.action, base_status),
+        status_after_send=CaseStatus.RESOLVED if args.resolves else status_after_sending(args.action, base_status),
         in_reply_to=last_inbound.message_id if last_inbound else None, references=references,
         message_id=outbound_message_id(case.number or str(case.id), args.idempotency_key, env.catalog.mailbox),
         created_at=now,

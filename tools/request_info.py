@@ -16,6 +16,8 @@ class RequestInfoArgs(BaseModel):
     missing: list[str] = Field(default_factory=list, description="required attributes to ask for; empty when the intent is unknown")
     idempotency_key: str = Field(min_length=1)
     for_review: bool
+    message: str | None = Field(default=None, description="a custom agent's question, asked in its own words "
+                                                          "(missing may then be empty)")
 
 
 def request_info(env: Services, args: RequestInfoArgs) -> OutboxItem:
@@ -34,11 +36,11 @@ def request_info(env: Services, args: RequestInfoArgs) -> OutboxItem:
     if intent is not None:
         allowed = {a.name for a in intent.required_attributes} - present
         extra = set(args.missing) - allowed
-        if extra or not args.missing:
+        if extra or not (args.missing or args.message):
             raise PolicyViolation(f"case {case.number} can only be asked for its missing required attributes "
                                   f"{sorted(allowed)}, not {sorted(extra) or 'nothing'}")
     elif args.missing:
         raise PolicyViolation(f"case {case.number} has no intent: there are no attributes to ask for")
     return draft_email(env, DraftEmailArgs(case_id=case.id, action=Action.REQUEST_INFO,
                                            idempotency_key=args.idempotency_key, missing=args.missing,
-                                           for_review=args.for_review))
+                                           for_review=args.for_review, message=args.message))

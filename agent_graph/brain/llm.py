@@ -53,6 +53,7 @@ from pydantic import (
 from agent_graph.brain.base import Brain, ComposeRequest, UnderstandRequest, Understanding
 from agent_graph.brain.llm_guard import (
     UngroundedDraftError,
+    compose_sources,
     reconcile_reply,
     span_in_texts,
     supported_value,
@@ -856,18 +857,6 @@ def _validated(result: dict[str, Any], output: type[BaseModel]) -> BaseModel:
 
 def _missing_line(detail: MissingDetail) -> str:
     return f"- {detail['label']}" + (f" ({detail['description']})" if detail["description"] else "")
-
-
-def compose_sources(request: ComposeRequest) -> list[str]:
-    """What a drafted email may repeat: case fields, knowledge, the organisation, the intent and
-    the missing details' descriptions, and the customer's own emails when the request carries them."""
-    intent = request.intent
-    sources = [*request.fields.values(), request.knowledge, request.organisation, request.customer_first_name or ""]
-    if intent is not None:
-        sources += [intent.name, intent.description]
-        sources += [f"{a.label} {a.description}" for a in intent.attributes if a.name in request.missing]
-    sources += list(getattr(request, "customer_texts", None) or [])
-    return sources
 
 
 @lru_cache(maxsize=8)

@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from agent_graph.brain.base import ComposeRequest
 from agent_graph.brain.extractors import extract_values, normalise_value, values_equal
 from agent_graph.brain.replies import classify_reply
 from agent_graph.brain.types import ReplyKind
@@ -225,3 +226,15 @@ class UngroundedDraftError(PolicyViolation):
         listed = "; ".join(f"{d.kind.value} {d.text!r}" for d in details)
         super().__init__(f"the drafted email was held for review: it holds {listed}, found in neither the case "
                          f"fields, the knowledge nor the customer's email; a representative must write or approve it")
+
+
+def compose_sources(request: ComposeRequest) -> list[str]:
+    """What a drafted email may repeat: case fields, knowledge, the organisation, the intent and
+    the missing details' descriptions, and the customer's own emails when the request carries them."""
+    intent = request.intent
+    sources = [*request.fields.values(), request.knowledge, request.organisation, request.customer_first_name or ""]
+    if intent is not None:
+        sources += [intent.name, intent.description]
+        sources += [f"{a.label} {a.description}" for a in intent.attributes if a.name in request.missing]
+    sources += list(getattr(request, "customer_texts", None) or [])
+    return sources

@@ -39,10 +39,11 @@ def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     try:
         if plan.action is Action.REQUEST_INFO:
             item = request_info(env, RequestInfoArgs(case_id=case.id, missing=plan.missing, idempotency_key=key,
-                                                     for_review=for_review))
+                                                     for_review=for_review, message=plan.message))
         else:
             item = draft_email(env, DraftEmailArgs(case_id=case.id, action=plan.action, idempotency_key=key,
-                                                   missing=plan.missing, for_review=for_review))
+                                                   missing=plan.missing, for_review=for_review,
+                                                   message=plan.message, resolves=plan.resolves))
     except (TemplateRenderError, PolicyViolation) as exc:
         return {"plan": Plan(action=Action.ROUTE_TO_REP, reason=f"no email was sent: {exc}")}
     status = CaseStatus(env.store.case(case.id).status)
