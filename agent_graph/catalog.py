@@ -271,11 +271,12 @@ class Catalog(_Strict):
 
     def lob_for_address(self, addresses: list[str]) -> LineOfBusiness:
         """The LOB of a case whose intent is not known yet: by the address mailed, else the first."""
-        wanted = {a.lower() for a in addresses}
-        for lob in self.lines_of_business:
-            if wanted & {a.lower() for a in lob.addresses}:
-                return lob
-        return self.lines_of_business[0]
+        return self.lob_by_address(addresses) or self.lines_of_business[0]
+
+    def lob_by_address(self, addresses: list[str]) -> LineOfBusiness | None:
+        """The LOB whose ``addresses`` include one of these; None for mail to no LOB's own address."""
+        wanted = {a.strip().lower() for a in addresses}
+        return next((lob for lob in self.lines_of_business if wanted & {a.lower() for a in lob.addresses}), None)
 
     def all_templates(self) -> list[Template]:
         return [t for lob in self.lines_of_business for t in lob.templates] + list(self.templates)

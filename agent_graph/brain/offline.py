@@ -9,7 +9,7 @@ from __future__ import annotations
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
 from agent_graph.brain.extractors import extract_values, values_before_intent
 from agent_graph.brain.intent import classifier_for
-from agent_graph.brain.replies import asks_for_person, classify_reply
+from agent_graph.brain.replies import ReplyReading, asks_for_person, read_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AttributeType, Catalog
 from agent_graph.intake import is_reply_subject
@@ -24,8 +24,11 @@ class OfflineBrain:
 
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         self.calls += 1
-        reply_kind = classify_reply(request.new_text) if request.reply_to_resolution else ReplyKind.OTHER
-        guess = self._intent(catalog, request, reply_kind)
+        reading = read_reply(request.new_text) if request.reply_to_resolution else ReplyReading(ReplyKind.OTHER)
+        guess = self._intent(catalog, request, reading)
+        reply_kind = reading.kind
+        if reading.question_only and guess.intent_id != request.known_intent:
+            reply_kind = ReplyKind.OTHER  # the question is another request of the catalog: decided again for it
         values: list[ExtractedValue] = []
         intent = catalog.intent(guess.intent_id)
         if intent is not None:
@@ -63,12 +66,13 @@ class OfflineBrain:
         return list(found.values())
 
     @staticmethod
-    def _intent(catalog: Catalog, request: UnderstandRequest, reply_kind: ReplyKind) -> IntentGuess:
+    def _intent(catalog: Catalog, request: UnderstandRequest, reading: ReplyReading) -> IntentGuess:
         """The case's intent once known; a reply to a resolution that is neither an acceptance nor a
-        call for help is read afresh, since it may raise another request."""
+        call for help, or whose only call for help is a question, is read afresh, since it may raise
+        another request ("Could you also add my wife as a driver?")."""
         classifier = classifier_for(catalog)
         if request.known_intent is not None:
-            if request.reply_to_resolution and reply_kind is ReplyKind.OTHER:
+            if request.reply_to_resolution and (reading.kind is ReplyKind.OTHER or reading.question_only):
                 fresh = classifier.predict(request.new_text)
                 if fresh.intent_id not in (None, request.known_intent):
                     return fresh

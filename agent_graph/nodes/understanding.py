@@ -14,7 +14,9 @@ from agent_graph.context import Context, Services, services
 from agent_graph.domain import Actor, CaseStatus, effective_status
 from agent_graph.state import AgentState, CaseUpdate
 from agent_graph.store import Case, Message
-from tools.update_case_fields import UpdateCaseFieldsArgs, attributes_before_intent, update_case_fields
+from tools.update_case_fields import (
+    UpdateCaseFieldsArgs, attributes_before_intent, lob_before_intent, update_case_fields,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     request = UnderstandRequest(
         new_text=message.new_text, subject=first_subject, known_intent=case.intent, earlier_texts=earlier,
         reply_to_resolution=effective_status(case.status, case.status_before_review) in REPLY_STATUSES,
-        attributes_before_intent=attributes_before_intent(env.catalog, case.lob) if case.intent is None else [],
+        attributes_before_intent=attributes_before_intent(env.catalog, lob_before_intent(env.store, env.catalog, case))
+        if case.intent is None else [],
         now=env.clock.now(),
     )
     understanding = env.brain.understand(env.catalog, request)
@@ -95,7 +98,8 @@ def _tied_to_one_attribute(env: Services, case: Case, message: Message,
                            values: list[ExtractedValue]) -> tuple[list[ExtractedValue], list[str]]:
     """(kept, names dropped): before the intent is known, a proposed value is kept only when the
     typed extractors find that same value for that attribute alone (values_before_intent)."""
-    attributes = {a.name: a for a in attributes_before_intent(env.catalog, case.lob)}
+    scope = lob_before_intent(env.store, env.catalog, case)
+    attributes = {a.name: a for a in attributes_before_intent(env.catalog, scope)}
     now, region = env.clock.now(), env.catalog.default_region
     sure = {(v.name, v.value)
             for text in (message.subject, message.new_text)
