@@ -555,5 +555,30 @@ def eval_replies(
         console.print(f"report written to {json_out}")
 
 
+@app.command("eval-languages")
+def eval_languages(
+    data: Annotated[Path, typer.Option("--data", help="Labelled lines (JSON Lines: text, lang, too_short, kind, split).")] = Path(
+        "evals/languages/lines.jsonl"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    misses: Annotated[bool, typer.Option("--misses", help="List the wrong answers and the longer lines left unknown.")] = False,
+) -> None:
+    """Measure language detection on labelled multilingual lines: per language, short and longer, per half; time per line."""
+    from agent_graph.language_eval import (
+        LabelledSetError,
+        print_language_report,
+        run_language_eval,
+    )
+
+    _writable_output("--json", json_out)
+    try:
+        report = run_language_eval(data)
+    except (OSError, LabelledSetError) as exc:
+        raise _fail(str(exc)) from None
+    print_language_report(console, report, show_misses=misses)
+    if json_out:
+        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        console.print(f"report written to {json_out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

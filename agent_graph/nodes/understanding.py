@@ -15,7 +15,10 @@ from agent_graph.domain import Actor, CaseStatus, effective_status
 from agent_graph.state import AgentState, CaseUpdate
 from agent_graph.store import Case, Message
 from tools.update_case_fields import (
-    UpdateCaseFieldsArgs, attributes_before_intent, lob_before_intent, update_case_fields,
+    UpdateCaseFieldsArgs,
+    attributes_before_intent,
+    lob_before_intent,
+    update_case_fields,
 )
 
 log = logging.getLogger(__name__)
