@@ -257,7 +257,7 @@ def plain_processor(agent: CaseAgent) -> Processor:
     }
     following: dict[str, Callable[[AgentState, Runtime[Context]], str]] = {
         "understand": lambda s, r: "decide", "decide": lambda s, r: "guard", "guard": wiring.after_guard,
-        "consult": wiring.carry_out, "compose": wiring.after_compose,
+        "consult": wiring.pure(wiring.carry_out), "compose": wiring.pure(wiring.after_compose),
     }
 
     def process(raw: bytes) -> PlainResult:
@@ -265,7 +265,7 @@ def plain_processor(agent: CaseAgent) -> Processor:
         receipt = receive(env.catalog, env.store, env.clock, email)
         state = AgentState(**run_input(message_pk=receipt.message_pk, case_id=receipt.case_id))
         state = state.model_copy(update=ingest(state, runtime))
-        step = wiring.after_ingest(state, runtime)
+        step = wiring.after_ingest(state)
         while step not in (END, "review"):
             state = state.model_copy(update=steps[step](state, runtime))
             step = following[step](state, runtime) if step in following else END

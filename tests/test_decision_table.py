@@ -15,7 +15,7 @@ from agent_graph.brain.base import Understanding
 from agent_graph.brain.types import IntentGuess, ReplyKind
 from agent_graph.catalog import AutomationLevel, Catalog, Limits
 from agent_graph.domain import Action, CaseStatus
-from agent_graph.graph import after_compose, after_guard, after_ingest, after_review
+from agent_graph.graph import after_compose, after_ingest, after_review, carry_out
 from agent_graph.nodes.decision import decide_for_email, due_step
 from agent_graph.nodes.guard import permitted_plan
 from agent_graph.state import AgentState, CaseUpdate, Delivery, Plan, Proposal, ReviewDecision, ReviewKind, Trigger
@@ -263,8 +263,9 @@ def test_after_ingest(values, node):
     (Plan(action=Action.UPDATE_ONLY), "update_only"),
     (Plan(action=Action.IGNORE), END),
 ], ids=lambda v: v.action.value if isinstance(v, Plan) else str(v))
-def test_after_guard(plan, node):
-    assert after_guard(state(case_id=1, plan=plan)) == node
+def test_carry_out(plan, node):
+    """The guard's router, for a case whose intent has no custom agent (tests/test_custom_agents.py has the rest)."""
+    assert carry_out(state(case_id=1, plan=plan)) == node
 
 
 @pytest.mark.parametrize("plan,node", [
