@@ -249,7 +249,8 @@ def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.
     if found is None:
         raise _fail(f"no case {case} in {db}")
     console.print(f"[bold]{found.number}[/] {found.title} — {found.status}, LOB {found.lob}, "
-                  f"intent {found.intent or 'not identified'}, customer {found.customer_email}")
+                  f"intent {found.intent or 'not identified'}, customer {found.customer_email}, "
+                  f"language {found.language or 'not known yet'}")
     table = Table("time", "who", "what", "detail", show_lines=False)
     for entry in case_timeline(store, found.id):
         table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.who, entry.what, entry.detail)
