@@ -32,6 +32,7 @@ from agent_graph.template_engine import (
 
 ID_PATTERN = r"^[a-z0-9_]+$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="an ISO 639-1 code: en, es, de, ...")]
 
 
 class AutomationLevel(StrEnum):
@@ -195,6 +196,8 @@ class Template(_Strict):
     purpose: TemplatePurpose = TemplatePurpose.GENERIC
     subject: str
     body: str
+    language: LanguageCode | None = Field(
+        default=None, description="Extension: the language it is written in; default the catalog's default_language.")
 
 
 class LineOfBusiness(_Strict):
@@ -240,7 +243,9 @@ class Limits(_Strict):
 class Catalog(_Strict):
     organisation: str
     mailbox: str
-    default_language: str = "en"
+    default_language: LanguageCode = "en"
+    languages: list[LanguageCode] = Field(
+        min_length=1, description="Extension: the languages the organisation answers in; default [default_language].")
     default_region: str = Field(default="US", description="Extension: region for phone numbers without +.")
     default_template: Identifier | None = None
     record_interactions: bool = True
@@ -248,6 +253,18 @@ class Catalog(_Strict):
     limits: Limits = Field(default_factory=Limits)
     lines_of_business: list[LineOfBusiness] = Field(min_length=1)
     templates: list[Template] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_languages(cls, data: Any) -> Any:
+        """``default_language`` is read as its ISO 639-1 part ("en-GB" is en); ``languages`` defaults to it."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("default_language"), str):
+            data["default_language"] = re.split(r"[-_]", data["default_language"], maxsplit=1)[0].lower()
+        data.setdefault("languages", [data.get("default_language", "en")])
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:
@@ -302,6 +319,10 @@ class Catalog(_Strict):
                                                    for i in lob.intents]})
                 for lob in self.lines_of_business]
         return self.model_copy(update={"lines_of_business": lobs})
+
+    def language_of(self, template: Template) -> str:
+        """The language ``template`` is written in (its ``language``, else ``default_language``)."""
+        return template.language or self.default_language
 
 
 def _reject_duplicates(values: list[str], what: str) -> None:
@@ -361,6 +382,22 @@ def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
     for where, template_id in references:
         if template_id is not None and catalog.template(template_id) is None:
             problems.append((where, f"unknown template id '{template_id}'"))
+    return problems
+
+
+def _language_problems(catalog: Catalog) -> list[tuple[str, str]]:
+    """(location, problem) for languages the catalog names but does not answer in."""
+    answered = ", ".join(catalog.languages)
+    problems = [(f"languages[{n}]", f"duplicate language '{code}'")
+                for n, code in enumerate(catalog.languages) if code in catalog.languages[:n]]
+    if catalog.default_language not in catalog.languages:
+        problems.append(("default_language", f"'{catalog.default_language}' is not in languages [{answered}]: add it"))
+    scopes = [(f"lines_of_business[{n}].templates", lob.templates) for n, lob in enumerate(catalog.lines_of_business)]
+    for prefix, templates in [*scopes, ("templates", catalog.templates)]:
+        for t_index, template in enumerate(templates):
+            if template.language is not None and template.language not in catalog.languages:
+                problem = f"'{template.language}' is not in languages [{answered}]: add it, or correct the template"
+                problems.append((f"{prefix}[{t_index}].language", problem))
     return problems
 
 
@@ -441,7 +478,7 @@ def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
         raise CatalogError(
             source, [(_location(tuple(e["loc"])), _pydantic_message(e)) for e in exc.errors()]
         ) from None
-    problems = _template_problems(catalog)
+    problems = _language_problems(catalog) + _template_problems(catalog)
     if problems:
         raise CatalogError(source, problems)
     return catalog

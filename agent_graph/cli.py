@@ -298,7 +298,8 @@ def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.
     if found is None:
         raise _fail(f"no case {case} in {db}")
     console.print(f"[bold]{found.number}[/] {found.title} — {found.status}, LOB {found.lob}, "
-                  f"intent {found.intent or 'not identified'}, customer {found.customer_email}")
+                  f"intent {found.intent or 'not identified'}, customer {found.customer_email}, "
+                  f"language {found.language or 'not known yet'}")
     table = Table("time", "who", "what", "detail", show_lines=False)
     for entry in case_timeline(store, found.id):
         table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.who, entry.what, entry.detail)
@@ -405,7 +406,7 @@ def status(db: DbOption = DEFAULT_DB) -> None:
 @app.command("check-catalog")
 def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to validate.")]) -> None:
     """Validate a catalog and print a one-screen summary."""
-    from agent_graph.templates import templates_that_do_not_ask
+    from agent_graph.templates import languages_lacking_templates, templates_that_do_not_ask
 
     catalog = _catalog(path)
     console.print(f"[bold]{catalog.organisation}[/] <{catalog.mailbox}> — valid")
@@ -426,7 +427,8 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to
     console.print(f"follow-up: {f'after {follow.after}, up to {follow.max_follow_ups}, close {follow.close_after_last} after the last' if follow else 'off'}; "
                   f"limits: {catalog.limits.max_info_requests} info requests, intent confidence {catalog.limits.intent_confidence}, "
                   f"send confidence {catalog.limits.send_confidence}")
-    for warning in templates_that_do_not_ask(catalog):
+    console.print(f"languages: {', '.join(catalog.languages)} (default {catalog.default_language})", highlight=False)
+    for warning in [*templates_that_do_not_ask(catalog), *languages_lacking_templates(catalog)]:
         console.print(f"[yellow]warning:[/] {path}: {warning}")
 
 

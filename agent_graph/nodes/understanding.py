@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.extractors import normalise_value, values_before_intent
+from agent_graph.brain.language import detect_language
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Actor, CaseStatus, effective_status
@@ -49,9 +50,22 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         now=env.clock.now(),
     )
     understanding = env.brain.understand(env.catalog, request)
+    language = detect_language(message.new_text)
     with env.store.unit_of_work():
+        record_language(env, state.case_id, language)
         update = record_fields(env, state.case_id, state.message_pk, understanding)
     return {"understanding": understanding, "update": update}
+
+
+def record_language(env: Services, case_id: int, language: str | None) -> None:
+    """The case remembers the language of its customer's latest email that tells one (detected on the
+    new text, brain/language.py); an email too short to tell ("ok", "TT-240617") keeps the case's."""
+    case = env.store.case(case_id)
+    if language is None or language == case.language:
+        return
+    env.store.update_case(case_id, env.clock.now(), language=language)
+    env.record(case_id, Actor.AGENT, "language", f"customer writes in {language}"
+               + (f" (was {case.language})" if case.language else ""), {"language": language, "was": case.language})
 
 
 def record_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> CaseUpdate:

@@ -68,6 +68,8 @@ cases = Table(
     Column("last_inbound_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Added after the first release, as in messages: the customer's language (ISO 639-1), once told.
+    Column("language", String(8)),
     Index("ix_cases_status_last_outbound", "status", "last_outbound_at"),
 )
 
@@ -202,6 +204,7 @@ class Case:
     last_inbound_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    language: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

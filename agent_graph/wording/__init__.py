@@ -15,6 +15,9 @@ from agent_graph.brain.base import ComposeRequest
 from agent_graph.catalog import TemplatePurpose
 from agent_graph.template_engine import environment, missing_details
 
+BUILT_IN_WORDING_LANGUAGES = frozenset({"en"})
+"""The languages the files here are written in (ISO 639-1)."""
+
 _WORDED_PURPOSES = frozenset({"request_info", "resolution", "follow_up"})
 
 
