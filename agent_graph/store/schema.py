@@ -54,6 +54,8 @@ cases = Table(
     Column("last_inbound_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("intent_rival", String(64)),
+    Column("intent_margin", Float),
     Index("ix_cases_status_last_outbound", "status", "last_outbound_at"),
 )
 
@@ -170,6 +172,8 @@ class Case:
     last_inbound_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    intent_rival: str | None = None  # the intent the same values would resolve too, best ranked (Catalog.rivals)
+    intent_margin: float | None = None  # intent_confidence minus the rival's, at identification
 
 
 @dataclass(slots=True, frozen=True)
