@@ -228,6 +228,8 @@ class FollowUp(_Strict):
 
 DEFAULT_SEND_CONFIDENCE = 0.55
 """Default of ``limits.send_confidence``; how it was chosen (and how to re-check it) is in docs/behaviour.md."""
+DEFAULT_SEND_MARGIN = 0.15
+"""Default of ``limits.send_margin``; chosen with send_confidence (docs/behaviour.md)."""
 
 
 class Limits(_Strict):
@@ -237,6 +239,12 @@ class Limits(_Strict):
         default=DEFAULT_SEND_CONFIDENCE, ge=0.0, le=1.0,
         description="Extension: under full automation, a resolution for an intent identified with less "
                     "confidence is drafted for review instead of sent.",
+    )
+    send_margin: float = Field(
+        default=DEFAULT_SEND_MARGIN, ge=0.0, le=1.0,
+        description="Extension: under full automation, a resolution whose intent was identified less than "
+                    "this far ahead of a rival (an intent the same values would resolve too) is drafted for "
+                    "review instead of sent.",
     )
 
 
@@ -282,6 +290,16 @@ class Catalog(_Strict):
 
     def lob(self, lob_id: str | None) -> LineOfBusiness | None:
         return next((lob for lob in self.lines_of_business if lob.id == lob_id), None)
+
+    def rivals(self, intent_id: str) -> list[str]:
+        """The other intents whose required attributes are all required by this one: whenever this
+        intent's resolution can go out, so could theirs, so the values cannot tell them apart."""
+        intent = self.intent(intent_id)
+        if intent is None:
+            return []
+        needs = {a.name for a in intent.required_attributes}
+        return [other.id for other in self.intents()
+                if other.id != intent_id and {a.name for a in other.required_attributes} <= needs]
 
     def lob_of_intent(self, intent_id: str) -> LineOfBusiness | None:
         return next((lob for lob in self.lines_of_business if any(i.id == intent_id for i in lob.intents)), None)

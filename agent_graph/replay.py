@@ -268,7 +268,8 @@ class ThreadRunner:
 
     def describe(self, result: TurnResult | None, sent_before: set[int]) -> dict[str, Any]:
         """What the agent did on this turn, whatever the expectation was."""
-        actual: dict[str, Any] = {"intent": None, "intent_confidence": None, "action": None, "missing": [],
+        actual: dict[str, Any] = {"intent": None, "intent_confidence": None, "intent_margin": None, "action": None,
+                                  "missing": [],
                                   "status": None, "outbound": "none", "held_for_review": False, "to": [],
                                   "subject": None, "body": None, "queue": None, "fields": {}}
         if result is not None:
@@ -279,7 +280,8 @@ class ThreadRunner:
         case = self.store.case(self.case_id)
         fields = {name: row.value for name, row in self.store.current_fields(case.id).items()}
         intent = self.catalog.intent(case.intent)
-        actual.update(intent=case.intent, intent_confidence=case.intent_confidence, status=case.status, queue=case.queue, fields=fields,
+        actual.update(intent=case.intent, intent_confidence=case.intent_confidence, intent_margin=case.intent_margin,
+                      status=case.status, queue=case.queue, fields=fields,
                       missing=intent.missing_from(fields) if intent else [])
         items = self.store.outbox(case.id)
         sent_now = [i for i in items if i.status == OutboxStatus.SENT and i.id not in sent_before]

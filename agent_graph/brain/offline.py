@@ -27,8 +27,8 @@ class OfflineBrain:
         reading = read_reply(request.new_text) if request.reply_to_resolution else ReplyReading(ReplyKind.OTHER)
         guess = self._intent(catalog, request, reading)
         reply_kind = reading.kind
-        if reading.question_only and guess.intent_id != request.known_intent:
-            reply_kind = ReplyKind.OTHER  # the question is another request of the catalog: decided again for it
+        if reading.requests_only and guess.intent_id != request.known_intent:
+            reply_kind = ReplyKind.OTHER  # the request is another one of the catalog: decided again for it
         values: list[ExtractedValue] = []
         intent = catalog.intent(guess.intent_id)
         if intent is not None:
@@ -68,11 +68,11 @@ class OfflineBrain:
     @staticmethod
     def _intent(catalog: Catalog, request: UnderstandRequest, reading: ReplyReading) -> IntentGuess:
         """The case's intent once known; a reply to a resolution that is neither an acceptance nor a
-        call for help, or whose only call for help is a question, is read afresh, since it may raise
-        another request ("Could you also add my wife as a driver?")."""
+        call for help, or whose only call for help is a request put as a question, is read afresh, since
+        it may raise another request ("Could you also add my wife as a driver?")."""
         classifier = classifier_for(catalog)
         if request.known_intent is not None:
-            if request.reply_to_resolution and (reading.kind is ReplyKind.OTHER or reading.question_only):
+            if request.reply_to_resolution and (reading.kind is ReplyKind.OTHER or reading.requests_only):
                 fresh = classifier.predict(request.new_text)
                 if fresh.intent_id not in (None, request.known_intent):
                     return fresh
