@@ -13,6 +13,7 @@ import imaplib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -125,7 +126,7 @@ namespace inbox {{
     # --- process ---------------------------------------------------------------------------
     def start(self) -> None:
         self.process = subprocess.Popen([self.binary, "-F", "-c", str(self.root / "dovecot.conf")],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -141,13 +142,20 @@ namespace inbox {{
         unavailable(f"dovecot did not answer on port {self.port} within 15 s: {self.log_tail()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        """Stop the server and every process it started: open IMAP sessions end too, as in a real restart."""
+        if self.process is not None:
             try:
+                os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+            except ProcessLookupError:
+                pass
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)  # children the master left behind
+            except ProcessLookupError:
+                pass
         self.process = None
 
     def restart(self) -> None:
@@ -187,6 +195,16 @@ namespace inbox {{
         finally:
             client.logout()
 
+    def appender(self, user: str, folder: str) -> Callable[[bytes], None]:
+        """Append to a folder over one connection kept open (as a mail server filing its own mail)."""
+        client = self.client(user)
+
+        def append(raw: bytes) -> None:
+            status, data = client.append(folder, r"(\Seen)", imaplib.Time2Internaldate(time.time()), raw)
+            assert status == "OK", data
+
+        return append
+
     def messages(self, user: str, folder: str = "INBOX") -> list[tuple[bytes, bytes]]:
         """(flags, raw) of every email in the folder."""
         client = self.client(user)
@@ -222,6 +240,8 @@ class SmtpHandler:
     received: list[Received] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
     file_in_sent: Callable[[bytes], None] | None = None
+    after_accept: Callable[[int], None] | None = None
+    """Called with the number of emails accepted so far, before the 250 answer goes back."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
@@ -232,6 +252,8 @@ class SmtpHandler:
             if self.file_in_sent is not None:
                 self.file_in_sent(raw)
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), raw))  # type: ignore[attr-defined]
+            if self.after_accept is not None:
+                self.after_accept(len(self.received))
             return "250 2.0.0 OK: queued"
 
 

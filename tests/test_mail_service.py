@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -239,6 +240,45 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+class ServiceProcess:
+    """``case-agent run`` in a child forked from the test process (the modules are loaded already,
+    so it starts in a fraction of a second); its log goes to a file."""
+
+    def __init__(self, args: list[str], log: Path):
+        self.log = log
+        context = multiprocessing.get_context("fork")
+        self.process = context.Process(target=self._main, args=(args, str(log)), daemon=True)
+        self.process.start()
+
+    @staticmethod
+    def _main(args: list[str], log: str) -> None:
+        sys.stdout = sys.stderr = open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        try:
+            app(args, prog_name="case-agent")
+        except SystemExit as exit_:
+            sys.stderr.flush()
+            os._exit(exit_.code if isinstance(exit_.code, int) else 1)
+        os._exit(0)
+
+    def signal(self, signum: int) -> None:
+        assert self.process.pid is not None
+        os.kill(self.process.pid, signum)
+
+    def wait(self, timeout: float) -> int | None:
+        self.process.join(timeout)
+        return self.process.exitcode
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8") if self.log.exists() else ""
+
+
+
+def cli_in_fork(args: list[str], log: Path, timeout: float = 240) -> tuple[int | None, str]:
+    process = ServiceProcess(args, log)
+    code = process.wait(timeout)
+    return code, process.text()
+
+
 # --- end to end -----------------------------------------------------------------------------------
 
 def test_run_once_answers_real_client_mail_threaded_and_never_automatic_mail(
@@ -275,9 +315,9 @@ def test_run_once_answers_real_client_mail_threaded_and_never_automatic_mail(
                   f"References: <CAJx9Lm2kq7oPz4eV5w@mail.gmail.com> {question['Message-ID']}\n"
                   f"Content-Type: text/plain; charset=UTF-8\n\nThe order is TB-4821, the frame is too big.\n")
     dovecot.append(account, answer)
-    again = run_cli(*service_args(dovecot, account, smtp, db, catalog_file, "--once"))
-    assert again.returncode == 0, again.stderr
-    assert again.stderr.count("email imap://") == 1
+    code, again = cli_in_fork(service_args(dovecot, account, smtp, db, catalog_file, "--once"), tmp_path / "again.log")
+    assert code == 0, again
+    assert again.count("email imap://") == 1
     [resolution] = replies_to(smtp)["<CAJx9answer@mail.gmail.com>"]
     assert "TB-4821" in resolution.get_payload(decode=True).decode()
 
@@ -291,15 +331,16 @@ def test_a_draft_for_review_goes_out_only_after_review_accept(
     dovecot.append(account, crlf(REPAIR))
     db = f"sqlite:///{tmp_path / 'cases.db'}"
     args = service_args(dovecot, account, smtp, db, catalog_file, "--once", "--after-processing", "seen")
-    assert run_cli(*args).returncode == 0
+    assert cli_in_fork(args, tmp_path / "run-1.log")[0] == 0
     assert smtp.handler.received == []
     [(flags, _raw)] = dovecot.messages(account)
     assert b"\\Seen" in flags
 
-    accepted = run_cli("review", "CAS-000001", "--accept", "--db", db, "--catalog", str(catalog_file))
-    assert accepted.returncode == 0, accepted.stderr
+    code, output = cli_in_fork(["review", "CAS-000001", "--accept", "--db", db, "--catalog", str(catalog_file)],
+                               tmp_path / "review.log")
+    assert code == 0, output
     assert smtp.handler.received == []  # sent by the agent, delivered by the service
-    assert run_cli(*args).returncode == 0
+    assert cli_in_fork(args, tmp_path / "run-2.log")[0] == 0
     [reply] = smtp.handler.received
     assert reply.rcpt_tos == ["robin@example.net"] and reply.message["In-Reply-To"] == "<repair-1@example.net>"
 
@@ -368,3 +409,81 @@ def test_a_permanent_smtp_failure_fails_the_email_and_routes_the_case(
     assert "1 failed" in status.output and "550 5.1.1" in status.output
     show = CliRunner().invoke(app, ["show", case.number or "", "--db", store.url])
     assert "not delivered" in show.output
+
+
+# --- the service as a process: signals, a restarted server, SIGKILL -----------------------------------
+
+def test_the_service_waits_with_idle_survives_an_imap_restart_and_stops_cleanly_on_sigterm(
+        dovecot: Dovecot, account: str, smtp: SmtpServer, catalog_file: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    service = ServiceProcess(service_args(dovecot, account, smtp, db, catalog_file, "--log-format", "json"),
+                             tmp_path / "service.log")
+    try:
+        dovecot.append(account, customer_email(1))
+        wait_for(lambda: len(smtp.handler.received) == 1, 60, "the reply to the first email")
+        dovecot.restart()
+        dovecot.append(account, customer_email(2))
+        wait_for(lambda: len(smtp.handler.received) == 2, 60, "the reply to an email sent after the restart")
+        stop_asked = time.monotonic()
+        service.signal(signal.SIGTERM)
+        assert service.wait(10) == 0, service.text()
+        assert time.monotonic() - stop_asked < 10
+    finally:
+        if service.process.is_alive():
+            service.process.kill()
+    log = service.text()
+    assert "IMAP" in log and '"level": "ERROR"' in log  # the lost connection, reported
+    assert "service stopped" in log and PASSWORD not in log
+    assert sorted(replies_to(smtp)) == ["<c1@example.org>", "<c2@example.org>"]
+
+
+CHAOS_EMAILS = 100
+CHAOS_KILLS = 4
+
+
+def test_sigkill_at_random_points_loses_nothing_and_answers_each_email_once(
+        dovecot: Dovecot, account: str, catalog_file: Path, tmp_path: Path) -> None:
+    """Kills at random points, and two exactly between the SMTP server accepting an email and the
+    service marking it delivered: with a Sent folder the server files sent mail in (as Gmail and
+    Microsoft 365 do), such an email is found there after the restart and not sent again."""
+    running: list[ServiceProcess] = []
+
+    def kill_before_the_answer(accepted: int) -> None:
+        if accepted in (7, 50):
+            running[-1].signal(signal.SIGKILL)
+
+    handler = SmtpHandler(file_in_sent=dovecot.appender(account, "Sent"),
+                          after_accept=kill_before_the_answer)
+    rng = random.Random(11)
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    for n in range(1, CHAOS_EMAILS + 1):
+        dovecot.append(account, customer_email(n))
+    with SmtpServer(handler) as smtp:
+        args = service_args(dovecot, account, smtp, db, catalog_file, "--sent-folder", "Sent", "--tick-every",
+                            "3600")
+        rounds = 0
+        while rounds < CHAOS_KILLS or len(handler.received) <= 50:  # past both kills in the SMTP answer
+            assert rounds < 12, "the service makes no progress"
+            service = ServiceProcess(args, tmp_path / f"service-{rounds}.log")
+            running.append(service)
+            target = len(handler.received) + rng.randint(5, 20)
+            wait_for(lambda: len(handler.received) >= target or not service.process.is_alive(), 120,
+                     f"{target} replies before kill {rounds + 1}")
+            time.sleep(rng.uniform(0, 0.2))
+            if service.process.is_alive():
+                service.signal(signal.SIGKILL)
+            service.wait(10)
+            rounds += 1
+        final = ServiceProcess([*args, "--once"], tmp_path / "service-final.log")
+        running.append(final)
+        assert final.wait(180) == 0, final.text()
+
+    replies = replies_to(smtp)
+    assert sorted(replies) == sorted(f"<c{n}@example.org>" for n in range(1, CHAOS_EMAILS + 1))
+    assert all(len(answers) == 1 for answers in replies.values()), {k: len(v) for k, v in replies.items() if len(v) > 1}
+    store = CaseStore(db)
+    assert store.count_cases() == CHAOS_EMAILS and store.unfinished_runs() == []
+    assert store.undelivered() == [] and store.failed_deliveries() == []
+    store.close()
+    logs = "".join(service.text() for service in running)
+    assert logs.count("found in the Sent folder, not sent again") == 2
