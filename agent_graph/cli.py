@@ -213,7 +213,10 @@ def run(
     settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after)
     with _agent(db, catalog, automation) as agent:
         agent.warm_up()
-        code = MailService(agent, inbox, sender, settings).run()
+        try:
+            code = MailService(agent, inbox, sender, settings).run()
+        except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
+            raise _fail(str(exc)) from None
     raise typer.Exit(code=code)
 
 

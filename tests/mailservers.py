@@ -76,8 +76,8 @@ class Dovecot:
         if oauth2_tokeninfo_url:
             mechanisms += " xoauth2 oauthbearer"
             (self.root / "oauth2.conf").write_text(
-                f"tokeninfo_url = {oauth2_tokeninfo_url}\nintrospection_mode = auth\n"
-                f"username_attribute = username\nactive_attribute = active\nactive_value = true\n")
+                f"tokeninfo_url = {oauth2_tokeninfo_url}\nusername_attribute = username\n"
+                f"active_attribute = active\nactive_value = true\n")
             oauth = (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
                      f"  args = {self.root / 'oauth2.conf'}\n}}\n")
         not_root = "" if os.geteuid() == 0 else (
@@ -283,3 +283,89 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+class TokenService:
+    """A local OAuth 2.0 identity provider, just enough for the XOAUTH2 tests:
+
+    - ``tokeninfo`` over HTTP, which Dovecot's ``oauth2`` passdb asks whether a bearer token is valid;
+    - over HTTPS (a self-signed certificate, trusted through ``REQUESTS_CA_BUNDLE``), an authority
+      msal's client-credentials flow talks to: OpenID discovery and a token endpoint that issues a
+      token for a client id and secret it knows."""
+
+    def __init__(self, root: Path):
+        import json
+        import secrets
+        import ssl
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        self.tokens: dict[str, str] = {}
+        """Valid access token -> the account it opens."""
+        self.clients: dict[tuple[str, str], str] = {}
+        """(client id, secret) -> the account its tokens open."""
+        self.issued = 0
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: dict[str, object]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                if url.path == "/tokeninfo":
+                    token = parse_qs(url.query).get("access_token", [""])[0]
+                    if token in service.tokens:
+                        return self._answer(200, {"username": service.tokens[token], "active": "true"})
+                    return self._answer(401, {"error": "invalid_token"})
+                if url.path.endswith("/.well-known/openid-configuration"):
+                    tenant = url.path.strip("/").split("/")[0]
+                    base = f"https://127.0.0.1:{service.https_port}/{tenant}"
+                    return self._answer(200, {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                                              "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"})
+                return self._answer(404, {"error": "not_found"})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                account = service.clients.get((form.get("client_id", ""), form.get("client_secret", "")))
+                if not self.path.endswith("/token") or form.get("grant_type") != "client_credentials" or not account:
+                    return self._answer(401, {"error": "invalid_client", "error_description": "unknown client"})
+                token = secrets.token_urlsafe(24)
+                service.tokens[token] = account
+                service.issued += 1
+                return self._answer(200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token})
+
+        self.cert = root / "idp.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(self.cert),
+                        "-out", str(self.cert)], check=True, capture_output=True)
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.https = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert)
+        self.https.socket = context.wrap_socket(self.https.socket, server_side=True)
+        self.http_port = self.http.server_address[1]
+        self.https_port = self.https.server_address[1]
+        for server in (self.http, self.https):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    @property
+    def tokeninfo_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/tokeninfo?access_token="
+
+    def authority(self, tenant: str) -> str:
+        return f"https://127.0.0.1:{self.https_port}/{tenant}"
+
+    def close(self) -> None:
+        for server in (self.http, self.https):
+            server.shutdown()
+            server.server_close()

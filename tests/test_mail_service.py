@@ -35,7 +35,7 @@ from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore
 from agent_graph.timeline import case_timeline
 from tests.conftest import CATALOG_YAML, REPO, T0
-from tests.mailservers import PASSWORD, Dovecot, SmtpHandler, SmtpServer
+from tests.mailservers import PASSWORD, Dovecot, SmtpHandler, SmtpServer, TokenService
 
 MAILBOX = "help@tidewater.example"
 
@@ -181,8 +181,15 @@ def customer_email(n: int, body: str = "I want to return the bike I bought, it i
 # --- servers and the command line ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
+def identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenService]:
+    service = TokenService(tmp_path_factory.mktemp("identity"))
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def dovecot(identity: TokenService) -> Iterator[Dovecot]:
+    server = Dovecot(oauth2_tokeninfo_url=identity.tokeninfo_url)
     server.start()
     yield server
     server.cleanup()
@@ -357,8 +364,8 @@ class InProcess:
         self.mailbox_url = mailbox_url
         self.smtp = smtp
 
-    def run_once(self) -> int:
-        service = MailService(self.agent, open_inbox(self.mailbox_url), open_sender(self.smtp.url()),
+    def run_once(self, mailbox_url: str | None = None) -> int:
+        service = MailService(self.agent, open_inbox(mailbox_url or self.mailbox_url), open_sender(self.smtp.url()),
                               RunSettings(once=True, first_retry=30))
         return service.run()
 
@@ -487,3 +494,38 @@ def test_sigkill_at_random_points_loses_nothing_and_answers_each_email_once(
     store.close()
     logs = "".join(service.text() for service in running)
     assert logs.count("found in the Sent folder, not sent again") == 2
+
+
+# --- Microsoft 365: XOAUTH2 with msal client credentials -------------------------------------------------
+
+def test_xoauth2_with_msal_client_credentials_against_dovecot(
+        in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer, identity: TokenService,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """msal gets a token from a local authority (client credentials); Dovecot's oauth2 passdb
+    checks it with that authority; the service reads the mailbox with it."""
+    identity.clients[("case-agent-app", "app-secret")] = account
+    monkeypatch.setenv("CASE_AGENT_OAUTH_TENANT", "contoso")
+    monkeypatch.setenv("CASE_AGENT_OAUTH_CLIENT_ID", "case-agent-app")
+    monkeypatch.setenv("CASE_AGENT_OAUTH_CLIENT_SECRET", "app-secret")
+    monkeypatch.setenv("CASE_AGENT_OAUTH_AUTHORITY", identity.authority("contoso"))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(identity.cert))
+    url = f"imap://{account}@127.0.0.1:{dovecot.port}/INBOX?auth=xoauth2"
+    dovecot.append(account, crlf(GMAIL))
+    issued = identity.issued
+    assert in_process.run_once(url) == 0
+    dovecot.append(account, customer_email(1))
+    assert in_process.run_once(url) == 0
+    assert len(smtp.handler.received) == 2
+    assert identity.issued == issued + 1  # one token, kept in msal's in-memory cache for the second run
+
+
+def test_a_refused_oauth_token_is_a_mailbox_error_without_the_token(
+        in_process: InProcess, dovecot: Dovecot, account: str, tmp_path: Path, store: CaseStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("not-a-valid-token-4711\n")
+    monkeypatch.setenv("CASE_AGENT_OAUTH_TOKEN_FILE", str(token_file))
+    url = f"imap://{account}@127.0.0.1:{dovecot.port}/INBOX?auth=xoauth2"
+    assert in_process.run_once(url) == 1
+    [position] = store.mailbox_positions()
+    assert "AUTHENTICATIONFAILED" in (position.last_error or "") and "4711" not in (position.last_error or "")
