@@ -210,7 +210,7 @@ namespace inbox {{
         client = self.client(user)
         try:
             client.select(folder, readonly=True)
-            status, data = client.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[])")
+            _status, data = client.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[])")
             result = []
             for part in data:
                 if isinstance(part, tuple):
@@ -277,7 +277,7 @@ class SmtpServer:
     def url(self) -> str:
         return f"smtp://agent:{PASSWORD}@127.0.0.1:{self.port}"
 
-    def __enter__(self) -> SmtpServer:
+    def __enter__(self) -> SmtpServer:  # noqa: PYI034
         self.controller.start()
         return self
 

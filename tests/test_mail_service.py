@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
@@ -474,7 +473,8 @@ def test_sigkill_at_random_points_loses_nothing_and_answers_each_email_once(
             service = ServiceProcess(args, tmp_path / f"service-{rounds}.log")
             running.append(service)
             target = len(handler.received) + rng.randint(5, 20)
-            wait_for(lambda: len(handler.received) >= target or not service.process.is_alive(), 120,
+            wait_for(lambda: len(handler.received) >= target or not service.process.is_alive(),  # noqa: B023
+                     120,
                      f"{target} replies before kill {rounds + 1}")
             time.sleep(rng.uniform(0, 0.2))
             if service.process.is_alive():

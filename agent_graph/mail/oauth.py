@@ -45,7 +45,7 @@ def access_token() -> str:
 
 
 def _application(tenant: str, client_id: str) -> Any:
-    import msal
+    import msal  # type: ignore[import-untyped]
 
     authority = os.environ.get("CASE_AGENT_OAUTH_AUTHORITY", "")
     with _lock:

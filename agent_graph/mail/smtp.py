@@ -65,13 +65,13 @@ class SmtpSender:
             refused = smtp.sendmail(sender, recipients, raw)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
-            detail = "; ".join(f"{code} {text.decode(errors='replace')}" for code, text in exc.recipients.values())
+            detail = "; ".join(f"{code} {_text(answer)}" for code, answer in exc.recipients.values())
             raise (DeliveryDeferred if all(400 <= c < 500 for c in codes) else DeliveryRefused)(
                 f"SMTP {self.server.name}: recipient refused: {detail[:300]}") from exc
         except smtplib.SMTPResponseException as exc:
             error = DeliveryDeferred if 400 <= exc.smtp_code < 500 else DeliveryRefused
             raise error(f"SMTP {self.server.name}: {exc.smtp_code} "
-                        f"{exc.smtp_error.decode(errors='replace')[:300]}") from exc
+                        f"{_text(exc.smtp_error)[:300]}") from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryDeferred(f"SMTP {self.server.name}: {_reason(exc)}") from exc
         finally:
@@ -92,6 +92,10 @@ class SmtpSender:
 
     def close(self) -> None:
         pass
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode(errors="replace") if isinstance(answer, bytes) else answer
 
 
 def _reason(exc: BaseException) -> str:
