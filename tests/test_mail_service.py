@@ -529,3 +529,42 @@ def test_a_refused_oauth_token_is_a_mailbox_error_without_the_token(
     assert in_process.run_once(url) == 1
     [position] = store.mailbox_positions()
     assert "AUTHENTICATIONFAILED" in (position.last_error or "") and "4711" not in (position.last_error or "")
+
+
+# --- the local connector and settings (no server needed) ------------------------------------------------
+
+def test_the_local_connector_reads_a_folder_and_writes_sent_mail_once(catalog_file: Path, tmp_path: Path) -> None:
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    (inbox / "001.eml").write_bytes(crlf(GMAIL))
+    (inbox / "002.eml").write_bytes(crlf(OUT_OF_OFFICE))
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    args = ["run", "--once", "--mailbox", str(inbox), "--smtp", str(outbox), "--db", db, "--catalog", str(catalog_file)]
+    code, log = cli_in_fork(args, tmp_path / "run.log")
+    assert code == 0, log
+    [sent] = list(outbox.glob("*.eml"))
+    assert email.message_from_bytes(sent.read_bytes())["In-Reply-To"] == "<CAJx9Lm2kq7oPz4eV5w@mail.gmail.com>"
+    (inbox / "003.eml").write_bytes(customer_email(1))
+    code, log = cli_in_fork(args, tmp_path / "again.log")
+    assert code == 0 and log.count("email ") == 1  # the stored position: only the new file
+    assert len(list(outbox.glob("*.eml"))) == 2
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--mailbox", "pop3://support:hunter2@mail.example.com", "must start with imap:// or imaps://"),
+    ("--mailbox", "imap://support@mail.example.com/INBOX", "no password"),
+    ("--smtp", "smtp://support:hunter2@mail.example.com:25?starttls=maybe&debug=1", "unknown URL parameter(s) debug"),
+    ("--after-processing", "move:", "choose keep, seen or move:FOLDER"),
+])
+def test_a_bad_mail_setting_is_one_line_and_exit_code_2_without_the_password(
+        option: str, value: str, message: str, catalog_file: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CASE_AGENT_MAILBOX_PASSWORD", raising=False)
+    settings = {"--mailbox": "imap://support:hunter2@127.0.0.1:1/INBOX", "--smtp": "smtp://a:hunter2@127.0.0.1:1",
+                "--after-processing": "keep", option: value}
+    args = ["run", "--once", "--db", f"sqlite:///{tmp_path / 'cases.db'}", "--catalog", str(catalog_file)]
+    for name, setting in settings.items():
+        args += [name, setting]
+    code, log = cli_in_fork(args, tmp_path / "run.log")
+    assert code == 2 and message in log and "hunter2" not in log, log

@@ -58,7 +58,7 @@ def parse_server_url(option: str, url: str, protocol: str, password_env: str) ->
     scheme = parts.scheme.lower()
     if scheme not in (protocol, protocol + "s"):
         raise ConfigurationError(f"{option}: the URL must start with {protocol}:// or {protocol}s:// "
-                                 f"(got {bounded(scheme or url, 40)!r})")
+                                 f"(got {bounded(scheme, 40)!r}), or name a folder")
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     unknown = set(query) - {"starttls", "auth", "password_file"}
     if unknown:
