@@ -18,7 +18,8 @@ from agent_graph.mail.settings import Auth, MailServer, Security
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = 60.0
+TIMEOUT = 30.0
+"""Seconds an SMTP command may wait for the server before the attempt counts as failed (temporary)."""
 
 
 class SmtpSender:
