@@ -49,6 +49,7 @@ from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog, Intent
 from agent_graph.errors import CaseAgentError
+from agent_graph.intake import is_reply_subject
 from agent_graph.cpu_slots import waiting
 
 if TYPE_CHECKING:
@@ -775,7 +776,7 @@ class LLMBrain:
         texts = [request.new_text]
         if request.known_intent is None:
             texts += request.earlier_texts
-            if request.subject.strip() and not request.subject.strip().lower().startswith(("re:", "fw:", "fwd:")):
+            if request.subject.strip() and not is_reply_subject(request.subject):
                 texts.append(request.subject)
         kept: dict[str, ExtractedValue] = {}
         dropped: list[str] = []
@@ -816,7 +817,7 @@ def offline_intent(catalog: Catalog, request: UnderstandRequest) -> IntentGuess:
 
     classifier = classifier_for(catalog)
     subject = request.subject.strip()
-    first = bool(subject) and not subject.lower().startswith(("re:", "fw:", "fwd:", "aw:", "sv:", "tr:"))
+    first = bool(subject) and not is_reply_subject(subject)
     guess = classifier.predict(f"{subject}\n\n{request.new_text}" if first else request.new_text)
     if guess.intent_id is None and request.earlier_texts:
         guess = classifier.predict("\n".join([*request.earlier_texts, request.new_text]))
