@@ -345,9 +345,7 @@ class TokenService:
                 return self._answer(200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token})
 
         self.cert = root / "idp.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(self.cert),
-                        "-out", str(self.cert)], check=True, capture_output=True)
+        self.cert.write_bytes(_self_signed_certificate())
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.https = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -369,3 +367,28 @@ class TokenService:
         for server in (self.http, self.https):
             server.shutdown()
             server.server_close()
+
+
+def _self_signed_certificate() -> bytes:
+    """A key and certificate for 127.0.0.1, valid for a day, as PEM (``cryptography`` comes with msal)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+            + certificate.public_bytes(serialization.Encoding.PEM))
