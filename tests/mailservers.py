@@ -242,7 +242,26 @@ class SmtpHandler:
     file_in_sent: Callable[[bytes], None] | None = None
     after_accept: Callable[[int], None] | None = None
     """Called with the number of emails accepted so far, before the 250 answer goes back."""
+    bearer_accounts: dict[str, str] = field(default_factory=dict)
+    """For AUTH XOAUTH2: valid access token -> the account it opens (TokenService.tokens)."""
+    xoauth2_logins: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def auth_XOAUTH2(self, server: object, args: list[str]) -> object:
+        """SASL XOAUTH2 as Gmail and Microsoft 365 take it: ``user=…^Aauth=Bearer TOKEN^A^A`` in base64."""
+        import base64
+
+        from aiosmtpd.smtp import AuthResult
+
+        try:
+            fields = dict(part.split("=", 1) for part in base64.b64decode(args[1]).decode().split("\x01") if part)
+        except (IndexError, ValueError):
+            return AuthResult(success=False)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        if self.bearer_accounts.get(token) != fields.get("user"):
+            return AuthResult(success=False)
+        self.xoauth2_logins.append(fields["user"])
+        return AuthResult(success=True)
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         with self.lock:

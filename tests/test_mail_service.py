@@ -363,8 +363,9 @@ class InProcess:
         self.mailbox_url = mailbox_url
         self.smtp = smtp
 
-    def run_once(self, mailbox_url: str | None = None) -> int:
-        service = MailService(self.agent, open_inbox(mailbox_url or self.mailbox_url), open_sender(self.smtp.url()),
+    def run_once(self, mailbox_url: str | None = None, smtp_url: str | None = None) -> int:
+        service = MailService(self.agent, open_inbox(mailbox_url or self.mailbox_url),
+                              open_sender(smtp_url or self.smtp.url()),
                               RunSettings(once=True, first_retry=30))
         return service.run()
 
@@ -502,7 +503,7 @@ def test_xoauth2_with_msal_client_credentials_against_dovecot(
         in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer, identity: TokenService,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """msal gets a token from a local authority (client credentials); Dovecot's oauth2 passdb
-    checks it with that authority; the service reads the mailbox with it."""
+    checks it with that authority; the service reads the mailbox and sends through SMTP with it."""
     identity.clients[("case-agent-app", "app-secret")] = account
     monkeypatch.setenv("CASE_AGENT_OAUTH_TENANT", "contoso")
     monkeypatch.setenv("CASE_AGENT_OAUTH_CLIENT_ID", "case-agent-app")
@@ -510,12 +511,14 @@ def test_xoauth2_with_msal_client_credentials_against_dovecot(
     monkeypatch.setenv("CASE_AGENT_OAUTH_AUTHORITY", identity.authority("contoso"))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(identity.cert))
     url = f"imap://{account}@127.0.0.1:{dovecot.port}/INBOX?auth=xoauth2"
+    smtp_url = f"smtp://{account}@127.0.0.1:{smtp.port}?auth=xoauth2"
+    smtp.handler.bearer_accounts = identity.tokens
     dovecot.append(account, crlf(GMAIL))
     issued = identity.issued
-    assert in_process.run_once(url) == 0
+    assert in_process.run_once(url, smtp_url) == 0
     dovecot.append(account, customer_email(1))
-    assert in_process.run_once(url) == 0
-    assert len(smtp.handler.received) == 2
+    assert in_process.run_once(url, smtp_url) == 0
+    assert len(smtp.handler.received) == 2 and smtp.handler.xoauth2_logins == [account, account]
     assert identity.issued == issued + 1  # one token, kept in msal's in-memory cache for the second run
 
 
@@ -568,3 +571,11 @@ def test_a_bad_mail_setting_is_one_line_and_exit_code_2_without_the_password(
         args += [name, setting]
     code, log = cli_in_fork(args, tmp_path / "run.log")
     assert code == 2 and message in log and "hunter2" not in log, log
+
+
+def test_an_smtp_relay_without_an_account_takes_the_mail_without_a_login(
+        in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer) -> None:
+    dovecot.append(account, crlf(APPLE_MAIL))
+    assert in_process.run_once(smtp_url=f"smtp://127.0.0.1:{smtp.port}") == 0
+    [reply] = smtp.handler.received
+    assert reply.rcpt_tos == ["jose.garcia@icloud.com"] and reply.message["From"] == MAILBOX

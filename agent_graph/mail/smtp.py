@@ -50,7 +50,7 @@ class SmtpSender:
             code, answer = smtp.docmd("AUTH", "XOAUTH2 " + token)
             if code != 235:
                 raise smtplib.SMTPAuthenticationError(code, answer)
-        elif server.password is not None:
+        elif server.user and server.password is not None:
             smtp.login(server.user, server.password.get_secret_value())
         return smtp
 
