@@ -444,6 +444,25 @@ def test_the_service_waits_with_idle_survives_an_imap_restart_and_stops_cleanly_
     assert sorted(replies_to(smtp)) == ["<c1@example.org>", "<c2@example.org>"]
 
 
+def test_sigterm_with_mail_waiting_finishes_the_email_in_hand_and_the_next_run_goes_on(
+        dovecot: Dovecot, account: str, smtp: SmtpServer, catalog_file: Path, tmp_path: Path) -> None:
+    for n in range(1, 31):
+        dovecot.append(account, customer_email(n))
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    args = service_args(dovecot, account, smtp, db, catalog_file)
+    service = ServiceProcess(args, tmp_path / "service.log")
+    wait_for(lambda: len(smtp.handler.received) >= 3, 60, "three replies")
+    service.signal(signal.SIGTERM)
+    assert service.wait(10) == 0, service.text()
+    stopped_at = len(smtp.handler.received)
+    assert stopped_at < 30 and service.text().count("email imap://") == stopped_at  # each one it began, finished
+    code, log = cli_in_fork([*args, "--once"], tmp_path / "again.log")
+    assert code == 0, log
+    assert log.count("email imap://") == 30 - stopped_at  # where the last run stopped
+    replies = replies_to(smtp)
+    assert len(replies) == 30 and all(len(answers) == 1 for answers in replies.values())
+
+
 CHAOS_EMAILS = 100
 CHAOS_KILLS = 4
 
