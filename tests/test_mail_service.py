@@ -449,7 +449,7 @@ def test_sigterm_with_mail_waiting_finishes_the_email_in_hand_and_the_next_run_g
     for n in range(1, 31):
         dovecot.append(account, customer_email(n))
     db = f"sqlite:///{tmp_path / 'cases.db'}"
-    args = service_args(dovecot, account, smtp, db, catalog_file)
+    args = service_args(dovecot, account, smtp, db, catalog_file, "--poll", "0.5")  # polling, not IDLE
     service = ServiceProcess(args, tmp_path / "service.log")
     wait_for(lambda: len(smtp.handler.received) >= 3, 60, "three replies")
     service.signal(signal.SIGTERM)
@@ -598,3 +598,19 @@ def test_an_smtp_relay_without_an_account_takes_the_mail_without_a_login(
     assert in_process.run_once(smtp_url=f"smtp://127.0.0.1:{smtp.port}") == 0
     [reply] = smtp.handler.received
     assert reply.rcpt_tos == ["jose.garcia@icloud.com"] and reply.message["From"] == MAILBOX
+
+
+def test_the_service_runs_the_clock_a_follow_up_goes_out_when_due(
+        in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer) -> None:
+    dovecot.append(account, crlf(OUTLOOK))
+    assert in_process.run_once() == 0
+    [question] = smtp.handler.received
+    in_process.clock.advance(timedelta(days=1))
+    assert in_process.run_once() == 0
+    assert len(smtp.handler.received) == 1  # follow_up.after is two days
+    in_process.clock.advance(timedelta(days=1, minutes=1))
+    assert in_process.run_once() == 0
+    [_, follow_up] = smtp.handler.received
+    assert follow_up.rcpt_tos == question.rcpt_tos
+    assert follow_up.message["Message-ID"] != question.message["Message-ID"]
+    assert follow_up.message["In-Reply-To"] == "<AM0PR07MB1234ABCD@AM0PR07MB1234.eurprd07.prod.outlook.com>"
