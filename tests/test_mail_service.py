@@ -513,7 +513,7 @@ def test_sigkill_at_random_points_loses_nothing_and_answers_each_email_once(
     assert store.undelivered() == [] and store.failed_deliveries() == []
     store.close()
     logs = "".join(service.text() for service in running)
-    assert logs.count("found in the Sent folder, not sent again") == 2
+    assert logs.count("found in the Sent folder, not sent again") >= 2  # the two kills above, maybe a random one
 
 
 # --- Microsoft 365: XOAUTH2 with msal client credentials -------------------------------------------------
