@@ -196,7 +196,6 @@ def run(
     db: DbOption = DEFAULT_DB,
     catalog: CatalogOption = Path(DEFAULT_CATALOG),
     automation: AutomationOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the agent does.")] = False,
 ) -> None:
     """Run the agent on a mailbox until SIGTERM/SIGINT (or once, with --once): docs/mail.md."""
     from agent_graph.mail import open_inbox, open_sender
@@ -204,7 +203,7 @@ def run(
 
     if log_format not in ("text", "json"):
         raise _fail(f"--log-format {log_format}: choose text or json")
-    configure_logging(log_format, verbose)
+    configure_logging(log_format)
     try:
         inbox = open_inbox(mailbox, after_processing, poll)
         sender = open_sender(smtp, mailbox, sent_folder, append_sent)
@@ -213,7 +212,10 @@ def run(
     settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after)
     with _agent(db, catalog, automation) as agent:
         agent.warm_up()
-        code = MailService(agent, inbox, sender, settings).run()
+        try:
+            code = MailService(agent, inbox, sender, settings).run()
+        except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
+            raise _fail(str(exc)) from None
     raise typer.Exit(code=code)
 
 

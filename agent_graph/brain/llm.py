@@ -64,6 +64,7 @@ from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog
 from agent_graph.cpu_slots import waiting
 from agent_graph.errors import CaseAgentError
+from agent_graph.intake import is_reply_subject
 from agent_graph.template_engine import MissingDetail, missing_details
 
 if TYPE_CHECKING:
@@ -790,7 +791,7 @@ class LLMBrain:
         texts = [request.new_text]
         if request.known_intent is None:
             texts += request.earlier_texts
-            if request.subject.strip() and not request.subject.strip().lower().startswith(("re:", "fw:", "fwd:")):
+            if request.subject.strip() and not is_reply_subject(request.subject):
                 texts.append(request.subject)
         kept: dict[str, ExtractedValue] = {}
         dropped: list[str] = []
@@ -831,7 +832,7 @@ def offline_intent(catalog: Catalog, request: UnderstandRequest) -> IntentGuess:
 
     classifier = classifier_for(catalog)
     subject = request.subject.strip()
-    first = bool(subject) and not subject.lower().startswith(("re:", "fw:", "fwd:", "aw:", "sv:", "tr:"))
+    first = bool(subject) and not is_reply_subject(subject)
     guess = classifier.predict(f"{subject}\n\n{request.new_text}" if first else request.new_text)
     if guess.intent_id is None and request.earlier_texts:
         guess = classifier.predict("\n".join([*request.earlier_texts, request.new_text]))

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.extractors import normalise_value, values_before_intent
 from agent_graph.brain.language import detect_language
+from agent_graph.brain.llm_guard import flat
 from agent_graph.brain.types import ExtractedValue, IntentGuess
 from agent_graph.catalog import AttributeType
 from agent_graph.context import Context, Services, services
@@ -92,8 +93,8 @@ def record_fields(env: Services, case_id: int, message_pk: int, understanding: U
         elif guess.confidence >= env.catalog.limits.intent_confidence:
             intent_id = guess.intent_id
     earlier_and_new = [m.new_text for m in env.store.customer_messages(case.id)]
-    customer_text = _flat("\n".join([message.subject, *earlier_and_new]))
-    grounded = [v for v in understanding.values if v.span.strip() and _flat(v.span) in customer_text]
+    customer_text = flat("\n".join([message.subject, *earlier_and_new]))
+    grounded = [v for v in understanding.values if v.span.strip() and flat(v.span) in customer_text]
     dropped = [v.name for v in understanding.values if v not in grounded]
     ambiguous: list[str] = []
     if case.intent is None and intent_id is None:
@@ -159,8 +160,3 @@ def _tied_to_one_attribute(env: Services, case: Case, message: Message,
     kept = [v for v in values if v.name in attributes
             and (v.name, normalise_value(attributes[v.name], v.value, now=now, region=region)) in sure]
     return kept, [v.name for v in values if v not in kept]
-
-
-def _flat(text: str) -> str:
-    """Whitespace-insensitive form, so a span quoted across a line break still counts as found."""
-    return " ".join(text.split()).lower()
