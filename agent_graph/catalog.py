@@ -253,7 +253,7 @@ class Catalog(_Strict):
     mailbox: str
     default_language: LanguageCode = "en"
     languages: list[LanguageCode] = Field(
-        min_length=1, description="Extension: the languages the organisation answers in; default [default_language].")
+        default_factory=lambda: ["en"], min_length=1, description="Extension: the languages the organisation answers in; default [default_language].")
     default_region: str = Field(default="US", description="Extension: region for phone numbers without +.")
     default_template: Identifier | None = None
     record_interactions: bool = True

@@ -146,7 +146,7 @@ def case_view(env: Services, case: Case) -> CaseView:
     fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
     texts = [CustomerText(at=m.at, text=m.new_text) for m in env.store.customer_messages(case.id)]
     return CaseView(number=case.number or str(case.id), status=case.status, intent=case.intent, fields=fields,
-                    customer=Customer(email=case.customer_email, name=case.customer_name), newTexts=texts)
+                    customer=Customer(email=case.customer_email, name=case.customer_name), new_texts=texts)
 
 
 def get_case(case_id: str | int, context: Context | None = None) -> CaseView:

@@ -47,7 +47,7 @@ class DeliveryResult(BaseModel):
 
 def retry_wait(attempts: int, first: timedelta = FIRST_RETRY) -> timedelta:
     """Doubling from ``first`` after each failed attempt, never more than LONGEST_WAIT."""
-    return min(first * (2 ** max(attempts - 1, 0)), LONGEST_WAIT)
+    return min(first * (1 << max(attempts - 1, 0)), LONGEST_WAIT)
 
 
 class Deliverer:

@@ -16,7 +16,8 @@ def pending_request(interrupts: Any) -> dict[str, Any] | None:
     LangGraph server sends them; the interrupt value is a one-element list); None when not paused."""
     for interrupt in interrupts or ():
         value = interrupt.value if hasattr(interrupt, "value") else interrupt.get("value")
-        return value[0] if isinstance(value, list) and value else value
+        request = value[0] if isinstance(value, list) and value else value
+        return request if isinstance(request, dict) else None
     return None
 
 
