@@ -58,7 +58,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -80,16 +79,9 @@ from agent_graph.brain.intent_datasets import (
     load_clinc150,
 )
 from agent_graph.catalog import Catalog, Intent, LineOfBusiness
+from agent_graph.intent_eval_choices import IntentDataset, ModelKind
 
 DatasetName = Literal["clinc150", "banking77", "dstc11"]
-
-
-class IntentDataset(StrEnum):
-    """The datasets ``eval-intents`` knows (for a command-line choice)."""
-
-    CLINC150 = "clinc150"
-    BANKING77 = "banking77"
-    DSTC11 = "dstc11"
 
 
 OOS_INTENT_ID = "out_of_scope"  # the catalog intent made of CLINC150's out-of-scope training sentences
@@ -121,13 +113,6 @@ class Candidate:
 
     def as_dict(self) -> dict:
         return {"oos_intent": self.oos_intent, **asdict(self.settings)}
-
-
-class ModelKind(StrEnum):
-    """The model kinds of the grid (for a command-line choice)."""
-
-    SVM = "svm"
-    LR = "lr"
 
 
 GRID_MODELS = {ModelKind.SVM: 2.0, ModelKind.LR: 30.0}  # the grid's C per model kind
