@@ -26,6 +26,8 @@ from agent_graph.errors import CaseAgentError, CatalogError, CatalogNotFound, St
 from agent_graph.intent_eval_choices import IntentDataset, ModelKind
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from agent_graph.catalog import AutomationLevel, Catalog, Intent
     from agent_graph.service import CaseAgent, TurnResult
     from agent_graph.store import CaseStore, QuarantinedEmail
@@ -173,6 +175,15 @@ def _writable_output(option: str, path: Path | None) -> None:
         raise _fail(f"{option} {path}: there is no folder {folder} (create it first)")
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise _fail(f"{option} {path}: not writable")
+
+
+def _write_json(path: Path | None, report: BaseModel, what: str = "report") -> None:
+    """Write a report given --json FILE (its folder is made if missing) and say where."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    console.print(f"{what} written to {path}")
 
 
 def _automation(values: list[str] | None, catalog: Catalog) -> dict[str, AutomationLevel]:
@@ -464,7 +475,7 @@ def check_catalog(path: Annotated[Path, typer.Argument(metavar="FILE", help="The
 @command("eval", cls=ManualCommand)
 def eval_command(
     directory: Annotated[Path, typer.Argument(metavar="FOLDER", help="A folder of recorded threads (*.json, formats.md §2).")],
-    json_out: Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the full report as JSON to FILE.")] = None,
+    json_out: JsonOption = None,
     brain: Annotated[str, typer.Option(envvar="CASE_AGENT_BRAIN", metavar="BRAIN", help="Which brain: offline or llm.")] = "offline",
     provider: Annotated[str | None, typer.Option(metavar="PROVIDER", help="llm: openai, azure_openai or compatible.")] = None,
     base_url: Annotated[str | None, typer.Option(metavar="URL", help="llm: an OpenAI-compatible server's base URL.")] = None,
@@ -490,9 +501,7 @@ def eval_command(
     except CaseAgentError as exc:
         raise _fail(str(exc)) from None
     print_suite_report(console, report)
-    if json_out:
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"report written to {json_out}")
+    _write_json(json_out, report)
 
 
 @command("eval-intents", cls=ManualCommand)
@@ -502,7 +511,7 @@ def eval_intents(
     shots: Annotated[int | None, typer.Option("--shots", min=1, metavar="N",
                                               help="Keep N training sentences per intent (seeded).")] = None,
     seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the --shots sample.")] = 0,
-    json_out: Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON to FILE.")] = None,
+    json_out: JsonOption = None,
     model: Annotated[list[ModelKind] | None, typer.Option(
         "--model", help="Model kinds the validation grid chooses from (repeat; default: svm and lr).")] = None,
 ) -> None:
@@ -517,14 +526,12 @@ def eval_intents(
     except (OSError, ValueError, KeyError) as exc:
         raise _fail(f"{data}: {exc}") from None
     print_intent_report(console, report)
-    if json_out:
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"report written to {json_out}")
+    _write_json(json_out, report)
 
 
 @command(cls=ManualCommand)
 def bench(
-    json_out: Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the figures as JSON to FILE.")] = None,
+    json_out: JsonOption = None,
     catalog: CatalogOption = None,
     emails: Annotated[int, typer.Option(metavar="N", help="Generated inbound emails for throughput and overhead.")] = 2000,
     scale_large: Annotated[int, typer.Option(metavar="N", help="Cases pre-filled in the large store.")] = 100_000,
@@ -540,9 +547,7 @@ def bench(
     report = run_bench(catalog or Path(DEFAULT_CATALOG), emails=emails, scale_large=scale_large, concurrency_emails=concurrency_emails,
                        workers=workers, delay_ms=delay_ms, progress=lambda text: err.print(text, style="dim"))
     print_bench_report(console, report)
-    if json_out:
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"figures written to {json_out}")
+    _write_json(json_out, report, "figures")
 
 
 @command(cls=ManualCommand)
@@ -564,7 +569,7 @@ def demo(
 @command("eval-replies", cls=ManualCommand)
 def eval_replies(
     data: Annotated[Path | None, typer.Option("--data", metavar="FILE", show_default=False, help="Labelled replies (JSON Lines: text, label, split). Default: the project's evals/replies/replies.jsonl.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON to FILE.")] = None,
+    json_out: JsonOption = None,
     misread: Annotated[str | None, typer.Option("--misread", metavar="SPLIT", help="List the misread replies of SPLIT: dev or held.")] = None,
 ) -> None:
     """Measure the reply classifier (accepts / needs_help / other) on a labelled set, per split."""
@@ -579,10 +584,7 @@ def eval_replies(
     except (OSError, LabelledSetError) as exc:
         raise _fail(str(exc)) from None
     print_reply_report(console, report, show_misread=show)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"report written to {json_out}")
+    _write_json(json_out, report)
 
 
 if __name__ == "__main__":  # pragma: no cover

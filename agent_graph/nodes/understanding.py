@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.extractors import normalise_value, values_before_intent
+from agent_graph.brain.llm_guard import flat
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Actor, CaseStatus, effective_status
@@ -66,8 +67,8 @@ def record_fields(env: Services, case_id: int, message_pk: int, understanding: U
             log.warning("brain proposed intent %r, which is not in the catalog: ignored", guess.intent_id)
         elif guess.confidence >= env.catalog.limits.intent_confidence:
             intent_id = guess.intent_id
-    customer_text = _flat("\n".join([message.subject, *[m.new_text for m in env.store.customer_messages(case.id)]]))
-    grounded = [v for v in understanding.values if v.span.strip() and _flat(v.span) in customer_text]
+    customer_text = flat("\n".join([message.subject, *[m.new_text for m in env.store.customer_messages(case.id)]]))
+    grounded = [v for v in understanding.values if v.span.strip() and flat(v.span) in customer_text]
     dropped = [v.name for v in understanding.values if v not in grounded]
     ambiguous: list[str] = []
     if case.intent is None and intent_id is None:
@@ -104,8 +105,3 @@ def _tied_to_one_attribute(env: Services, case: Case, message: Message,
     kept = [v for v in values if v.name in attributes
             and (v.name, normalise_value(attributes[v.name], v.value, now=now, region=region)) in sure]
     return kept, [v.name for v in values if v not in kept]
-
-
-def _flat(text: str) -> str:
-    """Whitespace-insensitive form, so a span quoted across a line break still counts as found."""
-    return " ".join(text.split()).lower()
