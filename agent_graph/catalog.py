@@ -20,7 +20,7 @@ import yaml
 from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from agent_graph.errors import CatalogError, TemplateRenderError
+from agent_graph.errors import CatalogError, CatalogNotFound, TemplateRenderError
 from agent_graph.template_engine import (
     TEMPLATE_VARIABLES,
     RenderedEmail,
@@ -527,6 +527,10 @@ def load_catalog(path: str | Path) -> Catalog:
     path = Path(path)
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CatalogNotFound(str(path)) from None
+    except IsADirectoryError:
+        raise CatalogError(str(path), [("(file)", "that is a folder; give the catalog's YAML file")]) from None
     except OSError as exc:
         raise CatalogError(str(path), [("(file)", f"cannot read the file: {exc.strerror}")]) from None
     catalog = parse_catalog(_parse_yaml(_decode(raw, str(path)), str(path)), str(path))

@@ -200,8 +200,9 @@ class ThreadRunner:
     def run_turn(self, index: int, turn: Turn) -> TurnReport:
         if turn.at:
             self.clock.set(parse_instant(turn.at))
-        sent_before = {i.id for i in self.store.outbox() if i.status == OutboxStatus.SENT}
+        sent_before = {i.id for i in self.store.outbox() if i.status == OutboxStatus.SENT and i.id is not None}
         automatic = False
+        result: TurnResult | None
         if turn.email is not None:
             raw = self.raw_email(index, turn.email)
             automatic = looks_automatic(turn.email)
@@ -338,7 +339,7 @@ def expectation_met(key: str, expected: Any, actual: dict[str, Any], catalog: Ca
         return actual["body"] is not None and all(s.lower() in body for s in _as_list(expected))
     if key == "body_excludes":
         return all(s.lower() not in body for s in _as_list(expected))
-    return expected == actual.get(key)
+    return bool(expected == actual.get(key))
 
 
 def _field_matches(name: str, expected: str, fields: dict[str, str], catalog: Catalog, intent_id: str | None) -> bool:

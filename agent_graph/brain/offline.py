@@ -12,7 +12,7 @@ from agent_graph.brain.intent import classifier_for
 from agent_graph.brain.replies import ReplyReading, asks_for_person, read_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AttributeType, Catalog
-from agent_graph.intake import is_reply_subject
+from agent_graph.intake import is_first_subject
 from agent_graph.wording import built_in_wording
 
 
@@ -39,7 +39,7 @@ class OfflineBrain:
             for text in texts:
                 found.update(self._values(catalog, text, intent.attributes, request))
             typed = [a for a in intent.attributes if a.type is not AttributeType.TEXT and a.name not in found]
-            if typed and _is_first_subject(request.subject):
+            if typed and is_first_subject(request.subject):
                 found.update(self._values(catalog, request.subject, typed, request))
             values = list(found.values())
         elif request.attributes_before_intent:
@@ -57,7 +57,7 @@ class OfflineBrain:
     @staticmethod
     def _values_before_intent(catalog: Catalog, request: UnderstandRequest) -> list[ExtractedValue]:
         """Values the unidentified email already carries, kept for when the intent becomes known."""
-        texts = [request.subject] if _is_first_subject(request.subject) else []
+        texts = [request.subject] if is_first_subject(request.subject) else []
         found: dict[str, ExtractedValue] = {}
         for text in [*texts, request.new_text]:
             found.update((v.name, v) for v in values_before_intent(
@@ -86,10 +86,5 @@ class OfflineBrain:
         return built_in_wording(request)
 
 
-def _is_first_subject(subject: str) -> bool:
-    """The subject of a first email carries meaning ("Refund for A-10442"); a reply's repeats ours."""
-    return bool(subject.strip()) and not is_reply_subject(subject)
-
-
 def _with_subject(subject: str, text: str) -> str:
-    return f"{subject}\n\n{text}" if _is_first_subject(subject) else text
+    return f"{subject}\n\n{text}" if is_first_subject(subject) else text
