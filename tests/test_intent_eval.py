@@ -42,7 +42,7 @@ DSTC11 = FIXTURES / "dstc11_slice.jsonl.gz"
 
 FRACTIONS = ("in_scope_accuracy", "in_scope_top1", "macro_f1")
 REQUIRED_KEYS = {"in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1", "median_predict_ms",
-                 "p99_predict_ms", "train_seconds", "peak_memory_mb", "dataset", "shots", "seed", "threshold",
+                 "median_predict_cpu_ms", "p99_predict_ms", "train_seconds", "peak_memory_mb", "dataset", "shots", "seed", "threshold",
                  "settings", "n_train", "n_val", "n_test"}
 SMALL_GRID = [Candidate(IntentSettings(c=1.0)), Candidate(IntentSettings(c=1.0), oos_intent=True)]
 
@@ -56,6 +56,7 @@ def _check_ranges(data: dict) -> None:
     assert 0.0 <= data["threshold"] <= 1.0
     assert 0.0 <= data["median_predict_ms"] <= data["p99_predict_ms"]
     assert data["median_predict_ms"] < 1000  # milliseconds, not seconds
+    assert 0.0 < data["median_predict_cpu_ms"] < 1000
     assert data["train_seconds"] >= 0 and data["peak_memory_mb"] >= 0
     for candidate in data["candidates"]:
         assert 0.0 <= candidate["macro_f1"] <= 1.0

@@ -27,7 +27,9 @@ linear model *plus* a calibrated confidence:
   whole, against the optimism of taking a maximum over many parts.
 * **Confidence**: for a segment and an intent, ``sigmoid(w . features)`` over four signals: the
   model's score for the intent, its margin over the best other class (``__none__`` included), the
-  best cosine similarity to the intent's own training texts, and that similarity's margin over
+  best cosine similarity to the intent's own training texts (at most
+  ``IntentSettings.similarity_examples`` of them, those that best cover the rest: a dataset's
+  thousands of examples would make every prediction slow), and that similarity's margin over
   the best other class. The weights (:data:`CALIBRATION`, per model kind and embedding weight)
   were fitted once, offline, by logistic
   regression on few-shot episodes drawn from the public CLINC150 train (examples) and validation
