@@ -7,6 +7,7 @@ well-formed From header; an email without one must not be answered at all."""
 
 from __future__ import annotations
 
+import re
 from email import errors, policy
 from email.header import Header
 
@@ -61,9 +62,13 @@ def from_headers(draw: st.DrawFn) -> str:
 
 
 def reference_sender(from_header: str) -> str | None:
-    """The std-lib's reading: the addr-spec of the one mailbox of a well-formed From, or None."""
+    """The std-lib's reading: the addr-spec of the one mailbox of a well-formed From, or None.
+
+    The header is unfolded first, as a mail reader does (RFC 5322 §2.2.3: a line break followed by
+    white space is not part of the value), so a long encoded display name folded over two lines reads
+    as one name, not as a name holding a line break."""
     try:
-        header = policy.default.header_factory("From", from_header)
+        header = policy.default.header_factory("From", re.sub(r"\r?\n(?=[ \t])", "", from_header))
     except Exception:
         return None
     if any(not isinstance(d, errors.ObsoleteHeaderDefect) for d in header.defects) or len(header.addresses) != 1:
