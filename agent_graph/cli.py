@@ -228,6 +228,38 @@ def review(
 
 
 @app.command()
+def act(
+    case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.")],
+    action: Annotated[str, typer.Option("--action", help="resolve: run the resolution path now (custom agent or "
+                                                         "template); enrich: read --source into the case's fields.")],
+    level: Annotated[str | None, typer.Option("--automation", help="full or confirm, for this run only.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Message-ID of a stored message of the case "
+                                                                "(required by enrich).")] = None,
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    now: NowOption = None,
+) -> None:
+    """Act on a case by API: resolve it now, or enrich it from a stored message. Once per (case, action, source)."""
+    from agent_graph.act import ActAction, ActRequest
+    from agent_graph.act import act as act_on_case
+
+    if action not in {a.value for a in ActAction}:
+        raise _fail(f"--action {bounded(action, 40)!r}: choose resolve or enrich")
+    if level not in (None, AutomationLevel.FULL, AutomationLevel.CONFIRM):
+        raise _fail(f"--automation {bounded(level, 40)!r}: choose full or confirm")
+    request = ActRequest(case=case, action=ActAction(action), source=source,
+                         automation=AutomationLevel(level) if level else None)
+    with _agent(db, catalog, now=now, create_store=False) as agent:
+        try:
+            result = act_on_case(agent, request)
+        except CaseAgentError as exc:
+            raise _fail(str(exc)) from None
+    console.print(_result_line(result))
+    if result.pending_review:
+        console.print(f"  draft waiting for review: case-agent review {result.case_number}")
+
+
+@app.command()
 def cases(db: DbOption = DEFAULT_DB,
           status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None) -> None:
     """A table of cases."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,6 +94,14 @@ templates:
 """
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def refund_agent_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo catalog's refund agent (examples/refund_agent.py) keeps its orders here, not in the repository."""
+    path = tmp_path_factory.mktemp("refund-agent") / "orders.db"
+    os.environ["REFUND_AGENT_DB"] = str(path)
+    return path
 
 
 @pytest.fixture
