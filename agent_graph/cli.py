@@ -392,6 +392,23 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to
                   f"send confidence {catalog.limits.send_confidence}")
     for warning in templates_that_do_not_ask(catalog):
         console.print(f"[yellow]warning:[/] {path}: {warning}")
+    _check_agents(catalog, path)
+
+
+def _check_agents(catalog: Catalog, path: Path) -> None:
+    """List the custom agents; an in-process graph that does not load is a warning here, not a surprise
+    on a customer's case (remote and HTTP agents are only reached when a case calls them)."""
+    from agent_graph.custom_agent import CustomAgentError, load_graph
+
+    for intent in catalog.intents():
+        if intent.agent is None:
+            continue
+        console.print(f"custom agent: {intent.id} -> {intent.agent.label} (timeout {intent.agent.timeout:g} s)")
+        if intent.agent.graph is not None:
+            try:
+                load_graph(intent.agent)
+            except CustomAgentError as exc:
+                console.print(f"[yellow]warning:[/] {path}: {exc}")
 
 
 @app.command("eval")
