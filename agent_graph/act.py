@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from agent_graph.catalog import AutomationLevel
 from agent_graph.errors import CaseAgentError
+from agent_graph.nodes.intake import act_source_message
 from agent_graph.service import CaseAgent, TurnResult
 from agent_graph.state import Trigger, run_input
 from agent_graph.store import Case, CaseStore
@@ -44,14 +45,12 @@ class ActRequest(BaseModel):
 def act_input(store: CaseStore, request: ActRequest) -> tuple[Case, dict[str, object]]:
     """The case and the graph input of an act, checked before anything runs."""
     case = find_case_ref(store, request.case)
-    if request.action is ActAction.ENRICH and request.source is None:
-        raise ActError("enrich needs --source: the Message-ID of a stored message of the case to read")
-    if request.source is not None:
-        message = store.message_by_header(request.source)
-        if message is None or message.case_id != case.id:
-            raise ActError(f"{request.source!r} is not a stored message of case {case.number}")
-    return case, run_input(trigger=Trigger(request.action.value), case_id=case.id, source=request.source,
-                           automation=request.automation)
+    trigger = Trigger(request.action.value)
+    try:
+        act_source_message(store, case.id, trigger, request.source)
+    except ValueError as exc:
+        raise ActError(f"{case.number}: {exc}") from None
+    return case, run_input(trigger=trigger, case_id=case.id, source=request.source, automation=request.automation)
 
 
 def act(agent: CaseAgent, request: ActRequest) -> TurnResult:

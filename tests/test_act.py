@@ -93,9 +93,9 @@ def test_act_refusals(store):
     agent = agent_for(store, suite_catalog())
     agent.process_email(mail(REFUND, 1))
     agent.process_email(mail(EXCHANGE, 2, subject="Exchange the fleece", sender="sam@example.org"))
-    with pytest.raises(ActError, match="enrich needs --source"):
+    with pytest.raises(ActError, match="enrich needs a source"):
         act(agent, ActRequest(case="CAS-000001", action="enrich"))
-    with pytest.raises(ActError, match="is not a stored message of case CAS-000001"):
+    with pytest.raises(ActError, match="CAS-000001: 'c2@customer.example' is not a stored message of the case"):
         act(agent, ActRequest(case="CAS-000001", action="enrich", source="c2@customer.example"))
     with pytest.raises(Exception, match="no case 'CAS-000042'"):
         act(agent, ActRequest(case="CAS-000042", action="resolve"))
@@ -125,7 +125,7 @@ def test_cli_act_and_show(tmp_path: Path):
     assert again.exit_code == 0 and "already done" in again.stdout
     for args, problem in ((["--action", "close"], "choose resolve or enrich"),
                           (["--action", "resolve", "--automation", "disabled"], "choose full or confirm"),
-                          (["--action", "enrich"], "enrich needs --source")):
+                          (["--action", "enrich"], "enrich needs a source")):
         refused = runner.invoke(app, ["act", "CAS-000001", *args, "--db", db, "--catalog", catalog])
         assert refused.exit_code == 2 and problem in refused.stderr
     shown = runner.invoke(app, ["show", "CAS-000001", "--db", db])

@@ -13,6 +13,7 @@ from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, Outbound
 from agent_graph.intake import parse_email
 from agent_graph.mailroom import message_stranger_reason, receive
 from agent_graph.state import AgentState, Trigger, TurnOutcome, cleared_run_fields
+from agent_graph.store import CaseStore, Message
 
 
 @atomic
@@ -47,17 +48,23 @@ def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def act_source(runtime: Runtime[Context], state: AgentState) -> int | None:
-    """The stored message an act reads (``enrich``; ``resolve`` reads none), checked to be the case's."""
+    """The stored message an act reads (``enrich``; ``resolve`` reads none)."""
     if state.case_id is None:
         raise ValueError(f"an act ({state.trigger.value}) needs the case_id of the case to act on")
-    if state.source is None:
-        if state.trigger is Trigger.ENRICH:
-            raise ValueError("enrich needs source: the Message-ID of a stored message of the case to read")
+    message = act_source_message(services(runtime.context).store, state.case_id, state.trigger, state.source)
+    return message.id if message is not None and state.trigger is Trigger.ENRICH else None
+
+
+def act_source_message(store: CaseStore, case_id: int, trigger: Trigger, source: str | None) -> Message | None:
+    """An act's source (a Message-ID): None, or a stored message of the case; ValueError otherwise."""
+    if source is None:
+        if trigger is Trigger.ENRICH:
+            raise ValueError("enrich needs a source: the Message-ID of a stored message of the case to read")
         return None
-    message = services(runtime.context).store.message_by_header(state.source)
-    if message is None or message.case_id != state.case_id:
-        raise ValueError(f"source {state.source!r} is not a stored message of case {state.case_id}")
-    return message.id if state.trigger is Trigger.ENRICH else None
+    message = store.message_by_header(source)
+    if message is None or message.case_id != case_id:
+        raise ValueError(f"{source!r} is not a stored message of the case")
+    return message
 
 
 def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, own_prefix: str) -> None:
