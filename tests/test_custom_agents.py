@@ -400,3 +400,14 @@ def test_check_catalog_lists_agents_and_warns_about_one_that_does_not_load(tmp_p
     typo.write_text((REPO / "examples/catalog.yaml").read_text().replace("refund_agent:graph", "refund_agnt:graph"))
     warned = CliRunner().invoke(app, ["check-catalog", str(typo)])
     assert warned.exit_code == 0 and "agent module refund_agnt is not on the Python path" in warned.stdout
+
+
+def test_the_subagent_api_reports_what_the_custom_agent_led_to(store):
+    from agent_graph.subagent import CaseRequest, LocalCaseSubAgent
+
+    for n, (script, expected) in enumerate([("resolve_case", ResponseType.RESOLVE_CASE),
+                                            ("question", ResponseType.QUESTION),
+                                            ("unable", ResponseType.UNABLE_TO_RESOLVE)], start=1):
+        subagent = LocalCaseSubAgent(agent_for(store, suite_catalog(refund_request=scripted(script))))
+        result = subagent.handle(CaseRequest(email=mail(REFUND, n, sender=f"c{n}@example.net").decode()))
+        assert result.response_type is expected and not result.needs_review
