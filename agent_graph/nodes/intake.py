@@ -39,11 +39,10 @@ def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         update = {**cleared, "case_id": message.case_id, "automatic_reason": message.automatic_reason,
                   "duplicate": message.processed}
     if update["case_id"] is not None and not update["automatic_reason"] and not update.get("duplicate"):
-        message_pk = update.get("message_pk") or state.message_pk
-        update["stranger"] = message_stranger_reason(env.store.case(update["case_id"]), env.store.message(message_pk))
-        case_number = env.store.case(update["case_id"]).number or str(update["case_id"])
-        supersede_pending_drafts(runtime, update["case_id"],
-                                 reply_key_prefix(case_number, env.store.message(message_pk).message_id))
+        case = env.store.case(update["case_id"])
+        message = env.store.message(update.get("message_pk") or state.message_pk)
+        update["stranger"] = message_stranger_reason(case, message)
+        supersede_pending_drafts(runtime, case.id, reply_key_prefix(case.number or str(case.id), message.message_id))
     return update
 
 
