@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 2024
 
-.PHONY: install demo test eval check-catalog serve clean
+.PHONY: install demo lint test eval check-catalog serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ demo: $(STAMP)
 	$(BIN)/case-agent demo
 	@$(BIN)/python examples/refund_agent.py refunds
 
-test: $(STAMP)
+# ruff and mypy, settings in pyproject.toml (mypy: strict, with the exceptions listed there)
+lint: $(STAMP)
+	$(BIN)/ruff check agent_graph tools tests
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 eval: $(STAMP)

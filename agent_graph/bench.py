@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from re import _constants as sre_constants  # type: ignore[attr-defined]  # the regex parser: generated
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # values must match their patterns
 from typing import Any
 
-from re import _constants as sre_constants  # the regex parser: generated values must match patterns
-from re import _parser as sre_parse
-
+from langgraph.graph import END
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 from sqlalchemy import insert
@@ -39,11 +39,17 @@ from agent_graph.cpu_slots import waiting
 from agent_graph.domain import CaseStatus, Direction
 from agent_graph.intake import build_email, parse_email
 from agent_graph.mailroom import receive
+from agent_graph.nodes.case_actions import close, resolve, route, update_only
+from agent_graph.nodes.custom_agent import consult
+from agent_graph.nodes.decision import decide
+from agent_graph.nodes.email import compose, send
+from agent_graph.nodes.guard import guard
+from agent_graph.nodes.intake import ingest, set_aside
+from agent_graph.nodes.understanding import understand
 from agent_graph.replay import run_suite
 from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.state import AgentState, run_input
-from agent_graph.store import CaseStore
-from agent_graph.store import schema
+from agent_graph.store import CaseStore, schema
 
 log = logging.getLogger(__name__)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -245,24 +251,24 @@ def plain_processor(agent: CaseAgent) -> Processor:
     runtime = Runtime(context=agent.context)
     env = agent.env
     steps: dict[str, Callable[..., dict[str, Any]]] = {
-        "set_aside": wiring.set_aside, "understand": wiring.understand, "decide": wiring.decide,
-        "guard": wiring.guard, "compose": wiring.compose, "send": wiring.send, "resolve": wiring.resolve,
-        "route": wiring.route, "close": wiring.close, "update_only": wiring.update_only, "consult": wiring.consult,
+        "set_aside": set_aside, "understand": understand, "decide": decide, "guard": guard, "compose": compose,
+        "send": send, "resolve": resolve, "route": route, "close": close, "update_only": update_only,
+        "consult": consult,
     }
     following: dict[str, Callable[[AgentState, Runtime[Context]], str]] = {
         "understand": lambda s, r: "decide", "decide": lambda s, r: "guard", "guard": wiring.after_guard,
-        "consult": wiring.carry_out, "compose": wiring.after_compose,
+        "consult": wiring.pure(wiring.carry_out), "compose": wiring.pure(wiring.after_compose),
     }
 
     def process(raw: bytes) -> PlainResult:
         email = parse_email(raw, own_addresses=[env.catalog.mailbox])
         receipt = receive(env.catalog, env.store, env.clock, email)
         state = AgentState(**run_input(message_pk=receipt.message_pk, case_id=receipt.case_id))
-        state = state.model_copy(update=wiring.ingest(state, runtime))
-        step = wiring.after_ingest(state, runtime)
-        while step not in (wiring.END, "review"):
+        state = state.model_copy(update=ingest(state, runtime))
+        step = wiring.after_ingest(state)
+        while step not in (END, "review"):
             state = state.model_copy(update=steps[step](state, runtime))
-            step = following.get(step, lambda s, r: wiring.END)(state, runtime)
+            step = following[step](state, runtime) if step in following else END
         return PlainResult(case_id=receipt.case_id)
 
     return process

@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import re
 import reprlib
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from collections.abc import Collection
 from typing import Annotated, Any
 
 import yaml
-from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from agent_graph.errors import CatalogError, TemplateRenderError
+from agent_graph.template_engine import (
+    TEMPLATE_VARIABLES,
+    RenderedEmail,
+    field_references,
+    render,
+    template_variables,
+    variables_used,
+)
 
 ID_PATTERN = r"^[a-z0-9_]+$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="an ISO 639-1 code: en, es, de, ...")]
 
 
 class AutomationLevel(StrEnum):
@@ -186,6 +196,8 @@ class Template(_Strict):
     purpose: TemplatePurpose = TemplatePurpose.GENERIC
     subject: str
     body: str
+    language: LanguageCode | None = Field(
+        default=None, description="Extension: the language it is written in; default the catalog's default_language.")
 
 
 class LineOfBusiness(_Strict):
@@ -231,7 +243,9 @@ class Limits(_Strict):
 class Catalog(_Strict):
     organisation: str
     mailbox: str
-    default_language: str = "en"
+    default_language: LanguageCode = "en"
+    languages: list[LanguageCode] = Field(
+        min_length=1, description="Extension: the languages the organisation answers in; default [default_language].")
     default_region: str = Field(default="US", description="Extension: region for phone numbers without +.")
     default_template: Identifier | None = None
     record_interactions: bool = True
@@ -239,6 +253,18 @@ class Catalog(_Strict):
     limits: Limits = Field(default_factory=Limits)
     lines_of_business: list[LineOfBusiness] = Field(min_length=1)
     templates: list[Template] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_languages(cls, data: Any) -> Any:
+        """``default_language`` is read as its ISO 639-1 part ("en-GB" is en); ``languages`` defaults to it."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("default_language"), str):
+            data["default_language"] = re.split(r"[-_]", data["default_language"], maxsplit=1)[0].lower()
+        data.setdefault("languages", [data.get("default_language", "en")])
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:
@@ -262,11 +288,12 @@ class Catalog(_Strict):
 
     def lob_for_address(self, addresses: list[str]) -> LineOfBusiness:
         """The LOB of a case whose intent is not known yet: by the address mailed, else the first."""
-        wanted = {a.lower() for a in addresses}
-        for lob in self.lines_of_business:
-            if wanted & {a.lower() for a in lob.addresses}:
-                return lob
-        return self.lines_of_business[0]
+        return self.lob_by_address(addresses) or self.lines_of_business[0]
+
+    def lob_by_address(self, addresses: list[str]) -> LineOfBusiness | None:
+        """The LOB whose ``addresses`` include one of these; None for mail to no LOB's own address."""
+        wanted = {a.strip().lower() for a in addresses}
+        return next((lob for lob in self.lines_of_business if wanted & {a.lower() for a in lob.addresses}), None)
 
     def all_templates(self) -> list[Template]:
         return [t for lob in self.lines_of_business for t in lob.templates] + list(self.templates)
@@ -293,6 +320,10 @@ class Catalog(_Strict):
                 for lob in self.lines_of_business]
         return self.model_copy(update={"lines_of_business": lobs})
 
+    def language_of(self, template: Template) -> str:
+        """The language ``template`` is written in (its ``language``, else ``default_language``)."""
+        return template.language or self.default_language
+
 
 def _reject_duplicates(values: list[str], what: str) -> None:
     seen: set[str] = set()
@@ -304,31 +335,8 @@ def _reject_duplicates(values: list[str], what: str) -> None:
 
 # --- template checks ---------------------------------------------------------------------
 
-TEMPLATE_VARIABLES = frozenset(
-    {"case", "customer", "fields", "missing", "knowledge", "organisation", "mailbox", "message", "intent",
-     "follow_up_number"}
-)
-
-
-def template_field_references(source: str) -> set[str]:
-    """Names used as ``fields.NAME`` or ``fields['NAME']`` in a Jinja template."""
-    from agent_graph.templates import parse_template
-
-    ast = parse_template(source)
-    names: set[str] = set()
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name == "fields":
-            if isinstance(node, nodes.Getattr):
-                names.add(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                names.add(node.arg.value)
-    return names
-
-
 def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
     """(location, problem) for every template that would fail or misbehave when rendered."""
-    from agent_graph.templates import parse_template
-
     problems: list[tuple[str, str]] = []
     scopes: list[tuple[str, list[Template], list[Intent]]] = [
         (f"lines_of_business[{n}].templates", lob.templates, lob.intents)
@@ -345,7 +353,7 @@ def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
             for part in ("subject", "body"):
                 source = getattr(template, part)
                 try:  # finding the variables compiles the template: an unknown filter or test fails here
-                    unknown_vars = meta.find_undeclared_variables(parse_template(source)) - TEMPLATE_VARIABLES
+                    unknown_vars = variables_used(source) - TEMPLATE_VARIABLES
                 except TemplateSyntaxError as exc:
                     problems.append((f"{where}.{part}", f"Jinja syntax error on line {exc.lineno}: {exc.message}"))
                     continue
@@ -355,7 +363,7 @@ def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
                          f"templates may use {sorted(TEMPLATE_VARIABLES)}")
                     )
                 served = [catalog.intent(i) for i in template.intents] or scope_intents
-                for field_name in sorted(template_field_references(source)):
+                for field_name in sorted(field_references(source)):
                     lacking = [i.id for i in served if i is not None and i.attribute(field_name) is None]
                     if template.intents and lacking:
                         problems.append(
@@ -377,18 +385,78 @@ def _template_problems(catalog: Catalog) -> list[tuple[str, str]]:
     return problems
 
 
+def _language_problems(catalog: Catalog) -> list[tuple[str, str]]:
+    """(location, problem) for languages the catalog names but does not answer in."""
+    answered = ", ".join(catalog.languages)
+    problems = [(f"languages[{n}]", f"duplicate language '{code}'")
+                for n, code in enumerate(catalog.languages) if code in catalog.languages[:n]]
+    if catalog.default_language not in catalog.languages:
+        problems.append(("default_language", f"'{catalog.default_language}' is not in languages [{answered}]: add it"))
+    scopes = [(f"lines_of_business[{n}].templates", lob.templates) for n, lob in enumerate(catalog.lines_of_business)]
+    for prefix, templates in [*scopes, ("templates", catalog.templates)]:
+        for t_index, template in enumerate(templates):
+            if template.language is not None and template.language not in catalog.languages:
+                problem = f"'{template.language}' is not in languages [{answered}]: add it, or correct the template"
+                problems.append((f"{prefix}[{t_index}].language", problem))
+    return problems
+
+
 def _sample_render_problems(catalog: Catalog, template: Template, where: str,
                             scope_intents: list[Intent]) -> list[tuple[str, str]]:
     """A template that does not render for a sample case (a sandbox violation, an unknown filter,
     a type error) can never be sent: that is a load-time error, not a surprise on a customer's case."""
-    from agent_graph.templates import render_sample
-
     served = [i for i in map(catalog.intent, template.intents) if i is not None] or scope_intents
     try:
         render_sample(catalog, template, served)
     except TemplateRenderError as exc:
         return [(where, f"{exc} (a sample case with every field set: it would fail for every case)")]
     return []
+
+
+_SAMPLE_VALUES = {
+    AttributeType.STRING: "SAMPLE-1234", AttributeType.TEXT: "a sample description from the customer",
+    AttributeType.EMAIL: "sam.lee@example.com", AttributeType.PHONE: "+15555550100",
+    AttributeType.DATE: "2026-03-02", AttributeType.NUMBER: "42", AttributeType.MONEY: "89.99",
+    AttributeType.BOOLEAN: "true",
+}
+"""A value of each attribute type, written as the agent stores case fields."""
+
+
+def sample_value(attribute: Attribute) -> str:
+    return attribute.values[0] if attribute.values else _SAMPLE_VALUES[attribute.type]
+
+
+@dataclass(frozen=True)
+class _SampleCase:
+    """The case a template is tried on when the catalog loads (what templates see of a case)."""
+
+    lob: str
+    intent: str | None
+    number: str = "CAS-000001"
+    title: str = "Sample request"
+    status: str = "new"
+    customer_email: str = "sam.lee@example.com"
+    customer_name: str | None = "Sam Lee"
+
+
+def render_sample(catalog: Catalog, template: Template, served: list[Intent]) -> RenderedEmail:
+    """Render a template for the fullest case it can serve; raises TemplateRenderError.
+
+    ``served`` are the intents the template serves (its own list, else its scope's). The sample
+    case has the first of them as its intent and a named customer; every attribute of every served
+    intent has a sample value of its type (so a field that only some intents declare is there, as
+    the catalog check on field references allows); every attribute of the intent is listed as
+    missing (a request for information names at least one); ``message`` holds the drafter's words.
+    A template that fails on this case fails on every case: it can never be sent."""
+    intent = served[0] if served else None
+    lob = catalog.lob_of_intent(intent.id) if intent else None
+    case = _SampleCase(lob=(lob or catalog.lines_of_business[0]).id, intent=intent.id if intent else None)
+    fields = {a.name: sample_value(a) for i in served for a in i.attributes}
+    missing = [a.name for a in intent.attributes] if intent and intent.attributes else ["details"]
+    knowledge = intent.resolution.knowledge.strip() if intent else ""
+    variables = template_variables(catalog, case, intent, fields, missing, knowledge, follow_up_number=1)
+    variables["message"] = "We are looking into your request and will write again shortly."
+    return render(template, variables)
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -410,7 +478,7 @@ def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
         raise CatalogError(
             source, [(_location(tuple(e["loc"])), _pydantic_message(e)) for e in exc.errors()]
         ) from None
-    problems = _template_problems(catalog)
+    problems = _language_problems(catalog) + _template_problems(catalog)
     if problems:
         raise CatalogError(source, problems)
     return catalog

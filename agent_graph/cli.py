@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
+from agent_graph.catalog import AutomationLevel, Catalog, Intent, load_catalog
 from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.context import DEFAULT_CATALOG, DEFAULT_DB, Context
 from agent_graph.errors import CaseAgentError, CatalogError, StoreUnavailable, bounded
@@ -169,6 +169,55 @@ def _take_in(agent: CaseAgent, raw: bytes, source: str, label: str) -> TurnResul
 
 
 @app.command()
+def run(
+    mailbox: Annotated[str, typer.Option("--mailbox", envvar="CASE_AGENT_MAILBOX", help=(
+        "Where mail comes in: imap://USER:PASSWORD@HOST:PORT/FOLDER (imaps:// for TLS, ?starttls=true, "
+        "?auth=xoauth2, ?password_file=PATH; password also from CASE_AGENT_MAILBOX_PASSWORD), or a folder "
+        "of .eml files."))],
+    smtp: Annotated[str, typer.Option("--smtp", envvar="CASE_AGENT_SMTP", help=(
+        "Where mail goes out: smtp://USER:PASSWORD@HOST:PORT (smtps://, ?starttls=true, ?auth=xoauth2; "
+        "password also from CASE_AGENT_SMTP_PASSWORD), or a folder to write sent mail to."))],
+    sent_folder: Annotated[str | None, typer.Option("--sent-folder", help=(
+        "The IMAP account's Sent folder: searched by Message-ID before an email is sent again after a "
+        "crash. Gmail and Microsoft 365 file mail sent by SMTP there themselves."))] = None,
+    append_sent: Annotated[bool, typer.Option("--append-sent", help=(
+        "Also append a copy of each sent email to --sent-folder (servers that do not file it).")) ] = False,
+    after_processing: Annotated[str, typer.Option("--after-processing", help=(
+        "What to do with a processed email: keep, seen, or move:FOLDER."))] = "keep",
+    once: Annotated[bool, typer.Option("--once", help=(
+        "Process everything waiting, deliver the outbox, run due clock steps, exit."))] = False,
+    tick_every: Annotated[float, typer.Option("--tick-every", min=1, help=(
+        "Seconds between two runs of the clock (follow-ups, closures)."))] = 300,
+    poll: Annotated[float | None, typer.Option("--poll", min=0.1, help=(
+        "Look at the mailbox every N seconds instead of waiting with IMAP IDLE."))] = None,
+    retry_after: Annotated[float, typer.Option("--retry-after", min=0, help=(
+        "Seconds before the first retry of a temporary delivery failure (doubling, up to an hour)."))] = 30,
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    automation: AutomationOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the agent does.")] = False,
+) -> None:
+    """Run the agent on a mailbox until SIGTERM/SIGINT (or once, with --once): docs/mail.md."""
+    from agent_graph.mail import open_inbox, open_sender
+    from agent_graph.runner import MailService, RunSettings, configure_logging
+
+    if log_format not in ("text", "json"):
+        raise _fail(f"--log-format {log_format}: choose text or json")
+    configure_logging(log_format, verbose)
+    try:
+        inbox = open_inbox(mailbox, after_processing, poll)
+        sender = open_sender(smtp, mailbox, sent_folder, append_sent)
+    except CaseAgentError as exc:
+        raise _fail(str(exc)) from None
+    settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after)
+    with _agent(db, catalog, automation) as agent:
+        agent.warm_up()
+        code = MailService(agent, inbox, sender, settings).run()
+    raise typer.Exit(code=code)
+
+
+@app.command()
 def tick(db: DbOption = DEFAULT_DB, catalog: CatalogOption = Path(DEFAULT_CATALOG), now: NowOption = None) -> None:
     """Send the follow-ups that are due and close cases whose follow-ups ran out."""
     with _agent(db, catalog, now=now) as agent:
@@ -281,7 +330,8 @@ def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.
     if found is None:
         raise _fail(f"no case {case} in {db}")
     console.print(f"[bold]{found.number}[/] {found.title} — {found.status}, LOB {found.lob}, "
-                  f"intent {found.intent or 'not identified'}, customer {found.customer_email}")
+                  f"intent {found.intent or 'not identified'}, customer {found.customer_email}, "
+                  f"language {found.language or 'not known yet'}")
     table = Table("time", "who", "what", "detail", show_lines=False)
     for entry in case_timeline(store, found.id):
         table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.who, entry.what, entry.detail)
@@ -358,25 +408,44 @@ def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
 
 @app.command()
 def status(db: DbOption = DEFAULT_DB) -> None:
-    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails."""
+    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, the outbox
+    (pending and failed deliveries) and each mailbox `run` reads (last fetch, backlog, last error)."""
     store = CaseStore(db)
     by_status = store.count_cases_by_status()
     console.print(f"cases: {sum(by_status.values())}"
                   + "".join(f"\n  {name}: {count}" for name, count in by_status.items()), highlight=False)
     console.print(f"drafts waiting for review: {len(store.pending_drafts())}", highlight=False)
     console.print(f"quarantined emails: {store.count_quarantined()}", highlight=False)
+    undelivered, failed = store.undelivered(), store.failed_deliveries()
+    waiting = [item for item in undelivered if item.attempts]
+    console.print(f"outbox: {len(undelivered)} pending delivery ({len(waiting)} after a failed attempt), "
+                  f"{len(failed)} failed", highlight=False)
+    for item in failed:
+        console.print(f"  failed: {store.case(item.case_id).number} outbox #{item.id}: {item.delivery_error}",
+                      highlight=False)
+    for position in store.mailbox_positions():
+        last = f"{position.last_fetch_at:%Y-%m-%d %H:%M:%S}" if position.last_fetch_at else "never"
+        console.print(f"mailbox {position.name}: last fetch {last}, backlog {position.backlog or 0}",
+                      highlight=False)
+        if position.last_error:
+            console.print(f"  last error ({position.last_error_at:%Y-%m-%d %H:%M:%S}): {position.last_error}",
+                          highlight=False)
+    errors = [item for item in waiting if item.delivery_error]
+    if errors:
+        console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
 
 
 @app.command("check-catalog")
 def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to validate.")]) -> None:
     """Validate a catalog and print a one-screen summary."""
-    from agent_graph.templates import templates_that_do_not_ask
+    from agent_graph.templates import languages_lacking_templates, templates_that_do_not_ask
 
     catalog = _catalog(path)
     console.print(f"[bold]{catalog.organisation}[/] <{catalog.mailbox}> — valid")
     table = Table("LOB", "automation", "queue", "intent", "required", "optional", "resolution template")
     for lob in catalog.lines_of_business:
-        for intent in lob.intents or [None]:
+        intents: list[Intent | None] = [*lob.intents] or [None]
+        for intent in intents:
             table.add_row(
                 lob.id, lob.automation.value, lob.queue, intent.id if intent else "—",
                 ", ".join(a.name for a in intent.required_attributes) if intent else "",
@@ -390,7 +459,8 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to
     console.print(f"follow-up: {f'after {follow.after}, up to {follow.max_follow_ups}, close {follow.close_after_last} after the last' if follow else 'off'}; "
                   f"limits: {catalog.limits.max_info_requests} info requests, intent confidence {catalog.limits.intent_confidence}, "
                   f"send confidence {catalog.limits.send_confidence}")
-    for warning in templates_that_do_not_ask(catalog):
+    console.print(f"languages: {', '.join(catalog.languages)} (default {catalog.default_language})", highlight=False)
+    for warning in [*templates_that_do_not_ask(catalog), *languages_lacking_templates(catalog)]:
         console.print(f"[yellow]warning:[/] {path}: {warning}")
     _check_agents(catalog, path)
 
@@ -424,8 +494,8 @@ def eval_command(
     max_retries: Annotated[int | None, typer.Option(help="llm: retries on 429/5xx/timeouts.")] = None,
 ) -> None:
     """Replay recorded threads and score the agent: success, accuracy per key, unsafe actions."""
-    from agent_graph.report import print_suite_report
     from agent_graph.replay import run_suite
+    from agent_graph.report import print_suite_report
 
     _writable_output("--json", json_out)
     try:
@@ -532,6 +602,31 @@ def eval_replies(
     print_reply_report(console, report, show_misread=show)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        console.print(f"report written to {json_out}")
+
+
+@app.command("eval-languages")
+def eval_languages(
+    data: Annotated[Path, typer.Option("--data", help="Labelled lines (JSON Lines: text, lang, too_short, kind, split).")] = Path(
+        "evals/languages/lines.jsonl"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    misses: Annotated[bool, typer.Option("--misses", help="List the wrong answers and the longer lines left unknown.")] = False,
+) -> None:
+    """Measure language detection on labelled multilingual lines: per language, short and longer, per half; time per line."""
+    from agent_graph.language_eval import (
+        LabelledSetError,
+        print_language_report,
+        run_language_eval,
+    )
+
+    _writable_output("--json", json_out)
+    try:
+        report = run_language_eval(data)
+    except (OSError, LabelledSetError) as exc:
+        raise _fail(str(exc)) from None
+    print_language_report(console, report, show_misses=misses)
+    if json_out:
         json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
         console.print(f"report written to {json_out}")
 

@@ -40,4 +40,4 @@ def as_utc(value: datetime) -> datetime:
 
 def parse_instant(text: str) -> datetime:
     """An ISO-8601 instant such as ``2026-03-02T09:15:00Z``."""
-    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    return as_utc(datetime.fromisoformat(text))

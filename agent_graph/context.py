@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Annotated, Any
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import GetCoreSchemaHandler
 from pydantic.json_schema import SkipJsonSchema
@@ -14,9 +14,9 @@ from pydantic_core import CoreSchema, core_schema
 
 from agent_graph.brain.base import Brain
 from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
+from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.domain import Actor
 from agent_graph.errors import ConfigurationError, bounded
-from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.mailbox import LocalMailbox, Mailbox
 from agent_graph.store import CaseStore
 

@@ -147,7 +147,7 @@ def case_view(env: Services, case: Case) -> CaseView:
     fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
     texts = [CustomerText(at=m.at, text=m.new_text) for m in env.store.customer_messages(case.id)]
     return CaseView(number=case.number or str(case.id), status=case.status, intent=case.intent, fields=fields,
-                    customer=Customer(email=case.customer_email, name=case.customer_name), newTexts=texts)
+                    customer=Customer(email=case.customer_email, name=case.customer_name), new_texts=texts)
 
 
 def get_case(case_id: str | int, context: Context | None = None) -> CaseView:
@@ -227,7 +227,7 @@ def call_custom_agent(env: Services, ref: CustomAgentRef, case: Case) -> AgentCa
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors())
         error = f"invalid answer ({bounded(problems, 300)})"
-    except Exception as exc:  # noqa: BLE001 - whatever the agent raises, the case goes to a person
+    except Exception as exc:
         log.info("custom agent %s failed on %s", ref.label, number, exc_info=True)
         error = f"{type(exc).__name__}: {bounded(str(exc), 300)}"
     latency = (time.perf_counter() - started) * 1000

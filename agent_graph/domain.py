@@ -53,8 +53,11 @@ class OutboxStatus(StrEnum):
     PENDING_REVIEW = "pending_review"
     APPROVED = "approved"
     SENT = "sent"
+    """Sent by the agent; delivered by the mail connector once ``delivered_at`` is set."""
     DISCARDED = "discarded"
     SUPERSEDED = "superseded"
+    FAILED = "failed"
+    """The mail server refused it for good (SMTP 5xx): the case went to a representative."""
 
 
 class Outbound(StrEnum):

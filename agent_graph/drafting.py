@@ -13,11 +13,18 @@ from typing import Any
 
 from agent_graph.brain.base import Brain, ComposeRequest
 from agent_graph.brain.llm_guard import UngroundedDraftError, compose_sources, ungrounded_details
-from agent_graph.brain.offline import built_in_wording, email_frame
 from agent_graph.catalog import Catalog, Template, TemplatePurpose
 from agent_graph.store import Case
-from agent_graph.templates import (RenderedEmail, choose_template, first_name, render, template_variables,
-                                   variables_used)
+from agent_graph.template_engine import (
+    MissingDetail,
+    RenderedEmail,
+    first_name,
+    render,
+    template_variables,
+    variables_used,
+)
+from agent_graph.templates import choose_template
+from agent_graph.wording import built_in_wording, email_frame
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,7 @@ def _framed(case: Case, variables: dict[str, Any]) -> RenderedEmail:
                          body=email_frame().render(variables).strip() + "\n", template_id=None)
 
 
-def unnamed_missing(body: str, missing: list[dict[str, str]]) -> list[str]:
+def unnamed_missing(body: str, missing: list[MissingDetail]) -> list[str]:
     """The missing attributes an email asking for them does not name: neither the label, nor the
     description, nor the catalog's name of each appears in the body."""
     text = body.lower()

@@ -53,5 +53,9 @@ class PolicyViolation(CaseAgentError):
     """A tool was asked to do something the policy forbids. Nothing was changed."""
 
 
+class SubAgentError(CaseAgentError):
+    """A request the sub-agent cannot carry out (unknown case, an email of another case)."""
+
+
 class ThreadFormatError(CaseAgentError):
     """A recorded thread file for replay is not in the format of formats.md §2."""

@@ -45,7 +45,7 @@ from agent_graph.nodes.understanding import understand
 from agent_graph.state import AgentInput, AgentState, Delivery, Trigger
 
 
-def after_ingest(state: AgentState, runtime: Runtime[Context]) -> str:
+def after_ingest(state: AgentState) -> str:
     if state.trigger is Trigger.TICK:
         return "decide_on_clock"
     if state.trigger.acts:
@@ -55,7 +55,7 @@ def after_ingest(state: AgentState, runtime: Runtime[Context]) -> str:
     return "understand"
 
 
-def after_act(state: AgentState, runtime: Runtime[Context]) -> str:
+def after_act(state: AgentState) -> str:
     if state.draft_id is not None:  # this act was done before, and its draft still waits for review
         return "review"
     if state.outcome is not None:  # this act was done before
@@ -63,17 +63,17 @@ def after_act(state: AgentState, runtime: Runtime[Context]) -> str:
     return "understand" if state.trigger is Trigger.ENRICH else "guard"
 
 
-def after_understand(state: AgentState, runtime: Runtime[Context]) -> str:
+def after_understand(state: AgentState) -> str:
     return "update_only" if state.trigger is Trigger.ENRICH else "decide"
 
 
 def after_guard(state: AgentState, runtime: Runtime[Context]) -> str:
     if consults_custom_agent(state, runtime):
         return "consult"
-    return carry_out(state, runtime)
+    return carry_out(state)
 
 
-def carry_out(state: AgentState, runtime: Runtime[Context]) -> str:
+def carry_out(state: AgentState) -> str:
     """The node that carries out the plan."""
     plan = state.plan
     if plan is None:
@@ -84,19 +84,24 @@ def carry_out(state: AgentState, runtime: Runtime[Context]) -> str:
             Action.UPDATE_ONLY: "update_only"}.get(plan.action, END)
 
 
-def after_compose(state: AgentState, runtime: Runtime[Context]) -> str:
+def after_compose(state: AgentState) -> str:
     assert state.plan is not None
     if state.plan.action is Action.ROUTE_TO_REP:
         return "route"
     return "review" if state.plan.delivery is Delivery.REVIEW else "send"
 
 
-def after_review(state: AgentState, runtime: Runtime[Context]) -> str:
+def after_review(state: AgentState) -> str:
     assert state.plan is not None
     return "route" if state.plan.action is Action.ROUTE_TO_REP else "send"
 
 
 Router = Callable[[AgentState, Runtime[Context]], str]
+
+
+def pure(router: Callable[[AgentState], str]) -> Router:
+    """A router that reads only the state (most do: they are unit-tested as plain functions)."""
+    return lambda state, runtime: router(state)
 
 
 def routed(node: Callable[..., dict[str, Any]], router: Router
@@ -114,18 +119,18 @@ def routed(node: Callable[..., dict[str, Any]], router: Router
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
     """Compile the agent. Pass a checkpointer for pausing at reviews (the server brings its own)."""
     builder = StateGraph(AgentState, context_schema=Context, input_schema=AgentInput)
-    builder.add_node("ingest", routed(ingest, after_ingest),
+    builder.add_node("ingest", routed(ingest, pure(after_ingest)),
                      destinations=("set_aside", "understand", "decide_on_clock", "act"))
-    builder.add_node("act", routed(act, after_act), destinations=("understand", "guard", "review", END))
+    builder.add_node("act", routed(act, pure(after_act)), destinations=("understand", "guard", "review", END))
     builder.add_node("set_aside", set_aside)
-    builder.add_node("understand", routed(understand, after_understand), destinations=("decide", "update_only"))
+    builder.add_node("understand", routed(understand, pure(after_understand)), destinations=("decide", "update_only"))
     builder.add_node("decide", decide)
     builder.add_node("decide_on_clock", decide_on_clock)
     builder.add_node("guard", routed(guard, after_guard),
                      destinations=("consult", "compose", "resolve", "route", "close", "update_only", END))
-    builder.add_node("consult", routed(consult, carry_out), destinations=("compose", "route", "update_only"))
-    builder.add_node("compose", routed(compose, after_compose), destinations=("review", "send", "route"))
-    builder.add_node("review", routed(review, after_review), destinations=("send", "route"))
+    builder.add_node("consult", routed(consult, pure(carry_out)), destinations=("compose", "route", "update_only"))
+    builder.add_node("compose", routed(compose, pure(after_compose)), destinations=("review", "send", "route"))
+    builder.add_node("review", routed(review, pure(after_review)), destinations=("send", "route"))
     builder.add_node("send", send)
     builder.add_node("resolve", resolve)
     builder.add_node("route", route)

@@ -20,7 +20,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import errors, policy
 from email.header import decode_header, make_header
 from email.headerregistry import (
@@ -503,7 +503,7 @@ def _date(raw_headers: dict[str, str]) -> datetime | None:
         return None
     if parsed is None:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _selected_headers(raw_headers: dict[str, str]) -> dict[str, str]:
@@ -918,7 +918,7 @@ def build_email(
 
     Message-IDs are given without <> (as stored) and written with them.
     """
-    sent = date if date.tzinfo else date.replace(tzinfo=timezone.utc)
+    sent = date if date.tzinfo else date.replace(tzinfo=UTC)
     msg = EmailMessage(policy=_POLICY)
     _set_header(msg, "From", from_)
     _set_header(msg, "To", to)

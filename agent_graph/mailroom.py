@@ -10,7 +10,9 @@ from pydantic import BaseModel
 from agent_graph.catalog import Catalog
 from agent_graph.claims import Claim
 from agent_graph.clock import Clock
-from agent_graph.domain import Actor
+from agent_graph.context import Services
+from agent_graph.domain import Action, Actor
+from agent_graph.errors import SubAgentError
 from agent_graph.intake import MAX_BODY_CHARS, REPLY_PREFIX_RE, InboundEmail, case_number_in_subject, stranger_reason
 from agent_graph.store import Case, CaseStore, Message
 
@@ -28,19 +30,29 @@ class Receipt(BaseModel):
     """False: another worker is running this stored email (``agent_graph.claims``); leave it to them."""
 
 
-def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmail, claim: Claim | None = None
-            ) -> Receipt:
+def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmail, claim: Claim | None = None,
+            case: Case | None = None) -> Receipt:
     """Store the email (once per Message-ID) and thread it to a case, opening one when needed.
 
-    Automatic mail is kept on the case it threads to; it never opens a case of its own. With a
-    ``claim``, the email is stored claimed by its worker, or a stored one that nobody runs is taken.
+    The one way an inbound email enters the store: the CLI, the ``run`` service, the mailroom
+    graph and the sub-agent all call it. Automatic mail is kept on the case it threads to; it never
+    opens a case of its own. With a ``claim``, the email is stored claimed by its worker, or a
+    stored one that nobody runs is taken. With a ``case``, an email that threads nowhere joins
+    that case, and one that threads to another case is refused (SubAgentError).
     """
     existing = store.message_by_header(email.message_id)
+    if case is not None:
+        threaded = existing.case_id if existing is not None else find_case(store, email)
+        if threaded is not None and threaded != case.id:
+            raise SubAgentError(f"email {email.message_id} belongs to case {store.case(threaded).number}, "
+                                f"not {case.number}")
     if existing is not None:
         claimed = existing.processed or claim is None or store.claim_message(existing.id, claim)
         return Receipt(message_pk=existing.id, case_id=existing.case_id, duplicate=existing.processed,
                        automatic_reason=existing.automatic_reason, claimed=claimed)
     case_id, refused = _thread(store, email)
+    if case_id is None and case is not None:
+        case_id, refused = case.id, None
     now = clock.now()
     if case_id is None and email.automatic_reason is None:
         lob = catalog.lob_for_address(email.to)
@@ -56,6 +68,15 @@ def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmai
     if email.body_cut_from is not None:
         record_body_cut(store, email, message.id, case_id, now)
     return Receipt(message_pk=message.id, case_id=case_id, automatic_reason=email.automatic_reason)
+
+
+def set_aside_unthreaded(env: Services, receipt: Receipt) -> str:
+    """Automatic mail that belongs to no case: no agent run follows, so it is recorded (once) here."""
+    note = f"automatic mail ({receipt.automatic_reason or 'automatic'}) that belongs to no case: recorded, not answered"
+    if not receipt.duplicate:
+        env.record(None, Actor.AGENT, Action.IGNORE, note, {"message_pk": receipt.message_pk})
+        env.store.mark_processed(receipt.message_pk)
+    return note
 
 
 def record_body_cut(store: CaseStore, email: InboundEmail, message_pk: int, case_id: int | None,

@@ -25,11 +25,11 @@ from agent_graph.brain.intent import classifier_for
 from agent_graph.claims import Claimant
 from agent_graph.context import Context, Services, services
 from agent_graph.cpu_slots import CpuSlots
-from agent_graph.domain import Action, Actor, CaseStatus, Outbound
-from agent_graph.graph import build_graph
+from agent_graph.domain import Action, CaseStatus, Outbound
 from agent_graph.errors import EmailParseError
+from agent_graph.graph import build_graph
 from agent_graph.intake import parse_email
-from agent_graph.mailroom import receive
+from agent_graph.mailroom import receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
 from agent_graph.serde import checkpoint_serde
 from agent_graph.state import Trigger, TurnOutcome, run_input
@@ -160,7 +160,8 @@ class CaseAgent:
             return TurnResult(case_id=receipt.case_id, case_number=case.number if case else None, duplicate=True,
                               outcome=TurnOutcome(action=None, note=note))
         if case is None:
-            return self._set_aside_unthreaded(receipt.message_pk, receipt.automatic_reason or "automatic")
+            note = set_aside_unthreaded(self.env, receipt)
+            return TurnResult(case_id=None, case_number=None, outcome=TurnOutcome(action=Action.IGNORE, note=note))
         if not registered:
             self._wait_for_case(case, graph_input)
         result = self._run(case, graph_input)
@@ -271,13 +272,6 @@ class CaseAgent:
         message = self.env.store.message_by_header(email.message_id)
         if message is not None and message.case_id is not None and not message.processed:
             self.env.store.end_run(_thread_of(self.env.store.case(message.case_id)))
-
-    def _set_aside_unthreaded(self, message_pk: int, reason: str) -> TurnResult:
-        note = f"automatic mail ({reason}) that belongs to no case: recorded, not answered"
-        self.env.record(None, Actor.AGENT, Action.IGNORE, note, {"message_pk": message_pk})
-        self.env.store.mark_processed(message_pk)
-        return TurnResult(case_id=None, case_number=None, outcome=TurnOutcome(action=Action.IGNORE, note=note))
-
 
 
 def _thread_of(case: Case) -> str:

@@ -130,4 +130,4 @@ def cleared_run_fields() -> dict[str, object]:
 
 def run_input(**values: object) -> dict[str, object]:
     """A complete input: every input field set, so nothing of the thread's previous run leaks in."""
-    return AgentInput(**values).model_dump(mode="json")  # type: ignore[arg-type]
+    return AgentInput.model_validate(values).model_dump(mode="json")

@@ -41,10 +41,10 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent_graph.context import Context, Services, services
-from agent_graph.domain import Action, Actor, CaseStatus, Outbound, ResponseType
-from agent_graph.errors import CaseAgentError
-from agent_graph.intake import GENERATED_ID_DOMAIN, InboundEmail, build_email, parse_email
-from agent_graph.mailroom import Receipt, find_case, receive
+from agent_graph.domain import Action, CaseStatus, Outbound, ResponseType
+from agent_graph.errors import SubAgentError
+from agent_graph.intake import GENERATED_ID_DOMAIN, build_email, parse_email
+from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer, thread_id_for
 from agent_graph.state import Trigger, TurnOutcome, run_input
@@ -56,10 +56,6 @@ T = TypeVar("T")
 
 AGENT_GRAPH_ID = "case_agent"
 MAILROOM_GRAPH_ID = "mailroom"
-
-
-class SubAgentError(CaseAgentError):
-    """A request the sub-agent cannot carry out (unknown case, an email of another case)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,20 +195,6 @@ def find_case_ref(store: CaseStore, ref: str | int) -> Case:
     return case
 
 
-def receive_email(env: Services, email: InboundEmail, case: Case | None = None) -> Receipt:
-    """Store and thread an email; with ``case`` given, an email that threads nowhere joins that case."""
-    if case is not None:
-        stored = env.store.message_by_header(email.message_id)
-        threaded = stored.case_id if stored is not None else find_case(env.store, email)
-        if threaded is not None and threaded != case.id:
-            other = env.store.case(threaded)
-            raise SubAgentError(f"email {email.message_id} belongs to case {other.number}, not {case.number}")
-        if stored is None and threaded is None:
-            message = env.store.add_inbound(email, case.id, env.clock.now())
-            return Receipt(message_pk=message.id, case_id=case.id, automatic_reason=email.automatic_reason)
-    return receive(env.catalog, env.store, env.clock, email)
-
-
 def case_record(env: Services, case: Case) -> CaseRecord:
     fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
     return CaseRecord(id=case.id, number=case.number or str(case.id), status=CaseStatus(case.status),
@@ -229,9 +211,11 @@ def locate(env: Services, request: CaseRequest) -> MailroomResult:
         raw = email_source(request.email, env.catalog.mailbox, env.clock.now())
         email = parse_email(raw, own_addresses=[env.catalog.mailbox])
         with env.store.unit_of_work():
-            receipt = receive_email(env, email, case)
+            receipt = receive(env.catalog, env.store, env.clock, email, case=case)
             if receipt.case_id is None:
-                return _set_aside_unthreaded(env, receipt)
+                return MailroomResult(message_pk=receipt.message_pk, duplicate=receipt.duplicate,
+                                      automatic_reason=receipt.automatic_reason,
+                                      note=set_aside_unthreaded(env, receipt))
         case = env.store.case(receipt.case_id)
     assert case is not None  # CaseRequest guarantees a case or an email
     return MailroomResult(
@@ -241,16 +225,6 @@ def locate(env: Services, request: CaseRequest) -> MailroomResult:
         follow_up_due=receipt is None and due_step(env.catalog, case, env.clock.now()) is not None,
         note="duplicate: this email was already processed" if receipt and receipt.duplicate else "",
     )
-
-
-def _set_aside_unthreaded(env: Services, receipt: Receipt) -> MailroomResult:
-    """Automatic mail that belongs to no case: no agent run follows, so it is recorded here."""
-    note = f"automatic mail ({receipt.automatic_reason}) that belongs to no case: recorded, not answered"
-    if not receipt.duplicate:
-        env.record(None, Actor.AGENT, Action.IGNORE, note, {"message_pk": receipt.message_pk})
-        env.store.mark_processed(receipt.message_pk)
-    return MailroomResult(message_pk=receipt.message_pk, duplicate=receipt.duplicate,
-                          automatic_reason=receipt.automatic_reason, note=note)
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,7 +382,7 @@ class LocalCaseSubAgent:
         if case is not None:  # store it on that case first: process_email then finds it there
             email = parse_email(raw, own_addresses=[env.catalog.mailbox])
             with env.store.unit_of_work():
-                receive_email(env, email, case)
+                receive(env.catalog, env.store, env.clock, email, case=case)
         return _result_from_turn(self.agent.process_email(raw), env.store)
 
     def _due_on(self, case: Case) -> CaseResult:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from agent_graph.domain import Direction
+from agent_graph.domain import Direction, OutboxStatus
 from agent_graph.store import CaseStore
 
 
@@ -37,7 +37,13 @@ def case_timeline(store: CaseStore, case_id: int) -> list[TimelineEntry]:
             continue
         entries.append(TimelineEntry(at=i.at, who=i.actor, what=i.kind, detail=i.summary, order=2))
     for d in store.outbox(case_id):
-        if d.status != "sent":
+        if d.status == OutboxStatus.FAILED:
+            entries.append(TimelineEntry(at=d.sent_at or d.created_at, who="system", what="not delivered", order=4,
+                                         detail=f"{d.subject}: {d.delivery_error}"))
+        elif d.status == OutboxStatus.SENT and d.delivered_at is None and d.attempts:
+            entries.append(TimelineEntry(at=d.sent_at or d.created_at, who="system", what="delivery pending",
+                                         order=4, detail=f"{d.subject}: {d.attempts} attempt(s), last error: {d.delivery_error}"))
+        elif d.status != OutboxStatus.SENT:
             entries.append(TimelineEntry(at=d.created_at, who="agent", what=f"draft ({d.status})", order=2,
                                          detail=f"{d.subject} [{d.template_id or 'built-in'}]"))
     entries.sort(key=lambda e: (e.at, e.order))

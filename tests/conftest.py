@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -94,6 +96,39 @@ templates:
 """
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+# Keys of a recorded request body that may differ between the recording and the replay: the
+# model name is the stand-in's or, for a cassette recorded against a real endpoint, that one's.
+VOLATILE_BODY_KEYS = frozenset({"model"})
+
+
+def _json_body(request: Any) -> Any:
+    body = request.body
+    if not body:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(parsed, dict):
+        return {key: value for key, value in parsed.items() if key not in VOLATILE_BODY_KEYS}
+    return parsed
+
+
+def json_body_matcher(live: Any, recorded: Any) -> None:
+    """vcrpy matcher: the body the code sends now equals the recorded one, but for volatile keys.
+    Without it a replayed test would read the recorded body, not the one the code sends."""
+    sent, kept = _json_body(live), _json_body(recorded)
+    if sent != kept:
+        changed = sorted(k for k in set(sent or {}) | set(kept or {})
+                         if (sent or {}).get(k) != (kept or {}).get(k)) if isinstance(sent, dict) \
+            and isinstance(kept, dict) else ["body"]
+        raise AssertionError(f"request body differs from the cassette in {changed}: re-record it "
+                             "(tests/cassettes/README.md)")
+
+
+def pytest_recording_configure(config: Any, vcr: Any) -> None:
+    vcr.register_matcher("json_body", json_body_matcher)
 
 
 @pytest.fixture(scope="session", autouse=True)

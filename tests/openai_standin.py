@@ -40,7 +40,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger("openai_standin")
@@ -112,7 +112,7 @@ def _digest(text: str) -> int:
 def customer_text(messages: list[dict[str, Any]]) -> str:
     """The customer's new text from an understand prompt (between the EMAIL markers)."""
     joined = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
-    found = re.search(r"<<<EMAIL\n(.*?)\nEMAIL>>>", joined, re.S)
+    found = re.search(r"<<<EMAIL\n(.*?)\nEMAIL>>>", joined, re.DOTALL)
     return found.group(1) if found else joined
 
 
@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "openai-standin/1"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
     @property
@@ -245,13 +245,13 @@ class _Handler(BaseHTTPRequestHandler):
                headers: dict[str, str] | None = None) -> None:
         self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": code}}, headers)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if urlsplit(self.path).path.rstrip("/") in ("/v1/models", "/models"):
             self._send(200, {"object": "list", "data": [{"id": "standin", "object": "model", "owned_by": "standin"}]})
         else:
             self._error(404, "not found", "invalid_request_error")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
         length = int(self.headers.get("Content-Length") or 0)
@@ -337,7 +337,7 @@ class OpenAIStandin:
     def set_mode(self, mode: Mode) -> None:
         self._state.mode = mode
 
-    def start(self) -> OpenAIStandin:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="openai-standin", daemon=True)
         self._thread.start()
@@ -350,7 +350,7 @@ class OpenAIStandin:
             self._thread = None
         self._server.server_close()
 
-    def __enter__(self) -> OpenAIStandin:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

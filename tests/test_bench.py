@@ -20,16 +20,17 @@ def test_pattern_samples_match_their_pattern():
 def test_generated_mail_mixes_requests_replies_and_acceptances():
     conversations = generate_conversations(load_catalog(REPO / "examples/catalog.yaml"), 60)
     replies = [c.reply for c in conversations if c.reply]
-    assert 1 + len(conversations) + len(replies) >= 60
+    assert len(conversations) + len(replies) in (60, 61)  # the last conversation may bring a reply along
     assert any("thank" in r.lower() for r in replies) and any(":" in r for r in replies)
+    assert {c.reply is None for c in conversations} == {True, False}
 
 
 def test_small_bench_reports_every_figure():
     report = run_bench(REPO / "examples/catalog.yaml", emails=20, scale_large=2000, scale_small=100, scale_emails=10,
                        concurrency_emails=8, workers=4, delay_ms=5, suite=None, progress=lambda _: None)
-    data = report.model_dump()
-    for key in ("emails_per_s", "p50_ms", "p95_ms", "overhead_ratio", "scale_ratio", "concurrency_speedup",
-                "model_calls_per_email"):
-        assert key in data
     assert report.emails >= 20 and report.emails_per_s > 0 and report.p95_ms >= report.p50_ms > 0
-    assert report.concurrency_speedup > 0 and report.scale_ratio > 0
+    assert report.graph_ms_per_email > 0 and report.plain_ms_per_email > 0 and report.overhead_ratio > 0
+    assert (report.scale_small_cases, report.scale_large_cases) == (100, 2000) and report.scale_ratio > 0
+    assert (report.concurrency_emails, report.concurrency_workers, report.brain_delay_ms) == (8, 4, 5)
+    assert report.serial_s > 0 and report.concurrent_s > 0 and report.concurrency_speedup > 0
+    assert report.peak_memory_mb > 0 and report.model_calls_per_email == 0  # the offline engine calls no model

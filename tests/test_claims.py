@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
@@ -28,6 +29,8 @@ from tests.conftest import CATALOG_YAML, REPO, email
 
 RETURN = "Hi, I want to return the bike I bought, the frame is too big for me. My order is TB-{n:04d}."
 REPAIR = "My brakes are squeaking, can you repair them? I could come on {day} March."
+
+pytestmark = pytest.mark.timeout(600, method="thread")  # workers that deadlock fail the run, never hang it
 
 WORKER = """
 import sys, time

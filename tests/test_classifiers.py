@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -246,14 +245,6 @@ def test_deterministic(ferry: Catalog) -> None:
     assert a.predict_many(texts) == b.predict_many(texts)
 
 
-def test_fit_is_fast(ferry: Catalog) -> None:
-    IntentClassifier.from_catalog(ferry)  # warm up imports
-    start = time.perf_counter()
-    IntentClassifier.from_catalog(ferry)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0  # ~50 ms on a developer machine; generous for a loaded CI machine
-
-
 def test_fit_from_mapping_and_single_intent() -> None:
     clf = IntentClassifier.fit(
         {"pets": ["Can I bring my dog?", "Are pets allowed on board?"], "food": ["Is there a restaurant?"]},
@@ -381,10 +372,6 @@ def test_reply_other(text: str) -> None:
     assert classify_reply(text) is ReplyKind.OTHER
 
 
-def test_reply_classes_have_enough_cases() -> None:
-    assert len(ACCEPTS) >= 25 and len(NEEDS_HELP) >= 25
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -478,3 +465,18 @@ def test_settings_without_a_calibration_are_refused_before_fitting() -> None:
     clf = IntentClassifier.fit(LIBRARY, threshold=0.5,
                                settings=intent_module.IntentSettings(embedding=0.37, calibration=given))
     assert clf.predict("I lost my library card").intent_id == "lost_card"
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_an_intent_with_many_examples_keeps_a_few_representatives_for_the_similarity(weight: float) -> None:
+    # Each of these intents has 3 examples; with at most 2 kept per intent, one example of each is
+    # no longer its own nearest example (cosine < 1), and the model itself still learns from all 3.
+    settings = intent_module.IntentSettings(embedding=weight, similarity_examples=2)
+    clf = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=settings)
+    every = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=intent_module.IntentSettings(embedding=weight))
+    texts = [text for texts in LIBRARY.values() for text in texts]
+    own = [clf.intents.index(intent) for intent, texts in LIBRARY.items() for _ in texts]
+    similarity = clf.features(texts)[np.arange(len(texts)), own, 2].reshape(len(LIBRARY), 3)
+    assert (np.isclose(similarity, 1.0, atol=1e-5).sum(axis=1) == 2).all()
+    assert np.array_equal(clf.features(texts)[..., 0], every.features(texts)[..., 0])  # same model scores
+    assert [g.ranking[0][0] for g in clf.predict_many(texts)] == [g.ranking[0][0] for g in every.predict_many(texts)]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.offline import OfflineBrain
 from agent_graph.catalog import Catalog
@@ -17,6 +19,10 @@ from tests.conftest import email
 
 COMPLETE = "Hi, I want to return the bike I bought, the frame is too big for me. My order is TB-{n:04d}. Thanks"
 MISSING = "Hi, I want to return the bike I bought last week, the frame is too big for me."
+
+# A deadlock among the workers would leave the pool waiting for ever: end the run with every
+# thread's stack instead (a signal cannot interrupt a pool's shutdown).
+pytestmark = pytest.mark.timeout(180, method="thread")
 
 
 class RendezvousBrain(OfflineBrain):

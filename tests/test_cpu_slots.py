@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import threading
+import time
+
+import pytest
 
 from agent_graph.cpu_slots import CpuSlots, waiting
 
 PATIENCE = 10  # seconds; only reached when the behaviour under test is broken
+GRACE = 0.3  # seconds given to a thread that must NOT get in; a correct primitive never needs it
+
+# A broken primitive may deadlock the test's own thread: end the run with the threads' stacks.
+pytestmark = pytest.mark.timeout(60, method="thread")
+
+
+def _until(condition, patience: float = PATIENCE) -> bool:
+    deadline = time.monotonic() + patience
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def test_no_more_threads_inside_than_slots():
@@ -21,16 +37,22 @@ def test_no_more_threads_inside_than_slots():
             with lock:
                 inside += 1
                 most = max(most, inside)
-            release.wait(0.05)
+            release.wait(PATIENCE)
             with lock:
                 inside -= 1
 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(PATIENCE)
-    assert most == 2
+    try:
+        assert _until(lambda: inside == 2), "two slots, but fewer than two threads got in"
+        time.sleep(GRACE)  # the six others are all trying: none may get in
+        assert most == 2
+    finally:
+        release.set()
+        for t in threads:
+            t.join(PATIENCE)
+    assert most == 2 and inside == 0
 
 
 def test_a_wait_hands_the_slot_to_another_thread():
@@ -73,7 +95,17 @@ def test_waiting_outside_the_agent_is_a_no_op():
     with waiting():
         pass
     slots = CpuSlots(1)
-    with slots.released(), slots.held():  # released() without a slot must not add one
+    with slots.released():  # released() without a slot must not add one (nor over-release: ValueError)
         pass
+    entered = threading.Event()
+
+    def other() -> None:
+        with slots.held():
+            entered.set()
+
     with slots.held():
-        assert True
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not entered.wait(GRACE), "a second thread got into a single slot"
+    assert entered.wait(PATIENCE), "the slot was not handed on when it was left"
+    thread.join(PATIENCE)

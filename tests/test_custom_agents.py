@@ -31,8 +31,14 @@ from starlette.routing import Mount, Route
 from agent_graph.catalog import Catalog, CustomAgentRef, load_catalog, parse_catalog
 from agent_graph.clock import FixedClock
 from agent_graph.context import Context
-from agent_graph.custom_agent import (AgentAnswer, CaseAccessError, agent_module, conversation_id_for, get_case,
-                                      get_case_tool)
+from agent_graph.custom_agent import (
+    AgentAnswer,
+    CaseAccessError,
+    agent_module,
+    conversation_id_for,
+    get_case,
+    get_case_tool,
+)
 from agent_graph.domain import CaseStatus, OutboxStatus, ResponseType
 from agent_graph.errors import CatalogError
 from agent_graph.intake import build_email

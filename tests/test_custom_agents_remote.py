@@ -28,8 +28,19 @@ from agent_graph.domain import CaseStatus
 from agent_graph.store import CaseStore
 from agent_graph.subagent import RemoteCaseSubAgent, ResponseType
 from tests.conftest import REPO
-from tests.test_custom_agents import (EXCHANGE, EXPECTED, EXPECTED_TYPES, REFUND, SCRIPTS, SUITE, agent_for,
-                                      assert_outcome, calls, mail, suite_catalog)
+from tests.test_custom_agents import (
+    EXCHANGE,
+    EXPECTED,
+    EXPECTED_TYPES,
+    REFUND,
+    SCRIPTS,
+    SUITE,
+    agent_for,
+    assert_outcome,
+    calls,
+    mail,
+    suite_catalog,
+)
 from tests.test_server import free_port, stop, wait_until_ready
 
 SERVED = [*sorted(EXPECTED), "which_item", "invalid", "slow"]

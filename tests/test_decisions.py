@@ -177,6 +177,35 @@ def test_another_request_in_reply_to_a_resolution_replaces_the_intent(passenger,
     assert "MF4821 is cancelled" in passenger.last_email().body
 
 
+@pytest.mark.parametrize("question", [
+    "Thanks. Could you cancel the booking altogether please? My mother is unwell so we will stay home.",
+    "Is it possible to cancel the crossing altogether? Plans have fallen through.",
+    "how do I cancel the whole booking, we're not going after all",
+])
+def test_a_question_raising_another_request_in_reply_to_a_resolution_is_decided_for_it(passenger, store, question):
+    """An open question is a call for help, unless it is another request of the catalog: then the case
+    is decided again for that request (the booking code already on the case), not routed."""
+    passenger.writes(MOVE)
+    result = passenger.writes(question)
+    assert store.case(passenger.case_id).intent == "cancel_booking"
+    assert result.outcome.action is Action.SEND_RESOLUTION and result.outcome.outbound is Outbound.SENT
+    assert "MF4821 is cancelled" in passenger.last_email().body
+
+
+@pytest.mark.parametrize("question", [
+    "Will I be charged for moving it to the 12th?",
+    "Thanks - what time does that sailing leave?",
+    "Can I bring my dog on board?",
+])
+def test_a_question_about_the_same_request_or_nothing_of_the_catalog_still_goes_to_a_person(passenger, store,
+                                                                                             question):
+    passenger.writes(MOVE)
+    result = passenger.writes(question)
+    case = store.case(passenger.case_id)
+    assert (case.intent, result.outcome.action, case.status) == ("change_sailing", Action.ROUTE_TO_REP,
+                                                                 CaseStatus.WITH_REPRESENTATIVE)
+
+
 def test_an_unsure_intent_under_full_is_drafted_with_the_reason_for_the_reviewer(ferries, store, clock):
     strict = ferries.model_copy(update={"limits": ferries.limits.model_copy(update={"send_confidence": 0.999})})
     passenger = Passenger(strict, store, clock)

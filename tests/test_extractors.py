@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -268,7 +268,7 @@ class TestDate:
         assert extract("It arrived yesterday.", PURCHASE)["purchase_date"] == ("2026-03-03", "yesterday", "date")
 
     def test_timezone_aware_now(self):
-        now = datetime(2026, 3, 4, 23, 30, tzinfo=timezone.utc)
+        now = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
         assert value_of("It arrived yesterday.", PURCHASE, now=now) == "2026-03-03"
 
     @pytest.mark.parametrize("text", [
@@ -597,7 +597,9 @@ def test_fast_enough():
     started = time.perf_counter()
     for day in range(1, 21):  # a different 'now' each time: no cached dates
         extract_values(text, attributes, now=NOW + timedelta(days=day))
-    assert (time.perf_counter() - started) / 20 < 0.1  # a sanity bound (a few ms here); figures belong to bench
+    # a sanity bound that a loaded machine cannot break (a few ms an email here, 200 times less):
+    # an accidental quadratic or a per-call model load fails it; speed figures belong to `bench`
+    assert (time.perf_counter() - started) / 20 < 1.0
 
 
 # --- normalise_value --------------------------------------------------------------------------------

@@ -242,3 +242,30 @@ def test_dates_and_numbers_need_a_label():
 def test_an_attribute_that_finds_two_values_keeps_neither():
     assert before("Either AB12345 or AB54321, I am not sure", TICKET) == {}
     assert before("Write to me at ada@example.org", TICKET, EMAIL) == {"reply_email": "ada@example.org"}
+
+
+# --- mail to the general mailbox ------------------------------------------------------------------
+
+def test_mail_to_the_general_mailbox_keeps_values_of_every_lines_of_business(agent, store, clock):
+    """The case of mail to no LOB's own address is parked in the first LOB; that says nothing about the
+    request, so every LOB's attributes are candidates (a SIM serial only the mobile LOB knows)."""
+    thread = Thread(agent, store, clock, to="help@quayside.example")
+    thread.send("Something about 8944110000123456789 and QT1234567, please help")
+    assert store.case(thread.case_id).intent is None
+    assert thread.fields() == {"sim_serial": "8944110000123456789", "account_number": "QT1234567"}
+
+
+def test_a_value_of_a_later_lobs_intent_given_to_the_general_mailbox_is_not_asked_again(agent, store, clock):
+    """Only in the first subject, so only the value kept before the intent can answer for it."""
+    thread = Thread(agent, store, clock, to="help@quayside.example")
+    first = thread.send("Hello, something needs sorting, can you help?", subject="Ref 8944110000987654321")
+    assert first.outcome.action is Action.REQUEST_INFO and store.case(thread.case_id).intent is None
+    second = thread.send("I lost my phone and need a replacement SIM card.", subject="Ref 8944110000987654321")
+    assert store.case(thread.case_id).intent == "replace_sim"
+    assert second.outcome.action is Action.SEND_RESOLUTION
+    assert thread.fields()["sim_serial"] == "8944110000987654321"
+
+
+def test_the_general_mailbox_candidates_are_every_lobs_defined_alike(quayside):
+    assert [a.name for a in attributes_before_intent(quayside, None)] == [
+        "account_number", "statement_month", "closing_date", "callback_phone", "sim_serial"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from agent_graph.errors import EmailParseError
-from agent_graph.store import CaseStore
 from agent_graph.intake import (
+    CASE_NUMBER_RE,
     MAX_BODY_CHARS,
     MAX_NEW_TEXT_CHARS,
-    CASE_NUMBER_RE,
     InboundEmail,
     automatic_reason,
     build_email,
@@ -24,6 +23,7 @@ from agent_graph.intake import (
     parse_email,
     separate_new_text,
 )
+from agent_graph.store import CaseStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eml"
 OWN = ("support@acme.example",)
@@ -53,7 +53,7 @@ def test_plain_text_email() -> None:
     assert email.from_name == "Dana Whitfield"
     assert email.to == ["support@acme.example", "accounts@customer.example"]
     assert email.subject == "Parcel arrived damaged"
-    assert email.date == datetime(2026, 3, 2, 8, 14, 1, tzinfo=timezone.utc)
+    assert email.date == datetime(2026, 3, 2, 8, 14, 1, tzinfo=UTC)
     assert email.in_reply_to is None
     assert email.references == []
     assert "lamp inside\nis broken" in email.body_text
@@ -120,7 +120,7 @@ def test_raw_8bit_headers_are_repaired() -> None:
     raw = (
         "From: Jürgen <j@customer.example>\nTo: support@acme.example\nSubject: Rückfrage\n"
         "Message-ID: <8bit@customer.example>\n\nhallo\n"
-    ).encode("utf-8")
+    ).encode()
     email = parse_email(raw)
     assert email.subject == "Rückfrage"
     assert email.from_name == "Jürgen"
@@ -137,7 +137,7 @@ def test_raw_8bit_bytes_in_any_header_become_text_a_store_can_encode(header: byt
                                                      b"Message-ID: <m@customer.example>")
                                     if not line.startswith(name)]) + b"\r\n\r\nhello\r\n"
     email = parse_email(raw)
-    stored = store.add_inbound(email, None, datetime(2026, 3, 2, tzinfo=timezone.utc))
+    stored = store.add_inbound(email, None, datetime(2026, 3, 2, tzinfo=UTC))
     assert store.message(stored.id).message_id == email.message_id
     for text in (email.message_id, email.subject, email.from_name or "", email.in_reply_to or ""):
         text.encode("utf-8")  # no surrogate left
@@ -193,7 +193,7 @@ def test_threading_headers_without_brackets_in_order() -> None:
 def test_naive_date_becomes_utc_and_bad_date_is_none() -> None:
     base = "From: a@customer.example\nMessage-ID: <d@x>\n{date}\n\nbody\n"
     naive = parse_email(base.format(date="Date: Wed, 4 Mar 2026 10:00:00 -0000").encode())
-    assert naive.date == datetime(2026, 3, 4, 10, 0, tzinfo=timezone.utc)
+    assert naive.date == datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
     assert parse_email(base.format(date="Date: next tuesday-ish").encode()).date is None
     assert parse_email(base.format(date="X-No-Date: 1").encode()).date is None
 
@@ -269,11 +269,11 @@ def test_delivery_status_notification() -> None:
 
 def test_report_part_inside_multipart_mixed_is_automatic() -> None:
     raw = (
-        "From: relay@relay.example\nTo: support@acme.example\nSubject: failure\nMIME-Version: 1.0\n"
-        'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nfailed\n'
-        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; relay.example\n\n"
-        "Final-Recipient: rfc822; x@customer.example\nAction: failed\n\n--b--\n"
-    ).encode()
+        b"From: relay@relay.example\nTo: support@acme.example\nSubject: failure\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nfailed\n'
+        b"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; relay.example\n\n"
+        b"Final-Recipient: rfc822; x@customer.example\nAction: failed\n\n--b--\n"
+    )
     assert parse_email(raw).automatic_reason == "report part: message/delivery-status"
 
 
@@ -437,14 +437,14 @@ def test_customer_text_that_looks_like_headers_is_kept() -> None:
 
 def test_outlook_html_reply() -> None:
     raw = (
-        "From: Sam Carter <sam.carter@bigcorp.example>\nTo: support@acme.example\nSubject: RE: Invoice\n"
-        "Message-ID: <outlook-html@bigcorp.example>\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n"
-        '<html><body><div>Please use PO number PO-4410.</div><div>Sam</div>'
-        '<hr style="display:inline-block;width:98%" tabindex="-1"><div id="divRplyFwdMsg" dir="ltr">'
-        '<font face="Calibri, sans-serif" style="font-size:11pt" color="#000000"><b>From:</b> ACME Support'
-        '<br><b>Sent:</b> Tuesday, March 3, 2026 1:10 PM<br><b>To:</b> Sam Carter<br><b>Subject:</b> Invoice'
-        '</font><div>&nbsp;</div></div><div>Which PO number? We have PO-9999 on file.</div></body></html>\n'
-    ).encode()
+        b"From: Sam Carter <sam.carter@bigcorp.example>\nTo: support@acme.example\nSubject: RE: Invoice\n"
+        b"Message-ID: <outlook-html@bigcorp.example>\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n"
+        b'<html><body><div>Please use PO number PO-4410.</div><div>Sam</div>'
+        b'<hr style="display:inline-block;width:98%" tabindex="-1"><div id="divRplyFwdMsg" dir="ltr">'
+        b'<font face="Calibri, sans-serif" style="font-size:11pt" color="#000000"><b>From:</b> ACME Support'
+        b'<br><b>Sent:</b> Tuesday, March 3, 2026 1:10 PM<br><b>To:</b> Sam Carter<br><b>Subject:</b> Invoice'
+        b'</font><div>&nbsp;</div></div><div>Which PO number? We have PO-9999 on file.</div></body></html>\n'
+    )
     email = parse_email(raw)
     assert "PO-9999" in email.body_text
     assert email.new_text == "Please use PO number PO-4410.\nSam"
@@ -485,7 +485,7 @@ def test_case_number_in_subject(subject: str, expected: str | None) -> None:
 
 
 def test_build_email_round_trips_through_parse_email() -> None:
-    sent_at = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+    sent_at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     raw = build_email(
         from_="ACME Support <support@acme.example>",
         to="Jürgen Braun <juergen@customer.example>",
@@ -526,7 +526,7 @@ def test_build_email_minimal_and_naive_date() -> None:
     email = parse_email(raw)
     assert email.message_id == "with-brackets@customer.example"
     assert email.in_reply_to is None and email.references == []
-    assert email.date == datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+    assert email.date == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     assert email.new_text == "Where is A-1?"
     assert email.automatic_reason is None
 
@@ -535,7 +535,7 @@ def test_build_email_long_message_id_is_not_mangled() -> None:
     long_id = "case-000123-out-1-" + "x" * 90 + "@acme.example"
     raw = build_email(
         from_="support@acme.example", to="dana@customer.example", subject="s", body="b",
-        message_id=long_id, date=datetime(2026, 3, 2, tzinfo=timezone.utc), references=[long_id, long_id + "2"],
+        message_id=long_id, date=datetime(2026, 3, 2, tzinfo=UTC), references=[long_id, long_id + "2"],
         in_reply_to=long_id,
     )
     email = parse_email(raw)

@@ -26,11 +26,11 @@ from mailparser_reply import EmailMessage as ReplyMessage
 from mailparser_reply import EmailReplyParser
 
 from agent_graph.intake import (
-    _POLICY,
     REPLY_LANGUAGES,
+    _POLICY,
+    _ReplySplitter,
     _part_text,
     _reply_parser,
-    _ReplySplitter,
     _simple_mailboxes,
     _writes_verbatim,
     build_email,

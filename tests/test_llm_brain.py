@@ -23,11 +23,26 @@ import openai
 import pytest
 
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
-from agent_graph.brain.llm import (DRAFT_SCHEMA_NAME, LLMBrain, LLMConfigError, LLMProvider, LLMSettings,
-                                   StructuredMethod, catalog_text, classify_failure, load_prompts,
-                                   retry_after_seconds, understanding_schema)
-from agent_graph.brain.llm_guard import (DetailKind, UngroundedDraftError, reconcile_reply, supported_value,
-                                         ungrounded_details)
+from agent_graph.brain.llm import (
+    DRAFT_SCHEMA_NAME,
+    LLMBrain,
+    LLMConfigError,
+    LLMProvider,
+    LLMSettings,
+    StructuredMethod,
+    catalog_text,
+    classify_failure,
+    load_prompts,
+    retry_after_seconds,
+    understanding_schema,
+)
+from agent_graph.brain.llm_guard import (
+    DetailKind,
+    UngroundedDraftError,
+    reconcile_reply,
+    supported_value,
+    ungrounded_details,
+)
 from agent_graph.brain.offline import OfflineBrain
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, Catalog, TemplatePurpose
@@ -70,7 +85,7 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def vcr_config() -> dict[str, Any]:
     return {"before_record_request": _scrub_request, "before_record_response": _scrub_response,
-            "decode_compressed_response": True, "match_on": ["method", "path", "query"]}
+            "decode_compressed_response": True, "match_on": ["method", "path", "query", "json_body"]}
 
 
 class Endpoint:
@@ -125,7 +140,14 @@ def played(endpoint: Endpoint, cassette: Any) -> bool:
 
 
 def sent_bodies(cassette: Any) -> list[dict[str, Any]]:
+    """The bodies of the requests made. In replay these are the recorded ones, which the
+    ``json_body`` matcher (tests/conftest.py) has found equal to what the code sends now."""
     return [json.loads(r.body) for r in cassette.requests]
+
+
+def model_made(brain: LLMBrain) -> bool:
+    """Every step was the model's: no offline fallback stood in (its results often look alike)."""
+    return brain.usage.fallbacks == {} and brain.usage.calls == brain.calls > 0
 
 
 def understanding(intent: str, confidence: float = 0.9, values: list[dict[str, str]] | None = None,
@@ -303,7 +325,7 @@ def test_request_carries_the_catalog_intents_as_an_enum(endpoint, vcr, catalog):
     assert system["role"] == "system" and system["content"] == load_prompts().understand_system
     assert user["content"].index("intent `return_bike`") < user["content"].index(RETURN_EMAIL), \
         "the catalog (static) must come before the email (dynamic) for prompt caching"
-    assert body["temperature"] == 0 and played(endpoint, vcr)
+    assert body["temperature"] == 0 and model_made(brain) and played(endpoint, vcr)
 
 
 @pytest.mark.vcr
@@ -336,6 +358,8 @@ def test_structured_answer_through_a_forced_tool_call(endpoint, vcr, catalog):
     assert body["tool_choice"] == {"type": "function", "function": {"name": "understanding"}}
     assert body["tools"][0]["function"]["parameters"]["properties"]["intent"]["enum"][-1] == "none"
     assert result.intent.intent_id == "delivery_date" and result.values[0].value == "TB-5678"
+    assert result.values[0].extractor == f"llm:{brain.prompt_version}"
+    assert model_made(brain) and played(endpoint, vcr)
 
 
 @pytest.mark.vcr
@@ -347,7 +371,7 @@ def test_azure_request_shape(endpoint, vcr, catalog):
     assert urlsplit(sent.uri).path == f"/openai/deployments/{AZURE_DEPLOYMENT}/chat/completions"
     assert sent.query == [("api-version", AZURE_API_VERSION)]
     assert not {h.lower() for h in sent.headers} & {"api-key", "authorization"}, "credentials in a cassette"
-    assert brain.usage.fallbacks == {} and played(endpoint, vcr)
+    assert model_made(brain) and played(endpoint, vcr)
     if endpoint.recording:
         seen = endpoint.standin.requests[-1]
         assert seen.path == sent.path and seen.query == {"api-version": [AZURE_API_VERSION]}
@@ -413,7 +437,9 @@ def test_compose_drafts_from_fields_and_knowledge(endpoint, vcr, catalog):
                              fields={"order_ref": "TB-1234"}, organisation="Tidewater Bikes",
                              knowledge="Bikes ship within 3 days and arrive 2 days later.")
     body = brain.compose(compose)
-    assert body and brain.usage.compose_calls == 1
+    assert body and brain.usage.compose_calls == 1 and model_made(brain) and played(endpoint, vcr)
+    if not REAL_TARGET:
+        assert body == "Your bike from order TB-1234 ships within 3 days and arrives 2 days later."
     sent = sent_bodies(vcr)[0]
     assert sent["response_format"]["json_schema"]["name"] == DRAFT_SCHEMA_NAME
     assert "TB-1234" in sent["messages"][1]["content"] and "arrive 2 days later" in sent["messages"][1]["content"]
@@ -446,7 +472,7 @@ def test_hallucinated_intent_leaves_the_case_unidentified(endpoint, vcr, catalog
     assert {name: f.value for name, f in store.current_fields(case.id).items()} == {"order_ref": "TB-1234"}
     assert result.outcome.action is Action.REQUEST_INFO
     assert [i.to_address for i in sent_items(store, case.id)] == ["robin@example.net"]
-    assert brain.calls == 2 and played(endpoint, vcr)
+    assert brain.calls == 2 and model_made(brain) and played(endpoint, vcr)
 
 
 @pytest.mark.vcr
@@ -464,7 +490,7 @@ def test_before_the_intent_only_values_code_ties_to_one_attribute_are_kept(endpo
         email("Hi, TB-5150 again, it squeaks and I could come next Monday.", subject="Hi"))
     assert store.case(result.case_id).intent is None
     assert {name: f.value for name, f in store.current_fields(result.case_id).items()} == {"order_ref": "TB-5150"}
-    assert result.outcome.action is Action.REQUEST_INFO and played(endpoint, vcr)
+    assert result.outcome.action is Action.REQUEST_INFO and model_made(brain) and played(endpoint, vcr)
 
 
 @pytest.mark.vcr
@@ -485,7 +511,7 @@ def test_ungrounded_values_are_dropped(endpoint, vcr, catalog, store, clock):
     assert case.intent == "return_bike"
     assert {n: f.value for n, f in store.current_fields(case.id).items()} == {"reason": "the frame is too big for me"}
     assert result.outcome.action is Action.REQUEST_INFO and brain.usage.dropped_values == 2
-    assert played(endpoint, vcr)
+    assert model_made(brain) and played(endpoint, vcr)
 
 
 @pytest.mark.vcr
@@ -504,7 +530,7 @@ def test_a_drafted_email_with_an_invented_link_is_held(endpoint, vcr, catalog, s
     assert case.status == CaseStatus.WITH_REPRESENTATIVE and sent_items(store, case.id) == []
     assert "https://tidewater-tracking.example/TB-1234" in result.outcome.note
     assert "held for review" in result.outcome.note
-    assert brain.usage.held_drafts == 1 and played(endpoint, vcr)
+    assert brain.usage.held_drafts == 1 and model_made(brain) and played(endpoint, vcr)
 
 
 def test_compose_raises_a_policy_violation_for_ungrounded_details(catalog):
@@ -543,7 +569,7 @@ def test_injected_instructions_change_no_recipient_and_resolve_nothing(endpoint,
     assert [i.to_address for i in store.outbox(case.id)] == ["robin@example.net"]
     assert all("example" not in i.body.replace("robin@example.net", "") for i in store.outbox(case.id))
     assert "reason" not in store.current_fields(case.id) or "@" not in store.current_fields(case.id)["reason"].value
-    assert played(endpoint, vcr)
+    assert model_made(brain) and played(endpoint, vcr)
 
 
 class RawBrain:

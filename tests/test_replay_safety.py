@@ -69,7 +69,7 @@ def test_one_thread_that_breaks_is_its_own_error_and_the_run_goes_on(tmp_path):
     folder = suite(tmp_path, {"a-broken": [broken], "b-fine": [first_email(MOVE, action="send_resolution")]})
     out = tmp_path / "report.json"
     run = subprocess.run([sys.executable, "-m", "agent_graph.cli", "eval", str(folder), "--json", str(out)],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+                         cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     report = json.loads(out.read_text())
     assert report["threads"] == 2 and report["succeeded"] == 1

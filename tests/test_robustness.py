@@ -19,7 +19,7 @@ RETURN = "Hello, I want to return the bike I bought, order TB-1234, it is too bi
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run([*CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
 
 
 def poison_the_store(path: Path) -> None:

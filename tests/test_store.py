@@ -13,6 +13,8 @@ from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import RECORDS, OutboxItem
 
+pytestmark = pytest.mark.timeout(180, method="thread")  # threads share the store: fail, never hang
+
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

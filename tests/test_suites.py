@@ -40,10 +40,6 @@ KNOWN_FAILURES = {
             "a long non-native-English email the classifier leaves unidentified (0.35 < 0.5)",
     },
     "sixth_org": {
-        "b-f1-member-number-before-intent-not-asked-again":
-            "mail to the general mailbox belongs to the first LOB, whose intents lack member_number (behaviour.md §5/§6)",
-        "c-a5-change-then-extra-driver-new-intent":
-            "a question after a resolution is routed before a new intent in it is read",
         "c-h2-off-topic-minibus-no-intent": "the classifier takes an off-topic minibus hire for extra_driver",
         "p-g1-ambiguous-repeat-or-transfer-drafted":
             "the classifier is confident (0.84) on an email between two intents; send_confidence 0.7 does not hold it",

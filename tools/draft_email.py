@@ -10,7 +10,7 @@ from agent_graph.domain import Action, CaseStatus, OutboxStatus, effective_statu
 from agent_graph.drafting import DraftContext, compose_email, outbound_message_id
 from agent_graph.errors import PolicyViolation
 from agent_graph.store import Case, Message, OutboxItem
-from agent_graph.templates import RenderedEmail
+from agent_graph.template_engine import RenderedEmail
 
 PURPOSE_OF_ACTION = {
     Action.REQUEST_INFO: TemplatePurpose.REQUEST_INFO,

@@ -9,6 +9,7 @@ from agent_graph.brain.types import ExtractedValue
 from agent_graph.catalog import Attribute, AttributeType, Catalog
 from agent_graph.context import Services
 from agent_graph.errors import PolicyViolation
+from agent_graph.store import Case, CaseStore
 
 
 class UpdateCaseFieldsArgs(BaseModel):
@@ -48,7 +49,9 @@ def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseF
     if intent is not None:
         attributes, holder = intent.attributes, f"intent '{intent.id}'"
     else:
-        attributes, holder = attributes_before_intent(env.catalog, case.lob), f"a case of '{case.lob}' without intent"
+        scope = lob_before_intent(env.store, env.catalog, case)
+        attributes = attributes_before_intent(env.catalog, scope)
+        holder = f"a case of '{scope}' without intent" if scope else "a case without intent"
     by_name = {a.name: a for a in attributes}
     result = UpdateCaseFieldsResult()
     current = env.store.current_fields(case.id)
@@ -75,7 +78,8 @@ def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseF
 
 
 def attributes_before_intent(catalog: Catalog, lob_id: str | None) -> list[Attribute]:
-    """The attributes a case may hold before its intent is known: those of its LOB's intents.
+    """The attributes a case may hold before its intent is known: those of the intents of LOB
+    ``lob_id``, or of every LOB's intents when ``lob_id`` is None (see :func:`lob_before_intent`).
 
     A name used by several intents is one attribute when they define it alike (type, pattern,
     values); defined differently, it belongs to none of them until the intent tells which.
@@ -83,8 +87,9 @@ def attributes_before_intent(catalog: Catalog, lob_id: str | None) -> list[Attri
     about the request, which means nothing before the request is known.
     """
     lob = catalog.lob(lob_id)
+    intents = catalog.intents() if lob_id is None else lob.intents if lob else []
     by_name: dict[str, list[Attribute]] = {}
-    for intent in lob.intents if lob else []:
+    for intent in intents:
         for attribute in intent.attributes:
             by_name.setdefault(attribute.name, []).append(attribute)
     return [
@@ -92,6 +97,16 @@ def attributes_before_intent(catalog: Catalog, lob_id: str | None) -> list[Attri
         if versions[0].type not in (AttributeType.TEXT, AttributeType.BOOLEAN)
         and len({(a.type, a.pattern, tuple(a.values or ())) for a in versions}) == 1
     ]
+
+
+def lob_before_intent(store: CaseStore, catalog: Catalog, case: Case) -> str | None:
+    """Whose attributes a case without intent may hold: its LOB's when the customer's first email was
+    sent to that LOB's own address; else (mail to the general mailbox, whose case is only parked in
+    the first LOB) None, every LOB's."""
+    first = next(iter(store.customer_messages(case.id)), None)
+    addresses = first.to_addresses.split(",") if first is not None else []
+    lob = catalog.lob_by_address(addresses)
+    return lob.id if lob is not None and lob.id == case.lob else None
 
 
 def _set_intent(env: Services, case_id: int, intent_id: str, confidence: float | None, replaces: bool) -> None:

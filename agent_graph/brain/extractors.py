@@ -40,8 +40,8 @@ from functools import cached_property, lru_cache
 
 import dateparser
 import phonenumbers
-from phonenumbers import geocoder
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import geocoder
 from price_parser import Price
 from rapidfuzz import fuzz
 
@@ -88,13 +88,7 @@ class _Candidate:
 
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from as is are was were be been being it its
-    this that these those my your our their his her i we you they he she me us them what which who whom
-    when where why how whether than then there here do does did done have has had having can could would
-    should will shall may might must not no yes so very just also only any some all each every other such
-    own same too more most about into over under again further once up down out off above below between
-    through during before after per via please customer customers client user value whose get got want
-    wants""".split()
+    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "my", "your", "our", "their", "his", "her", "i", "we", "you", "they", "he", "she", "me", "us", "them", "what", "which", "who", "whom", "when", "where", "why", "how", "whether", "than", "then", "there", "here", "do", "does", "did", "done", "have", "has", "had", "having", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "not", "no", "yes", "so", "very", "just", "also", "only", "any", "some", "all", "each", "every", "other", "such", "own", "same", "too", "more", "most", "about", "into", "over", "under", "again", "further", "once", "up", "down", "out", "off", "above", "below", "between", "through", "during", "before", "after", "per", "via", "please", "customer", "customers", "client", "user", "value", "whose", "get", "got", "want", "wants"]
 )
 _IRREGULAR_STEMS = {"bought": "buy", "paid": "pay", "sent": "send", "came": "come", "gave": "give",
                     "got": "get", "brought": "bring", "sold": "sell", "broke": "break", "broken": "break"}
@@ -775,9 +769,8 @@ def _split_money(value: str) -> tuple[Decimal, str | None] | None:
 # ==========================================================================================
 
 _UNITS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"])}
+_TENS = {w: 10 * i for i, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], start=2)}
 _DIGITS_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _EDGE_PUNCT = "([{\"'“‘)]}”’.,;:!?"
 _NOT_COUNTING_ONE = frozenset({"the", "this", "that", "which", "another", "any", "each", "every", "other", "new",
@@ -961,8 +954,7 @@ def _negated_before(text: str, start: int) -> bool:
 
 
 _CLAUSE_BREAK_RE = re.compile(r"[.;!?,()\n]")
-_VERB_MARKERS = frozenset("""i you we they he she it who will would shall should can could may might must let's
-    lets don't didn't doesn't won't can't cannot""".split())  # before a word: it is a verb ('we march', 'you may')
+_VERB_MARKERS = frozenset(["i", "you", "we", "they", "he", "she", "it", "who", "will", "would", "shall", "should", "can", "could", "may", "might", "must", "let's", "lets", "don't", "didn't", "doesn't", "won't", "can't", "cannot"])  # before a word: it is a verb ('we march', 'you may')
 _PRO_FORMS = frozenset({"one", "ones"})  # 'the large one': the word still names the thing itself
 ATTRIBUTE_WORD_REACH = 2  # words between a single-word value and a word of its attribute, same clause
 
@@ -1010,8 +1002,7 @@ def _reads_as_noun(word: str) -> bool:
     return not (lowered.endswith("ed") or lowered.endswith("s") and not lowered.endswith("ss"))
 
 
-_OBJECT_STARTS = frozenset("""how what why where when who whom whether my your our their his her me him us them
-    """.split())  # after a word: it is a verb taking an object ('express how', 'march them')
+_OBJECT_STARTS = frozenset(["how", "what", "why", "where", "when", "who", "whom", "whether", "my", "your", "our", "their", "his", "her", "me", "him", "us", "them"])  # after a word: it is a verb taking an object ('express how', 'march them')
 _CALENDAR_WORD_RE = re.compile(rf"(?i:{_WEEKDAY_ANY}|{_MONTH})")
 
 

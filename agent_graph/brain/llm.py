@@ -39,17 +39,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import openai
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent_graph.brain.base import Brain, ComposeRequest, UnderstandRequest, Understanding
-from agent_graph.brain.llm_guard import (UngroundedDraftError, compose_sources, reconcile_reply, span_in_texts,
-                                         supported_value, ungrounded_details)
+from agent_graph.brain.llm_guard import (
+    UngroundedDraftError,
+    compose_sources,
+    reconcile_reply,
+    span_in_texts,
+    supported_value,
+    ungrounded_details,
+)
 from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
-from agent_graph.catalog import Attribute, AutomationLevel, Catalog, Intent
-from agent_graph.errors import CaseAgentError
+from agent_graph.catalog import Attribute, AutomationLevel, Catalog
 from agent_graph.cpu_slots import waiting
+from agent_graph.errors import CaseAgentError
+from agent_graph.template_engine import MissingDetail, missing_details
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -617,7 +632,7 @@ class LLMBrain:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         intent = request.intent
-        missing = [_missing_line(intent, name) for name in request.missing]
+        missing = [_missing_line(detail) for detail in missing_details(intent, request.missing)]
         user = _fill(
             self.prompts.draft_user,
             organisation=request.organisation, purpose=request.purpose.value,
@@ -684,7 +699,7 @@ class LLMBrain:
             try:
                 with waiting():
                     return runnable.invoke(messages)
-            except Exception as exc:  # noqa: BLE001 - classified below; anything else is re-raised
+            except Exception as exc:
                 failure = classify_failure(exc)
                 if failure is None:
                     raise
@@ -840,10 +855,8 @@ def _validated(result: dict[str, Any], output: type[BaseModel]) -> BaseModel:
                              f"first: {exc.errors()[0]['msg']}") from None
 
 
-def _missing_line(intent: Intent | None, name: str) -> str:
-    attribute = intent.attribute(name) if intent else None
-    label = attribute.label if attribute else name.replace("_", " ")
-    return f"- {label}" + (f" ({attribute.description})" if attribute and attribute.description else "")
+def _missing_line(detail: MissingDetail) -> str:
+    return f"- {detail['label']}" + (f" ({detail['description']})" if detail["description"] else "")
 
 
 @lru_cache(maxsize=8)

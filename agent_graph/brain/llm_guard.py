@@ -73,8 +73,7 @@ def supported_value(attribute: Attribute, value: str, span: str, *, now: datetim
 # --- the customer's answer to a proposed resolution -----------------------------------------
 
 _ENGLISH_WORDS = frozenset(
-    "the and to is it my i you for of a this that please thanks thank with on have be not can will was "
-    "me your we our are at so but if just all what when do did no yes ok okay".split()
+    ["the", "and", "to", "is", "it", "my", "i", "you", "for", "of", "a", "this", "that", "please", "thanks", "thank", "with", "on", "have", "be", "not", "can", "will", "was", "me", "your", "we", "our", "are", "at", "so", "but", "if", "just", "all", "what", "when", "do", "did", "no", "yes", "ok", "okay"]
 )
 _WORD = re.compile(r"[^\W\d_]+")
 

@@ -6,18 +6,14 @@ reply classification by rules, and wording from built-in templates.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
-
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
 from agent_graph.brain.extractors import extract_values, values_before_intent
 from agent_graph.brain.intent import classifier_for
-from agent_graph.brain.replies import asks_for_person, classify_reply
+from agent_graph.brain.replies import ReplyReading, asks_for_person, read_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
-from agent_graph.catalog import Attribute, AttributeType, Catalog, TemplatePurpose
+from agent_graph.catalog import Attribute, AttributeType, Catalog
 from agent_graph.intake import is_reply_subject
-from agent_graph.templates import environment
-
+from agent_graph.wording import built_in_wording
 
 
 class OfflineBrain:
@@ -28,8 +24,11 @@ class OfflineBrain:
 
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         self.calls += 1
-        reply_kind = classify_reply(request.new_text) if request.reply_to_resolution else ReplyKind.OTHER
-        guess = self._intent(catalog, request, reply_kind)
+        reading = read_reply(request.new_text) if request.reply_to_resolution else ReplyReading(ReplyKind.OTHER)
+        guess = self._intent(catalog, request, reading)
+        reply_kind = reading.kind
+        if reading.question_only and guess.intent_id != request.known_intent:
+            reply_kind = ReplyKind.OTHER  # the question is another request of the catalog: decided again for it
         values: list[ExtractedValue] = []
         intent = catalog.intent(guess.intent_id)
         if intent is not None:
@@ -67,12 +66,13 @@ class OfflineBrain:
         return list(found.values())
 
     @staticmethod
-    def _intent(catalog: Catalog, request: UnderstandRequest, reply_kind: ReplyKind) -> IntentGuess:
+    def _intent(catalog: Catalog, request: UnderstandRequest, reading: ReplyReading) -> IntentGuess:
         """The case's intent once known; a reply to a resolution that is neither an acceptance nor a
-        call for help is read afresh, since it may raise another request."""
+        call for help, or whose only call for help is a question, is read afresh, since it may raise
+        another request ("Could you also add my wife as a driver?")."""
         classifier = classifier_for(catalog)
         if request.known_intent is not None:
-            if request.reply_to_resolution and reply_kind is ReplyKind.OTHER:
+            if request.reply_to_resolution and (reading.kind is ReplyKind.OTHER or reading.question_only):
                 fresh = classifier.predict(request.new_text)
                 if fresh.intent_id not in (None, request.known_intent):
                     return fresh
@@ -86,25 +86,6 @@ class OfflineBrain:
         return built_in_wording(request)
 
 
-def built_in_wording(request: ComposeRequest) -> str:
-    """The offline engine's wording for a purpose (``agent_graph/wording``); an information request's
-    names every missing attribute."""
-    return _wording(request.purpose).render(
-        intent=request.intent.model_dump() if request.intent else None,
-        missing=[_missing_entry(request, name) for name in request.missing],
-        fields=request.fields,
-        knowledge=request.knowledge,
-        organisation=request.organisation,
-        follow_up_number=request.follow_up_number,
-    ).strip()
-
-
-def _missing_entry(request: ComposeRequest, name: str) -> dict[str, str]:
-    attribute = request.intent.attribute(name) if request.intent else None
-    return {"name": name, "label": attribute.label if attribute else name.replace("_", " "),
-            "description": attribute.description if attribute else ""}
-
-
 def _is_first_subject(subject: str) -> bool:
     """The subject of a first email carries meaning ("Refund for A-10442"); a reply's repeats ours."""
     return bool(subject.strip()) and not is_reply_subject(subject)
@@ -112,17 +93,3 @@ def _is_first_subject(subject: str) -> bool:
 
 def _with_subject(subject: str, text: str) -> str:
     return f"{subject}\n\n{text}" if _is_first_subject(subject) else text
-
-
-@lru_cache(maxsize=None)
-def _wording(purpose: TemplatePurpose):  # type: ignore[no-untyped-def]
-    name = purpose.value if purpose.value in {"request_info", "resolution", "follow_up"} else "generic"
-    source = resources.files("agent_graph.wording").joinpath(f"{name}.j2").read_text(encoding="utf-8")
-    return environment().from_string(source)
-
-
-@lru_cache(maxsize=1)
-def email_frame():  # type: ignore[no-untyped-def]
-    """The greeting and sign-off around built-in wording when no template fits."""
-    source = resources.files("agent_graph.wording").joinpath("email.j2").read_text(encoding="utf-8")
-    return environment().from_string(source)

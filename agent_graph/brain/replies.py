@@ -51,6 +51,7 @@ not what I asked" too.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from agent_graph.brain.types import ReplyKind
 
@@ -522,16 +523,35 @@ def _only_weak(sentence: str) -> bool:
     return not _WORDS.findall(rest)
 
 
+class ReplyReading(NamedTuple):
+    """How a reply answers a proposed resolution, and whether an open question alone made it
+    ``NEEDS_HELP`` (no problem, rejection or request for a person in it): such a question may be
+    another request of the catalog, which the case is then decided again for (offline engine)."""
+
+    kind: ReplyKind
+    question_only: bool = False
+
+
 def classify_reply(text: str) -> ReplyKind:
     """How a customer's reply (new text only) answers a proposed resolution; see the module doc."""
+    return read_reply(text).kind
+
+
+def read_reply(text: str) -> ReplyReading:
+    """:func:`classify_reply` with why a reply needs help: by an open question alone, or not."""
     text = _prepare(text)
     if not text or not _is_english_enough(text):
-        return ReplyKind.OTHER
+        return ReplyReading(ReplyKind.OTHER)
     sentences = _split(text)
     if asks_for_person(text) or any(_needs_help(s) for s in sentences):
-        return ReplyKind.NEEDS_HELP
+        return ReplyReading(ReplyKind.NEEDS_HELP)
     if any(_is_question(s) for s in sentences):
-        return ReplyKind.NEEDS_HELP
+        return ReplyReading(ReplyKind.NEEDS_HELP, question_only=True)
+    return ReplyReading(_acceptance(sentences))
+
+
+def _acceptance(sentences: list[str]) -> ReplyKind:
+    """A reply with no problem and no question: accepts, or other (corrections, new information)."""
     if any(_is_correction(s) for s in sentences):
         return ReplyKind.OTHER
     strong = weak = content = False
@@ -555,4 +575,4 @@ def classify_reply(text: str) -> ReplyKind:
     return ReplyKind.OTHER
 
 
-__all__ = ["asks_for_person", "classify_reply"]
+__all__ = ["ReplyReading", "asks_for_person", "classify_reply", "read_reply"]

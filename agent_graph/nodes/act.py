@@ -25,7 +25,6 @@ from agent_graph.nodes.intake import supersede_pending_drafts
 from agent_graph.state import AgentState, Delivery, Plan, Proposal, Trigger, TurnOutcome
 from agent_graph.store import Case, OutboxItem
 
-
 ACT = "act"
 """The interaction kind that records an act (its key in the detail)."""
 

@@ -7,9 +7,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, services
-from agent_graph.nodes import ends_run
 from agent_graph.domain import Action, Actor, CaseStatus
 from agent_graph.errors import PolicyViolation
+from agent_graph.nodes import ends_run
 from agent_graph.state import AgentState, TurnOutcome
 from tools.close_case import CloseCaseArgs, close_case
 from tools.resolve_case import ResolveCaseArgs, resolve_case

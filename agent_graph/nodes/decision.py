@@ -10,8 +10,8 @@ from agent_graph.brain.base import Understanding
 from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import AttributeType, Catalog
 from agent_graph.context import Context, services
-from agent_graph.nodes import reads_store
 from agent_graph.domain import Action, CaseStatus, effective_status
+from agent_graph.nodes import reads_store
 from agent_graph.state import AgentState, CaseUpdate, Proposal
 from agent_graph.store import Case
 

@@ -12,8 +12,8 @@ from langgraph.runtime import Runtime
 
 from agent_graph.catalog import AutomationLevel, Limits
 from agent_graph.context import Context, services
-from agent_graph.nodes import reads_store
 from agent_graph.domain import Action, CaseStatus
+from agent_graph.nodes import reads_store
 from agent_graph.state import AgentState, Delivery, Plan, Proposal, TurnOutcome
 from agent_graph.store import Case
 

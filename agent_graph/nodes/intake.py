@@ -7,11 +7,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, services
-from agent_graph.nodes import atomic, ends_run
+from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
 from agent_graph.drafting import reply_key_prefix
-from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, Outbound
 from agent_graph.intake import parse_email
 from agent_graph.mailroom import message_stranger_reason, receive
+from agent_graph.nodes import atomic, ends_run
 from agent_graph.state import AgentState, Trigger, TurnOutcome, cleared_run_fields
 from agent_graph.store import CaseStore, Message
 

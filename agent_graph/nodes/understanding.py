@@ -9,12 +9,18 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.extractors import normalise_value, values_before_intent
+from agent_graph.brain.language import detect_language
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Actor, CaseStatus, effective_status
 from agent_graph.state import AgentState, CaseUpdate
 from agent_graph.store import Case, Message
-from tools.update_case_fields import UpdateCaseFieldsArgs, attributes_before_intent, update_case_fields
+from tools.update_case_fields import (
+    UpdateCaseFieldsArgs,
+    attributes_before_intent,
+    lob_before_intent,
+    update_case_fields,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +45,27 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     request = UnderstandRequest(
         new_text=message.new_text, subject=first_subject, known_intent=case.intent, earlier_texts=earlier,
         reply_to_resolution=effective_status(case.status, case.status_before_review) in REPLY_STATUSES,
-        attributes_before_intent=attributes_before_intent(env.catalog, case.lob) if case.intent is None else [],
+        attributes_before_intent=attributes_before_intent(env.catalog, lob_before_intent(env.store, env.catalog, case))
+        if case.intent is None else [],
         now=env.clock.now(),
     )
     understanding = env.brain.understand(env.catalog, request)
+    language = detect_language(message.new_text)
     with env.store.unit_of_work():
+        record_language(env, state.case_id, language)
         update = record_fields(env, state.case_id, state.message_pk, understanding)
     return {"understanding": understanding, "update": update}
+
+
+def record_language(env: Services, case_id: int, language: str | None) -> None:
+    """The case remembers the language of its customer's latest email that tells one (detected on the
+    new text, brain/language.py); an email too short to tell ("ok", "TT-240617") keeps the case's."""
+    case = env.store.case(case_id)
+    if language is None or language == case.language:
+        return
+    env.store.update_case(case_id, env.clock.now(), language=language)
+    env.record(case_id, Actor.AGENT, "language", f"customer writes in {language}"
+               + (f" (was {case.language})" if case.language else ""), {"language": language, "was": case.language})
 
 
 def record_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> CaseUpdate:
@@ -95,7 +115,8 @@ def _tied_to_one_attribute(env: Services, case: Case, message: Message,
                            values: list[ExtractedValue]) -> tuple[list[ExtractedValue], list[str]]:
     """(kept, names dropped): before the intent is known, a proposed value is kept only when the
     typed extractors find that same value for that attribute alone (values_before_intent)."""
-    attributes = {a.name: a for a in attributes_before_intent(env.catalog, case.lob)}
+    scope = lob_before_intent(env.store, env.catalog, case)
+    attributes = {a.name: a for a in attributes_before_intent(env.catalog, scope)}
     now, region = env.clock.now(), env.catalog.default_region
     sure = {(v.name, v.value)
             for text in (message.subject, message.new_text)

@@ -1,6 +1,14 @@
 """Persistence of cases and mail (SQLAlchemy 2; SQLite by default)."""
 
 from agent_graph.store.repository import CaseStore
-from agent_graph.store.schema import Case, CaseField, Interaction, Message, OutboxItem, QuarantinedEmail
+from agent_graph.store.schema import (
+                                      Case,
+                                      CaseField,
+                                      Interaction,
+                                      MailboxPosition,
+                                      Message,
+                                      OutboxItem,
+                                      QuarantinedEmail,
+)
 
-__all__ = ["Case", "CaseField", "CaseStore", "Interaction", "Message", "OutboxItem", "QuarantinedEmail"]
+__all__ = ["Case", "CaseField", "CaseStore", "Interaction", "MailboxPosition", "Message", "OutboxItem", "QuarantinedEmail"]

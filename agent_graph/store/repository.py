@@ -19,8 +19,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import (URL, Connection, Engine, Integer, Row, bindparam, create_engine, delete, event, func, insert,
-                        inspect, make_url, select, text, update)
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Integer,
+    Row,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    make_url,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -29,9 +46,25 @@ from agent_graph.claims import Claim, can_take
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import StoreUnavailable, bounded
 from agent_graph.intake import InboundEmail, stranger_reason
-from agent_graph.store.schema import (ActiveRun, Case, CaseField, Interaction, Message, OutboxItem, QuarantinedEmail,
-                                      active_runs, case_fields, cases, interactions, messages, metadata, outbox,
-                                      quarantine)
+from agent_graph.store.schema import (
+    ActiveRun,
+    Case,
+    CaseField,
+    Interaction,
+    MailboxPosition,
+    Message,
+    OutboxItem,
+    QuarantinedEmail,
+    active_runs,
+    case_fields,
+    cases,
+    interactions,
+    mailbox_positions,
+    messages,
+    metadata,
+    outbox,
+    quarantine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +100,11 @@ _DELIVERED = (update(cases).where(cases.c.id == bindparam("pk"))
               .values(status=bindparam("status_after"), last_outbound_at=bindparam("at"), updated_at=bindparam("at"),
                       info_requests=cases.c.info_requests + bindparam("more_requests", type_=Integer),
                       follow_ups=cases.c.follow_ups + bindparam("more_follow_ups", type_=Integer)))
+_UNDELIVERED = (select(outbox).where(outbox.c.status == OutboxStatus.SENT, outbox.c.delivered_at.is_(None))
+                .order_by(outbox.c.id))
+_DELIVERIES_DUE = _UNDELIVERED.where(or_(outbox.c.next_attempt_at.is_(None),
+                                         outbox.c.next_attempt_at <= bindparam("now"))).limit(bindparam("limit"))
+_POSITION = select(mailbox_positions).where(mailbox_positions.c.name == bindparam("key"))
 _RUN = select(active_runs).where(active_runs.c.thread_id == bindparam("key"))
 _END_RUN = delete(active_runs).where(active_runs.c.thread_id == bindparam("key"))
 # Claims are compare-and-set: taken only from the holder just read (atomic on PostgreSQL too).
@@ -170,6 +208,11 @@ def _add_new_columns(engine: Engine) -> None:
                     assert column.nullable, f"{table.name}.{column.name} was added later, so it must be nullable"
                     kind = column.type.compile(dialect=engine.dialect)
                     connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                    if (table.name, column.name) == (outbox.name, "delivered_at"):
+                        # Mail sent before delivery was a step of its own was delivered when sent:
+                        # a new `case-agent run` must not send it again.
+                        connection.execute(update(outbox).where(outbox.c.status == OutboxStatus.SENT)
+                                           .values(delivered_at=outbox.c.sent_at))
 
 
 def _record(kind: type[R], row: Row[Any]) -> R:
@@ -521,6 +564,43 @@ class CaseStore:
             })
             self._forget(case_id=item.case_id)
             return sent
+
+    # --- delivery (``agent_graph.delivery``) ---------------------------------------------------
+    def undelivered(self) -> list[OutboxItem]:
+        """Sent by the agent, not yet handed to the mail server (some may wait for a retry)."""
+        with self._reading() as c:
+            return _records(OutboxItem, c.execute(_UNDELIVERED))
+
+    def deliveries_due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        with self._reading() as c:
+            return _records(OutboxItem, c.execute(_DELIVERIES_DUE, {"now": now, "limit": limit}))
+
+    def failed_deliveries(self) -> list[OutboxItem]:
+        with self._reading() as c:
+            return _records(OutboxItem, c.execute(select(outbox).where(outbox.c.status == OutboxStatus.FAILED)
+                                                  .order_by(outbox.c.id)))
+
+    def begin_delivery_attempt(self, pk: int) -> OutboxItem:
+        """Count the attempt before it is made: an item with attempts may have reached the server."""
+        with self._writing() as c:
+            return _record(OutboxItem, c.execute(_UPDATE_OUTBOX.values(attempts=func.coalesce(outbox.c.attempts, 0) + 1),
+                                                 {"pk": pk}).one())
+
+    # --- mailbox positions -------------------------------------------------------------------
+    def mailbox_position(self, name: str) -> MailboxPosition | None:
+        with self._reading() as c:
+            return _maybe(MailboxPosition, c, _POSITION, key=name)
+
+    def mailbox_positions(self) -> list[MailboxPosition]:
+        with self._reading() as c:
+            return _records(MailboxPosition, c.execute(select(mailbox_positions).order_by(mailbox_positions.c.name)))
+
+    def set_mailbox_position(self, name: str, **changes: Any) -> MailboxPosition:
+        with self._writing() as c:
+            if _maybe(MailboxPosition, c, _POSITION, key=name) is None:
+                c.execute(_INSERT[mailbox_positions.name], {"name": name})
+            c.execute(update(mailbox_positions).where(mailbox_positions.c.name == name).values(**changes))
+            return _one(MailboxPosition, c, _POSITION, key=name)
 
     # --- interactions ----------------------------------------------------------------------
     def record(self, case_id: int | None, actor: Actor, kind: str, summary: str, at: datetime,

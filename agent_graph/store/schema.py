@@ -13,8 +13,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Table, Text, TypeDecorator)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
 
 from agent_graph.clock import as_utc
 
@@ -54,6 +68,8 @@ cases = Table(
     Column("last_inbound_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Added after the first release, as in messages: the customer's language (ISO 639-1), once told.
+    Column("language", String(8)),
     Index("ix_cases_status_last_outbound", "status", "last_outbound_at"),
 )
 
@@ -113,6 +129,13 @@ outbox = Table(
     Column("edited", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),
+    # Delivery through a mail connector, after the case's transaction committed (``delivery.py``).
+    # Added after the first release, as in messages.
+    Column("delivered_at", UTCDateTime()),
+    Column("attempts", Integer),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("delivery_error", Text),
+    Index("ix_outbox_delivery", "status", "delivered_at"),
 )
 
 interactions = Table(
@@ -135,6 +158,17 @@ active_runs = Table(
     # Added after the first release, as in messages.
     Column("owner", String(200)),
     Column("lease_until", UTCDateTime()),
+)
+
+mailbox_positions = Table(
+    "mailbox_positions", metadata,
+    Column("name", String(500), primary_key=True),
+    Column("epoch", String(100)),
+    Column("position", String(500)),
+    Column("last_fetch_at", UTCDateTime()),
+    Column("backlog", Integer),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime()),
 )
 
 quarantine = Table(
@@ -170,6 +204,7 @@ class Case:
     last_inbound_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    language: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -233,6 +268,12 @@ class OutboxItem:
     edited: bool = False
     created_at: datetime
     sent_at: datetime | None = None
+    """When the agent sent it: the case's transaction committed it to the outbox for delivery."""
+    delivered_at: datetime | None = None
+    """When the mail connector handed it over (the SMTP server accepted it); None while pending."""
+    attempts: int | None = None
+    next_attempt_at: datetime | None = None
+    delivery_error: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -282,6 +323,22 @@ class QuarantinedEmail:
     attempts: int
 
 
+@dataclass(slots=True, frozen=True)
+class MailboxPosition:
+    """Where a mail connector's reading stopped, so that a restart neither skips nor re-reads.
+
+    ``epoch`` invalidates ``position`` when it changes (IMAP: UIDVALIDITY, and the last UID read)."""
+
+    name: str
+    epoch: str | None = None
+    position: str | None = None
+    last_fetch_at: datetime | None = None
+    backlog: int | None = None
+    """Emails found at the last fetch and not yet processed."""
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
 RECORDS: dict[type, Table] = {Case: cases, CaseField: case_fields, Message: messages, OutboxItem: outbox,
                               Interaction: interactions, ActiveRun: active_runs,
-                              QuarantinedEmail: quarantine}
+                              QuarantinedEmail: quarantine, MailboxPosition: mailbox_positions}

@@ -1,0 +1,367 @@
+"""`case-agent run` against real mail servers: Dovecot for IMAP, aiosmtpd for SMTP (tests/mailservers.py).
+
+End to end through the command line where the behaviour is the command's (exit codes, signals,
+logs); in process where the point is one step (delivery faults), which is faster. Nothing of the
+agent is mocked: the servers are real, the store is real SQLite.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent_graph.catalog import Catalog
+from agent_graph.cli import app
+from agent_graph.clock import FixedClock
+from agent_graph.context import Context
+from agent_graph.domain import CaseStatus, OutboxStatus
+from agent_graph.mail import open_inbox, open_sender
+from agent_graph.runner import MailService, RunSettings
+from agent_graph.service import CaseAgent
+from agent_graph.store import CaseStore
+from agent_graph.timeline import case_timeline
+from tests.conftest import CATALOG_YAML, REPO, T0
+from tests.mailservers import PASSWORD, Dovecot, SmtpHandler, SmtpServer
+
+MAILBOX = "help@tidewater.example"
+
+# --- raw MIME as real clients write it --------------------------------------------------------
+
+OUTLOOK = """Received: from AM0PR07MB1234.eurprd07.prod.outlook.com
+From: Sam Carter <sam.carter@bigcorp.example>
+To: "help@tidewater.example" <help@tidewater.example>
+Subject: Returning my bike
+Thread-Topic: Returning my bike
+Thread-Index: AQHaXk1xq2u7
+Date: Tue, 3 Mar 2026 14:03:11 +0000
+Message-ID: <AM0PR07MB1234ABCD@AM0PR07MB1234.eurprd07.prod.outlook.com>
+Accept-Language: en-GB, en-US
+Content-Language: en-GB
+X-MS-Has-Attach:
+MIME-Version: 1.0
+Content-Type: multipart/alternative;
+\tboundary="_000_AM0PR07MB1234ABCD_"
+
+--_000_AM0PR07MB1234ABCD_
+Content-Type: text/plain; charset="us-ascii"
+Content-Transfer-Encoding: quoted-printable
+
+Hello,
+
+I want to return the bike I bought, it is too big for me. How do I get a re=
+fund?
+
+Kind regards,
+Sam Carter
+
+--_000_AM0PR07MB1234ABCD_
+Content-Type: text/html; charset="us-ascii"
+Content-Transfer-Encoding: quoted-printable
+
+<html><body><p>Hello,</p><p>I want to return the bike I bought, it is too b=
+ig for me. How do I get a refund?</p><p>Kind regards,<br>Sam Carter</p></body></html>
+
+--_000_AM0PR07MB1234ABCD_--
+"""
+
+GMAIL = """MIME-Version: 1.0
+Date: Tue, 3 Mar 2026 15:12:40 +0100
+Message-ID: <CAJx9Lm2kq7oPz4eV5w@mail.gmail.com>
+Subject: Return bicycle
+From: Priya Natarajan <priya.natarajan@gmail.com>
+To: help@tidewater.example
+Content-Type: multipart/alternative; boundary="000000000000a1b2c3d4e5f6"
+
+--000000000000a1b2c3d4e5f6
+Content-Type: text/plain; charset="UTF-8"
+
+Hi, can I send back my bicycle for a refund? The frame size is wrong.
+Thanks!
+Priya
+
+--000000000000a1b2c3d4e5f6
+Content-Type: text/html; charset="UTF-8"
+
+<div dir="ltr">Hi, can I send back my bicycle for a refund? The frame size is wrong.<div>Thanks!</div><div>Priya</div></div>
+
+--000000000000a1b2c3d4e5f6--
+"""
+
+APPLE_MAIL = """From: =?utf-8?Q?Jos=C3=A9_Garc=C3=ADa?= <jose.garcia@icloud.com>
+Content-Type: text/plain;
+\tcharset=utf-8
+Content-Transfer-Encoding: quoted-printable
+Mime-Version: 1.0 (Mac OS X Mail 16.0 \\(3774.300.61.1.2\\))
+Subject: Bike return
+Message-Id: <5F2B7C1E-9A3D-4B8E-8C1F-2D7E6A9B0C11@icloud.com>
+Date: Tue, 3 Mar 2026 16:20:05 +0100
+To: help@tidewater.example
+X-Mailer: Apple Mail (2.3774.300.61.1.2)
+
+Hello, how do I return my order and get a refund? The bike is too big for m=
+e.
+
+Jos=C3=A9=
+"""
+
+BOUNCE = """From: Mail Delivery Subsystem <MAILER-DAEMON@mx.bigcorp.example>
+To: help@tidewater.example
+Subject: Undelivered Mail Returned to Sender
+Date: Tue, 3 Mar 2026 16:30:00 +0000
+Message-ID: <20260303163000.ABC123@mx.bigcorp.example>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BOUNDARY"
+
+--BOUNDARY
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mx.bigcorp.example. Your message could not be delivered.
+
+--BOUNDARY
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.bigcorp.example
+Final-Recipient: rfc822; nobody@bigcorp.example
+Action: failed
+Status: 5.1.1
+
+--BOUNDARY--
+"""
+
+OUT_OF_OFFICE = """From: Lee Park <lee.park@corp.example>
+To: help@tidewater.example
+Subject: Automatic reply: Your newsletter
+Date: Tue, 3 Mar 2026 16:40:00 +0000
+Message-ID: <AM0OOF999@corp.example>
+Auto-Submitted: auto-replied
+X-Auto-Response-Suppress: All
+MIME-Version: 1.0
+Content-Type: text/plain; charset="us-ascii"
+
+I am out of the office until 16 March 2026 with limited access to email.
+"""
+
+REPAIR = """From: Robin Vale <robin@example.net>
+To: help@tidewater.example
+Subject: Brake repair
+Date: Tue, 3 Mar 2026 17:00:00 +0000
+Message-ID: <repair-1@example.net>
+MIME-Version: 1.0
+Content-Type: text/plain; charset="utf-8"
+
+Hello, my brakes squeak terribly. Could I bring my bike in for a repair on 10 March 2026? Thanks, Robin
+"""
+
+
+def crlf(text: str) -> bytes:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def customer_email(n: int, body: str = "I want to return the bike I bought, it is too big for me.") -> bytes:
+    return crlf(f"From: Customer {n} <customer{n}@example.org>\nTo: {MAILBOX}\nSubject: Return number {n}\n"
+                f"Date: Tue, 3 Mar 2026 10:00:00 +0000\nMessage-ID: <c{n}@example.org>\nMIME-Version: 1.0\n"
+                f"Content-Type: text/plain; charset=utf-8\n\n{body}\n")
+
+
+# --- servers and the command line ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Dovecot]:
+    server = Dovecot()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def account(dovecot: Dovecot) -> str:
+    return dovecot.new_user()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer(SmtpHandler()) as server:
+        yield server
+
+
+@pytest.fixture
+def catalog_file(tmp_path: Path) -> Path:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(CATALOG_YAML)
+    return path
+
+
+CLI = [sys.executable, "-m", "agent_graph.cli"]
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=cli_env(),
+                          check=False)
+
+
+def service_args(dovecot: Dovecot, account: str, smtp: SmtpServer, db: str, catalog_file: Path, *more: str) -> list[str]:
+    return ["run", "--mailbox", dovecot.url(account), "--smtp", smtp.url(), "--db", db,
+            "--catalog", str(catalog_file), *more]
+
+
+def replies_to(smtp: SmtpServer) -> dict[str, list[email.message.Message]]:
+    """The agent's emails by the Message-ID they answer."""
+    by_parent: dict[str, list[email.message.Message]] = {}
+    for received in smtp.handler.received:
+        message = received.message
+        by_parent.setdefault(message["In-Reply-To"], []).append(message)
+    return by_parent
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.1)
+
+
+# --- end to end -----------------------------------------------------------------------------------
+
+def test_run_once_answers_real_client_mail_threaded_and_never_automatic_mail(
+        dovecot: Dovecot, account: str, smtp: SmtpServer, catalog_file: Path, tmp_path: Path) -> None:
+    for raw in (OUTLOOK, GMAIL, APPLE_MAIL, BOUNCE, OUT_OF_OFFICE):
+        dovecot.append(account, crlf(raw))
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    done = run_cli(*service_args(dovecot, account, smtp, db, catalog_file, "--once", "--log-format", "json",
+                                 "--after-processing", "move:Processed"))
+    assert done.returncode == 0, done.stderr
+
+    replies = replies_to(smtp)
+    customers = {"<AM0PR07MB1234ABCD@AM0PR07MB1234.eurprd07.prod.outlook.com>": "sam.carter@bigcorp.example",
+                 "<CAJx9Lm2kq7oPz4eV5w@mail.gmail.com>": "priya.natarajan@gmail.com",
+                 "<5F2B7C1E-9A3D-4B8E-8C1F-2D7E6A9B0C11@icloud.com>": "jose.garcia@icloud.com"}
+    assert set(replies) == set(customers)  # the bounce and the out-of-office are never answered
+    for parent, address in customers.items():
+        [reply] = replies[parent]
+        assert reply["To"] == address and MAILBOX in reply["From"]
+        assert parent in reply["References"]
+    assert all(r.rcpt_tos == [customers[r.message["In-Reply-To"]]] for r in smtp.handler.received)
+
+    assert dovecot.messages(account) == [] and len(dovecot.messages(account, "Processed")) == 5
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert sum("email imap://" in line["message"] for line in lines) == 5
+    assert sum(line["message"].endswith("delivered (attempt 1)") for line in lines) == 3
+    assert "too big" not in done.stderr and PASSWORD not in done.stderr  # no bodies, no secrets
+
+    # The customer answers the agent's question; the next run reads only that email.
+    [question] = replies["<CAJx9Lm2kq7oPz4eV5w@mail.gmail.com>"]
+    answer = crlf(f"From: Priya Natarajan <priya.natarajan@gmail.com>\nTo: {MAILBOX}\n"
+                  f"Subject: Re: {question['Subject']}\nDate: Tue, 3 Mar 2026 18:00:00 +0000\n"
+                  f"Message-ID: <CAJx9answer@mail.gmail.com>\nIn-Reply-To: {question['Message-ID']}\n"
+                  f"References: <CAJx9Lm2kq7oPz4eV5w@mail.gmail.com> {question['Message-ID']}\n"
+                  f"Content-Type: text/plain; charset=UTF-8\n\nThe order is TB-4821, the frame is too big.\n")
+    dovecot.append(account, answer)
+    again = run_cli(*service_args(dovecot, account, smtp, db, catalog_file, "--once"))
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("email imap://") == 1
+    [resolution] = replies_to(smtp)["<CAJx9answer@mail.gmail.com>"]
+    assert "TB-4821" in resolution.get_payload(decode=True).decode()
+
+    status = CliRunner().invoke(app, ["status", "--db", db])
+    assert "outbox: 0 pending delivery" in status.output and "0 failed" in status.output
+    assert f"mailbox imap://{account}@127.0.0.1:{dovecot.port}/INBOX: last fetch" in status.output
+
+
+def test_a_draft_for_review_goes_out_only_after_review_accept(
+        dovecot: Dovecot, account: str, smtp: SmtpServer, catalog_file: Path, tmp_path: Path) -> None:
+    dovecot.append(account, crlf(REPAIR))
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    args = service_args(dovecot, account, smtp, db, catalog_file, "--once", "--after-processing", "seen")
+    assert run_cli(*args).returncode == 0
+    assert smtp.handler.received == []
+    [(flags, _raw)] = dovecot.messages(account)
+    assert b"\\Seen" in flags
+
+    accepted = run_cli("review", "CAS-000001", "--accept", "--db", db, "--catalog", str(catalog_file))
+    assert accepted.returncode == 0, accepted.stderr
+    assert smtp.handler.received == []  # sent by the agent, delivered by the service
+    assert run_cli(*args).returncode == 0
+    [reply] = smtp.handler.received
+    assert reply.rcpt_tos == ["robin@example.net"] and reply.message["In-Reply-To"] == "<repair-1@example.net>"
+
+
+# --- delivery faults, in process --------------------------------------------------------------------
+
+class InProcess:
+    """The service on a real store and the real servers, with a clock the test moves."""
+
+    def __init__(self, catalog: Catalog, store: CaseStore, mailbox_url: str, smtp: SmtpServer):
+        self.clock = FixedClock(T0)
+        self.store = store
+        self.agent = CaseAgent(Context(catalog=catalog, store=store, clock=self.clock))
+        self.mailbox_url = mailbox_url
+        self.smtp = smtp
+
+    def run_once(self) -> int:
+        service = MailService(self.agent, open_inbox(self.mailbox_url), open_sender(self.smtp.url()),
+                              RunSettings(once=True, first_retry=30))
+        return service.run()
+
+
+@pytest.fixture
+def in_process(catalog: Catalog, store: CaseStore, dovecot: Dovecot, account: str, smtp: SmtpServer) -> InProcess:
+    return InProcess(catalog, store, dovecot.url(account), smtp)
+
+
+def test_a_temporary_smtp_failure_is_retried_later_and_the_email_sent_once(
+        in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer) -> None:
+    smtp.handler.answers = ["451 4.3.0 Try again later", "421 4.7.0 Too busy"]
+    dovecot.append(account, crlf(GMAIL))
+    assert in_process.run_once() == 0
+    [item] = in_process.store.outbox()
+    assert item.status == OutboxStatus.SENT and item.delivered_at is None and item.attempts == 1
+    assert "451" in (item.delivery_error or "") and smtp.handler.received == []
+
+    assert in_process.run_once() == 0  # not due yet: nothing is tried
+    assert in_process.store.outbox_item(item.id).attempts == 1
+    in_process.clock.advance(timedelta(seconds=31))
+    assert in_process.run_once() == 0  # 421: the wait doubles
+    retried = in_process.store.outbox_item(item.id)
+    assert retried.attempts == 2 and retried.next_attempt_at == in_process.clock.now() + timedelta(seconds=60)
+    in_process.clock.advance(timedelta(seconds=61))
+    assert in_process.run_once() == 0
+    delivered = in_process.store.outbox_item(item.id)
+    assert delivered.delivered_at is not None and delivered.attempts == 3 and delivered.delivery_error is None
+    assert len(smtp.handler.received) == 1
+
+
+def test_a_permanent_smtp_failure_fails_the_email_and_routes_the_case(
+        in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer, store: CaseStore) -> None:
+    smtp.handler.answers = ["550 5.1.1 <priya.natarajan@gmail.com>: Recipient address rejected"]
+    dovecot.append(account, crlf(GMAIL))
+    assert in_process.run_once() == 0
+    [item] = store.outbox()
+    assert item.status == OutboxStatus.FAILED and "550 5.1.1" in (item.delivery_error or "")
+    case = store.case(item.case_id)
+    assert case.status == CaseStatus.WITH_REPRESENTATIVE and case.queue == "shop-desk"
+    assert "could not be delivered" in (case.routed_reason or "")
+    assert any(entry.what == "not delivered" and "550" in entry.detail for entry in case_timeline(store, case.id))
+    in_process.clock.advance(timedelta(hours=2))
+    assert in_process.run_once() == 0
+    assert smtp.handler.received == []  # a failed email is never tried again
+
+    status = CliRunner().invoke(app, ["status", "--db", store.url])
+    assert "1 failed" in status.output and "550 5.1.1" in status.output
+    show = CliRunner().invoke(app, ["show", case.number or "", "--db", store.url])
+    assert "not delivered" in show.output
