@@ -52,11 +52,12 @@ def act_input(store: CaseStore, request: ActRequest) -> tuple[Case, dict[str, ob
     """The case and the graph input of an act, checked before anything runs."""
     case = find_case_ref(store, request.case)
     trigger = Trigger(request.action.value)
+    graph_input = run_input(trigger=trigger, case_id=case.id, source=request.source, automation=request.automation)
     try:
-        act_source_message(store, case.id, trigger, request.source)
+        act_source_message(store, case.id, trigger, graph_input["source"])  # type: ignore[arg-type]
     except ValueError as exc:
         raise ActError(f"{case.number}: {exc}") from None
-    return case, run_input(trigger=trigger, case_id=case.id, source=request.source, automation=request.automation)
+    return case, graph_input
 
 
 def act(agent: CaseAgent, request: ActRequest) -> TurnResult:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agent_graph.brain.base import Understanding
 from agent_graph.catalog import AutomationLevel
@@ -104,6 +104,12 @@ class AgentInput(BaseModel):
     automation: AutomationLevel | None = Field(default=None, description="override for this run")
     source: str | None = Field(default=None, description="an act's stored message (its Message-ID): what enrich "
                                                          "reads; part of what makes an act run once")
+
+    @field_validator("source")
+    @classmethod
+    def _bare_message_id(cls, value: str | None) -> str | None:
+        """A Message-ID as the store keeps it, with or without its angle brackets."""
+        return value.strip().strip("<>").strip() or None if value is not None else None
 
 
 class AgentState(AgentInput):

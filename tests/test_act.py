@@ -80,7 +80,7 @@ def test_enrich_reads_a_stored_message_into_the_fields_and_sends_nothing(store):
     first = agent.process_email(mail("Please refund the jacket I sent back.", 1))
     reply_to = store.outbox(first.case_id)[0].message_id
     source = store_only(agent, mail("The order is HO-77120.", 2, subject="Re: Refund", in_reply_to=reply_to))
-    result = act(agent, ActRequest(case="CAS-000001", action="enrich", source=source))
+    result = act(agent, ActRequest(case="CAS-000001", action="enrich", source=f"<{source}>"))
     assert (result.outcome.action, result.outcome.outbound) == ("update_only", "none")
     assert {n: f.value for n, f in store.current_fields(first.case_id).items()} == {"order_number": "HO-77120"}
     assert not store.message_by_header(source).processed  # read, not answered: the agent may still answer it
