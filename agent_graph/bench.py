@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from agent_graph.cpu_slots import waiting
 from agent_graph.domain import CaseStatus, Direction
 from agent_graph.intake import build_email, parse_email
 from agent_graph.mailroom import receive
+from agent_graph.memory import peak_rss_mb
 from agent_graph.nodes.case_actions import close, resolve, route, update_only
 from agent_graph.nodes.custom_agent import consult
 from agent_graph.nodes.decision import decide
@@ -297,10 +297,6 @@ def _ms(seconds: list[float]) -> tuple[float, float, float]:
     return statistics.mean(ordered) * 1000, statistics.median(ordered) * 1000, p95 * 1000
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_bench(catalog_path: Path, emails: int = 2000, scale_large: int = 100_000, scale_small: int = 1000,
               scale_emails: int = 300, concurrency_emails: int = 200, workers: int = 32, delay_ms: float = 200,
               suite: Path | None = Path("evals/threads"), progress: Callable[[str], None] = print) -> BenchReport:
@@ -359,7 +355,7 @@ def run_bench(catalog_path: Path, emails: int = 2000, scale_large: int = 100_000
 
     return BenchReport(
         emails=len(graph_times), emails_per_s=len(graph_times) / sum(graph_times), p50_ms=p50, p95_ms=p95,
-        peak_memory_mb=_peak_rss_mb(), graph_ms_per_email=mean_graph, plain_ms_per_email=mean_plain,
+        peak_memory_mb=peak_rss_mb(), graph_ms_per_email=mean_graph, plain_ms_per_email=mean_plain,
         overhead_ratio=mean_graph / mean_plain, scale_small_cases=scale_small, scale_large_cases=scale_large,
         scale_small_ms=scale[scale_small], scale_large_ms=scale[scale_large],
         scale_ratio=scale[scale_large] / scale[scale_small], concurrency_emails=len(first_emails),

@@ -20,7 +20,7 @@ import yaml
 from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from agent_graph.errors import CatalogError, TemplateRenderError
+from agent_graph.errors import CatalogError, CatalogNotFound, TemplateRenderError
 from agent_graph.template_engine import (
     TEMPLATE_VARIABLES,
     RenderedEmail,
@@ -228,6 +228,8 @@ class FollowUp(_Strict):
 
 DEFAULT_SEND_CONFIDENCE = 0.55
 """Default of ``limits.send_confidence``; how it was chosen (and how to re-check it) is in docs/behaviour.md."""
+DEFAULT_SEND_MARGIN = 0.15
+"""Default of ``limits.send_margin``; chosen with send_confidence (docs/behaviour.md)."""
 
 
 class Limits(_Strict):
@@ -238,6 +240,12 @@ class Limits(_Strict):
         description="Extension: under full automation, a resolution for an intent identified with less "
                     "confidence is drafted for review instead of sent.",
     )
+    send_margin: float = Field(
+        default=DEFAULT_SEND_MARGIN, ge=0.0, le=1.0,
+        description="Extension: under full automation, a resolution whose intent was identified less than "
+                    "this far ahead of a rival (an intent the same values would resolve too) is drafted for "
+                    "review instead of sent.",
+    )
 
 
 class Catalog(_Strict):
@@ -245,7 +253,7 @@ class Catalog(_Strict):
     mailbox: str
     default_language: LanguageCode = "en"
     languages: list[LanguageCode] = Field(
-        min_length=1, description="Extension: the languages the organisation answers in; default [default_language].")
+        default_factory=lambda: ["en"], min_length=1, description="Extension: the languages the organisation answers in; default [default_language].")
     default_region: str = Field(default="US", description="Extension: region for phone numbers without +.")
     default_template: Identifier | None = None
     record_interactions: bool = True
@@ -282,6 +290,16 @@ class Catalog(_Strict):
 
     def lob(self, lob_id: str | None) -> LineOfBusiness | None:
         return next((lob for lob in self.lines_of_business if lob.id == lob_id), None)
+
+    def rivals(self, intent_id: str) -> list[str]:
+        """The other intents whose required attributes are all required by this one: whenever this
+        intent's resolution can go out, so could theirs, so the values cannot tell them apart."""
+        intent = self.intent(intent_id)
+        if intent is None:
+            return []
+        needs = {a.name for a in intent.required_attributes}
+        return [other.id for other in self.intents()
+                if other.id != intent_id and {a.name for a in other.required_attributes} <= needs]
 
     def lob_of_intent(self, intent_id: str) -> LineOfBusiness | None:
         return next((lob for lob in self.lines_of_business if any(i.id == intent_id for i in lob.intents)), None)
@@ -509,6 +527,10 @@ def load_catalog(path: str | Path) -> Catalog:
     path = Path(path)
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CatalogNotFound(str(path)) from None
+    except IsADirectoryError:
+        raise CatalogError(str(path), [("(file)", "that is a folder; give the catalog's YAML file")]) from None
     except OSError as exc:
         raise CatalogError(str(path), [("(file)", f"cannot read the file: {exc.strerror}")]) from None
     catalog = parse_catalog(_parse_yaml(_decode(raw, str(path)), str(path)), str(path))

@@ -1,4 +1,8 @@
-"""``case-agent``: the command line of the case agent."""
+"""``case-agent``: the command line of the case agent.
+
+Only the light modules are imported here: each command imports what it needs when it runs, so
+``--help``, ``cases`` and ``show`` do not wait for the classifier, the graph or the extractors.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +12,103 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
-from agent_graph.catalog import AutomationLevel, Catalog, Intent, load_catalog
 from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
-from agent_graph.context import DEFAULT_CATALOG, DEFAULT_DB, Context
-from agent_graph.errors import CaseAgentError, CatalogError, StoreUnavailable, bounded
-from agent_graph.intent_eval import IntentDataset, ModelKind
-from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
-from agent_graph.store import CaseStore, QuarantinedEmail
+from agent_graph.defaults import DEFAULT_CATALOG, DEFAULT_DB, PROJECT
+from agent_graph.domain import CaseStatus
+from agent_graph.errors import CaseAgentError, CatalogError, CatalogNotFound, StoreUnavailable, bounded
+from agent_graph.intent_eval_choices import IntentDataset, ModelKind
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from agent_graph.catalog import AutomationLevel, Catalog, Intent
+    from agent_graph.service import CaseAgent, TurnResult
+    from agent_graph.store import CaseStore, QuarantinedEmail
+
+
+class ManualCommand(TyperCommand):
+    """Help laid out like a manual page: ``--db URL``, ``CASE``, ``[CASE]``; no Python types.
+
+    Typer shows each parameter's Python type (``<bool>``, ``<list[str]>``, ``{path}``); this
+    command lists arguments by their metavar and options the way click itself does."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = _argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments: list[tuple[str, str]] = []
+        options: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                arguments.append((_argument_name(param), param.help or ""))
+            elif isinstance(param, TyperOption) and not param.hidden:
+                options.append(_option_record(param))
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(param: TyperArgument) -> str:
+    return param.metavar or (param.name or "value").upper()
+
+
+def _option_record(param: TyperOption) -> tuple[str, str]:
+    """``--db URL``, ``-v, --verbose``, ``--status [new|...]``, and the help with its env var and default."""
+    names = ", ".join([*param.opts, *param.secondary_opts])
+    if not param.is_flag:
+        described = param.type_descriptor
+        choices = [str(getattr(c, "value", c)) for c in described.choices or ()] if described.is_choice else []
+        names += " " + (param.metavar or (f"[{'|'.join(choices)}]" if choices else "VALUE"))
+    extras = []
+    if param.envvar:
+        extras.append(f"env var: {param.envvar}")
+    default = param.default
+    if param.show_default is not False and not param.is_flag and default not in (None, "", [], ()):
+        extras.append(f"default: {getattr(default, 'value', default)}")
+    if param.required:
+        extras.append("required")
+    help_text = param.help or ""
+    return names, f"{help_text}  [{'; '.join(extras)}]" if extras else help_text
+
 
 app = typer.Typer(
     help="Resolve customer-support cases by email: intake, intent, missing information, templates, "
          "approval, follow-up. Runs offline on SQLite by default.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
+command = app.command
 
-DbOption = Annotated[str, typer.Option("--db", envvar="CASE_AGENT_DB", help="SQLAlchemy URL of the case store.")]
-CatalogOption = Annotated[Path, typer.Option("--catalog", envvar="CASE_AGENT_CATALOG",
-                                             help="The service catalog (YAML, formats.md §1).")]
+DbOption = Annotated[str, typer.Option("--db", envvar="CASE_AGENT_DB", metavar="URL",
+                                       help="SQLAlchemy URL of the case store.")]
+CatalogOption = Annotated[Path | None, typer.Option(
+    "--catalog", envvar="CASE_AGENT_CATALOG", metavar="FILE", show_default=False,
+    help="The service catalog (YAML, formats.md §1). Default: the project's examples/catalog.yaml, "
+         "whatever the current folder.")]
 AutomationOption = Annotated[list[str] | None, typer.Option(
-    "--automation", help="Override a LOB's automation for this run: LOB=full|confirm|disabled (repeatable).")]
-NowOption = Annotated[str | None, typer.Option("--now", help="Pretend the time is this ISO-8601 instant.")]
+    "--automation", metavar="LOB=LEVEL",
+    help="Override a line of business's automation for this run; LEVEL is full, confirm or disabled. "
+         "Repeat for several.")]
+NowOption = Annotated[str | None, typer.Option("--now", metavar="TIME",
+                                               help="Pretend the time is TIME, e.g. 2026-03-02T09:15:00Z.")]
+JsonOption = Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON to FILE.")]
 
 
 @app.callback()
@@ -51,9 +123,15 @@ def _fail(message: str) -> typer.Exit:
 
 # --- settings: each is checked before any work, and a bad one is one line on stderr, exit code 2 ---
 
-def _catalog(path: Path) -> Catalog:
+def _catalog(path: Path | None) -> Catalog:
+    """The catalog at ``path``, else the default (the project's example catalog)."""
+    from agent_graph.catalog import load_catalog
+
     try:
-        return load_catalog(path)
+        return load_catalog(path or DEFAULT_CATALOG)
+    except CatalogNotFound as exc:
+        hint = "" if path else "; give one with --catalog FILE or CASE_AGENT_CATALOG"
+        raise _fail(f"{exc}{hint}") from None
     except CatalogError as exc:
         raise _fail(str(exc)) from None
 
@@ -69,6 +147,8 @@ def _clock(now: str | None) -> Clock:
 
 def _store(db: str, create: bool) -> CaseStore:
     """The case store; ``create=False`` for commands that only read or answer existing cases."""
+    from agent_graph.store import CaseStore
+
     try:
         return CaseStore(db, create=create)
     except StoreUnavailable as exc:
@@ -97,7 +177,18 @@ def _writable_output(option: str, path: Path | None) -> None:
         raise _fail(f"{option} {path}: not writable")
 
 
+def _write_json(path: Path | None, report: BaseModel, what: str = "report") -> None:
+    """Write a report given --json FILE (its folder is made if missing) and say where."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    console.print(f"{what} written to {path}")
+
+
 def _automation(values: list[str] | None, catalog: Catalog) -> dict[str, AutomationLevel]:
+    from agent_graph.catalog import AutomationLevel
+
     overrides = {}
     for value in values or []:
         lob, _, level = value.partition("=")
@@ -111,18 +202,24 @@ def _automation(values: list[str] | None, catalog: Catalog) -> dict[str, Automat
 
 
 @contextmanager
-def _agent(db: str, catalog_path: Path, automation: list[str] | None = None, now: str | None = None,
-           create_store: bool = True) -> Iterator[CaseAgent]:
-    """The agent on the store at ``db``, every setting checked before the store is opened."""
+def _agent(db: str, catalog_path: Path | None, automation: list[str] | None = None, now: str | None = None,
+           create_store: bool = True, recovered: list[TurnResult] | None = None) -> Iterator[CaseAgent]:
+    """The agent on the store at ``db``, every setting checked before the store is opened. Runs a
+    crash left unfinished are finished first (and added to ``recovered``)."""
     catalog = _catalog(catalog_path)
     clock = _clock(now)
     overrides = _automation(automation, catalog)
     store = _store(db, create_store)
+    from agent_graph.context import Context
+    from agent_graph.service import CaseAgent, open_checkpointer
+
     with open_checkpointer(db) as checkpointer:
         agent = CaseAgent(Context(db_url=db, catalog=catalog, store=store, clock=clock, automation=overrides),
                           checkpointer)
         for result in agent.recover():
             console.print(f"resumed an unfinished run: {_result_line(result)}")
+            if recovered is not None:
+                recovered.append(result)
         yield agent
     store.close()
 
@@ -137,11 +234,11 @@ def _result_line(result: TurnResult) -> str:
     return " · ".join(parts)
 
 
-@app.command()
+@command(cls=ManualCommand)
 def process(
-    path: Annotated[Path, typer.Argument(help="An .eml file, or a folder of them (processed in name order).")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="An .eml file, or a folder of them (processed in name order).")],
     db: DbOption = DEFAULT_DB,
-    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    catalog: CatalogOption = None,
     automation: AutomationOption = None,
     now: NowOption = None,
 ) -> None:
@@ -168,7 +265,7 @@ def _take_in(agent: CaseAgent, raw: bytes, source: str, label: str) -> TurnResul
     return result
 
 
-@app.command()
+@command(cls=ManualCommand)
 def run(
     mailbox: Annotated[str, typer.Option("--mailbox", envvar="CASE_AGENT_MAILBOX", help=(
         "Where mail comes in: imap://USER:PASSWORD@HOST:PORT/FOLDER (imaps:// for TLS, ?starttls=true, "
@@ -194,9 +291,8 @@ def run(
         "Seconds before the first retry of a temporary delivery failure (doubling, up to an hour)."))] = 30,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
     db: DbOption = DEFAULT_DB,
-    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    catalog: CatalogOption = None,
     automation: AutomationOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the agent does.")] = False,
 ) -> None:
     """Run the agent on a mailbox until SIGTERM/SIGINT (or once, with --once): docs/mail.md."""
     from agent_graph.mail import open_inbox, open_sender
@@ -204,7 +300,7 @@ def run(
 
     if log_format not in ("text", "json"):
         raise _fail(f"--log-format {log_format}: choose text or json")
-    configure_logging(log_format, verbose)
+    configure_logging(log_format)
     try:
         inbox = open_inbox(mailbox, after_processing, poll)
         sender = open_sender(smtp, mailbox, sent_folder, append_sent)
@@ -213,12 +309,15 @@ def run(
     settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after)
     with _agent(db, catalog, automation) as agent:
         agent.warm_up()
-        code = MailService(agent, inbox, sender, settings).run()
+        try:
+            code = MailService(agent, inbox, sender, settings).run()
+        except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
+            raise _fail(str(exc)) from None
     raise typer.Exit(code=code)
 
 
-@app.command()
-def tick(db: DbOption = DEFAULT_DB, catalog: CatalogOption = Path(DEFAULT_CATALOG), now: NowOption = None) -> None:
+@command(cls=ManualCommand)
+def tick(db: DbOption = DEFAULT_DB, catalog: CatalogOption = None, now: NowOption = None) -> None:
     """Send the follow-ups that are due and close cases whose follow-ups ran out."""
     with _agent(db, catalog, now=now) as agent:
         results = agent.tick()
@@ -227,21 +326,26 @@ def tick(db: DbOption = DEFAULT_DB, catalog: CatalogOption = Path(DEFAULT_CATALO
         console.print(f"{len(results)} case(s) acted on")
 
 
-@app.command()
+@command(cls=ManualCommand)
 def review(
-    case: Annotated[str | None, typer.Argument(help="Case number; omit to list the drafts waiting.")] = None,
+    case: Annotated[str | None, typer.Argument(metavar="CASE",
+                                               help="Case number; omit to list the drafts waiting.")] = None,
     accept: Annotated[bool, typer.Option("--accept", help="Send the draft as it is.")] = False,
-    edit_body: Annotated[Path | None, typer.Option("--edit-body", help="Send this file's text as the body.")] = None,
-    edit_subject: Annotated[str | None, typer.Option("--edit-subject", help="Send with this subject.")] = None,
-    respond: Annotated[str | None, typer.Option("--respond", help="Feedback: discard the draft, route the case.")] = None,
+    edit_body: Annotated[Path | None, typer.Option("--edit-body", metavar="FILE",
+                                                   help="Send the text of FILE as the body.")] = None,
+    edit_subject: Annotated[str | None, typer.Option("--edit-subject", metavar="SUBJECT",
+                                                     help="Send with this subject.")] = None,
+    respond: Annotated[str | None, typer.Option("--respond", metavar="TEXT",
+                                                help="Feedback: discard the draft, route the case.")] = None,
     ignore: Annotated[bool, typer.Option("--ignore", help="Discard the draft and route the case.")] = False,
     db: DbOption = DEFAULT_DB,
-    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    catalog: CatalogOption = None,
     now: NowOption = None,
 ) -> None:
     """List drafts waiting for a representative, or answer one."""
     new_body = _read_text("--edit-body", edit_body) if edit_body is not None else None
-    with _agent(db, catalog, now=now, create_store=False) as agent:
+    recovered: list[TurnResult] = []
+    with _agent(db, catalog, now=now, create_store=False, recovered=recovered) as agent:
         store = agent.env.store
         if case is None:
             table = Table("case", "to", "subject", "action", title="Drafts waiting for review")
@@ -253,6 +357,11 @@ def review(
         if found is None:
             raise _fail(f"no case {case}")
         pending = agent.pending_review(found.id)
+        if pending is None and any(result.case_id == found.id for result in recovered):
+            # the draft was answered before a crash: the resumed run (above) carried the answer out
+            console.print(f"{found.number}: the review answered before the interruption is now carried out "
+                          f"(see above); no draft is waiting any more")
+            return
         if pending is None:
             raise _fail(f"case {case} has no draft waiting for review")
         chosen = [accept, edit_body is not None or edit_subject is not None, respond is not None, ignore]
@@ -276,26 +385,29 @@ def review(
         console.print(_result_line(agent.answer_review(found.id, [response])))
 
 
-@app.command()
+@command(cls=ManualCommand)
 def act(
-    case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.")],
-    action: Annotated[str, typer.Option("--action", help="resolve: run the resolution path now (custom agent or "
-                                                         "template); enrich: read --source into the case's fields.")],
-    level: Annotated[str | None, typer.Option("--automation", help="full or confirm, for this run only.")] = None,
-    source: Annotated[str | None, typer.Option("--source", help="Message-ID of a stored message of the case "
-                                                                "(required by enrich).")] = None,
+    case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, e.g. CAS-000001.")],
+    action: Annotated[str, typer.Option("--action", metavar="[resolve|enrich]",
+                                        help="resolve: run the resolution path now (custom agent or template); "
+                                             "enrich: read --source into the case's fields.")],
+    level: Annotated[str | None, typer.Option("--automation", metavar="[full|confirm]",
+                                              help="The automation level for this run only.")] = None,
+    source: Annotated[str | None, typer.Option("--source", metavar="MESSAGE-ID",
+                                               help="A stored message of the case (required by enrich).")] = None,
     db: DbOption = DEFAULT_DB,
-    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    catalog: CatalogOption = None,
     now: NowOption = None,
 ) -> None:
     """Act on a case by API: resolve it now, or enrich it from a stored message. Once per (case, action, source)."""
     from agent_graph.act import ActAction, ActRequest
     from agent_graph.act import act as act_on_case
+    from agent_graph.catalog import AutomationLevel
 
     if action not in {a.value for a in ActAction}:
         raise _fail(f"--action {bounded(action, 40)!r}: choose resolve or enrich")
     if level not in (None, AutomationLevel.FULL, AutomationLevel.CONFIRM):
-        raise _fail(f"--automation {bounded(level, 40)!r}: choose full or confirm")
+        raise _fail(f"--automation {bounded(level or '', 40)!r}: choose full or confirm")
     request = ActRequest(case=case, action=ActAction(action), source=source,
                          automation=AutomationLevel(level) if level else None)
     with _agent(db, catalog, now=now, create_store=False) as agent:
@@ -308,20 +420,22 @@ def act(
         console.print(f"  draft waiting for review: case-agent review {result.case_number}")
 
 
-@app.command()
+@command(cls=ManualCommand)
 def cases(db: DbOption = DEFAULT_DB,
-          status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None) -> None:
+          status: Annotated[CaseStatus | None, typer.Option(
+              metavar="STATUS", help=f"Only cases with STATUS: {', '.join(CaseStatus)}.")] = None) -> None:
     """A table of cases."""
     store = _store(db, create=False)
     table = Table("case", "status", "LOB", "intent", "customer", "title", "queue", "updated")
-    for case in store.list_cases(status=status):
+    for case in store.list_cases(status=status.value if status else None):
         table.add_row(case.number, case.status, case.lob, case.intent or "—", case.customer_email, case.title,
                       case.queue or "", case.updated_at.strftime("%Y-%m-%d %H:%M"))
     console.print(table)
 
 
-@app.command()
-def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.")], db: DbOption = DEFAULT_DB) -> None:
+@command(cls=ManualCommand)
+def show(case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, e.g. CAS-000001.")],
+         db: DbOption = DEFAULT_DB) -> None:
     """A case's timeline: emails, decisions, field changes."""
     from agent_graph.timeline import case_timeline
 
@@ -341,7 +455,7 @@ def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.
 quarantine_app = typer.Typer(help="Emails that could not be processed: list, show, retry, drop.",
                              invoke_without_command=True, no_args_is_help=False)
 app.add_typer(quarantine_app, name="quarantine")
-QuarantineId = Annotated[int, typer.Argument(help="The quarantine id (see case-agent quarantine list).")]
+QuarantineId = Annotated[int, typer.Argument(metavar="ID", help="The quarantine id (see case-agent quarantine list).")]
 
 
 @quarantine_app.callback()
@@ -351,32 +465,32 @@ def quarantine_default(ctx: typer.Context, db: DbOption = DEFAULT_DB) -> None:
         quarantine_list(db)
 
 
-@quarantine_app.command("list")
+@quarantine_app.command("list", cls=ManualCommand)
 def quarantine_list(db: DbOption = DEFAULT_DB) -> None:
     """The quarantined emails, two lines each: id, attempts, last attempt, source; the error."""
-    entries = CaseStore(db).quarantined()
+    entries = _store(db, create=True).quarantined()
     for entry in entries:
         typer.echo(f"#{entry.id}  {entry.attempts} attempt(s), last {entry.last_at:%Y-%m-%d %H:%M}  "
                    f"{entry.source or '(unknown source)'}\n    {entry.error.splitlines()[0] if entry.error else ''}")
     typer.echo(f"{len(entries)} quarantined email(s)")
 
 
-@quarantine_app.command("show")
+@quarantine_app.command("show", cls=ManualCommand)
 def quarantine_show(entry_id: QuarantineId, db: DbOption = DEFAULT_DB) -> None:
     """One quarantined email: where it came from, the error, and its raw source."""
-    entry = _quarantined(CaseStore(db), entry_id)
+    entry = _quarantined(_store(db, create=True), entry_id)
     typer.echo(f"#{entry.id} from {entry.source or '(unknown source)'} — {entry.attempts} attempt(s), "
                f"first {entry.first_at:%Y-%m-%d %H:%M}, last {entry.last_at:%Y-%m-%d %H:%M}\n"
                f"error: {entry.error}\n")
     typer.echo(entry.raw.decode("utf-8", errors="backslashreplace"))
 
 
-@quarantine_app.command("retry")
+@quarantine_app.command("retry", cls=ManualCommand)
 def quarantine_retry(
-    entry_id: Annotated[int | None, typer.Argument(help="The quarantine id; omit with --all.")] = None,
+    entry_id: Annotated[int | None, typer.Argument(metavar="ID", help="The quarantine id; omit with --all.")] = None,
     retry_all: Annotated[bool, typer.Option("--all", help="Retry every quarantined email.")] = False,
     db: DbOption = DEFAULT_DB,
-    catalog: CatalogOption = Path(DEFAULT_CATALOG),
+    catalog: CatalogOption = None,
     automation: AutomationOption = None,
     now: NowOption = None,
 ) -> None:
@@ -391,10 +505,10 @@ def quarantine_retry(
     console.print(f"{len(results) - still} processed, {still} still quarantined")
 
 
-@quarantine_app.command("drop")
+@quarantine_app.command("drop", cls=ManualCommand)
 def quarantine_drop(entry_id: QuarantineId, db: DbOption = DEFAULT_DB) -> None:
     """Delete a quarantined email for good."""
-    if not CaseStore(db).drop_quarantined(entry_id):
+    if not _store(db, create=True).drop_quarantined(entry_id):
         raise _fail(f"no quarantined email #{entry_id} in {db}")
     console.print(f"dropped #{entry_id}")
 
@@ -406,11 +520,11 @@ def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
     return entry
 
 
-@app.command()
+@command(cls=ManualCommand)
 def status(db: DbOption = DEFAULT_DB) -> None:
     """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, the outbox
     (pending and failed deliveries) and each mailbox `run` reads (last fetch, backlog, last error)."""
-    store = CaseStore(db)
+    store = _store(db, create=True)
     by_status = store.count_cases_by_status()
     console.print(f"cases: {sum(by_status.values())}"
                   + "".join(f"\n  {name}: {count}" for name, count in by_status.items()), highlight=False)
@@ -435,8 +549,8 @@ def status(db: DbOption = DEFAULT_DB) -> None:
         console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
 
 
-@app.command("check-catalog")
-def check_catalog(path: Annotated[Path, typer.Argument(help="The catalog YAML to validate.")]) -> None:
+@command("check-catalog", cls=ManualCommand)
+def check_catalog(path: Annotated[Path, typer.Argument(metavar="FILE", help="The catalog YAML to validate.")]) -> None:
     """Validate a catalog and print a one-screen summary."""
     from agent_graph.templates import languages_lacking_templates, templates_that_do_not_ask
 
@@ -481,17 +595,17 @@ def _check_agents(catalog: Catalog, path: Path) -> None:
                 console.print(f"[yellow]warning:[/] {path}: {exc}")
 
 
-@app.command("eval")
+@command("eval", cls=ManualCommand)
 def eval_command(
-    directory: Annotated[Path, typer.Argument(help="A folder of recorded threads (*.json, formats.md §2).")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON here.")] = None,
-    brain: Annotated[str, typer.Option(envvar="CASE_AGENT_BRAIN", help="Which brain: offline or llm.")] = "offline",
-    provider: Annotated[str | None, typer.Option(help="llm: openai, azure_openai or compatible.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="llm: an OpenAI-compatible server's base URL.")] = None,
-    model: Annotated[str | None, typer.Option(help="llm: the model (or Azure deployment) name.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="llm: sampling temperature (default 0).")] = None,
-    timeout: Annotated[float | None, typer.Option(help="llm: seconds per request.")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="llm: retries on 429/5xx/timeouts.")] = None,
+    directory: Annotated[Path, typer.Argument(metavar="FOLDER", help="A folder of recorded threads (*.json, formats.md §2).")],
+    json_out: JsonOption = None,
+    brain: Annotated[str, typer.Option(envvar="CASE_AGENT_BRAIN", metavar="BRAIN", help="Which brain: offline or llm.")] = "offline",
+    provider: Annotated[str | None, typer.Option(metavar="PROVIDER", help="llm: openai, azure_openai or compatible.")] = None,
+    base_url: Annotated[str | None, typer.Option(metavar="URL", help="llm: an OpenAI-compatible server's base URL.")] = None,
+    model: Annotated[str | None, typer.Option(metavar="NAME", help="llm: the model (or Azure deployment) name.")] = None,
+    temperature: Annotated[float | None, typer.Option(metavar="T", help="llm: sampling temperature (default 0).")] = None,
+    timeout: Annotated[float | None, typer.Option(metavar="SECONDS", help="llm: seconds per request.")] = None,
+    max_retries: Annotated[int | None, typer.Option(metavar="N", help="llm: retries on 429/5xx/timeouts.")] = None,
 ) -> None:
     """Replay recorded threads and score the agent: success, accuracy per key, unsafe actions."""
     from agent_graph.replay import run_suite
@@ -510,19 +624,17 @@ def eval_command(
     except CaseAgentError as exc:
         raise _fail(str(exc)) from None
     print_suite_report(console, report)
-    if json_out:
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"report written to {json_out}")
+    _write_json(json_out, report)
 
 
-@app.command("eval-intents")
+@command("eval-intents", cls=ManualCommand)
 def eval_intents(
     dataset: Annotated[IntentDataset, typer.Option("--dataset", help="Which public intent dataset.")],
-    data: Annotated[Path, typer.Option("--data", help="The dataset's folder (or its .jsonl.gz file).")],
-    shots: Annotated[int | None, typer.Option("--shots", min=1,
+    data: Annotated[Path, typer.Option("--data", metavar="PATH", help="The dataset's folder (or its .jsonl.gz file).")],
+    shots: Annotated[int | None, typer.Option("--shots", min=1, metavar="N",
                                               help="Keep N training sentences per intent (seeded).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the --shots sample.")] = 0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the --shots sample.")] = 0,
+    json_out: JsonOption = None,
     model: Annotated[list[ModelKind] | None, typer.Option(
         "--model", help="Model kinds the validation grid chooses from (repeat; default: svm and lr).")] = None,
 ) -> None:
@@ -537,56 +649,51 @@ def eval_intents(
     except (OSError, ValueError, KeyError) as exc:
         raise _fail(f"{data}: {exc}") from None
     print_intent_report(console, report)
-    if json_out:
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"report written to {json_out}")
+    _write_json(json_out, report)
 
 
-@app.command()
+@command(cls=ManualCommand)
 def bench(
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
-    catalog: CatalogOption = Path(DEFAULT_CATALOG),
-    emails: Annotated[int, typer.Option(help="Generated inbound emails for throughput and overhead.")] = 2000,
-    scale_large: Annotated[int, typer.Option(help="Cases pre-filled in the large store.")] = 100_000,
-    concurrency_emails: Annotated[int, typer.Option(help="Emails for the concurrency figure.")] = 200,
-    workers: Annotated[int, typer.Option(help="Cases processed at once.")] = 32,
-    delay_ms: Annotated[float, typer.Option(help="How long the stand-in brain waits per call.")] = 200,
+    json_out: JsonOption = None,
+    catalog: CatalogOption = None,
+    emails: Annotated[int, typer.Option(metavar="N", help="Generated inbound emails for throughput and overhead.")] = 2000,
+    scale_large: Annotated[int, typer.Option(metavar="N", help="Cases pre-filled in the large store.")] = 100_000,
+    concurrency_emails: Annotated[int, typer.Option(metavar="N", help="Emails for the concurrency figure.")] = 200,
+    workers: Annotated[int, typer.Option(metavar="N", help="Cases processed at once.")] = 32,
+    delay_ms: Annotated[float, typer.Option(metavar="MS", help="How long the stand-in brain waits per call, in milliseconds.")] = 200,
 ) -> None:
     """Measure throughput, framework overhead, scale and concurrency; print a table, write JSON."""
     from agent_graph.bench import print_bench_report, run_bench
 
     _writable_output("--json", json_out)
     _catalog(catalog)
-    report = run_bench(catalog, emails=emails, scale_large=scale_large, concurrency_emails=concurrency_emails,
+    report = run_bench(catalog or Path(DEFAULT_CATALOG), emails=emails, scale_large=scale_large, concurrency_emails=concurrency_emails,
                        workers=workers, delay_ms=delay_ms, progress=lambda text: err.print(text, style="dim"))
     print_bench_report(console, report)
-    if json_out:
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"figures written to {json_out}")
+    _write_json(json_out, report, "figures")
 
 
-@app.command()
+@command(cls=ManualCommand)
 def demo(
-    inbox: Annotated[Path, typer.Option(help="The scripted inbox: recorded threads to play.")] = Path("examples/inbox"),
-    db: Annotated[str, typer.Option("--db", help="Where the demo store goes (replaced).")] = "sqlite:///demo.db",
+    inbox: Annotated[Path | None, typer.Option(metavar="FOLDER", show_default=False, help="The scripted inbox: recorded threads to play. Default: the project's examples/inbox.")] = None,
+    db: Annotated[str, typer.Option("--db", metavar="URL", help="Where the demo store goes (replaced).")] = "sqlite:///demo.db",
 ) -> None:
     """Play the scripted inbox against a fresh store and show every case's journey."""
     from agent_graph.demo import run_demo
 
     try:
-        ok = run_demo(console, inbox, db)
+        ok = run_demo(console, inbox or PROJECT / "examples/inbox", db)
     except CaseAgentError as exc:
         raise _fail(str(exc)) from None
     if not ok:
         raise typer.Exit(code=1)
 
 
-@app.command("eval-replies")
+@command("eval-replies", cls=ManualCommand)
 def eval_replies(
-    data: Annotated[Path, typer.Option("--data", help="Labelled replies (JSON Lines: text, label, split).")] = Path(
-        "evals/replies/replies.jsonl"),
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
-    misread: Annotated[str | None, typer.Option("--misread", help="List the misread replies of this split (dev|held).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", metavar="FILE", show_default=False, help="Labelled replies (JSON Lines: text, label, split). Default: the project's evals/replies/replies.jsonl.")] = None,
+    json_out: JsonOption = None,
+    misread: Annotated[str | None, typer.Option("--misread", metavar="SPLIT", help="List the misread replies of SPLIT: dev or held.")] = None,
 ) -> None:
     """Measure the reply classifier (accepts / needs_help / other) on a labelled set, per split."""
     from agent_graph.reply_eval import LabelledSetError, Split, print_reply_report, run_reply_eval
@@ -596,21 +703,17 @@ def eval_replies(
     except ValueError:
         raise _fail(f"--misread {misread}: the split must be dev or held") from None
     try:
-        report = run_reply_eval(data)
+        report = run_reply_eval(data or PROJECT / "evals/replies/replies.jsonl")
     except (OSError, LabelledSetError) as exc:
         raise _fail(str(exc)) from None
     print_reply_report(console, report, show_misread=show)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"report written to {json_out}")
+    _write_json(json_out, report)
 
 
-@app.command("eval-languages")
+@command("eval-languages", cls=ManualCommand)
 def eval_languages(
-    data: Annotated[Path, typer.Option("--data", help="Labelled lines (JSON Lines: text, lang, too_short, kind, split).")] = Path(
-        "evals/languages/lines.jsonl"),
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", metavar="FILE", show_default=False, help="Labelled lines (JSON Lines: text, lang, too_short, kind, split). Default: the project's evals/languages/lines.jsonl.")] = None,
+    json_out: JsonOption = None,
     misses: Annotated[bool, typer.Option("--misses", help="List the wrong answers and the longer lines left unknown.")] = False,
 ) -> None:
     """Measure language detection on labelled multilingual lines: per language, short and longer, per half; time per line."""
@@ -622,13 +725,11 @@ def eval_languages(
 
     _writable_output("--json", json_out)
     try:
-        report = run_language_eval(data)
+        report = run_language_eval(data or PROJECT / "evals/languages/lines.jsonl")
     except (OSError, LabelledSetError) as exc:
         raise _fail(str(exc)) from None
     print_language_report(console, report, show_misses=misses)
-    if json_out:
-        json_out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        console.print(f"report written to {json_out}")
+    _write_json(json_out, report)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,13 +15,11 @@ from pydantic_core import CoreSchema, core_schema
 from agent_graph.brain.base import Brain
 from agent_graph.catalog import AutomationLevel, Catalog, load_catalog
 from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
+from agent_graph.defaults import DEFAULT_CATALOG, DEFAULT_DB
 from agent_graph.domain import Actor
 from agent_graph.errors import ConfigurationError, bounded
 from agent_graph.mailbox import LocalMailbox, Mailbox
 from agent_graph.store import CaseStore
-
-DEFAULT_CATALOG = "examples/catalog.yaml"
-DEFAULT_DB = "sqlite:///case-agent.db"
 
 
 def _env(name: str, default: str) -> str:

@@ -47,7 +47,7 @@ class DeliveryResult(BaseModel):
 
 def retry_wait(attempts: int, first: timedelta = FIRST_RETRY) -> timedelta:
     """Doubling from ``first`` after each failed attempt, never more than LONGEST_WAIT."""
-    return min(first * (2 ** max(attempts - 1, 0)), LONGEST_WAIT)
+    return min(first * (1 << max(attempts - 1, 0)), LONGEST_WAIT)
 
 
 class Deliverer:
@@ -61,29 +61,30 @@ class Deliverer:
         return [self.deliver(item) for item in self.env.store.deliveries_due(self.env.clock.now())]
 
     def deliver(self, item: OutboxItem) -> DeliveryResult:
-        assert item.id is not None
+        pk = item.id
+        assert pk is not None
         store = self.env.store
         case = store.case(item.case_id)
         try:
             if item.attempts and self.sender.already_sent(item.message_id):
-                store.set_outbox(item.id, delivered_at=self.env.clock.now(), delivery_error=None)
+                store.set_outbox(pk, delivered_at=self.env.clock.now(), delivery_error=None)
                 log.info("delivery outbox=%s case=%s message_id=%s: found in the Sent folder, not sent again",
-                         item.id, case.number, item.message_id)
-                return DeliveryResult(outbox_id=item.id, outcome="already_delivered")
+                         pk, case.number, item.message_id)
+                return DeliveryResult(outbox_id=pk, outcome="already_delivered")
             message = store.message_by_header(item.message_id)
             if message is None:
-                raise DeliveryRefused(f"outbox item {item.id} has no stored email {item.message_id}")
-            item = store.begin_delivery_attempt(item.id)
+                raise DeliveryRefused(f"outbox item {pk} has no stored email {item.message_id}")
+            item = store.begin_delivery_attempt(pk)
             self.sender.send(message.raw.encode("utf-8"), self.env.catalog.mailbox, [item.to_address],
                              item.message_id)
         except (DeliveryDeferred, MailboxUnavailable) as exc:
             return self._defer(item, case.number, str(exc))
         except DeliveryRefused as exc:
             return self._fail(item, str(exc))
-        store.set_outbox(item.id, delivered_at=self.env.clock.now(), delivery_error=None)
-        log.info("delivery outbox=%s case=%s message_id=%s: delivered (attempt %s)", item.id, case.number,
+        store.set_outbox(pk, delivered_at=self.env.clock.now(), delivery_error=None)
+        log.info("delivery outbox=%s case=%s message_id=%s: delivered (attempt %s)", pk, case.number,
                  item.message_id, item.attempts)
-        return DeliveryResult(outbox_id=item.id, outcome="delivered")
+        return DeliveryResult(outbox_id=pk, outcome="delivered")
 
     def _defer(self, item: OutboxItem, case_number: str | None, error: str) -> DeliveryResult:
         assert item.id is not None

@@ -22,11 +22,6 @@ def effective_status(status: str, before_review: str | None) -> CaseStatus:
     return CaseStatus(status)
 
 
-OPEN_STATUSES = frozenset(
-    {CaseStatus.NEW, CaseStatus.AWAITING_CUSTOMER, CaseStatus.PENDING_REVIEW, CaseStatus.RESOLUTION_PROPOSED}
-)
-
-
 class Action(StrEnum):
     """The agent's decision for one email or one clock tick (formats.md §2 ``action``)."""
 

@@ -41,6 +41,15 @@ class CatalogError(CaseAgentError):
                          else f"invalid catalog, {len(problems)} problems:\n" + "\n".join(lines))
 
 
+class CatalogNotFound(CatalogError):
+    """There is no catalog file where one was looked for."""
+
+    def __init__(self, source: str, hint: str = ""):
+        CaseAgentError.__init__(self, f"catalog not found: {source}" + (f" ({hint})" if hint else ""))
+        self.source = source
+        self.problems = [("(file)", "not found")]
+
+
 class EmailParseError(CaseAgentError):
     """An inbound email cannot be parsed (no sender, unreadable MIME)."""
 

@@ -169,6 +169,12 @@ def is_reply_subject(subject: str) -> bool:
     return REPLY_PREFIX_RE.match(subject) is not None
 
 
+def is_first_subject(subject: str) -> bool:
+    """The subject of a first email carries meaning ("Refund for A-10442"); a reply's repeats ours.
+    The one rule every brain reads subjects by."""
+    return bool(subject.strip()) and not is_reply_subject(subject)
+
+
 def case_number_in_subject(subject: str) -> str | None:
     """The first case number (``CAS-000123``) in a subject, or None."""
     found = CASE_NUMBER_RE.search(subject or "")

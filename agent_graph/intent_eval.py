@@ -51,14 +51,12 @@ from __future__ import annotations
 
 import random
 import re
-import resource
 import statistics
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -80,16 +78,10 @@ from agent_graph.brain.intent_datasets import (
     load_clinc150,
 )
 from agent_graph.catalog import Catalog, Intent, LineOfBusiness
+from agent_graph.intent_eval_choices import IntentDataset, ModelKind
+from agent_graph.memory import peak_rss_mb
 
 DatasetName = Literal["clinc150", "banking77", "dstc11"]
-
-
-class IntentDataset(StrEnum):
-    """The datasets ``eval-intents`` knows (for a command-line choice)."""
-
-    CLINC150 = "clinc150"
-    BANKING77 = "banking77"
-    DSTC11 = "dstc11"
 
 
 OOS_INTENT_ID = "out_of_scope"  # the catalog intent made of CLINC150's out-of-scope training sentences
@@ -121,13 +113,6 @@ class Candidate:
 
     def as_dict(self) -> dict:
         return {"oos_intent": self.oos_intent, **asdict(self.settings)}
-
-
-class ModelKind(StrEnum):
-    """The model kinds of the grid (for a command-line choice)."""
-
-    SVM = "svm"
-    LR = "lr"
 
 
 GRID_MODELS = {ModelKind.SVM: 2.0, ModelKind.LR: 30.0}  # the grid's C per model kind
@@ -459,11 +444,6 @@ def _line(f: Figures, threshold: float) -> str:
             f"{oos}, macro-F1 {100 * f.macro_f1:.2f}, n={f.n}")
 
 
-def _peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024  # bytes on macOS, KiB on Linux
-
-
 def classifier_mb(classifier: IntentClassifier) -> float:
     """Approximate memory of a fitted classifier: its weight and similarity arrays and vocabularies."""
     total = 0
@@ -506,7 +486,7 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
 
     ``grid`` replaces :func:`default_grid`; ``models`` restricts its model kinds."""
     start = time.perf_counter()
-    rss_start = _peak_rss_mb()
+    rss_start = peak_rss_mb()
     log = log or _stderr_log(start)
     if shots is not None and shots < 1:
         raise ValueError("shots must be at least 1")
@@ -576,8 +556,8 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
         median_predict_ms=round(statistics.median(times), 4) if times else 0.0,
         p99_predict_ms=round(float(np.percentile(times, 99)), 4) if times else 0.0,
         n_timed=len(times),
-        peak_memory_mb=round(max(_peak_rss_mb() - rss_start, 0.0), 1),
-        peak_rss_mb=round(_peak_rss_mb(), 1),
+        peak_memory_mb=round(max(peak_rss_mb() - rss_start, 0.0), 1),
+        peak_rss_mb=round(peak_rss_mb(), 1),
         classifier_mb=round(sum(classifier_mb(f.classifier) for f in chosen.fitted), 1),
         wall_seconds=round(time.perf_counter() - start, 1),
     )

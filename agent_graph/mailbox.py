@@ -1,4 +1,7 @@
-"""Where sent mail goes. The embedded default is a local mailbox: the outbox in the store."""
+"""Where the send node puts an approved email: the outbox in the store.
+
+Sending, for the agent, is committing the email with the case's changes; handing it to a mail
+server is a separate step after that commit (``agent_graph.delivery``, run by ``case-agent run``)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ class Mailbox(Protocol):
 
 
 class LocalMailbox:
-    """Delivery is recording the email as sent in the store, in one transaction: exactly once."""
+    """Records the email as sent in the store, in one transaction: exactly once. It then waits in
+    the outbox until ``case-agent run`` delivers it."""
 
     def __init__(self, store: CaseStore):
         self.store = store

@@ -200,8 +200,9 @@ class ThreadRunner:
     def run_turn(self, index: int, turn: Turn) -> TurnReport:
         if turn.at:
             self.clock.set(parse_instant(turn.at))
-        sent_before = {i.id for i in self.store.outbox() if i.status == OutboxStatus.SENT}
+        sent_before = {i.id for i in self.store.outbox() if i.status == OutboxStatus.SENT and i.id is not None}
         automatic = False
+        result: TurnResult | None
         if turn.email is not None:
             raw = self.raw_email(index, turn.email)
             automatic = looks_automatic(turn.email)
@@ -268,7 +269,8 @@ class ThreadRunner:
 
     def describe(self, result: TurnResult | None, sent_before: set[int]) -> dict[str, Any]:
         """What the agent did on this turn, whatever the expectation was."""
-        actual: dict[str, Any] = {"intent": None, "intent_confidence": None, "action": None, "missing": [],
+        actual: dict[str, Any] = {"intent": None, "intent_confidence": None, "intent_margin": None, "action": None,
+                                  "missing": [],
                                   "status": None, "outbound": "none", "held_for_review": False, "to": [],
                                   "subject": None, "body": None, "queue": None, "fields": {}}
         if result is not None:
@@ -279,7 +281,8 @@ class ThreadRunner:
         case = self.store.case(self.case_id)
         fields = {name: row.value for name, row in self.store.current_fields(case.id).items()}
         intent = self.catalog.intent(case.intent)
-        actual.update(intent=case.intent, intent_confidence=case.intent_confidence, status=case.status, queue=case.queue, fields=fields,
+        actual.update(intent=case.intent, intent_confidence=case.intent_confidence, intent_margin=case.intent_margin,
+                      status=case.status, queue=case.queue, fields=fields,
                       missing=intent.missing_from(fields) if intent else [])
         items = self.store.outbox(case.id)
         sent_now = [i for i in items if i.status == OutboxStatus.SENT and i.id not in sent_before]
@@ -336,7 +339,7 @@ def expectation_met(key: str, expected: Any, actual: dict[str, Any], catalog: Ca
         return actual["body"] is not None and all(s.lower() in body for s in _as_list(expected))
     if key == "body_excludes":
         return all(s.lower() not in body for s in _as_list(expected))
-    return expected == actual.get(key)
+    return bool(expected == actual.get(key))
 
 
 def _field_matches(name: str, expected: str, fields: dict[str, str], catalog: Catalog, intent_id: str | None) -> bool:

@@ -11,6 +11,16 @@ from agent_graph.store import Case, OutboxItem
 REVIEW_ACTION = "send_email"
 
 
+def pending_request(interrupts: Any) -> dict[str, Any] | None:
+    """The HumanInterrupt a paused run waits on, from its interrupts (objects, or dicts as the
+    LangGraph server sends them; the interrupt value is a one-element list); None when not paused."""
+    for interrupt in interrupts or ():
+        value = interrupt.value if hasattr(interrupt, "value") else interrupt.get("value")
+        request = value[0] if isinstance(value, list) and value else value
+        return request if isinstance(request, dict) else None
+    return None
+
+
 def inbox_request(env: Services, case: Case, item: OutboxItem, plan: Plan | None) -> dict[str, Any]:
     """A ``HumanInterrupt``: the email the agent wants to send, what the reviewer may do, and why."""
     fields = env.store.current_fields(case.id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import threading
 import time
 from datetime import timedelta
 from types import FrameType
@@ -67,7 +68,10 @@ class MailService:
             raise _Stop
 
     def _install_signals(self) -> dict[int, Any]:
-        """Our handlers; the previous ones are returned, to be put back when the service stops."""
+        """Our handlers; the previous ones are returned, to be put back when the service stops.
+        None outside the main thread (Python runs signal handlers there only): set ``stopping``."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
         return {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
 
     # --- the loop ----------------------------------------------------------------------------
@@ -82,7 +86,8 @@ class MailService:
             while not self.stopping:
                 fetched = self._fetch_and_process()
                 self._deliver()
-                self._tick_if_due()
+                if not self.stopping:
+                    self._tick_if_due()
                 if self.settings.once:
                     return 0 if fetched else 1
                 if not self.stopping:
@@ -178,8 +183,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: str, verbose: bool) -> None:
-    """INFO lines from the service and delivery (no bodies, no secrets); everything at INFO with -v."""
+def configure_logging(log_format: str) -> None:
+    """INFO lines from the service and delivery (no bodies, no secrets); everything at INFO when the
+    root logger is at INFO already (``case-agent -v run``)."""
+    verbose = logging.getLogger().level <= logging.INFO
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json"
                          else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -31,6 +31,7 @@ from agent_graph.graph import build_graph
 from agent_graph.intake import parse_email
 from agent_graph.mailroom import receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
+from agent_graph.review import pending_request
 from agent_graph.serde import checkpoint_serde
 from agent_graph.state import Trigger, TurnOutcome, run_input
 from agent_graph.store import Case
@@ -216,7 +217,7 @@ class CaseAgent:
         """The Agent Inbox request a case is paused on, if any."""
         case = self.env.store.case(case_id)
         snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id_for(case.number)}})
-        return _inbox_request(snapshot.interrupts)
+        return pending_request(snapshot.interrupts)
 
     # --- internals ---------------------------------------------------------------------------
     def _begin_run(self, case: Case, graph_input: Any) -> bool:
@@ -245,7 +246,7 @@ class CaseAgent:
         except BaseException:
             self.env.store.release_claims(self.claimant.owner)
             raise
-        pending = _inbox_request(values.get("__interrupt__", ()))
+        pending = pending_request(values.get("__interrupt__", ()))
         if pending is not None or values.get("plan") is None:  # no ending node ran: paused, or nothing to do
             self.env.store.end_run(thread)
         outcome = values.get("outcome") or TurnOutcome(action=None, status=CaseStatus(self.env.store.case(case.id).status))
@@ -276,13 +277,6 @@ class CaseAgent:
 
 def _thread_of(case: Case) -> str:
     return thread_id_for(case.number or str(case.id))
-
-
-def _inbox_request(interrupts: Any) -> dict[str, Any] | None:
-    for interrupt in interrupts:
-        value = interrupt.value
-        return value[0] if isinstance(value, list) else value
-    return None
 
 
 def _payload(graph_input: Any) -> dict[str, Any]:

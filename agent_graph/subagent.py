@@ -46,6 +46,7 @@ from agent_graph.errors import SubAgentError
 from agent_graph.intake import GENERATED_ID_DOMAIN, build_email, parse_email
 from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
+from agent_graph.review import pending_request
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer, thread_id_for
 from agent_graph.state import Trigger, TurnOutcome, run_input
 from agent_graph.store import Case, CaseStore
@@ -448,18 +449,10 @@ class RemoteCaseSubAgent:
         output = self.agent.invoke(graph_input, {"configurable": {"thread_id": thread_id}}, context=self.context,
                                    version="v2")
         outcome = TurnOutcome.model_validate(output.value.get("outcome") or {"action": None, "status": record.status})
-        review = _inbox_request(output.interrupts)
+        review = pending_request(output.interrupts)
         if review is not None:
             outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED})
         return result_from_outcome(outcome, case_id=record.id, case_number=record.number, review_request=review)
-
-
-def _inbox_request(interrupts: Any) -> dict[str, Any] | None:
-    """The HumanInterrupt of a paused run (the interrupt value is a one-element list)."""
-    for interrupt in interrupts or ():
-        value = interrupt.value if hasattr(interrupt, "value") else interrupt.get("value")
-        return value[0] if isinstance(value, list) and value else value
-    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import imaplib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -76,8 +77,8 @@ class Dovecot:
         if oauth2_tokeninfo_url:
             mechanisms += " xoauth2 oauthbearer"
             (self.root / "oauth2.conf").write_text(
-                f"tokeninfo_url = {oauth2_tokeninfo_url}\nintrospection_mode = auth\n"
-                f"username_attribute = username\nactive_attribute = active\nactive_value = true\n")
+                f"tokeninfo_url = {oauth2_tokeninfo_url}\nusername_attribute = username\n"
+                f"active_attribute = active\nactive_value = true\n")
             oauth = (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
                      f"  args = {self.root / 'oauth2.conf'}\n}}\n")
         not_root = "" if os.geteuid() == 0 else (
@@ -126,7 +127,7 @@ namespace inbox {{
     # --- process ---------------------------------------------------------------------------
     def start(self) -> None:
         self.process = subprocess.Popen([self.binary, "-F", "-c", str(self.root / "dovecot.conf")],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -142,13 +143,20 @@ namespace inbox {{
         unavailable(f"dovecot did not answer on port {self.port} within 15 s: {self.log_tail()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        """Stop the server and every process it started: open IMAP sessions end too, as in a real restart."""
+        if self.process is not None:
             try:
+                os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+            except ProcessLookupError:
+                pass
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)  # children the master left behind
+            except ProcessLookupError:
+                pass
         self.process = None
 
     def restart(self) -> None:
@@ -188,6 +196,16 @@ namespace inbox {{
         finally:
             client.logout()
 
+    def appender(self, user: str, folder: str) -> Callable[[bytes], None]:
+        """Append to a folder over one connection kept open (as a mail server filing its own mail)."""
+        client = self.client(user)
+
+        def append(raw: bytes) -> None:
+            status, data = client.append(folder, r"(\Seen)", imaplib.Time2Internaldate(time.time()), raw)
+            assert status == "OK", data
+
+        return append
+
     def messages(self, user: str, folder: str = "INBOX") -> list[tuple[bytes, bytes]]:
         """(flags, raw) of every email in the folder."""
         client = self.client(user)
@@ -223,7 +241,28 @@ class SmtpHandler:
     received: list[Received] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
     file_in_sent: Callable[[bytes], None] | None = None
+    after_accept: Callable[[int], None] | None = None
+    """Called with the number of emails accepted so far, before the 250 answer goes back."""
+    bearer_accounts: dict[str, str] = field(default_factory=dict)
+    """For AUTH XOAUTH2: valid access token -> the account it opens (TokenService.tokens)."""
+    xoauth2_logins: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def auth_XOAUTH2(self, server: object, args: list[str]) -> object:
+        """SASL XOAUTH2 as Gmail and Microsoft 365 take it: ``user=…^Aauth=Bearer TOKEN^A^A`` in base64."""
+        import base64
+
+        from aiosmtpd.smtp import AuthResult
+
+        try:
+            fields = dict(part.split("=", 1) for part in base64.b64decode(args[1]).decode().split("\x01") if part)
+        except (IndexError, ValueError):
+            return AuthResult(success=False)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        if self.bearer_accounts.get(token) != fields.get("user"):
+            return AuthResult(success=False)
+        self.xoauth2_logins.append(fields["user"])
+        return AuthResult(success=True)
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         with self.lock:
@@ -233,6 +272,8 @@ class SmtpHandler:
             if self.file_in_sent is not None:
                 self.file_in_sent(raw)
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), raw))  # type: ignore[attr-defined]
+            if self.after_accept is not None:
+                self.after_accept(len(self.received))
             return "250 2.0.0 OK: queued"
 
 
@@ -262,3 +303,112 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+class TokenService:
+    """A local OAuth 2.0 identity provider, just enough for the XOAUTH2 tests:
+
+    - ``tokeninfo`` over HTTP, which Dovecot's ``oauth2`` passdb asks whether a bearer token is valid;
+    - over HTTPS (a self-signed certificate, trusted through ``REQUESTS_CA_BUNDLE``), an authority
+      msal's client-credentials flow talks to: OpenID discovery and a token endpoint that issues a
+      token for a client id and secret it knows."""
+
+    def __init__(self, root: Path):
+        import json
+        import secrets
+        import ssl
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        self.tokens: dict[str, str] = {}
+        """Valid access token -> the account it opens."""
+        self.clients: dict[tuple[str, str], str] = {}
+        """(client id, secret) -> the account its tokens open."""
+        self.issued = 0
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: dict[str, object]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                if url.path == "/tokeninfo":
+                    token = parse_qs(url.query).get("access_token", [""])[0]
+                    if token in service.tokens:
+                        return self._answer(200, {"username": service.tokens[token], "active": "true"})
+                    return self._answer(401, {"error": "invalid_token"})
+                if url.path.endswith("/.well-known/openid-configuration"):
+                    tenant = url.path.strip("/").split("/")[0]
+                    base = f"https://127.0.0.1:{service.https_port}/{tenant}"
+                    return self._answer(200, {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                                              "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"})
+                return self._answer(404, {"error": "not_found"})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                account = service.clients.get((form.get("client_id", ""), form.get("client_secret", "")))
+                if not self.path.endswith("/token") or form.get("grant_type") != "client_credentials" or not account:
+                    return self._answer(401, {"error": "invalid_client", "error_description": "unknown client"})
+                token = secrets.token_urlsafe(24)
+                service.tokens[token] = account
+                service.issued += 1
+                return self._answer(200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token})
+
+        self.cert = root / "idp.pem"
+        self.cert.write_bytes(_self_signed_certificate())
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.https = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert)
+        self.https.socket = context.wrap_socket(self.https.socket, server_side=True)
+        self.http_port = self.http.server_address[1]
+        self.https_port = self.https.server_address[1]
+        for server in (self.http, self.https):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    @property
+    def tokeninfo_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/tokeninfo?access_token="
+
+    def authority(self, tenant: str) -> str:
+        return f"https://127.0.0.1:{self.https_port}/{tenant}"
+
+    def close(self) -> None:
+        for server in (self.http, self.https):
+            server.shutdown()
+            server.server_close()
+
+
+def _self_signed_certificate() -> bytes:
+    """A key and certificate for 127.0.0.1, valid for a day, as PEM (``cryptography`` comes with msal)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+            + certificate.public_bytes(serialization.Encoding.PEM))

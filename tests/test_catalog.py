@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from agent_graph.catalog import load_catalog, parse_catalog
-from agent_graph.errors import CatalogError
+from agent_graph.errors import CatalogError, CatalogNotFound
 from tests.conftest import CATALOG_YAML, REPO
 
 
@@ -78,8 +78,10 @@ def test_enum_without_values_and_bad_pattern():
 
 
 def test_unreadable_and_invalid_yaml(tmp_path: Path):
-    with pytest.raises(CatalogError, match="cannot read the file"):
+    with pytest.raises(CatalogNotFound, match=r"^catalog not found: .*missing.yaml$"):
         load_catalog(tmp_path / "missing.yaml")
+    with pytest.raises(CatalogError, match="that is a folder"):
+        load_catalog(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("organisation: [unclosed\n")
     with pytest.raises(CatalogError, match=r"bad.yaml: line \d+, column \d+: not valid YAML"):

@@ -30,6 +30,56 @@ def test_help_explains_every_command():
         assert command in out
 
 
+COMMANDS = [[], ["process"], ["tick"], ["review"], ["cases"], ["show"], ["status"], ["check-catalog"], ["eval"],
+            ["eval-intents"], ["bench"], ["demo"], ["eval-replies"], ["quarantine"], ["quarantine", "list"],
+            ["quarantine", "show"], ["quarantine", "retry"], ["quarantine", "drop"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "case-agent")
+def test_help_reads_like_a_manual(command: list[str]):
+    """Options with a word for their value (--db URL), arguments by name (CASE), no Python types."""
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    for raw in ("<bool>", "<str>", "<int>", "<float>", "<path>", "<list", "{"):
+        assert raw not in result.output, f"{raw} in the help of {command}"
+
+
+def test_process_help_names_each_value():
+    out = CliRunner().invoke(app, ["process", "--help"], terminal_width=100).output
+    assert "process [OPTIONS] PATH" in out and "--db URL" in out and "--catalog FILE" in out
+    assert "--automation LOB=LEVEL" in out and "--now TIME" in out
+
+
+def test_help_imports_no_heavy_module():
+    """`--help`, `cases` and `show` start fast because the command line imports the classifier, the
+    graph, the store and the extractors only in the commands that use them (speed: README)."""
+    heavy = ("sklearn", "langgraph", "sqlalchemy", "dateparser", "phonenumbers", "agent_graph.service",
+             "agent_graph.brain.extractors", "agent_graph.graph")
+    code = f"import sys, agent_graph.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_default_catalog_is_found_from_any_folder(tmp_path: Path):
+    ticked = run("tick", "--db", f"sqlite:///{tmp_path / 'cases.db'}", cwd=tmp_path)
+    assert ticked.returncode == 0 and "0 case(s) acted on" in ticked.stdout, ticked.stderr
+
+
+def test_a_missing_catalog_is_not_found(tmp_path: Path):
+    missing = tmp_path / "nope.yaml"
+    line = refused("tick", "--db", f"sqlite:///{tmp_path / 'cases.db'}", "--catalog", str(missing))
+    assert line == f"error: catalog not found: {missing}"
+
+
+def test_status_values_are_checked(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    CaseStore(db).close()
+    result = CliRunner().invoke(app, ["cases", "--db", db, "--status", "open"])
+    assert result.exit_code == 2 and "'open' is not one of 'new', 'awaiting_customer'" in result.output
+    assert CliRunner().invoke(app, ["cases", "--db", db, "--status", "resolution_proposed"]).exit_code == 0
+
+
 def test_check_catalog_summary_and_errors(tmp_path: Path):
     ok = run("check-catalog", "examples/catalog.yaml")
     assert ok.returncode == 0 and "valid" in ok.stdout and "orders" in ok.stdout

@@ -108,6 +108,25 @@ def test_send_confidence_leaves_disabled_lines_routed():
     assert plan is not None and plan.action is Action.ROUTE_TO_REP and not plan.held_for_review
 
 
+def test_the_rivals_of_an_intent_are_those_its_values_would_resolve_too(ferries):
+    assert ferries.rivals("change_sailing") == ["cancel_booking"]  # booking_code is all a cancellation needs
+    assert ferries.rivals("cancel_booking") == []                  # a cancellation does not give a new date
+
+
+@pytest.mark.parametrize("level,margin,delivery,held", [
+    (AutomationLevel.FULL, 0.1, Delivery.REVIEW, True),
+    (AutomationLevel.FULL, 0.2, Delivery.SEND, False),
+    (AutomationLevel.FULL, None, Delivery.SEND, False),   # no rival
+    (AutomationLevel.CONFIRM, 0.1, Delivery.REVIEW, False),
+])
+def test_send_margin_holds_a_resolution_barely_ahead_of_a_rival_under_full(level, margin, delivery, held):
+    case = a_case(intent_confidence=0.95, intent_rival="cancel_booking", intent_margin=margin)
+    plan = permitted_plan(RESOLUTION, case, level, Limits(send_margin=0.15))
+    assert plan is not None and (plan.delivery, plan.held_for_review) == (delivery, held)
+    if held:
+        assert "only 0.10 ahead of cancel_booking" in plan.reason and "limits.send_margin 0.15" in plan.reason
+
+
 # --- end to end ---------------------------------------------------------------------------------
 
 class Passenger:

@@ -612,3 +612,20 @@ def test_adversarial_model_stays_safe_on_the_suites(suite):
     assert suite["unsafe_by_kind"]["wrong_recipient"] == 0 and suite["unsafe_by_kind"]["replied_to_automatic"] == 0
     assert suite["calls_per_inbound_email"] <= 1.2
     assert suite["fallbacks"] == {}
+
+
+def test_the_cassette_matcher_compares_request_bodies_but_the_model_name():
+    """Replayed tests read recorded bodies: the matcher is what makes them the bodies sent now."""
+    from vcr.request import Request
+
+    from tests.conftest import json_body_matcher
+
+    def sent(**body: Any) -> Request:
+        return Request("POST", "https://llm.invalid/v1/chat/completions", json.dumps(body), {})
+
+    recorded = sent(model="standin-model", messages=[{"role": "user", "content": "Hi"}], temperature=0)
+    json_body_matcher(sent(model="gpt-4.1-mini", messages=[{"role": "user", "content": "Hi"}], temperature=0),
+                      recorded)
+    with pytest.raises(AssertionError, match=r"differs from the cassette in \['messages'\]"):
+        json_body_matcher(sent(model="standin-model", messages=[{"role": "user", "content": "Hello"}],
+                               temperature=0), recorded)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import email
 import json
+import multiprocessing
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -31,7 +34,7 @@ from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore
 from agent_graph.timeline import case_timeline
 from tests.conftest import CATALOG_YAML, REPO, T0
-from tests.mailservers import PASSWORD, Dovecot, SmtpHandler, SmtpServer
+from tests.mailservers import PASSWORD, Dovecot, SmtpHandler, SmtpServer, TokenService
 
 MAILBOX = "help@tidewater.example"
 
@@ -177,8 +180,15 @@ def customer_email(n: int, body: str = "I want to return the bike I bought, it i
 # --- servers and the command line ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
+def identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenService]:
+    service = TokenService(tmp_path_factory.mktemp("identity"))
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def dovecot(identity: TokenService) -> Iterator[Dovecot]:
+    server = Dovecot(oauth2_tokeninfo_url=identity.tokeninfo_url)
     server.start()
     yield server
     server.cleanup()
@@ -236,6 +246,45 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+class ServiceProcess:
+    """``case-agent run`` in a child forked from the test process (the modules are loaded already,
+    so it starts in a fraction of a second); its log goes to a file."""
+
+    def __init__(self, args: list[str], log: Path):
+        self.log = log
+        context = multiprocessing.get_context("fork")
+        self.process = context.Process(target=self._main, args=(args, str(log)), daemon=True)
+        self.process.start()
+
+    @staticmethod
+    def _main(args: list[str], log: str) -> None:
+        sys.stdout = sys.stderr = open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        try:
+            app(args, prog_name="case-agent")
+        except SystemExit as exit_:
+            sys.stderr.flush()
+            os._exit(exit_.code if isinstance(exit_.code, int) else 1)
+        os._exit(0)
+
+    def signal(self, signum: int) -> None:
+        assert self.process.pid is not None
+        os.kill(self.process.pid, signum)
+
+    def wait(self, timeout: float) -> int | None:
+        self.process.join(timeout)
+        return self.process.exitcode
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8") if self.log.exists() else ""
+
+
+
+def cli_in_fork(args: list[str], log: Path, timeout: float = 240) -> tuple[int | None, str]:
+    process = ServiceProcess(args, log)
+    code = process.wait(timeout)
+    return code, process.text()
+
+
 # --- end to end -----------------------------------------------------------------------------------
 
 def test_run_once_answers_real_client_mail_threaded_and_never_automatic_mail(
@@ -272,9 +321,9 @@ def test_run_once_answers_real_client_mail_threaded_and_never_automatic_mail(
                   f"References: <CAJx9Lm2kq7oPz4eV5w@mail.gmail.com> {question['Message-ID']}\n"
                   f"Content-Type: text/plain; charset=UTF-8\n\nThe order is TB-4821, the frame is too big.\n")
     dovecot.append(account, answer)
-    again = run_cli(*service_args(dovecot, account, smtp, db, catalog_file, "--once"))
-    assert again.returncode == 0, again.stderr
-    assert again.stderr.count("email imap://") == 1
+    code, again = cli_in_fork(service_args(dovecot, account, smtp, db, catalog_file, "--once"), tmp_path / "again.log")
+    assert code == 0, again
+    assert again.count("email imap://") == 1
     [resolution] = replies_to(smtp)["<CAJx9answer@mail.gmail.com>"]
     assert "TB-4821" in resolution.get_payload(decode=True).decode()
 
@@ -288,15 +337,16 @@ def test_a_draft_for_review_goes_out_only_after_review_accept(
     dovecot.append(account, crlf(REPAIR))
     db = f"sqlite:///{tmp_path / 'cases.db'}"
     args = service_args(dovecot, account, smtp, db, catalog_file, "--once", "--after-processing", "seen")
-    assert run_cli(*args).returncode == 0
+    assert cli_in_fork(args, tmp_path / "run-1.log")[0] == 0
     assert smtp.handler.received == []
     [(flags, _raw)] = dovecot.messages(account)
     assert b"\\Seen" in flags
 
-    accepted = run_cli("review", "CAS-000001", "--accept", "--db", db, "--catalog", str(catalog_file))
-    assert accepted.returncode == 0, accepted.stderr
+    code, output = cli_in_fork(["review", "CAS-000001", "--accept", "--db", db, "--catalog", str(catalog_file)],
+                               tmp_path / "review.log")
+    assert code == 0, output
     assert smtp.handler.received == []  # sent by the agent, delivered by the service
-    assert run_cli(*args).returncode == 0
+    assert cli_in_fork(args, tmp_path / "run-2.log")[0] == 0
     [reply] = smtp.handler.received
     assert reply.rcpt_tos == ["robin@example.net"] and reply.message["In-Reply-To"] == "<repair-1@example.net>"
 
@@ -313,8 +363,9 @@ class InProcess:
         self.mailbox_url = mailbox_url
         self.smtp = smtp
 
-    def run_once(self) -> int:
-        service = MailService(self.agent, open_inbox(self.mailbox_url), open_sender(self.smtp.url()),
+    def run_once(self, mailbox_url: str | None = None, smtp_url: str | None = None) -> int:
+        service = MailService(self.agent, open_inbox(mailbox_url or self.mailbox_url),
+                              open_sender(smtp_url or self.smtp.url()),
                               RunSettings(once=True, first_retry=30))
         return service.run()
 
@@ -365,3 +416,201 @@ def test_a_permanent_smtp_failure_fails_the_email_and_routes_the_case(
     assert "1 failed" in status.output and "550 5.1.1" in status.output
     show = CliRunner().invoke(app, ["show", case.number or "", "--db", store.url])
     assert "not delivered" in show.output
+
+
+# --- the service as a process: signals, a restarted server, SIGKILL -----------------------------------
+
+def test_the_service_waits_with_idle_survives_an_imap_restart_and_stops_cleanly_on_sigterm(
+        dovecot: Dovecot, account: str, smtp: SmtpServer, catalog_file: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    service = ServiceProcess(service_args(dovecot, account, smtp, db, catalog_file, "--log-format", "json"),
+                             tmp_path / "service.log")
+    try:
+        dovecot.append(account, customer_email(1))
+        wait_for(lambda: len(smtp.handler.received) == 1, 60, "the reply to the first email")
+        dovecot.restart()
+        dovecot.append(account, customer_email(2))
+        wait_for(lambda: len(smtp.handler.received) == 2, 60, "the reply to an email sent after the restart")
+        stop_asked = time.monotonic()
+        service.signal(signal.SIGTERM)
+        assert service.wait(10) == 0, service.text()
+        assert time.monotonic() - stop_asked < 10
+    finally:
+        if service.process.is_alive():
+            service.process.kill()
+    log = service.text()
+    assert "IMAP" in log and '"level": "ERROR"' in log  # the lost connection, reported
+    assert "service stopped" in log and PASSWORD not in log
+    assert sorted(replies_to(smtp)) == ["<c1@example.org>", "<c2@example.org>"]
+
+
+def test_sigterm_with_mail_waiting_finishes_the_email_in_hand_and_the_next_run_goes_on(
+        dovecot: Dovecot, account: str, smtp: SmtpServer, catalog_file: Path, tmp_path: Path) -> None:
+    for n in range(1, 31):
+        dovecot.append(account, customer_email(n))
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    args = service_args(dovecot, account, smtp, db, catalog_file, "--poll", "0.5")  # polling, not IDLE
+    service = ServiceProcess(args, tmp_path / "service.log")
+    wait_for(lambda: len(smtp.handler.received) >= 3, 60, "three replies")
+    service.signal(signal.SIGTERM)
+    assert service.wait(10) == 0, service.text()
+    stopped_at = len(smtp.handler.received)
+    assert stopped_at < 30 and service.text().count("email imap://") == stopped_at  # each one it began, finished
+    code, log = cli_in_fork([*args, "--once"], tmp_path / "again.log")
+    assert code == 0, log
+    assert log.count("email imap://") == 30 - stopped_at  # where the last run stopped
+    replies = replies_to(smtp)
+    assert len(replies) == 30 and all(len(answers) == 1 for answers in replies.values())
+
+
+CHAOS_EMAILS = 100
+CHAOS_KILLS = 4
+
+
+def test_sigkill_at_random_points_loses_nothing_and_answers_each_email_once(
+        dovecot: Dovecot, account: str, catalog_file: Path, tmp_path: Path) -> None:
+    """Kills at random points, and two exactly between the SMTP server accepting an email and the
+    service marking it delivered: with a Sent folder the server files sent mail in (as Gmail and
+    Microsoft 365 do), such an email is found there after the restart and not sent again."""
+    running: list[ServiceProcess] = []
+
+    def kill_before_the_answer(accepted: int) -> None:
+        if accepted in (7, 50):
+            running[-1].signal(signal.SIGKILL)
+
+    handler = SmtpHandler(file_in_sent=dovecot.appender(account, "Sent"),
+                          after_accept=kill_before_the_answer)
+    rng = random.Random(11)
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    for n in range(1, CHAOS_EMAILS + 1):
+        dovecot.append(account, customer_email(n))
+    with SmtpServer(handler) as smtp:
+        args = service_args(dovecot, account, smtp, db, catalog_file, "--sent-folder", "Sent", "--tick-every",
+                            "3600")
+        rounds = 0
+        while rounds < CHAOS_KILLS or len(handler.received) <= 50:  # past both kills in the SMTP answer
+            assert rounds < 12, "the service makes no progress"
+            service = ServiceProcess(args, tmp_path / f"service-{rounds}.log")
+            running.append(service)
+            target = len(handler.received) + rng.randint(5, 20)
+            wait_for(lambda: len(handler.received) >= target or not service.process.is_alive(),  # noqa: B023
+                     120,
+                     f"{target} replies before kill {rounds + 1}")
+            time.sleep(rng.uniform(0, 0.2))
+            if service.process.is_alive():
+                service.signal(signal.SIGKILL)
+            service.wait(10)
+            rounds += 1
+        final = ServiceProcess([*args, "--once"], tmp_path / "service-final.log")
+        running.append(final)
+        assert final.wait(180) == 0, final.text()
+
+    replies = replies_to(smtp)
+    assert sorted(replies) == sorted(f"<c{n}@example.org>" for n in range(1, CHAOS_EMAILS + 1))
+    assert all(len(answers) == 1 for answers in replies.values()), {k: len(v) for k, v in replies.items() if len(v) > 1}
+    store = CaseStore(db)
+    assert store.count_cases() == CHAOS_EMAILS and store.unfinished_runs() == []
+    assert store.undelivered() == [] and store.failed_deliveries() == []
+    store.close()
+    logs = "".join(service.text() for service in running)
+    assert logs.count("found in the Sent folder, not sent again") >= 2  # the two kills above, maybe a random one
+
+
+# --- Microsoft 365: XOAUTH2 with msal client credentials -------------------------------------------------
+
+def test_xoauth2_with_msal_client_credentials_against_dovecot(
+        in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer, identity: TokenService,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """msal gets a token from a local authority (client credentials); Dovecot's oauth2 passdb
+    checks it with that authority; the service reads the mailbox and sends through SMTP with it."""
+    identity.clients[("case-agent-app", "app-secret")] = account
+    monkeypatch.setenv("CASE_AGENT_OAUTH_TENANT", "contoso")
+    monkeypatch.setenv("CASE_AGENT_OAUTH_CLIENT_ID", "case-agent-app")
+    monkeypatch.setenv("CASE_AGENT_OAUTH_CLIENT_SECRET", "app-secret")
+    monkeypatch.setenv("CASE_AGENT_OAUTH_AUTHORITY", identity.authority("contoso"))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(identity.cert))
+    url = f"imap://{account}@127.0.0.1:{dovecot.port}/INBOX?auth=xoauth2"
+    smtp_url = f"smtp://{account}@127.0.0.1:{smtp.port}?auth=xoauth2"
+    smtp.handler.bearer_accounts = identity.tokens
+    dovecot.append(account, crlf(GMAIL))
+    issued = identity.issued
+    assert in_process.run_once(url, smtp_url) == 0
+    dovecot.append(account, customer_email(1))
+    assert in_process.run_once(url, smtp_url) == 0
+    assert len(smtp.handler.received) == 2 and smtp.handler.xoauth2_logins == [account, account]
+    assert identity.issued == issued + 1  # one token, kept in msal's in-memory cache for the second run
+
+
+def test_a_refused_oauth_token_is_a_mailbox_error_without_the_token(
+        in_process: InProcess, dovecot: Dovecot, account: str, tmp_path: Path, store: CaseStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("not-a-valid-token-4711\n")
+    monkeypatch.setenv("CASE_AGENT_OAUTH_TOKEN_FILE", str(token_file))
+    url = f"imap://{account}@127.0.0.1:{dovecot.port}/INBOX?auth=xoauth2"
+    assert in_process.run_once(url) == 1
+    [position] = store.mailbox_positions()
+    assert "AUTHENTICATIONFAILED" in (position.last_error or "") and "4711" not in (position.last_error or "")
+
+
+# --- the local connector and settings (no server needed) ------------------------------------------------
+
+def test_the_local_connector_reads_a_folder_and_writes_sent_mail_once(catalog_file: Path, tmp_path: Path) -> None:
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    (inbox / "001.eml").write_bytes(crlf(GMAIL))
+    (inbox / "002.eml").write_bytes(crlf(OUT_OF_OFFICE))
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    args = ["run", "--once", "--mailbox", str(inbox), "--smtp", str(outbox), "--db", db, "--catalog", str(catalog_file)]
+    code, log = cli_in_fork(args, tmp_path / "run.log")
+    assert code == 0, log
+    [sent] = list(outbox.glob("*.eml"))
+    assert email.message_from_bytes(sent.read_bytes())["In-Reply-To"] == "<CAJx9Lm2kq7oPz4eV5w@mail.gmail.com>"
+    (inbox / "003.eml").write_bytes(customer_email(1))
+    code, log = cli_in_fork(args, tmp_path / "again.log")
+    assert code == 0 and log.count("email ") == 1  # the stored position: only the new file
+    assert len(list(outbox.glob("*.eml"))) == 2
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--mailbox", "pop3://support:hunter2@mail.example.com", "must start with imap:// or imaps://"),
+    ("--mailbox", "imap://support@mail.example.com/INBOX", "no password"),
+    ("--smtp", "smtp://support:hunter2@mail.example.com:25?starttls=maybe&debug=1", "unknown URL parameter(s) debug"),
+    ("--after-processing", "move:", "choose keep, seen or move:FOLDER"),
+])
+def test_a_bad_mail_setting_is_one_line_and_exit_code_2_without_the_password(
+        option: str, value: str, message: str, catalog_file: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CASE_AGENT_MAILBOX_PASSWORD", raising=False)
+    settings = {"--mailbox": "imap://support:hunter2@127.0.0.1:1/INBOX", "--smtp": "smtp://a:hunter2@127.0.0.1:1",
+                "--after-processing": "keep", option: value}
+    args = ["run", "--once", "--db", f"sqlite:///{tmp_path / 'cases.db'}", "--catalog", str(catalog_file)]
+    for name, setting in settings.items():
+        args += [name, setting]
+    code, log = cli_in_fork(args, tmp_path / "run.log")
+    assert code == 2 and message in log and "hunter2" not in log, log
+
+
+def test_an_smtp_relay_without_an_account_takes_the_mail_without_a_login(
+        in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer) -> None:
+    dovecot.append(account, crlf(APPLE_MAIL))
+    assert in_process.run_once(smtp_url=f"smtp://127.0.0.1:{smtp.port}") == 0
+    [reply] = smtp.handler.received
+    assert reply.rcpt_tos == ["jose.garcia@icloud.com"] and reply.message["From"] == MAILBOX
+
+
+def test_the_service_runs_the_clock_a_follow_up_goes_out_when_due(
+        in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer) -> None:
+    dovecot.append(account, crlf(OUTLOOK))
+    assert in_process.run_once() == 0
+    [question] = smtp.handler.received
+    in_process.clock.advance(timedelta(days=1))
+    assert in_process.run_once() == 0
+    assert len(smtp.handler.received) == 1  # follow_up.after is two days
+    in_process.clock.advance(timedelta(days=1, minutes=1))
+    assert in_process.run_once() == 0
+    [_, follow_up] = smtp.handler.received
+    assert follow_up.rcpt_tos == question.rcpt_tos
+    assert follow_up.message["Message-ID"] != question.message["Message-ID"]
+    assert follow_up.message["In-Reply-To"] == "<AM0PR07MB1234ABCD@AM0PR07MB1234.eurprd07.prod.outlook.com>"

@@ -176,13 +176,18 @@ def test_eval_replies_command_writes_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text,reading", [
-    ("Could you also add my brother to the booking?", ReplyReading(ReplyKind.NEEDS_HELP, question_only=True)),
-    ("Great, thanks. How do I get a copy of the invoice?", ReplyReading(ReplyKind.NEEDS_HELP, question_only=True)),
+    ("Could you also add my brother to the booking?", ReplyReading(ReplyKind.NEEDS_HELP, requests_only=True)),
+    ("Great, thanks. How do I get a copy of the invoice?", ReplyReading(ReplyKind.NEEDS_HELP, requests_only=True)),
+    ("Lovely! Is it possible to move the other one too?", ReplyReading(ReplyKind.NEEDS_HELP, requests_only=True)),
+    ("When will it arrive?", ReplyReading(ReplyKind.NEEDS_HELP)),
+    ("Thanks. Is there parking near the shop?", ReplyReading(ReplyKind.NEEDS_HELP)),
+    ("Can you add my son? And why was I charged twice?", ReplyReading(ReplyKind.NEEDS_HELP)),
     ("It still hasn't arrived. Can you check?", ReplyReading(ReplyKind.NEEDS_HELP)),
     ("Can I speak to a manager?", ReplyReading(ReplyKind.NEEDS_HELP)),
     ("Thanks, but why was I charged twice?", ReplyReading(ReplyKind.NEEDS_HELP)),
     ("Arrived safely, ta", ReplyReading(ReplyKind.ACCEPTS)),
 ])
-def test_a_reply_that_needs_help_says_whether_a_question_alone_made_it_so(text: str, reading: ReplyReading) -> None:
-    """Only a question alone may be another request of the catalog (the offline engine reads it afresh)."""
+def test_a_reply_that_needs_help_says_whether_requests_put_as_questions_alone_made_it_so(text: str, reading: ReplyReading) -> None:
+    """Only a request put as a question may be another request of the catalog (the offline engine reads it
+    afresh); a question for information is not one."""
     assert read_reply(text) == reading

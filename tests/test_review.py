@@ -149,3 +149,33 @@ def test_killed_between_approval_and_sending_resumes_and_sends_once(tmp_path: Pa
     assert store.case(1).status == CaseStatus.RESOLUTION_PROPOSED
     assert store.unfinished_runs() == []
     store.close()
+
+
+def test_accepting_again_after_a_crash_finishes_the_send_and_says_so(tmp_path: Path):
+    """`review CASE --accept` run again after the process died between approval and sending: the
+    interrupted run is finished (the email sent once), and the command says so and exits 0."""
+    from tests.conftest import CATALOG_YAML
+
+    script = tmp_path / "run.py"
+    script.write_text(CRASHING_RUN.format(repo=str(REPO), repair=REPAIR))
+    db = tmp_path / "crash.db"
+    catalog = tmp_path / "tidewater.yaml"
+    catalog.write_text(CATALOG_YAML)
+
+    def run(*args: str, crash: bool = False) -> subprocess.CompletedProcess:
+        env = {**os.environ, "CRASH_AFTER_DELIVERY": "1" if crash else ""}
+        return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=180, check=False)
+
+    assert run(str(script), "email", str(db)).returncode == 0
+    assert run(str(script), "accept", str(db), crash=True).returncode == 9
+    again = run("-m", "agent_graph.cli", "review", "CAS-000001", "--accept", "--db", f"sqlite:///{db}",
+                "--catalog", str(catalog), "--now", "2026-03-02T09:00:00Z")
+    assert again.returncode == 0, again.stderr
+    assert "resumed an unfinished run: CAS-000001 · send_resolution · outbound sent" in again.stdout
+    assert "CAS-000001: the review answered before the interruption is now carried out" in again.stdout
+    from agent_graph.store import CaseStore
+
+    store = CaseStore(f"sqlite:///{db}")
+    assert len([m for m in store.messages(1) if m.direction == "outbound"]) == 1
+    store.close()

@@ -105,3 +105,26 @@ def test_a_run_is_remembered_until_it_ends(store):
     assert [(r.thread_id, r.payload["input"]["message_pk"]) for r in store.unfinished_runs()] == [("thread-1", 1)]
     store.end_run("thread-1")
     assert store.unfinished_runs() == []
+
+
+def test_mail_sent_before_delivery_was_a_step_counts_as_delivered_in_an_older_store(tmp_path):
+    """`case-agent run` must not send again what an earlier release sent (it had no delivered_at)."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    store = CaseStore(f"sqlite:///{path}")
+    case = _case(store)
+    sent = store.record_delivery(store.add_outbox(_draft(case.id, "k1")).id, T0, "raw source")
+    waiting = store.add_outbox(_draft(case.id, "k2"))
+    store.close()
+    with sqlite3.connect(path) as connection:  # the outbox as the earlier release made it
+        connection.execute("DROP INDEX ix_outbox_delivery")
+        for column in ("delivered_at", "attempts", "next_attempt_at", "delivery_error"):
+            connection.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
+    reopened = CaseStore(f"sqlite:///{path}")
+    assert reopened.outbox_item(sent.id).delivered_at == T0
+    assert reopened.outbox_item(waiting.id).delivered_at is None  # a draft is not delivered
+    assert reopened.undelivered() == [] and reopened.deliveries_due(T0) == []
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'ix_outbox_delivery'").fetchone()
+    reopened.close()

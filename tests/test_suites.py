@@ -37,16 +37,21 @@ def test_other_organisations_suites(suite):
 KNOWN_FAILURES = {
     "fifth_org": {
         "f04-refund-non-native-euro-sign":
-            "a long non-native-English email the classifier leaves unidentified (0.35 < 0.5)",
+            "a long non-native-English email the classifier leaves unidentified (0.42 < 0.5)",
     },
     "sixth_org": {
-        "c-h2-off-topic-minibus-no-intent": "the classifier takes an off-topic minibus hire for extra_driver",
+        "c-h2-off-topic-minibus-no-intent": "the classifier takes an off-topic minibus hire for extra_driver (0.75)",
         "p-g1-ambiguous-repeat-or-transfer-drafted":
-            "the classifier is confident (0.84) on an email between two intents; send_confidence 0.7 does not hold it",
+            "between two intents, but the classifier is 0.84 sure and 0.45 ahead of the closest rival; right "
+            "identifications the suites expect sent are less sure (0.59, 0.37 ahead): no signal tells them apart",
         "p-g2-ambiguous-repeat-or-missing-item-drafted":
-            "the classifier is confident (0.82) on an email between two intents; send_confidence 0.7 does not hold it",
-        "p-g3-ambiguous-transfer-or-missing-item-ignored":
-            "the classifier is confident (0.71) on an email between two intents; send_confidence 0.7 does not hold it",
+            "between two intents, but the classifier is 0.82 sure and ranks the other intent 0.01; no value of "
+            "the other intent in the email",
+    },
+    "seventh_org": {
+        "o-g2-lenses-at-the-wrong-branch-held":
+            "between two intents; the classifier picks the branch transfer (0.56), whose rival (missing item) has "
+            "no value of its own to find in the email",
     },
 }
 
@@ -65,8 +70,9 @@ def _thread_outcomes(suite: str) -> dict[str, tuple[bool, int]]:
 
 @pytest.mark.parametrize("suite", sorted(KNOWN_FAILURES))
 def test_hard_suites_succeed_but_for_their_known_failures(suite):
-    """fifth_org (an airline, deliberately hard emails) and sixth_org (issue 9's held-out suite): every
-    thread but the known failures succeeds, and only known failures may be unsafe."""
+    """fifth_org (an airline, deliberately hard emails), sixth_org (issue 9's held-out suite) and
+    seventh_org (issue 9's remaining kinds): every thread but the known failures succeeds, and only
+    known failures may be unsafe."""
     outcomes = _thread_outcomes(suite)
     known = KNOWN_FAILURES[suite]
     assert set(known) <= set(outcomes)

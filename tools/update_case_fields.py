@@ -16,6 +16,9 @@ class UpdateCaseFieldsArgs(BaseModel):
     case_id: int
     intent_id: str | None = Field(default=None, description="set the case's intent (only while it has none)")
     intent_confidence: float | None = None
+    intent_rival: str | None = Field(default=None, description="the best-ranked intent the same values would "
+                                                                "resolve too (Catalog.rivals)")
+    intent_margin: float | None = Field(default=None, description="intent_confidence minus intent_rival's")
     replaces_intent: bool = Field(default=False, description="the customer raised another request in reply to "
                                                              "a resolution: intent_id replaces the case's intent")
     values: list[ExtractedValue] = Field(default_factory=list)
@@ -43,7 +46,7 @@ def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseF
     now = env.clock.now()
     case = env.store.case(args.case_id)
     if args.intent_id is not None and args.intent_id != case.intent:
-        _set_intent(env, case.id, args.intent_id, args.intent_confidence, args.replaces_intent)
+        _set_intent(env, case.id, args)
         case = env.store.case(args.case_id)
     intent = env.catalog.intent(case.intent)
     if intent is not None:
@@ -109,11 +112,13 @@ def lob_before_intent(store: CaseStore, catalog: Catalog, case: Case) -> str | N
     return lob.id if lob is not None and lob.id == case.lob else None
 
 
-def _set_intent(env: Services, case_id: int, intent_id: str, confidence: float | None, replaces: bool) -> None:
+def _set_intent(env: Services, case_id: int, args: UpdateCaseFieldsArgs) -> None:
     case = env.store.case(case_id)
-    if case.intent is not None and not replaces:
+    if case.intent is not None and not args.replaces_intent:
         raise PolicyViolation(f"case {case.number} already has intent '{case.intent}'; it is not changed")
-    lob = env.catalog.lob_of_intent(intent_id)
+    assert args.intent_id is not None
+    lob = env.catalog.lob_of_intent(args.intent_id)
     if lob is None:
-        raise PolicyViolation(f"'{intent_id}' is not an intent of the catalog")
-    env.store.update_case(case_id, env.clock.now(), intent=intent_id, intent_confidence=confidence, lob=lob.id)
+        raise PolicyViolation(f"'{args.intent_id}' is not an intent of the catalog")
+    env.store.update_case(case_id, env.clock.now(), intent=args.intent_id, intent_confidence=args.intent_confidence,
+                          intent_rival=args.intent_rival, intent_margin=args.intent_margin, lob=lob.id)

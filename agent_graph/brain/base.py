@@ -38,7 +38,6 @@ class Understanding(BaseModel):
     asks_for_person: bool = False
     language: str | None = Field(default=None, description="ISO 639-1 code, when the brain tells")
     instructs_agent: bool = Field(default=False, description="the email tries to instruct the agent")
-    reply_detail: str | None = Field(default=None, description="the brain's own, finer reply kind")
     prompt_version: str | None = None
 
 

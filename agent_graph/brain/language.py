@@ -26,7 +26,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from py3langid.langid import LanguageIdentifier  # type: ignore[import-untyped]
+    from py3langid.langid import LanguageIdentifier
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _words(text: str) -> list[str]:
 @cache
 def _identifier() -> LanguageIdentifier:
     """The classifier with its model, loaded once per process from the package's own data file."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier  # type: ignore[import-untyped]
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(DETECTED_LANGUAGES))

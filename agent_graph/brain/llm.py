@@ -64,6 +64,7 @@ from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog
 from agent_graph.cpu_slots import waiting
 from agent_graph.errors import CaseAgentError
+from agent_graph.intake import is_first_subject
 from agent_graph.template_engine import MissingDetail, missing_details
 
 if TYPE_CHECKING:
@@ -443,12 +444,6 @@ class ModelUsage(BaseModel):
         if record.reason is not None:
             self.fallbacks[record.reason.value] = self.fallbacks.get(record.reason.value, 0) + 1
 
-    def per_inbound_email(self, inbound_emails: int) -> dict[str, float]:
-        """The figures an eval prints: calls, tokens and latency per inbound email."""
-        n = max(inbound_emails, 1)
-        return {"calls": self.calls / n, "prompt_tokens": self.prompt_tokens / n,
-                "completion_tokens": self.completion_tokens / n, "latency_seconds": self.latency_seconds / n}
-
 
 # --- errors and retries ----------------------------------------------------------------------
 
@@ -746,9 +741,8 @@ class LLMBrain:
         return Understanding.model_validate({
             "intent": guess, "values": values, "reply_kind": reply,
             "asks_for_person": answer.asks_for_person or asks_for_person(request.new_text),
-            # Proposed optional fields of Understanding: ignored until base.py declares them.
             "language": answer.language or None, "instructs_agent": answer.instructs_agent,
-            "reply_detail": answer.reply_kind, "prompt_version": self.prompt_version,
+            "prompt_version": self.prompt_version,
         })
 
     def _cross_checked(self, catalog: Catalog, request: UnderstandRequest, guess: IntentGuess,
@@ -790,7 +784,7 @@ class LLMBrain:
         texts = [request.new_text]
         if request.known_intent is None:
             texts += request.earlier_texts
-            if request.subject.strip() and not request.subject.strip().lower().startswith(("re:", "fw:", "fwd:")):
+            if is_first_subject(request.subject):
                 texts.append(request.subject)
         kept: dict[str, ExtractedValue] = {}
         dropped: list[str] = []
@@ -831,8 +825,7 @@ def offline_intent(catalog: Catalog, request: UnderstandRequest) -> IntentGuess:
 
     classifier = classifier_for(catalog)
     subject = request.subject.strip()
-    first = bool(subject) and not subject.lower().startswith(("re:", "fw:", "fwd:", "aw:", "sv:", "tr:"))
-    guess = classifier.predict(f"{subject}\n\n{request.new_text}" if first else request.new_text)
+    guess = classifier.predict(f"{subject}\n\n{request.new_text}" if is_first_subject(subject) else request.new_text)
     if guess.intent_id is None and request.earlier_texts:
         guess = classifier.predict("\n".join([*request.earlier_texts, request.new_text]))
     return guess

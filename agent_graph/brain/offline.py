@@ -12,7 +12,7 @@ from agent_graph.brain.intent import classifier_for
 from agent_graph.brain.replies import ReplyReading, asks_for_person, read_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AttributeType, Catalog
-from agent_graph.intake import is_reply_subject
+from agent_graph.intake import is_first_subject
 from agent_graph.wording import built_in_wording
 
 
@@ -27,8 +27,8 @@ class OfflineBrain:
         reading = read_reply(request.new_text) if request.reply_to_resolution else ReplyReading(ReplyKind.OTHER)
         guess = self._intent(catalog, request, reading)
         reply_kind = reading.kind
-        if reading.question_only and guess.intent_id != request.known_intent:
-            reply_kind = ReplyKind.OTHER  # the question is another request of the catalog: decided again for it
+        if reading.requests_only and guess.intent_id != request.known_intent:
+            reply_kind = ReplyKind.OTHER  # the request is another one of the catalog: decided again for it
         values: list[ExtractedValue] = []
         intent = catalog.intent(guess.intent_id)
         if intent is not None:
@@ -39,7 +39,7 @@ class OfflineBrain:
             for text in texts:
                 found.update(self._values(catalog, text, intent.attributes, request))
             typed = [a for a in intent.attributes if a.type is not AttributeType.TEXT and a.name not in found]
-            if typed and _is_first_subject(request.subject):
+            if typed and is_first_subject(request.subject):
                 found.update(self._values(catalog, request.subject, typed, request))
             values = list(found.values())
         elif request.attributes_before_intent:
@@ -57,7 +57,7 @@ class OfflineBrain:
     @staticmethod
     def _values_before_intent(catalog: Catalog, request: UnderstandRequest) -> list[ExtractedValue]:
         """Values the unidentified email already carries, kept for when the intent becomes known."""
-        texts = [request.subject] if _is_first_subject(request.subject) else []
+        texts = [request.subject] if is_first_subject(request.subject) else []
         found: dict[str, ExtractedValue] = {}
         for text in [*texts, request.new_text]:
             found.update((v.name, v) for v in values_before_intent(
@@ -68,11 +68,11 @@ class OfflineBrain:
     @staticmethod
     def _intent(catalog: Catalog, request: UnderstandRequest, reading: ReplyReading) -> IntentGuess:
         """The case's intent once known; a reply to a resolution that is neither an acceptance nor a
-        call for help, or whose only call for help is a question, is read afresh, since it may raise
-        another request ("Could you also add my wife as a driver?")."""
+        call for help, or whose only call for help is a request put as a question, is read afresh, since
+        it may raise another request ("Could you also add my wife as a driver?")."""
         classifier = classifier_for(catalog)
         if request.known_intent is not None:
-            if request.reply_to_resolution and (reading.kind is ReplyKind.OTHER or reading.question_only):
+            if request.reply_to_resolution and (reading.kind is ReplyKind.OTHER or reading.requests_only):
                 fresh = classifier.predict(request.new_text)
                 if fresh.intent_id not in (None, request.known_intent):
                     return fresh
@@ -86,10 +86,5 @@ class OfflineBrain:
         return built_in_wording(request)
 
 
-def _is_first_subject(subject: str) -> bool:
-    """The subject of a first email carries meaning ("Refund for A-10442"); a reply's repeats ours."""
-    return bool(subject.strip()) and not is_reply_subject(subject)
-
-
 def _with_subject(subject: str, text: str) -> str:
-    return f"{subject}\n\n{text}" if _is_first_subject(subject) else text
+    return f"{subject}\n\n{text}" if is_first_subject(subject) else text

@@ -380,6 +380,14 @@ _QUESTION_START = re.compile(
     r"|(?:how|what(?!\s+an?\b)|when|where|why|which|who|whom)\b)",
     _FLAGS,
 )
+# a request put as a question: "Could you also add …?", "Can I book …?", "Is it possible to …?", "How do I
+# cancel …?" — unlike a question for information ("When will it arrive?", "Is there parking?")
+_REQUEST_QUESTION = re.compile(
+    r"^\s*(?:[\w']+\s*[,!.]\s*)*(?:and\s+|also\s*,?\s*|so\s+|but\s+|btw\s*,?\s*|one\s+more\s+thing\s*[,:]?\s*)?"
+    r"(?:(?:can|could|would)(?:n't)?\s+(?:you|u|i|we|my|our)\b|may\s+(?:i|we)\b"
+    r"|(?:is|would)\s+it\s+(?:be\s+)?possible\b|how\s+(?:do|can|could|would|should)\s+(?:i|we)\b)",
+    _FLAGS,
+)
 # "but" / "however" / "except": what follows decides ("it arrived but the lid is cracked")
 _CONTRAST = re.compile(r"\b(?:but|however|though|although|except|apart\s+from|only\s+(?:thing|problem|issue|catch))\b",
                        _FLAGS)
@@ -524,12 +532,13 @@ def _only_weak(sentence: str) -> bool:
 
 
 class ReplyReading(NamedTuple):
-    """How a reply answers a proposed resolution, and whether an open question alone made it
-    ``NEEDS_HELP`` (no problem, rejection or request for a person in it): such a question may be
-    another request of the catalog, which the case is then decided again for (offline engine)."""
+    """How a reply answers a proposed resolution, and whether requests put as questions alone made it
+    ``NEEDS_HELP`` ("Could you also add my wife as a driver?"; no problem, rejection, request for a
+    person or question for information in it): such a request may be another one of the catalog,
+    which the case is then decided again for (offline engine)."""
 
     kind: ReplyKind
-    question_only: bool = False
+    requests_only: bool = False
 
 
 def classify_reply(text: str) -> ReplyKind:
@@ -538,15 +547,16 @@ def classify_reply(text: str) -> ReplyKind:
 
 
 def read_reply(text: str) -> ReplyReading:
-    """:func:`classify_reply` with why a reply needs help: by an open question alone, or not."""
+    """:func:`classify_reply`, and whether a reply needs help only by requests put as questions."""
     text = _prepare(text)
     if not text or not _is_english_enough(text):
         return ReplyReading(ReplyKind.OTHER)
     sentences = _split(text)
     if asks_for_person(text) or any(_needs_help(s) for s in sentences):
         return ReplyReading(ReplyKind.NEEDS_HELP)
-    if any(_is_question(s) for s in sentences):
-        return ReplyReading(ReplyKind.NEEDS_HELP, question_only=True)
+    questions = [s for s in sentences if _is_question(s)]
+    if questions:
+        return ReplyReading(ReplyKind.NEEDS_HELP, requests_only=all(_REQUEST_QUESTION.match(q) for q in questions))
     return ReplyReading(_acceptance(sentences))
 
 

@@ -92,7 +92,7 @@ def open_inbox(url: str, after_processing: str = "keep", poll: float | None = No
     kind, _, move_to = after_processing.partition(":")
     if kind not in ("keep", "seen", "move") or (kind == "move") != bool(move_to):
         raise ConfigurationError(f"--after-processing {after_processing}: choose keep, seen or move:FOLDER")
-    if url.lower().startswith(("imap://", "imaps://")):
+    if "://" in url:
         from agent_graph.mail.imap import AfterProcessing, ImapInbox
         from agent_graph.mail.settings import parse_server_url
 
@@ -114,7 +114,7 @@ def open_sender(url: str, mailbox_url: str | None = None, sent_folder: str | Non
 
     from agent_graph.errors import ConfigurationError
 
-    if url.lower().startswith(("smtp://", "smtps://")):
+    if "://" in url:
         from agent_graph.mail.imap import SentFolder
         from agent_graph.mail.settings import parse_server_url
         from agent_graph.mail.smtp import SmtpSender

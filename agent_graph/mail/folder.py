@@ -34,7 +34,13 @@ class FolderInbox:
 
     def fetch(self, after: Position | None) -> Iterator[FetchedEmail]:
         for file in self._after(after):
-            yield FetchedEmail(raw=file.read_bytes(), at=Position(position=file.name), source=str(file))
+            try:
+                raw = file.read_bytes()
+            except FileNotFoundError:  # taken away meanwhile
+                continue
+            except OSError as exc:
+                raise MailboxUnavailable(f"cannot read {file}: {exc.strerror}") from exc
+            yield FetchedEmail(raw=raw, at=Position(position=file.name), source=str(file))
 
     def pending(self, after: Position | None) -> int:
         return len(self._after(after))

@@ -100,7 +100,7 @@ class ImapInbox:
     def _uids_after(self, after: Position | None) -> tuple[str, list[int]]:
         epoch = self._uidvalidity()
         last = int(after.position) if after and after.epoch == epoch and after.position else 0
-        data = self._command("SEARCH", None, f"UID {last + 1}:*")
+        data = self._command("SEARCH", f"UID {last + 1}:*")
         uids = sorted(int(uid) for uid in b" ".join(part for part in data if part).split())
         return epoch, [uid for uid in uids if uid > last]  # "N:*" always matches the highest UID
 
@@ -170,7 +170,7 @@ class SentFolder:
     def holds(self, message_id: str) -> bool:
         with _closing(connect(self.server, self.folder)) as mailbox:
             try:
-                status, data = mailbox.client.uid("SEARCH", None, "HEADER", "Message-ID",
+                status, data = mailbox.client.uid("SEARCH", "HEADER", "Message-ID",
                                                   _quoted(f"<{message_id}>"))
             except CONNECTION_ERRORS as exc:
                 raise MailboxUnavailable(f"IMAP {self.server.name}: search {self.folder}: {_reason(exc)}") from exc

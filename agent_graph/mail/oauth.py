@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from agent_graph.errors import ConfigurationError
+from agent_graph.mail import MailboxUnavailable
 
 M365_SCOPE = "https://outlook.office365.com/.default"
 
 _lock = threading.Lock()
-_apps: dict[tuple[str, str], Any] = {}
+_apps: dict[tuple[str, str, str], Any] = {}
 
 
 def access_token() -> str:
@@ -38,16 +39,17 @@ def access_token() -> str:
     result = _application(tenant, client_id).acquire_token_for_client(
         scopes=[os.environ.get("CASE_AGENT_OAUTH_SCOPE", M365_SCOPE)])
     if "access_token" not in result:
-        raise ConfigurationError(f"Microsoft identity platform refused the client credentials: "
-                                 f"{result.get('error')}: {result.get('error_description', '')[:300]}")
+        raise MailboxUnavailable(f"the identity platform refused the client credentials: "
+                                 f"{result.get('error')}: {str(result.get('error_description', ''))[:300]}")
     return str(result["access_token"])
 
 
 def _application(tenant: str, client_id: str) -> Any:
-    import msal
+    import msal  # type: ignore[import-untyped]
 
+    authority = os.environ.get("CASE_AGENT_OAUTH_AUTHORITY", "")
     with _lock:
-        if (tenant, client_id) not in _apps:
+        if (tenant, client_id, authority) not in _apps:
             secret = os.environ.get("CASE_AGENT_OAUTH_CLIENT_SECRET")
             certificate = os.environ.get("CASE_AGENT_OAUTH_CERTIFICATE_FILE")
             credential: Any
@@ -59,11 +61,12 @@ def _application(tenant: str, client_id: str) -> Any:
             else:
                 raise ConfigurationError("auth=xoauth2 with msal needs CASE_AGENT_OAUTH_CLIENT_SECRET or "
                                          "CASE_AGENT_OAUTH_CERTIFICATE_FILE")
-            authority = os.environ.get("CASE_AGENT_OAUTH_AUTHORITY", f"https://login.microsoftonline.com/{tenant}")
-            _apps[(tenant, client_id)] = msal.ConfidentialClientApplication(
-                client_id, authority=authority, client_credential=credential,
-                token_cache=msal.TokenCache())
-        return _apps[(tenant, client_id)]
+            # Another authority (a national cloud, a test identity provider) is taken as given.
+            _apps[(tenant, client_id, authority)] = msal.ConfidentialClientApplication(
+                client_id, authority=authority or f"https://login.microsoftonline.com/{tenant}",
+                client_credential=credential, token_cache=msal.TokenCache(),
+                instance_discovery=False if authority else None)
+        return _apps[(tenant, client_id, authority)]
 
 
 def xoauth2_string(user: str, token: str) -> str:

@@ -43,7 +43,7 @@ class MailServer(BaseModel):
     @property
     def name(self) -> str:
         """The account without its secret, for logs and the store."""
-        return f"{self.user}@{self.host}:{self.port}"
+        return f"{self.user}@{self.host}:{self.port}" if self.user else f"{self.host}:{self.port}"
 
 
 _DEFAULT_PORTS = {("imap", Security.PLAIN): 143, ("imap", Security.STARTTLS): 143, ("imap", Security.TLS): 993,
@@ -53,12 +53,13 @@ _DEFAULT_PORTS = {("imap", Security.PLAIN): 143, ("imap", Security.STARTTLS): 14
 def parse_server_url(option: str, url: str, protocol: str, password_env: str) -> MailServer:
     """``imap://`` or ``smtp://`` (``imaps://``/``smtps://`` for TLS; ``?starttls=true``;
     ``?auth=xoauth2``; ``?password_file=PATH``). A password missing from the URL is read from
-    ``password_file`` or the environment variable ``password_env``."""
+    ``password_file`` or the environment variable ``password_env``. ``smtp://HOST:PORT`` without
+    an account is a relay that needs no login."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in (protocol, protocol + "s"):
         raise ConfigurationError(f"{option}: the URL must start with {protocol}:// or {protocol}s:// "
-                                 f"(got {bounded(scheme or url, 40)!r})")
+                                 f"(got {bounded(scheme, 40)!r}), or name a folder")
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     unknown = set(query) - {"starttls", "auth", "password_file"}
     if unknown:
@@ -73,12 +74,14 @@ def parse_server_url(option: str, url: str, protocol: str, password_env: str) ->
         auth = Auth(query.get("auth", "password").lower())
     except ValueError:
         raise ConfigurationError(f"{option}: auth must be password or xoauth2") from None
-    if not parts.hostname or not parts.username:
+    if not parts.hostname or (not parts.username and protocol == "imap"):
         raise ConfigurationError(f"{option}: give the account and server, as {protocol}://USER@HOST:PORT")
     try:
         port = parts.port or _DEFAULT_PORTS[(protocol, security)]
     except ValueError:
         raise ConfigurationError(f"{option}: the port is not a number") from None
+    if not parts.username:  # an SMTP relay that takes mail from this host without a login
+        return MailServer(host=parts.hostname, port=port, security=security, user="")
     password = unquote(parts.password) if parts.password else None
     if password is None and "password_file" in query:
         try:

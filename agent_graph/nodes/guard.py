@@ -42,17 +42,28 @@ def permitted_plan(proposal: Proposal, case: Case, level: AutomationLevel, limit
         if action is Action.REQUEST_INFO and case.info_requests >= limits.max_info_requests:
             return Plan(action=Action.ROUTE_TO_REP, reason=f"{case.info_requests} information requests already "
                                                            f"sent (limit {limits.max_info_requests})")
-        if level is AutomationLevel.FULL and unsure_resolution(action, case, limits.send_confidence):
+        unsure = unsure_resolution(action, case, limits) if level is AutomationLevel.FULL else None
+        if unsure is not None:
             return Plan(action=action, delivery=Delivery.REVIEW, missing=proposal.missing, held_for_review=True,
-                        reason=f"{proposal.reason}; held for review: intent {case.intent} was identified with "
-                               f"confidence {case.intent_confidence or 0.0:.2f}, below limits.send_confidence "
-                               f"{limits.send_confidence:.2f}")
+                        reason=f"{proposal.reason}; held for review: {unsure}")
         delivery = Delivery.REVIEW if level is AutomationLevel.CONFIRM else Delivery.SEND
         return Plan(action=action, delivery=delivery, missing=proposal.missing, reason=proposal.reason)
     return Plan(action=action, reason=proposal.reason)
 
 
-def unsure_resolution(action: Action, case: Case, send_confidence: float) -> bool:
-    """A resolution rests on the identification of the case's intent, whichever email supplied the
-    last value: its stored confidence is compared (none stored counts as no confidence)."""
-    return action is Action.SEND_RESOLUTION and (case.intent_confidence or 0.0) < send_confidence
+def unsure_resolution(action: Action, case: Case, limits: Limits) -> str | None:
+    """Why a resolution is not sure enough to send, or None. It rests on the identification of the
+    case's intent, whichever email supplied the last value: its stored confidence is compared (none
+    stored counts as no confidence), and its margin over a rival, an intent the same values would
+    resolve too (docs/behaviour.md step 8)."""
+    if action is not Action.SEND_RESOLUTION:
+        return None
+    confidence = case.intent_confidence or 0.0
+    if confidence < limits.send_confidence:
+        return (f"intent {case.intent} was identified with confidence {confidence:.2f}, below "
+                f"limits.send_confidence {limits.send_confidence:.2f}")
+    if case.intent_margin is not None and case.intent_margin < limits.send_margin:
+        return (f"intent {case.intent} was identified only {case.intent_margin:.2f} ahead of {case.intent_rival}, "
+                f"which the same information would resolve too (below limits.send_margin "
+                f"{limits.send_margin:.2f}): which of the two does the customer mean?")
+    return None

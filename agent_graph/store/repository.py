@@ -213,6 +213,8 @@ def _add_new_columns(engine: Engine) -> None:
                         # a new `case-agent run` must not send it again.
                         connection.execute(update(outbox).where(outbox.c.status == OutboxStatus.SENT)
                                            .values(delivered_at=outbox.c.sent_at))
+            for index in table.indexes:  # create_all makes the indexes of new tables only
+                index.create(connection, checkfirst=True)
 
 
 def _record(kind: type[R], row: Row[Any]) -> R:

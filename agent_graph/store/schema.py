@@ -70,6 +70,8 @@ cases = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     # Added after the first release, as in messages: the customer's language (ISO 639-1), once told.
     Column("language", String(8)),
+    Column("intent_rival", String(64)),
+    Column("intent_margin", Float),
     Index("ix_cases_status_last_outbound", "status", "last_outbound_at"),
 )
 
@@ -205,6 +207,8 @@ class Case:
     created_at: datetime
     updated_at: datetime
     language: str | None = None
+    intent_rival: str | None = None  # the intent the same values would resolve too, best ranked (Catalog.rivals)
+    intent_margin: float | None = None  # intent_confidence minus the rival's, at identification
 
 
 @dataclass(slots=True, frozen=True)
