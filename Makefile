@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo's refund agent (examples/refund_agent.py) keeps its orders and refunds in demo.orders.db.
+demo: export REFUND_AGENT_DB := demo.orders.db
 demo: $(STAMP)
+	@$(BIN)/python examples/refund_agent.py reset
 	$(BIN)/case-agent demo
+	@$(BIN)/python examples/refund_agent.py refunds
 
 # ruff and mypy, settings in pyproject.toml (mypy: strict, with the exceptions listed there)
 lint: $(STAMP)
@@ -38,4 +42,4 @@ serve: $(STAMP)
 	LANGGRAPH_CLI_NO_ANALYTICS=1 $(BIN)/langgraph dev --no-browser --port $(PORT)
 
 clean:
-	rm -rf $(VENV) out demo.db demo.checkpoints.db *.egg-info .langgraph_api
+	rm -rf $(VENV) out demo.db demo.checkpoints.db demo.orders.db refund_agent.db *.egg-info .langgraph_api

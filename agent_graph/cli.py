@@ -386,6 +386,41 @@ def review(
 
 
 @command(cls=ManualCommand)
+def act(
+    case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, e.g. CAS-000001.")],
+    action: Annotated[str, typer.Option("--action", metavar="[resolve|enrich]",
+                                        help="resolve: run the resolution path now (custom agent or template); "
+                                             "enrich: read --source into the case's fields.")],
+    level: Annotated[str | None, typer.Option("--automation", metavar="[full|confirm]",
+                                              help="The automation level for this run only.")] = None,
+    source: Annotated[str | None, typer.Option("--source", metavar="MESSAGE-ID",
+                                               help="A stored message of the case (required by enrich).")] = None,
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = None,
+    now: NowOption = None,
+) -> None:
+    """Act on a case by API: resolve it now, or enrich it from a stored message. Once per (case, action, source)."""
+    from agent_graph.act import ActAction, ActRequest
+    from agent_graph.act import act as act_on_case
+    from agent_graph.catalog import AutomationLevel
+
+    if action not in {a.value for a in ActAction}:
+        raise _fail(f"--action {bounded(action, 40)!r}: choose resolve or enrich")
+    if level not in (None, AutomationLevel.FULL, AutomationLevel.CONFIRM):
+        raise _fail(f"--automation {bounded(level or '', 40)!r}: choose full or confirm")
+    request = ActRequest(case=case, action=ActAction(action), source=source,
+                         automation=AutomationLevel(level) if level else None)
+    with _agent(db, catalog, now=now, create_store=False) as agent:
+        try:
+            result = act_on_case(agent, request)
+        except CaseAgentError as exc:
+            raise _fail(str(exc)) from None
+    console.print(_result_line(result))
+    if result.pending_review:
+        console.print(f"  draft waiting for review: case-agent review {result.case_number}")
+
+
+@command(cls=ManualCommand)
 def cases(db: DbOption = DEFAULT_DB,
           status: Annotated[CaseStatus | None, typer.Option(
               metavar="STATUS", help=f"Only cases with STATUS: {', '.join(CaseStatus)}.")] = None) -> None:
@@ -541,6 +576,23 @@ def check_catalog(path: Annotated[Path, typer.Argument(metavar="FILE", help="The
     console.print(f"languages: {', '.join(catalog.languages)} (default {catalog.default_language})", highlight=False)
     for warning in [*templates_that_do_not_ask(catalog), *languages_lacking_templates(catalog)]:
         console.print(f"[yellow]warning:[/] {path}: {warning}")
+    _check_agents(catalog, path)
+
+
+def _check_agents(catalog: Catalog, path: Path) -> None:
+    """List the custom agents; an in-process graph that does not load is a warning here, not a surprise
+    on a customer's case (remote and HTTP agents are only reached when a case calls them)."""
+    from agent_graph.custom_agent import CustomAgentError, load_graph
+
+    for intent in catalog.intents():
+        if intent.agent is None:
+            continue
+        console.print(f"custom agent: {intent.id} -> {intent.agent.label} (timeout {intent.agent.timeout:g} s)")
+        if intent.agent.graph is not None:
+            try:
+                load_graph(intent.agent)
+            except CustomAgentError as exc:
+                console.print(f"[yellow]warning:[/] {path}: {exc}")
 
 
 @command("eval", cls=ManualCommand)

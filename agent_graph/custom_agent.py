@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agent_graph.catalog import CustomAgentRef
 from agent_graph.context import Context, Services, services
+from agent_graph.cpu_slots import waiting
 from agent_graph.domain import ResponseType
 from agent_graph.errors import CaseAgentError, bounded
 from agent_graph.store import Case, CaseStore
@@ -258,7 +259,8 @@ def _within(timeout: float, call: Callable[[], Any], scope: tuple[Services, int]
 
     worker = threading.Thread(target=context.run, args=(run,), name="custom-agent", daemon=True)
     worker.start()
-    worker.join(timeout)
+    with waiting():  # other cases may run meanwhile (cpu_slots.py)
+        worker.join(timeout)
     if worker.is_alive():
         raise TimeoutError(f"no answer within {timeout:g} s")
     if failure:

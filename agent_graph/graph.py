@@ -2,6 +2,8 @@
 
     ingest ─┬─ automatic/duplicate ─> set_aside
             ├─ tick ─> decide_on_clock ─┐
+            ├─ act resolve ─> act ──────┤   (an act done before: the run ends, or pauses at its review)
+            ├─ act enrich ─> act ─> understand ─> update_only
             └─ email ─> understand ─> decide ─┤
                                               guard ─┬─ compose ─┬─ review ─┬─ send
                                                      │           │          └─ route
@@ -32,6 +34,7 @@ from langgraph.types import Command
 
 from agent_graph.context import Context
 from agent_graph.domain import Action
+from agent_graph.nodes.act import act
 from agent_graph.nodes.case_actions import close, resolve, route, update_only
 from agent_graph.nodes.custom_agent import consult, consults_custom_agent
 from agent_graph.nodes.decision import decide, decide_on_clock
@@ -45,9 +48,23 @@ from agent_graph.state import AgentInput, AgentState, Delivery, Trigger
 def after_ingest(state: AgentState) -> str:
     if state.trigger is Trigger.TICK:
         return "decide_on_clock"
+    if state.trigger.acts:
+        return "act"
     if state.duplicate or state.automatic_reason or state.case_id is None:
         return "set_aside"
     return "understand"
+
+
+def after_act(state: AgentState) -> str:
+    if state.draft_id is not None:  # this act was done before, and its draft still waits for review
+        return "review"
+    if state.outcome is not None:  # this act was done before
+        return END
+    return "understand" if state.trigger is Trigger.ENRICH else "guard"
+
+
+def after_understand(state: AgentState) -> str:
+    return "update_only" if state.trigger is Trigger.ENRICH else "decide"
 
 
 def after_guard(state: AgentState, runtime: Runtime[Context]) -> str:
@@ -102,9 +119,11 @@ def routed(node: Callable[..., dict[str, Any]], router: Router
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
     """Compile the agent. Pass a checkpointer for pausing at reviews (the server brings its own)."""
     builder = StateGraph(AgentState, context_schema=Context, input_schema=AgentInput)
-    builder.add_node("ingest", routed(ingest, pure(after_ingest)), destinations=("set_aside", "understand", "decide_on_clock"))
+    builder.add_node("ingest", routed(ingest, pure(after_ingest)),
+                     destinations=("set_aside", "understand", "decide_on_clock", "act"))
+    builder.add_node("act", routed(act, pure(after_act)), destinations=("understand", "guard", "review", END))
     builder.add_node("set_aside", set_aside)
-    builder.add_node("understand", understand)
+    builder.add_node("understand", routed(understand, pure(after_understand)), destinations=("decide", "update_only"))
     builder.add_node("decide", decide)
     builder.add_node("decide_on_clock", decide_on_clock)
     builder.add_node("guard", routed(guard, after_guard),
@@ -120,7 +139,6 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
 
     builder.add_edge(START, "ingest")
     builder.add_edge("set_aside", END)
-    builder.add_edge("understand", "decide")
     builder.add_edge("decide", "guard")
     builder.add_edge("decide_on_clock", "guard")
     for node in ("send", "resolve", "route", "close", "update_only"):

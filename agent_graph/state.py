@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agent_graph.brain.base import Understanding
 from agent_graph.catalog import AutomationLevel
@@ -18,6 +18,15 @@ from agent_graph.domain import Action, CaseStatus, Outbound
 class Trigger(StrEnum):
     EMAIL = "email"
     TICK = "tick"
+    RESOLVE = "resolve"
+    """``case-agent act --action resolve``: run the resolution path on the case now."""
+    ENRICH = "enrich"
+    """``case-agent act --action enrich``: read a stored message into the case's fields."""
+
+    @property
+    def acts(self) -> bool:
+        """Another system asked the agent to act on the case (``agent_graph/act.py``)."""
+        return self in (Trigger.RESOLVE, Trigger.ENRICH)
 
 
 class Delivery(StrEnum):
@@ -93,6 +102,14 @@ class AgentInput(BaseModel):
     case_id: int | None = None
     trigger: Trigger = Trigger.EMAIL
     automation: AutomationLevel | None = Field(default=None, description="override for this run")
+    source: str | None = Field(default=None, description="an act's stored message (its Message-ID): what enrich "
+                                                         "reads; part of what makes an act run once")
+
+    @field_validator("source")
+    @classmethod
+    def _bare_message_id(cls, value: str | None) -> str | None:
+        """A Message-ID as the store keeps it, with or without its angle brackets."""
+        return value.strip().strip("<>").strip() or None if value is not None else None
 
 
 class AgentState(AgentInput):

@@ -305,8 +305,11 @@ def result_from_outcome(outcome: TurnOutcome, *, case_id: int | None, case_numbe
                         review_request: dict[str, Any] | None = None) -> CaseResult:
     needs_review = (review_request is not None or outcome.outbound is Outbound.DRAFTED
                     or outcome.status is CaseStatus.PENDING_REVIEW)
+    response_type = RESPONSE_TYPES.get(outcome.action, ResponseType.NO_ACTION)
+    if outcome.action is Action.SEND_RESOLUTION and outcome.status is CaseStatus.RESOLVED:
+        response_type = ResponseType.RESOLVE_CASE  # a custom agent's ResolveCase: sent, and resolved
     return CaseResult(
-        response_type=RESPONSE_TYPES.get(outcome.action, ResponseType.NO_ACTION), needs_review=needs_review,
+        response_type=response_type, needs_review=needs_review,
         case_number=case_number, case_id=case_id, status=outcome.status,
         summary=summarize(outcome, case_number, needs_review), action=outcome.action, outbound=outcome.outbound,
         thread_id=thread_id_for(case_number) if case_number else None, review_request=review_request,

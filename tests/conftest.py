@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,14 @@ def json_body_matcher(live: Any, recorded: Any) -> None:
 
 def pytest_recording_configure(config: Any, vcr: Any) -> None:
     vcr.register_matcher("json_body", json_body_matcher)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def refund_agent_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo catalog's refund agent (examples/refund_agent.py) keeps its orders here, not in the repository."""
+    path = tmp_path_factory.mktemp("refund-agent") / "orders.db"
+    os.environ["REFUND_AGENT_DB"] = str(path)
+    return path
 
 
 @pytest.fixture

@@ -392,3 +392,28 @@ def test_custom_agent_suite_succeeds_fully_and_safely():
     report = run_suite(SUITE)
     failures = [(t.thread, t.turn, [f.model_dump() for f in t.failures]) for t in report.results if not t.ok]
     assert report.threads >= 8 and report.errors == [] and failures == [] and report.unsafe == 0
+
+
+def test_check_catalog_lists_agents_and_warns_about_one_that_does_not_load(tmp_path):
+    from typer.testing import CliRunner
+
+    from agent_graph.cli import app
+
+    shown = CliRunner().invoke(app, ["check-catalog", str(REPO / "examples/catalog.yaml")])
+    assert shown.exit_code == 0 and "custom agent: refund_request -> graph refund_agent:graph (timeout 10 s)" in shown.stdout
+    assert "warning" not in shown.stdout
+    typo = tmp_path / "catalog.yaml"
+    typo.write_text((REPO / "examples/catalog.yaml").read_text().replace("refund_agent:graph", "refund_agnt:graph"))
+    warned = CliRunner().invoke(app, ["check-catalog", str(typo)])
+    assert warned.exit_code == 0 and "agent module refund_agnt is not on the Python path" in warned.stdout
+
+
+def test_the_subagent_api_reports_what_the_custom_agent_led_to(store):
+    from agent_graph.subagent import CaseRequest, LocalCaseSubAgent
+
+    for n, (script, expected) in enumerate([("resolve_case", ResponseType.RESOLVE_CASE),
+                                            ("question", ResponseType.QUESTION),
+                                            ("unable", ResponseType.UNABLE_TO_RESOLVE)], start=1):
+        subagent = LocalCaseSubAgent(agent_for(store, suite_catalog(refund_request=scripted(script))))
+        result = subagent.handle(CaseRequest(email=mail(REFUND, n, sender=f"c{n}@example.net").decode()))
+        assert result.response_type is expected and not result.needs_review

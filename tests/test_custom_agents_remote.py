@@ -21,12 +21,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent_graph.act import ActRequest, act_through
 from agent_graph.catalog import CustomAgentRef
 from agent_graph.custom_agent import conversation_id_for
 from agent_graph.domain import CaseStatus
 from agent_graph.store import CaseStore
+from agent_graph.subagent import RemoteCaseSubAgent, ResponseType
 from tests.conftest import REPO
 from tests.test_custom_agents import (
+    EXCHANGE,
     EXPECTED,
     EXPECTED_TYPES,
     REFUND,
@@ -52,7 +55,9 @@ class Server:
 def server_config(folder: Path) -> Path:
     config = {
         "dependencies": [str(REPO)],
-        "graphs": {f"scripted_{name}": f"{SUITE / 'scripted_agents.py'}:{name}" for name in SERVED},
+        "graphs": {**{f"scripted_{name}": f"{SUITE / 'scripted_agents.py'}:{name}" for name in SERVED},
+                   "case_agent": f"{REPO / 'agent_graph' / 'graph.py'}:graph",
+                   "mailroom": f"{REPO / 'agent_graph' / 'subagent.py'}:mailroom_graph"},
         "http": {"app": f"{REPO / 'agent_graph' / 'server_app.py'}:app"},
         "env": {},
     }
@@ -155,3 +160,17 @@ def test_server_case_route(server, store):
     assert case["fields"] == {"order_number": "HO-40211"} and case["newTexts"][0]["text"] == REFUND.strip()
     assert httpx.get(f"{server.url}/cases/CAS-999999").status_code == 404
     assert SCRIPTS.answer_for("resolved", case)["message"] == "We have refunded order HO-40211 in full."
+
+
+def test_act_on_the_server_through_the_remote_subagent(server, store):
+    """The act goes to the server's case_agent graph (trigger resolve) on the case's thread."""
+    agent = agent_for(store, suite_catalog())
+    first = agent.process_email(mail(EXCHANGE, 600, subject="Exchange the fleece", sender="ana@example.org"))
+    assert first.outcome.outbound == "drafted"  # exchanges is confirm
+    subagent = RemoteCaseSubAgent(server.url, context={"db_url": server.db_url,
+                                                       "catalog_path": str(SUITE / "catalog.yaml")})
+    request = ActRequest(case=first.case_number, action="resolve", automation="full")
+    result = act_through(subagent, request)
+    assert (result.response_type, result.needs_review, result.status) == (
+        ResponseType.RESOLVED, False, CaseStatus.RESOLUTION_PROPOSED)
+    assert act_through(subagent, request).response_type is ResponseType.NO_ACTION

@@ -139,7 +139,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert cli.exists(), f"{cli} missing: install the dev extras (pip install -e '.[dev]')"
     env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false",
            "LANGCHAIN_TRACING_V2": "false", "CASE_AGENT_DB": db_url, "CASE_AGENT_CATALOG": str(DEMO_CATALOG),
-           "CASE_AGENT_BRAIN": "offline"}
+           "CASE_AGENT_BRAIN": "offline", "REFUND_AGENT_DB": str(folder / "orders.db")}
     command = [str(cli), "dev", "--no-browser", "--no-reload", "--port", str(port),
                "--config", str(absolute_config(folder))]
     with log.open("wb") as log_file:
@@ -246,8 +246,9 @@ def test_run_context_overrides_the_automation_level(server: Server):
 
 
 def test_remote_subagent_and_remote_graph_against_the_server(server: Server, store: CaseStore):
-    subagent = RemoteCaseSubAgent(server.url, context=server.context)
-    sender = "Amira Haddad <amira@example.net>"
+    # the clock pinned within the demo order's return window (examples/refund_agent.py)
+    subagent = RemoteCaseSubAgent(server.url, context={**server.context, "now": T0.isoformat()})
+    sender = "Amira Haddad <amira.haddad@example.net>"  # the refund agent refunds ORD-774031 to her only
     asked = subagent.handle(CaseRequest(email=mail(REFUND_NO_ORDER, subject="Refund for the coffee machine", n=301,
                                                    sender=sender).decode()))
     assert (asked.response_type, asked.needs_review, asked.status) == (
@@ -268,7 +269,7 @@ def test_remote_subagent_and_remote_graph_against_the_server(server: Server, sto
         "from": sender, "to": "support@pinecrest.example", "subject": f"Re: Refund [{asked.case_number}]",
         "body": "Thank you! It's ORD-774031.\n\nAmira"}))
     assert (answered.response_type, answered.case_number, answered.needs_review) == (
-        ResponseType.RESOLVED, asked.case_number, True)
+        ResponseType.RESOLVED, asked.case_number, True), answered.summary
 
 
 def test_studio_can_read_the_graph_schemas(server: Server):

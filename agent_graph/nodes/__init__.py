@@ -55,8 +55,9 @@ def ends_run(node: Node) -> Node:
 def end_of_run(env: Services, state: AgentState, runtime: Runtime[Context]) -> None:
     """The run has done what it was started for, in the caller's transaction: its email is marked
     processed (a repeated delivery is then a duplicate) and the record that crash recovery would
-    run again is removed (``CaseAgent`` writes it; under the LangGraph server there is none)."""
-    if state.message_pk is not None:
+    run again is removed (``CaseAgent`` writes it; under the LangGraph server there is none). An
+    act's source message is only read, never marked processed (``nodes/act.py``)."""
+    if state.message_pk is not None and not state.trigger.acts:
         env.store.mark_processed(state.message_pk)
     thread_id = runtime.execution_info.thread_id if runtime.execution_info else None
     if thread_id:

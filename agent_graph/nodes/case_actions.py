@@ -52,6 +52,6 @@ def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
 def update_only(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     case = env.store.case(state.case_id)
-    reason = state.plan.reason if state.plan else ""
+    reason = state.plan.reason if state.plan else f"act {state.trigger.value} read {state.source}"
     env.record(case.id, Actor.AGENT, Action.UPDATE_ONLY, f"fields updated, nothing sent ({reason})")
     return {"outcome": TurnOutcome(action=Action.UPDATE_ONLY, status=CaseStatus(case.status), note=reason)}

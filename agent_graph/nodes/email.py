@@ -17,6 +17,7 @@ from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
 from agent_graph.drafting import reply_key_prefix
 from agent_graph.errors import PolicyViolation, TemplateRenderError
 from agent_graph.nodes import end_of_run
+from agent_graph.nodes.act import act_key
 from agent_graph.review import inbox_request, parse_human_response
 from agent_graph.state import AgentState, Delivery, Plan, ReviewDecision, ReviewKind, Trigger, TurnOutcome
 from agent_graph.store import Case
@@ -54,7 +55,10 @@ def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def idempotency_key(env: Services, state: AgentState, case: Case, action: Action) -> str:
-    """Deterministic per case and trigger: the same email (or the same due follow-up) yields the same draft."""
+    """Deterministic per case and trigger: the same email (the same due follow-up, the same act) yields
+    the same draft."""
+    if state.trigger.acts:
+        return f"{act_key(case.number or str(case.id), state.trigger, state.source)}:{action.value}"
     if state.trigger is Trigger.TICK:
         since = case.last_outbound_at.isoformat() if case.last_outbound_at else "never"
         return f"{case.number}:follow-up:{case.follow_ups + 1}:{since}"

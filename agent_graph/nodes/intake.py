@@ -13,6 +13,7 @@ from agent_graph.intake import parse_email
 from agent_graph.mailroom import message_stranger_reason, receive
 from agent_graph.nodes import atomic, ends_run
 from agent_graph.state import AgentState, Trigger, TurnOutcome, cleared_run_fields
+from agent_graph.store import CaseStore, Message
 
 
 @atomic
@@ -24,6 +25,8 @@ def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         if state.case_id is None:
             raise ValueError("a tick run needs the case_id of the case to follow up")
         return cleared
+    if state.trigger.acts:
+        return {**cleared, "message_pk": act_source(runtime, state)}
     if state.message_pk is None:
         if not state.raw_email:
             raise ValueError("the input needs raw_email (RFC 5322 text) or message_pk (a stored email)")
@@ -36,22 +39,43 @@ def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         update = {**cleared, "case_id": message.case_id, "automatic_reason": message.automatic_reason,
                   "duplicate": message.processed}
     if update["case_id"] is not None and not update["automatic_reason"] and not update.get("duplicate"):
-        message_pk = update.get("message_pk") or state.message_pk
-        update["stranger"] = message_stranger_reason(env.store.case(update["case_id"]), env.store.message(message_pk))
-        supersede_pending_drafts(runtime, update["case_id"], message_pk)
+        case = env.store.case(update["case_id"])
+        message = env.store.message(update.get("message_pk") or state.message_pk)
+        update["stranger"] = message_stranger_reason(case, message)
+        supersede_pending_drafts(runtime, case.id, reply_key_prefix(case.number or str(case.id), message.message_id))
     return update
 
 
-def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, message_pk: int) -> None:
-    """A new customer email makes a draft awaiting review stale: the case is decided afresh.
+def act_source(runtime: Runtime[Context], state: AgentState) -> int | None:
+    """The stored message an act reads (``enrich``; ``resolve`` reads none)."""
+    if state.case_id is None:
+        raise ValueError(f"an act ({state.trigger.value}) needs the case_id of the case to act on")
+    message = act_source_message(services(runtime.context).store, state.case_id, state.trigger, state.source)
+    return message.id if message is not None and state.trigger is Trigger.ENRICH else None
 
-    Drafts answering this very email are kept: a run repeated after a crash finds its own draft."""
+
+def act_source_message(store: CaseStore, case_id: int, trigger: Trigger, source: str | None) -> Message | None:
+    """An act's source (a Message-ID): None, or a stored message of the case; ValueError otherwise."""
+    if source is None:
+        if trigger is Trigger.ENRICH:
+            raise ValueError("enrich needs a source: the Message-ID of a stored message of the case to read")
+        return None
+    message = store.message_by_header(source)
+    if message is None or message.case_id != case_id:
+        raise ValueError(f"{source!r} is not a stored message of the case")
+    return message
+
+
+def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, own_prefix: str) -> None:
+    """New input on a case (a customer email, an act) makes a draft awaiting review stale: the case is
+    decided afresh.
+
+    Drafts whose idempotency key starts with ``own_prefix`` (the same email's or act's) are kept: a
+    run repeated after a crash finds its own draft."""
     env = services(runtime.context)
     pending = env.store.pending_drafts(case_id)
     if not pending:
         return
-    case_number = env.store.case(case_id).number or str(case_id)
-    own_prefix = reply_key_prefix(case_number, env.store.message(message_pk).message_id)
     drafts = [d for d in pending if not d.idempotency_key.startswith(own_prefix)]
     if not drafts:
         return
@@ -61,7 +85,7 @@ def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, message_pk
     if case.status == CaseStatus.PENDING_REVIEW:
         env.store.update_case(case_id, env.clock.now(), status=case.status_before_review or CaseStatus.NEW,
                               status_before_review=None)
-    env.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by a new email")
+    env.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by new input")
 
 
 @ends_run
