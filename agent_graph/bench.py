@@ -300,7 +300,7 @@ def _ms(seconds: list[float]) -> tuple[float, float, float]:
 def run_bench(catalog_path: Path, emails: int = 2000, scale_large: int = 100_000, scale_small: int = 1000,
               scale_emails: int = 300, concurrency_emails: int = 200, workers: int = 32, delay_ms: float = 200,
               suite: Path | None = Path("evals/threads"), progress: Callable[[str], None] = print) -> BenchReport:
-    catalog = load_catalog(catalog_path)
+    catalog = load_catalog(catalog_path).without_agents()
     to = catalog.mailbox
     with tempfile.TemporaryDirectory(prefix="case-agent-bench-") as tmp:
         workdir = Path(tmp)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -333,8 +333,15 @@ class Catalog(_Strict):
         unknown = sorted(set(agents) - {i.id for i in self.intents()})
         if unknown:
             raise CatalogError("<agents>", [("agents", f"unknown intent(s) {unknown}")])
-        lobs = [lob.model_copy(update={"intents": [i.model_copy(update={"agent": agents.get(i.id, i.agent)})
-                                                   for i in lob.intents]})
+        return self._relinked(lambda intent: agents.get(intent.id, intent.agent))
+
+    def without_agents(self) -> Catalog:
+        """This catalog with every intent resolved by its template (the bench measures the case agent
+        alone, not the custom agents a catalog links)."""
+        return self._relinked(lambda intent: None)
+
+    def _relinked(self, agent_of: Callable[[Intent], CustomAgentRef | None]) -> Catalog:
+        lobs = [lob.model_copy(update={"intents": [i.model_copy(update={"agent": agent_of(i)}) for i in lob.intents]})
                 for lob in self.lines_of_business]
         return self.model_copy(update={"lines_of_business": lobs})
 
