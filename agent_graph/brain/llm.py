@@ -50,7 +50,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent_graph.brain.base import Brain, ComposeRequest, UnderstandRequest, Understanding
+from agent_graph.brain.base import Brain, ComposeRequest, UnderstandRequest, Understanding, writes
 from agent_graph.brain.llm_guard import (
     UngroundedDraftError,
     compose_sources,
@@ -63,7 +63,7 @@ from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog
 from agent_graph.cpu_slots import waiting
-from agent_graph.errors import CaseAgentError
+from agent_graph.errors import CaseAgentError, WrongLanguageError
 from agent_graph.template_engine import MissingDetail, missing_details
 
 if TYPE_CHECKING:
@@ -554,6 +554,7 @@ class LLMBrain:
     """The brain interface on a chat model. Safe to share between threads."""
 
     name = "llm"
+    writes_languages: frozenset[str] | None = None  # the model writes the language asked for
 
     def __init__(self, settings: LLMSettings | None = None, *, fallback: Brain | None = None,
                  chat_model: BaseChatModel | None = None, prompts: Prompts | None = None,
@@ -601,9 +602,16 @@ class LLMBrain:
         try:
             answer = self._ask("compose", DRAFT_SCHEMA_NAME, DRAFT_SCHEMA, messages, ModelDraft)
         except ModelStepError as exc:
+            if not writes(self.fallback, request.language):
+                raise WrongLanguageError(f"the model gave no usable answer ({exc}) and the {self.fallback.name} "
+                                         f"engine does not write in '{request.language}'") from exc
             log.warning("compose: the model gave no usable answer (%s); the built-in wording is used", exc)
             return self.fallback.compose(request)
         assert isinstance(answer, ModelDraft)
+        written_in = answer.language.strip().lower()[:2]
+        if request.language and written_in and written_in != request.language:
+            raise WrongLanguageError(f"the model wrote in '{written_in}', not in the customer's language "
+                                     f"'{request.language}'")
         details = ungrounded_details(answer.body, compose_sources(request))
         if details:
             with self._lock:
@@ -636,7 +644,7 @@ class LLMBrain:
         user = _fill(
             self.prompts.draft_user,
             organisation=request.organisation, purpose=request.purpose.value,
-            language=getattr(request, "language", None) or "the organisation's usual language (English if unsure)",
+            language=request.language or "the organisation's usual language (English if unsure)",
             intent=f"{intent.name}: {' '.join(intent.description.split())}" if intent else "not identified yet",
             follow_up_number=str(request.follow_up_number),
             fields=json.dumps(request.fields, ensure_ascii=False, indent=1, sort_keys=True),

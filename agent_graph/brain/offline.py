@@ -13,11 +13,12 @@ from agent_graph.brain.replies import ReplyReading, asks_for_person, read_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AttributeType, Catalog
 from agent_graph.intake import is_reply_subject
-from agent_graph.wording import built_in_wording
+from agent_graph.wording import BUILT_IN_WORDING_LANGUAGES, built_in_wording
 
 
 class OfflineBrain:
     name = "offline"
+    writes_languages: frozenset[str] | None = BUILT_IN_WORDING_LANGUAGES
 
     def __init__(self) -> None:
         self.calls = 0

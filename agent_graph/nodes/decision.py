@@ -41,6 +41,10 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
         return Proposal(action=Action.UPDATE_ONLY, reason="a thank-you on a finished case")
     if status == CaseStatus.WITH_REPRESENTATIVE:
         return Proposal(action=Action.UPDATE_ONLY, reason="a representative owns the case")
+    if case.language is not None and case.language not in catalog.languages:
+        return Proposal(action=Action.ROUTE_TO_REP,
+                        reason=f"the customer writes in '{case.language}', a language the organisation does not "
+                               f"answer in ({', '.join(catalog.languages)})")
     if understanding.asks_for_person:
         return Proposal(action=Action.ROUTE_TO_REP, reason="the customer asked for a person")
     if status == CaseStatus.RESOLUTION_PROPOSED and not brings_new_information(catalog, case, update):
