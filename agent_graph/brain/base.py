@@ -27,6 +27,8 @@ class UnderstandRequest(BaseModel):
         default_factory=list,
         description="while the case has no intent: the attributes whose values may already be kept")
     now: datetime
+    language: str | None = Field(default=None, description="the customer's language (ISO 639-1): this email's "
+                                                          "when it tells one, else the case's")
 
 
 class Understanding(BaseModel):

@@ -745,7 +745,8 @@ class LLMBrain:
         values = self._grounded_values(catalog, request, attributes, answer)
         reply = ReplyKind.OTHER
         if request.reply_to_resolution:
-            reply = reconcile_reply(REPLY_KINDS.get(answer.reply_kind, ReplyKind.OTHER), request.new_text)
+            reply = reconcile_reply(REPLY_KINDS.get(answer.reply_kind, ReplyKind.OTHER), request.new_text,
+                                    request.language)
         if answer.instructs_agent:
             with self._lock:
                 self.usage.injection_flags += 1
@@ -753,7 +754,7 @@ class LLMBrain:
                         self.prompt_version)
         return Understanding.model_validate({
             "intent": guess, "values": values, "reply_kind": reply,
-            "asks_for_person": answer.asks_for_person or asks_for_person(request.new_text),
+            "asks_for_person": answer.asks_for_person or asks_for_person(request.new_text, request.language),
             # Proposed optional fields of Understanding: ignored until base.py declares them.
             "language": answer.language or None, "instructs_agent": answer.instructs_agent,
             "reply_detail": answer.reply_kind, "prompt_version": self.prompt_version,

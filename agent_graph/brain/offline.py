@@ -25,7 +25,8 @@ class OfflineBrain:
 
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         self.calls += 1
-        reading = read_reply(request.new_text) if request.reply_to_resolution else ReplyReading(ReplyKind.OTHER)
+        reading = read_reply(request.new_text, request.language) if request.reply_to_resolution \
+            else ReplyReading(ReplyKind.OTHER)
         guess = self._intent(catalog, request, reading)
         reply_kind = reading.kind
         if reading.requests_only and guess.intent_id != request.known_intent:
@@ -46,7 +47,7 @@ class OfflineBrain:
         elif request.attributes_before_intent:
             values = self._values_before_intent(catalog, request)
         return Understanding(intent=guess, values=values, reply_kind=reply_kind,
-                             asks_for_person=asks_for_person(request.new_text))
+                             asks_for_person=asks_for_person(request.new_text, request.language))
 
     @staticmethod
     def _values(catalog: Catalog, text: str, attributes: list[Attribute],

@@ -47,15 +47,15 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         message = env.store.message(state.message_pk)
         earlier = [m.new_text for m in env.store.customer_messages(case.id) if m.id != message.id]
     first_subject = message.subject if not earlier else ""
+    language = detect_language(message.new_text)
     request = UnderstandRequest(
         new_text=message.new_text, subject=first_subject, known_intent=case.intent, earlier_texts=earlier,
         reply_to_resolution=effective_status(case.status, case.status_before_review) in REPLY_STATUSES,
         attributes_before_intent=attributes_before_intent(env.catalog, lob_before_intent(env.store, env.catalog, case))
         if case.intent is None else [],
-        now=env.clock.now(),
+        now=env.clock.now(), language=language or case.language,
     )
     understanding = env.brain.understand(env.catalog, request)
-    language = detect_language(message.new_text)
     with env.store.unit_of_work():
         record_language(env, state.case_id, language)
         update = record_fields(env, state.case_id, state.message_pk, understanding)
