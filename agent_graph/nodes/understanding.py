@@ -59,7 +59,7 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     with env.store.unit_of_work():
         record_language(env, state.case_id, language)
         update = record_fields(env, state.case_id, state.message_pk, understanding)
-    return {"understanding": understanding, "update": update}
+    return {"understanding": understanding, "update": update, "language": language or case.language}
 
 
 def record_language(env: Services, case_id: int, language: str | None) -> None:
