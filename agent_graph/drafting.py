@@ -61,7 +61,7 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
         organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
         follow_up_number=follow_up_number, customer_texts=draft.customer_texts, language=language,
     )
-    variables = template_variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
+    variables = template_variables(catalog, case, intent, fields, missing, knowledge, follow_up_number, language)
     template = choose_template(catalog, case.lob, intent, purpose, language)
     if message is not None:
         return written_in(_written_email(request, case, variables, template, message, language), language)

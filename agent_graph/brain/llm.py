@@ -640,7 +640,7 @@ class LLMBrain:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         intent = request.intent
-        missing = [_missing_line(detail) for detail in missing_details(intent, request.missing)]
+        missing = [_missing_line(detail) for detail in missing_details(intent, request.missing, request.language)]
         user = _fill(
             self.prompts.draft_user,
             organisation=request.organisation, purpose=request.purpose.value,
