@@ -104,6 +104,8 @@ class AgentState(AgentInput):
     update: CaseUpdate = Field(default_factory=CaseUpdate)
     language: str | None = None
     """The customer's language (ISO 639-1) once the email is read: the case's, as the understanding node left it."""
+    language_unrecognised: bool = False
+    """The email is long enough to tell a language, yet neither it nor the case's earlier mail told one."""
     proposal: Proposal | None = None
     plan: Plan | None = None
     draft_id: int | None = None

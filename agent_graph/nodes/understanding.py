@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.extractors import normalise_value, values_before_intent
-from agent_graph.brain.language import detect_language
+from agent_graph.brain.language import detect_language, long_enough_to_tell
 from agent_graph.brain.types import ExtractedValue, IntentGuess
 from agent_graph.catalog import AttributeType
 from agent_graph.context import Context, Services, services
@@ -59,7 +59,9 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     with env.store.unit_of_work():
         record_language(env, state.case_id, language)
         update = record_fields(env, state.case_id, state.message_pk, understanding)
-    return {"understanding": understanding, "update": update, "language": language or case.language}
+    return {"understanding": understanding, "update": update, "language": language or case.language,
+            "language_unrecognised": language is None and case.language is None
+            and long_enough_to_tell(message.new_text)}
 
 
 def record_language(env: Services, case_id: int, language: str | None) -> None:
