@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from agent_graph.brain.extractors import extract_values
+from agent_graph.brain.extractors import extract_values, normalise_value
 from agent_graph.brain.replies import asks_for_person, classify_reply
 from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import Attribute
@@ -76,3 +76,9 @@ ORDERED = Attribute(name="order_date", type="date", description="The day you pla
 def test_dates_with_month_names_of_other_languages(text, iso):
     found = extract_values(text, [ORDERED], now=datetime(2026, 3, 4, 10, 0), region="ES")
     assert [v.value for v in found] == [iso]
+
+
+@pytest.mark.parametrize(("raw", "value"), [("Sí", "true"), ("ja", "true"), ("Oui.", "true"), ("nein", "false"),
+                                            ("Non", "false"), ("não", "false"), ("nee", "false")])
+def test_yes_and_no_in_other_languages(raw, value):
+    assert normalise_value(Attribute(name="has_receipt", type="boolean"), raw) == value

@@ -1134,9 +1134,12 @@ def _normalise_enum(attr: Attribute, raw: str) -> str | None:
 # ==========================================================================================
 
 _TRUE_WORDS = frozenset({"yes", "y", "yeah", "yep", "yup", "true", "correct", "right", "sure", "definitely",
-                         "affirmative", "1", "on", "ok", "okay"})
+                         "affirmative", "1", "on", "ok", "okay",
+                         # a whole answer in es, de, fr, pt, it, nl
+                         "sí", "si", "claro", "ja", "genau", "richtig", "oui", "sim", "certo", "esatto"})
 _FALSE_WORDS = frozenset({"no", "n", "nope", "nah", "false", "incorrect", "wrong", "never", "negative", "0",
-                          "off", "none"})
+                          "off", "none",
+                          "nunca", "nein", "nie", "niemals", "non", "jamais", "não", "nao", "nee", "nooit"})
 _CLAUSE_SPLIT = re.compile(r"[,;:]|\b(?:but|however|although|though|whereas)\b", re.IGNORECASE)
 
 
