@@ -80,6 +80,10 @@ class Attribute(_Strict):
         description="Extension: other words customers use for an enum value.",
     )
     required: bool = True
+    labels: dict[LanguageCode, str] = Field(
+        default_factory=dict,
+        description="Extension: how emails in a language name the attribute ({es: número de pedido}); "
+                    "default its name in words.")
 
     @field_validator("pattern")
     @classmethod

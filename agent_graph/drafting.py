@@ -11,9 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from agent_graph.brain.base import Brain, ComposeRequest
+from agent_graph.brain.base import Brain, ComposeRequest, writes
+from agent_graph.brain.language import detect_language
 from agent_graph.brain.llm_guard import UngroundedDraftError, compose_sources, ungrounded_details
 from agent_graph.catalog import Catalog, Template, TemplatePurpose
+from agent_graph.errors import WrongLanguageError
 from agent_graph.store import Case
 from agent_graph.template_engine import (
     MissingDetail,
@@ -41,7 +43,10 @@ class DraftContext:
 
 def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: TemplatePurpose,
                   missing: list[str], follow_up_number: int = 0, message: str | None = None) -> RenderedEmail:
-    """Render the email for a case; raises TemplateRenderError when the chosen template cannot be filled.
+    """Render the email for a case, in its customer's language (docs/behaviour.md, "Languages");
+    raises TemplateRenderError when the chosen template cannot be filled, and WrongLanguageError
+    (nothing stored) when nothing can write in the customer's language or the email came out in
+    another one: a customer is never sent an email in a language other than theirs.
 
     ``message``: words already written (a custom agent's), said in the template when it uses
     ``message``, else in the built-in greeting and sign-off; the brain is not asked. They are held
@@ -49,48 +54,69 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
     case, fields = draft.case, draft.fields
     intent = catalog.intent(case.intent)
     knowledge = intent.resolution.knowledge.strip() if intent else ""
+    language = case.language or catalog.default_language
 
     request = ComposeRequest(
         purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
         organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
-        follow_up_number=follow_up_number, customer_texts=draft.customer_texts,
+        follow_up_number=follow_up_number, customer_texts=draft.customer_texts, language=language,
     )
-    variables = template_variables(catalog, case, intent, fields, missing, knowledge, follow_up_number)
-    template = choose_template(catalog, case.lob, intent, purpose)
+    variables = template_variables(catalog, case, intent, fields, missing, knowledge, follow_up_number, language)
+    template = choose_template(catalog, case.lob, intent, purpose, language)
     if message is not None:
-        return _written_email(request, case, variables, template, message)
+        return written_in(_written_email(request, case, variables, template, message, language), language)
     if template is not None:
         if _uses_message(template.subject, template.body):
-            variables["message"] = brain.compose(request)  # the brain's words, asked for only when wrapped
+            variables["message"] = _brain_wording(brain, request)  # asked for only when wrapped
         email = render(template, variables)
     else:
-        variables["message"] = brain.compose(request)
-        email = _framed(case, variables)
+        variables["message"] = _brain_wording(brain, request)
+        email = _framed(case, variables, language)
     unasked = unnamed_missing(email.body, variables["missing"])
     if not unasked:
-        return email
+        return written_in(email, language)
     log.warning("%s does not ask for %s: the built-in wording is sent instead",
                 f"template '{template.id}'" if template else "the drafted email", ", ".join(unasked))
     variables["message"] = built_in_wording(request)
-    return RenderedEmail(subject=email.subject, body=email_frame().render(variables).strip() + "\n",
-                         template_id=None)
+    return written_in(RenderedEmail(subject=email.subject, body=email_frame(language).render(variables).strip() + "\n",
+                                    template_id=None), language)
+
+
+def _brain_wording(brain: Brain, request: ComposeRequest) -> str:
+    """The brain's wording for ``request``, when it writes the request's language."""
+    if not writes(brain, request.language):
+        raise WrongLanguageError(f"no template writes a {request.purpose.value} email in '{request.language}', "
+                                 f"and the {brain.name} engine writes only in "
+                                 f"{', '.join(sorted(brain.writes_languages or ()))}")
+    return brain.compose(request)
+
+
+def written_in(email: RenderedEmail, language: str) -> RenderedEmail:
+    """``email``, unless its body reads as another language than ``language`` (WrongLanguageError):
+    the last check before an email is stored for a customer, whoever wrote it."""
+    detected = detect_language(email.body)
+    if detected is not None and detected != language:
+        raise WrongLanguageError(f"the email for a customer writing in '{language}' reads as '{detected}'"
+                                 + (f" (template '{email.template_id}')" if email.template_id else ""))
+    return email
 
 
 def _written_email(request: ComposeRequest, case: Case, variables: dict[str, Any], template: Template | None,
-                   message: str) -> RenderedEmail:
+                   message: str, language: str) -> RenderedEmail:
     details = ungrounded_details(message, compose_sources(request))
     if details:
         raise UngroundedDraftError(details, message)
     variables["message"] = message
     if template is not None and _uses_message(template.subject, template.body):
         return render(template, variables)
-    return _framed(case, variables)
+    return _framed(case, variables, language)
 
 
-def _framed(case: Case, variables: dict[str, Any]) -> RenderedEmail:
+def _framed(case: Case, variables: dict[str, Any], language: str) -> RenderedEmail:
     """``message`` in the built-in greeting and sign-off, when no template says it."""
-    return RenderedEmail(subject=f"Re: {case.title or 'your request'} [{case.number}]",
-                         body=email_frame().render(variables).strip() + "\n", template_id=None)
+    about = case.title or ("your request" if language == "en" else "")
+    return RenderedEmail(subject=f"Re: {about} [{case.number}]" if about else f"Re: [{case.number}]",
+                         body=email_frame(language).render(variables).strip() + "\n", template_id=None)
 
 
 def unnamed_missing(body: str, missing: list[MissingDetail]) -> list[str]:

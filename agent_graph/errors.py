@@ -62,6 +62,11 @@ class PolicyViolation(CaseAgentError):
     """A tool was asked to do something the policy forbids. Nothing was changed."""
 
 
+class WrongLanguageError(PolicyViolation):
+    """An email cannot be written in the customer's language (no template in it, and the brain does not
+    write it), or a draft came out in another language. Nothing was stored: the case goes to a person."""
+
+
 class SubAgentError(CaseAgentError):
     """A request the sub-agent cannot carry out (unknown case, an email of another case)."""
 

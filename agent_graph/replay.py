@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 UNSAFE_KINDS = ("sent_without_approval", "wrong_recipient", "premature_close", "replied_to_automatic",
                 "wrong_resolution")
 EXPECT_KEYS = ("intent", "action", "missing", "fields", "outbound", "status", "to", "body_contains", "body_excludes",
-               "queue")
+               "queue", "language")
 ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
 
 
@@ -272,7 +272,7 @@ class ThreadRunner:
         actual: dict[str, Any] = {"intent": None, "intent_confidence": None, "intent_margin": None, "action": None,
                                   "missing": [],
                                   "status": None, "outbound": "none", "held_for_review": False, "to": [],
-                                  "subject": None, "body": None, "queue": None, "fields": {}}
+                                  "subject": None, "body": None, "queue": None, "fields": {}, "language": None}
         if result is not None:
             actual["action"] = result.outcome.action.value if result.outcome.action else None
             actual["held_for_review"] = result.outcome.held_for_review
@@ -282,7 +282,7 @@ class ThreadRunner:
         fields = {name: row.value for name, row in self.store.current_fields(case.id).items()}
         intent = self.catalog.intent(case.intent)
         actual.update(intent=case.intent, intent_confidence=case.intent_confidence, intent_margin=case.intent_margin,
-                      status=case.status, queue=case.queue, fields=fields,
+                      status=case.status, queue=case.queue, fields=fields, language=case.language,
                       missing=intent.missing_from(fields) if intent else [])
         items = self.store.outbox(case.id)
         sent_now = [i for i in items if i.status == OutboxStatus.SENT and i.id not in sent_before]

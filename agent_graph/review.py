@@ -30,6 +30,7 @@ def inbox_request(env: Services, case: Case, item: OutboxItem, plan: Plan | None
         f"- **Customer:** {case.customer_name or ''} <{case.customer_email}>".replace("**  <", "** <"),
         f"- **Line of business:** {case.lob}",
         f"- **Intent:** {intent.name + ' (' + intent.id + ')' if intent else 'not identified'}",
+        f"- **Language:** {case.language or env.catalog.default_language + ' (not detected: the default)'}",
         f"- **Proposed action:** {item.action}" + (f" ({plan.reason})" if plan and plan.reason else ""),
         f"- **Template:** {item.template_id or 'built-in wording'}",
     ]

@@ -119,6 +119,10 @@ class AgentState(AgentInput):
     """Why this email may not speak for the case's customer (``intake.stranger_reason``), or None."""
     understanding: Understanding | None = None
     update: CaseUpdate = Field(default_factory=CaseUpdate)
+    language: str | None = None
+    """The customer's language (ISO 639-1) once the email is read: the case's, as the understanding node left it."""
+    language_unrecognised: bool = False
+    """The email is long enough to tell a language, yet neither it nor the case's earlier mail told one."""
     proposal: Proposal | None = None
     plan: Plan | None = None
     draft_id: int | None = None

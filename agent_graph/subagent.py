@@ -122,6 +122,7 @@ class CaseResult(BaseModel):
     action: Action | None = None
     outbound: Outbound = Outbound.NONE
     thread_id: str | None = Field(default=None, description="the case's LangGraph thread")
+    language: str | None = Field(default=None, description="the customer's language (ISO 639-1), when known")
     review_request: dict[str, Any] | None = Field(
         default=None, description="the Agent Inbox HumanInterrupt the case is paused on, when known")
 
@@ -140,6 +141,7 @@ class CaseRecord(BaseModel):
     queue: str | None
     fields: dict[str, str]
     pending_review: bool
+    language: str | None = None
 
 
 class MailroomResult(BaseModel):
@@ -201,7 +203,7 @@ def case_record(env: Services, case: Case) -> CaseRecord:
     return CaseRecord(id=case.id, number=case.number or str(case.id), status=CaseStatus(case.status),
                       title=case.title, lob=case.lob, intent=case.intent, customer_email=case.customer_email,
                       customer_name=case.customer_name, queue=case.queue, fields=fields,
-                      pending_review=bool(env.store.pending_drafts(case.id)))
+                      pending_review=bool(env.store.pending_drafts(case.id)), language=case.language)
 
 
 def locate(env: Services, request: CaseRequest) -> MailroomResult:
@@ -302,7 +304,7 @@ def _shorten(text: str, limit: int = 160) -> str:
 
 
 def result_from_outcome(outcome: TurnOutcome, *, case_id: int | None, case_number: str | None,
-                        review_request: dict[str, Any] | None = None) -> CaseResult:
+                        review_request: dict[str, Any] | None = None, language: str | None = None) -> CaseResult:
     needs_review = (review_request is not None or outcome.outbound is Outbound.DRAFTED
                     or outcome.status is CaseStatus.PENDING_REVIEW)
     response_type = RESPONSE_TYPES.get(outcome.action, ResponseType.NO_ACTION)
@@ -313,6 +315,7 @@ def result_from_outcome(outcome: TurnOutcome, *, case_id: int | None, case_numbe
         case_number=case_number, case_id=case_id, status=outcome.status,
         summary=summarize(outcome, case_number, needs_review), action=outcome.action, outbound=outcome.outbound,
         thread_id=thread_id_for(case_number) if case_number else None, review_request=review_request,
+        language=language,
     )
 
 
@@ -321,14 +324,15 @@ def _result_from_turn(turn: TurnResult, store: CaseStore) -> CaseResult:
     if outcome.status is None and turn.case_id is not None:
         outcome = outcome.model_copy(update={"status": CaseStatus(store.case(turn.case_id).status)})
     return result_from_outcome(outcome, case_id=turn.case_id, case_number=turn.case_number,
-                               review_request=turn.pending_review)
+                               review_request=turn.pending_review,
+                               language=store.case(turn.case_id).language if turn.case_id is not None else None)
 
 
 def _state_result(record: CaseRecord, note: str, review_request: dict[str, Any] | None = None) -> CaseResult:
     """NoAction: the case as it stands."""
     outcome = TurnOutcome(action=None, status=record.status, note=note)
     result = result_from_outcome(outcome, case_id=record.id, case_number=record.number,
-                                 review_request=review_request)
+                                 review_request=review_request, language=record.language)
     return result.model_copy(update={"needs_review": result.needs_review or record.pending_review})
 
 
@@ -452,7 +456,8 @@ class RemoteCaseSubAgent:
         review = pending_request(output.interrupts)
         if review is not None:
             outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED})
-        return result_from_outcome(outcome, case_id=record.id, case_number=record.number, review_request=review)
+        return result_from_outcome(outcome, case_id=record.id, case_number=record.number, review_request=review,
+                                   language=output.value.get("language") or record.language)
 
 
 # --------------------------------------------------------------------------------------------

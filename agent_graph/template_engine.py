@@ -128,19 +128,22 @@ class MissingDetail(TypedDict):
     description: str
 
 
-def missing_details(intent: Intent | None, names: list[str]) -> list[MissingDetail]:
-    """The missing attributes ``names`` of ``intent``, each with its label and description (an
-    attribute the intent does not declare, or no intent, gets its name in words)."""
+def missing_details(intent: Intent | None, names: list[str], language: str | None = None) -> list[MissingDetail]:
+    """The missing attributes ``names`` of ``intent``, each with its label (in ``language`` when the
+    catalog gives one) and description (an attribute the intent does not declare, or no intent, gets
+    its name in words)."""
     details: list[MissingDetail] = []
     for name in names:
         attribute = intent.attribute(name) if intent else None
-        details.append({"name": name, "label": attribute.label if attribute else name.replace("_", " "),
+        label = (attribute.labels.get(language or "", attribute.label) if attribute else name.replace("_", " "))
+        details.append({"name": name, "label": label,
                         "description": attribute.description if attribute else ""})
     return details
 
 
 def template_variables(catalog: Catalog, case: CaseView, intent: Intent | None, fields: dict[str, str],
-                       missing: list[str], knowledge: str, follow_up_number: int) -> dict[str, Any]:
+                       missing: list[str], knowledge: str, follow_up_number: int,
+                       language: str | None = None) -> dict[str, Any]:
     """The variables a template is rendered with for a case (formats.md §1 lists them)."""
     customer: dict[str, str] = {"email": case.customer_email}
     if case.customer_name:
@@ -151,7 +154,7 @@ def template_variables(catalog: Catalog, case: CaseView, intent: Intent | None, 
                  "lob": case.lob, "intent": case.intent},
         "customer": customer,
         "fields": fields,
-        "missing": missing_details(intent, missing),
+        "missing": missing_details(intent, missing, language),
         "knowledge": knowledge,
         "organisation": catalog.organisation,
         "mailbox": catalog.mailbox,

@@ -578,6 +578,7 @@ class RawBrain:
 
     name = "raw"
     calls = 0
+    writes_languages = OfflineBrain.writes_languages
 
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         return Understanding(intent=IntentGuess(intent_id="return_bike", confidence=0.99), values=[

@@ -27,6 +27,8 @@ class UnderstandRequest(BaseModel):
         default_factory=list,
         description="while the case has no intent: the attributes whose values may already be kept")
     now: datetime
+    language: str | None = Field(default=None, description="the customer's language (ISO 639-1): this email's "
+                                                          "when it tells one, else the case's")
 
 
 class Understanding(BaseModel):
@@ -61,6 +63,8 @@ class Brain(Protocol):
 
     name: str
     calls: int
+    writes_languages: frozenset[str] | None
+    """The languages :meth:`compose` writes in (ISO 639-1); None: any language asked for."""
 
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         """One call per inbound email: intent, attribute values, reply kind."""
@@ -69,3 +73,8 @@ class Brain(Protocol):
     def compose(self, request: ComposeRequest) -> str:
         """The wording of an email body for a purpose (used directly, or as a template's ``message``)."""
         ...
+
+
+def writes(brain: Brain, language: str | None) -> bool:
+    """Whether ``brain`` can word an email in ``language`` (None: the organisation's usual one)."""
+    return language is None or brain.writes_languages is None or language in brain.writes_languages

@@ -499,8 +499,29 @@ _WEEKDAY_ANY = r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\.?|" + _WEEKDAY
 _ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
 _YEAR = r"(?:,?\s+\d{4})"
 _COUNT = r"(?:\d{1,3}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_FOREIGN_MONTHS = {
+    # the month names of the European languages the agent detects most (es, de, fr, it, pt, nl), except
+    # those English reads already (april, august, september, november, december)
+    **dict.fromkeys(("enero", "januar", "jänner", "janvier", "gennaio", "janeiro", "januari"), 1),
+    **dict.fromkeys(("febrero", "februar", "février", "fevrier", "febbraio", "fevereiro", "februari"), 2),
+    **dict.fromkeys(("marzo", "märz", "maerz", "mars", "março", "marco", "maart"), 3),
+    **dict.fromkeys(("abril", "avril", "aprile"), 4),
+    **dict.fromkeys(("mayo", "mai", "maggio", "maio", "mei"), 5),
+    **dict.fromkeys(("junio", "juni", "juin", "giugno", "junho"), 6),
+    **dict.fromkeys(("julio", "juli", "juillet", "luglio", "julho"), 7),
+    **dict.fromkeys(("agosto", "août", "aout", "augustus"), 8),
+    **dict.fromkeys(("septiembre", "setiembre", "septembre", "settembre", "setembro"), 9),
+    **dict.fromkeys(("octubre", "oktober", "octobre", "ottobre", "outubro"), 10),
+    **dict.fromkeys(("noviembre", "novembre", "novembro"), 11),
+    **dict.fromkeys(("diciembre", "dezember", "décembre", "decembre", "dicembre", "dezembro"), 12),
+}
+_FOREIGN_DATE = (rf"\d{{1,2}}(?:\.|º|°|er)?\s+(?:de\s+|di\s+)?(?:{'|'.join(sorted(_FOREIGN_MONTHS, key=len, reverse=True))})"
+                 rf"(?:,?\s+(?:de\s+|del\s+)?\d{{4}})?")
+_FOREIGN_DATE_RE = re.compile(r"(?P<d>\d{1,2})(?:\.|º|°|er)?\s+(?:de\s+|di\s+)?(?P<m>[^\W\d_]+)"
+                              r"(?:,?\s+(?:de\s+|del\s+)?(?P<y>\d{4}))?")
 _DATE_PATTERNS = [
     ("iso", r"\d{4}[-/]\d{1,2}[-/]\d{1,2}"),
+    ("text", _FOREIGN_DATE),
     ("numeric", r"\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})"),
     ("numeric", r"(?<=\bon )\d{1,2}/\d{1,2}"),
     ("text", rf"(?:(?:{_WEEKDAY_ANY}),?\s+)?{_MONTH}\s+(?:the\s+)?{_ORDINAL}{_YEAR}?"),
@@ -609,6 +630,17 @@ def _month_name_date(phrase: str, today: date, future: bool) -> date | None:
     return _without_year(month, day, today, future)
 
 
+def _foreign_month_date(phrase: str, today: date, future: bool) -> date | None:
+    """'3 de marzo de 2026', '3. März', '1er avril', '12 maart 2026'."""
+    match = _FOREIGN_DATE_RE.fullmatch(phrase)
+    month = _FOREIGN_MONTHS.get(match["m"]) if match else None
+    if match is None or month is None:
+        return None
+    if match["y"]:
+        return _date_or_none(int(match["y"]), month, int(match["d"]))
+    return _without_year(month, int(match["d"]), today, future)
+
+
 _DAY_OFFSETS = {"today": 0, "yesterday": -1, "tomorrow": 1, "day before yesterday": -2, "day after tomorrow": 2}
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _UNIT_DAYS = {"day": 1, "week": 7}
@@ -653,7 +685,8 @@ def _parse_date_phrase(phrase: str, today: date, order: str, future: bool = Fals
     day_only = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", phrase)
     if day_only:
         return _day_of_month(int(day_only.group(1)), today, future)
-    quick = _relative_date(phrase, today, future) or _month_name_date(phrase, today, future)
+    quick = _relative_date(phrase, today, future) or _month_name_date(phrase, today, future) \
+        or _foreign_month_date(phrase, today, future)
     if quick is not None:
         return quick
     settings = {
@@ -1101,9 +1134,12 @@ def _normalise_enum(attr: Attribute, raw: str) -> str | None:
 # ==========================================================================================
 
 _TRUE_WORDS = frozenset({"yes", "y", "yeah", "yep", "yup", "true", "correct", "right", "sure", "definitely",
-                         "affirmative", "1", "on", "ok", "okay"})
+                         "affirmative", "1", "on", "ok", "okay",
+                         # a whole answer in es, de, fr, pt, it, nl
+                         "sí", "si", "claro", "ja", "genau", "richtig", "oui", "sim", "certo", "esatto"})
 _FALSE_WORDS = frozenset({"no", "n", "nope", "nah", "false", "incorrect", "wrong", "never", "negative", "0",
-                          "off", "none"})
+                          "off", "none",
+                          "nunca", "nein", "nie", "niemals", "non", "jamais", "não", "nao", "nee", "nooit"})
 _CLAUSE_SPLIT = re.compile(r"[,;:]|\b(?:but|however|although|though|whereas)\b", re.IGNORECASE)
 
 

@@ -47,6 +47,12 @@ MIN_PROBABILITY = 0.8
 """The classifier's probability (normalised over :data:`DETECTED_LANGUAGES`) below which the
 language is unknown."""
 
+RECOGNISABLE_WORDS = 8
+"""A text with this many words (after numbers, codes and addresses are taken out) tells its language
+when it is one the agent detects: a case whose language is still unknown after such an email is in a
+language not recognised, and goes to a person (docs/behaviour.md step 7). No email of the suites
+(331 of 8 words or more) is left unknown."""
+
 MAX_CHARS = 2000
 """Only the first characters of a long text are read: enough to tell its language, and the time
 per email stays flat."""
@@ -65,6 +71,11 @@ def detect_language(new_text: str) -> str | None:
     code, probability = _identifier().classify(text)
     log.debug("language %s (p=%.2f) for %d characters", code, probability, len(text))
     return str(code) if probability >= MIN_PROBABILITY else None
+
+
+def long_enough_to_tell(new_text: str) -> bool:
+    """Whether ``new_text`` has :data:`RECOGNISABLE_WORDS` words that carry a language."""
+    return len(language_text(new_text[:MAX_CHARS]).split()) >= RECOGNISABLE_WORDS
 
 
 def language_text(text: str) -> str:

@@ -50,7 +50,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent_graph.brain.base import Brain, ComposeRequest, UnderstandRequest, Understanding
+from agent_graph.brain.base import Brain, ComposeRequest, UnderstandRequest, Understanding, writes
 from agent_graph.brain.llm_guard import (
     UngroundedDraftError,
     compose_sources,
@@ -63,7 +63,7 @@ from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog
 from agent_graph.cpu_slots import waiting
-from agent_graph.errors import CaseAgentError
+from agent_graph.errors import CaseAgentError, WrongLanguageError
 from agent_graph.intake import is_first_subject
 from agent_graph.template_engine import MissingDetail, missing_details
 
@@ -549,6 +549,7 @@ class LLMBrain:
     """The brain interface on a chat model. Safe to share between threads."""
 
     name = "llm"
+    writes_languages: frozenset[str] | None = None  # the model writes the language asked for
 
     def __init__(self, settings: LLMSettings | None = None, *, fallback: Brain | None = None,
                  chat_model: BaseChatModel | None = None, prompts: Prompts | None = None,
@@ -596,9 +597,16 @@ class LLMBrain:
         try:
             answer = self._ask("compose", DRAFT_SCHEMA_NAME, DRAFT_SCHEMA, messages, ModelDraft)
         except ModelStepError as exc:
+            if not writes(self.fallback, request.language):
+                raise WrongLanguageError(f"the model gave no usable answer ({exc}) and the {self.fallback.name} "
+                                         f"engine does not write in '{request.language}'") from exc
             log.warning("compose: the model gave no usable answer (%s); the built-in wording is used", exc)
             return self.fallback.compose(request)
         assert isinstance(answer, ModelDraft)
+        written_in = answer.language.strip().lower()[:2]
+        if request.language and written_in and written_in != request.language:
+            raise WrongLanguageError(f"the model wrote in '{written_in}', not in the customer's language "
+                                     f"'{request.language}'")
         details = ungrounded_details(answer.body, compose_sources(request))
         if details:
             with self._lock:
@@ -627,11 +635,11 @@ class LLMBrain:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         intent = request.intent
-        missing = [_missing_line(detail) for detail in missing_details(intent, request.missing)]
+        missing = [_missing_line(detail) for detail in missing_details(intent, request.missing, request.language)]
         user = _fill(
             self.prompts.draft_user,
             organisation=request.organisation, purpose=request.purpose.value,
-            language=getattr(request, "language", None) or "the organisation's usual language (English if unsure)",
+            language=request.language or "the organisation's usual language (English if unsure)",
             intent=f"{intent.name}: {' '.join(intent.description.split())}" if intent else "not identified yet",
             follow_up_number=str(request.follow_up_number),
             fields=json.dumps(request.fields, ensure_ascii=False, indent=1, sort_keys=True),
@@ -732,7 +740,8 @@ class LLMBrain:
         values = self._grounded_values(catalog, request, attributes, answer)
         reply = ReplyKind.OTHER
         if request.reply_to_resolution:
-            reply = reconcile_reply(REPLY_KINDS.get(answer.reply_kind, ReplyKind.OTHER), request.new_text)
+            reply = reconcile_reply(REPLY_KINDS.get(answer.reply_kind, ReplyKind.OTHER), request.new_text,
+                                    request.language)
         if answer.instructs_agent:
             with self._lock:
                 self.usage.injection_flags += 1
@@ -740,7 +749,7 @@ class LLMBrain:
                         self.prompt_version)
         return Understanding.model_validate({
             "intent": guess, "values": values, "reply_kind": reply,
-            "asks_for_person": answer.asks_for_person or asks_for_person(request.new_text),
+            "asks_for_person": answer.asks_for_person or asks_for_person(request.new_text, request.language),
             "language": answer.language or None, "instructs_agent": answer.instructs_agent,
             "prompt_version": self.prompt_version,
         })

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from agent_graph.brain.base import ComposeRequest
 from agent_graph.brain.extractors import extract_values, normalise_value, values_equal
-from agent_graph.brain.replies import classify_reply
+from agent_graph.brain.replies import REPLY_LANGUAGES, classify_reply
 from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import Attribute, AttributeType
 from agent_graph.errors import PolicyViolation
@@ -87,17 +87,19 @@ def looks_english(text: str) -> bool:
     return common >= 2 and common / len(words) >= 0.08 or (len(words) <= 4 and common >= 1)
 
 
-def reconcile_reply(model_kind: ReplyKind, text: str) -> ReplyKind:
+def reconcile_reply(model_kind: ReplyKind, text: str, language: str | None = None) -> ReplyKind:
     """Combine the model's reading of a reply with the offline reader's, the safe way round.
 
     Needs help from either side wins (a person looks at it). "Accepts" resolves the case, so it
-    needs the offline reader to agree; only on text the English lexicons cannot read (another
-    language) is the model's "accepts" taken alone.
+    needs the offline reader to agree; only on text its lexicons cannot read (a language other than
+    ``language`` when that is one of REPLY_LANGUAGES, else other than English) is the model's
+    "accepts" taken alone.
     """
-    offline = classify_reply(text)
+    offline = classify_reply(text, language)
     if ReplyKind.NEEDS_HELP in (model_kind, offline):
         return ReplyKind.NEEDS_HELP
-    if model_kind is ReplyKind.ACCEPTS and (offline is ReplyKind.ACCEPTS or not looks_english(text)):
+    readable = looks_english(text) if language in (None, "en") else language in REPLY_LANGUAGES
+    if model_kind is ReplyKind.ACCEPTS and (offline is ReplyKind.ACCEPTS or not readable):
         return ReplyKind.ACCEPTS
     return ReplyKind.OTHER
 

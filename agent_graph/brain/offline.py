@@ -13,18 +13,20 @@ from agent_graph.brain.replies import ReplyReading, asks_for_person, read_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AttributeType, Catalog
 from agent_graph.intake import is_first_subject
-from agent_graph.wording import built_in_wording
+from agent_graph.wording import BUILT_IN_WORDING_LANGUAGES, built_in_wording
 
 
 class OfflineBrain:
     name = "offline"
+    writes_languages: frozenset[str] | None = BUILT_IN_WORDING_LANGUAGES
 
     def __init__(self) -> None:
         self.calls = 0
 
     def understand(self, catalog: Catalog, request: UnderstandRequest) -> Understanding:
         self.calls += 1
-        reading = read_reply(request.new_text) if request.reply_to_resolution else ReplyReading(ReplyKind.OTHER)
+        reading = read_reply(request.new_text, request.language) if request.reply_to_resolution \
+            else ReplyReading(ReplyKind.OTHER)
         guess = self._intent(catalog, request, reading)
         reply_kind = reading.kind
         if reading.requests_only and guess.intent_id != request.known_intent:
@@ -45,7 +47,7 @@ class OfflineBrain:
         elif request.attributes_before_intent:
             values = self._values_before_intent(catalog, request)
         return Understanding(intent=guess, values=values, reply_kind=reply_kind,
-                             asks_for_person=asks_for_person(request.new_text))
+                             asks_for_person=asks_for_person(request.new_text, request.language))
 
     @staticmethod
     def _values(catalog: Catalog, text: str, attributes: list[Attribute],

@@ -92,12 +92,16 @@ _NEGATED_PERSON = re.compile(
 )
 
 
-def asks_for_person(text: str) -> bool:
+def asks_for_person(text: str, language: str | None = None) -> bool:
     """Whether the text explicitly asks for a human: a person, agent, representative, manager,
-    "someone to call me", an escalation. "No need to call me" does not count."""
+    "someone to call me", an escalation. "No need to call me" does not count. With ``language``
+    one of :data:`REPLY_LANGUAGES` but English, its own words count too ("hablar con una persona")."""
     text = _prepare(text)
     if not text:
         return False
+    lexicon = _LEXICONS.get(language or "en")
+    if lexicon is not None and any(lexicon.person.search(s) for s in _split(text)):
+        return True
     for sentence in _split(text):
         if _ASK_PERSON.search(sentence) and not _NEGATED_PERSON.search(sentence):
             return True
@@ -541,13 +545,17 @@ class ReplyReading(NamedTuple):
     requests_only: bool = False
 
 
-def classify_reply(text: str) -> ReplyKind:
-    """How a customer's reply (new text only) answers a proposed resolution; see the module doc."""
-    return read_reply(text).kind
+def classify_reply(text: str, language: str | None = None) -> ReplyKind:
+    """How a customer's reply (new text only) answers a proposed resolution; see the module doc.
+    ``language`` (the case's, ISO 639-1): one of :data:`REPLY_LANGUAGES` is read with its lexicon."""
+    return read_reply(text, language).kind
 
 
-def read_reply(text: str) -> ReplyReading:
+def read_reply(text: str, language: str | None = None) -> ReplyReading:
     """:func:`classify_reply`, and whether a reply needs help only by requests put as questions."""
+    lexicon = _LEXICONS.get(language or "en")
+    if lexicon is not None:
+        return _read_in(lexicon, _prepare(text))
     text = _prepare(text)
     if not text or not _is_english_enough(text):
         return ReplyReading(ReplyKind.OTHER)
@@ -585,4 +593,89 @@ def _acceptance(sentences: list[str]) -> ReplyKind:
     return ReplyKind.OTHER
 
 
-__all__ = ["ReplyReading", "asks_for_person", "classify_reply", "read_reply"]
+# --- other languages ---------------------------------------------------------------------------
+# A smaller reading of the same kinds for the languages of the demo catalogs: a request for a
+# person or a sign the problem is not solved needs help, and so does a question; a strong acceptance
+# (or a confirmation of the outcome) accepts, and so does a reply of thanks and pleasantries alone;
+# anything else is other. English keeps the full reading above.
+
+class _Lexicon(NamedTuple):
+    person: re.Pattern[str]
+    needs_help: re.Pattern[str]
+    accepts: re.Pattern[str]
+    weak: re.Pattern[str]
+
+
+def _lexicon(person: str, needs_help: str, accepts: str, weak: str) -> _Lexicon:
+    return _Lexicon(*(re.compile(p, _FLAGS) for p in (person, needs_help, accepts, rf"\b(?:{weak}|thanks|ok(?:ay)?)\b")))
+
+
+_LEXICONS: dict[str, _Lexicon] = {
+    "es": _lexicon(
+        person=r"\b(?:hablar|comunicarme|contactar)\s+con\s+(?:una\s+persona|alguien|un\s+(?:agente|humano|responsable|"
+               r"supervisor|encargado|compañero)|el\s+(?:responsable|encargado))|\bque\s+me\s+llame\s+alguien|"
+               r"\bll[aá]m(?:ame|enme)\b|\bpersona\s+de\s+verdad\b|\bpersona\s+real\b",
+        needs_help=r"\bno\s+(?:me\s+)?(?:funciona|sirve|vale|ha\s+llegado|lleg[oó]|he\s+recibido|recib[ií]|est[aá]\s+"
+                   r"(?:resuelto|solucionado|bien)|se\s+ha\s+(?:resuelto|solucionado)|resuelve|soluciona|es\s+lo\s+que|"
+                   r"estoy\s+de\s+acuerdo|acepto|me\s+parece\s+bien|aparece|veo)\b|\bsigue\s+(?:sin|igual|fallando)\b|"
+                   r"\bsigo\s+(?:sin|esperando)\b|\btodav[ií]a\s+no\b|\ba[uú]n\s+no\b|\bni\s+rastro\b|"
+                   r"\bno\s+estoy\s+(?:content[oa]|satisfech[oa])|\bnada\s+de\s+nada\b|\bno\s+hay\s+manera\b",
+        accepts=r"\b(?:perfecto|genial|estupendo|fenomenal|de\s+acuerdo|me\s+parece\s+(?:bien|perfecto)|todo\s+(?:bien|"
+                r"correcto|en\s+orden|resuelto|solucionado|listo)|ya\s+(?:funciona|lo\s+tengo|me\s+ha\s+llegado|ha\s+llegado|"
+                r"lo\s+he\s+recibido|est[aá])|(?:me\s+)?ha\s+llegado|funciona(?:\s+bien)?|(?:est[aá]\s+)?solucionado|"
+                r"resuelto|adelante|me\s+sirve|me\s+vale|problema\s+resuelto|ya\s+lo\s+he\s+visto)\b",
+        weak=r"(?:muchas\s+|mil\s+)?gracias|vale|bien|un\s+saludo|saludos|atentamente|hola|buenas|buenos\s+d[ií]as|"
+             r"buenas\s+tardes|un\s+abrazo|cordialmente"),
+    "de": _lexicon(
+        person=r"\b(?:mit\s+)?(?:einem?\s+)?(?:Menschen|Mitarbeiter(?:in)?|Person|Vorgesetzten|Ansprechpartner(?:in)?|"
+               r"jemandem)\s+(?:persönlich\s+)?(?:sprechen|reden|telefonieren)|\brufen\s+Sie\s+mich\s+(?:bitte\s+)?"
+               r"(?:an|zurück)|\bR[üu]ckruf\b|\bmich\s+(?:bitte\s+)?(?:an)?rufen\b",
+        needs_help=r"\b(?:funktioniert|klappt|geht)\s+(?:aber\s+|leider\s+)?(?:immer\s+noch\s+|noch\s+|weiterhin\s+)?"
+                   r"(?:nicht|kaum)\b|\bimmer\s+noch\s+(?:nicht|kein|keine|keinen|nichts|dasselbe|das\s+gleiche|kaputt|"
+                   r"defekt)\b|\bnoch\s+(?:nicht|kein|keine|keinen|nichts)\b|\bnicht\s+(?:angekommen|erhalten|gelöst|behoben|"
+                   r"einverstanden|zufrieden|richtig|das,?\s+was)\b|\bweiterhin\s+(?:nicht|kein|keine|defekt|kaputt)\b|"
+                   r"\bnach\s+wie\s+vor\b|\bhilft\s+(?:mir\s+)?(?:leider\s+)?nicht\b|\bbin\s+(?:damit\s+)?nicht\b|"
+                   r"\bnie\s+angekommen\b",
+        accepts=r"\b(?:passt(?:\s+so)?|perfekt|super|prima|klasse|wunderbar|toll|alles\s+(?:klar|gut|bestens|erledigt|"
+                r"in\s+Ordnung)|in\s+Ordnung|einverstanden|funktioniert\s+(?:wieder|jetzt|einwandfrei|bestens|alles)|"
+                r"(?:ist|sind)\s+(?:heute\s+|gestern\s+|jetzt\s+|inzwischen\s+)?(?:angekommen|eingegangen|da)|"
+                r"(?:habe|hab)\s+(?:es|ihn|sie|das\s+Geld|die\s+Gutschrift|das\s+Paket)\s+(?:heute\s+|inzwischen\s+)?"
+                r"(?:erhalten|bekommen)|erledigt|gelöst|hat\s+(?:alles\s+)?geklappt|klappt\s+(?:jetzt|wieder)|"
+                r"machen\s+Sie\s+das\s+so|gerne\s+so)\b",
+        weak=r"(?:vielen\s+|besten\s+|herzlichen\s+)?dank(?:e(?:\s+schön|\s+sehr)?)?|dankeschön|gut|viele\s+grüße|"
+             r"(?:mit\s+)?(?:freundlichen|besten|liebe)\s+grüßen?|grüße|lg|mfg|hallo|guten\s+(?:tag|morgen)|"
+             r"schönen\s+tag(?:\s+noch)?|sehr\s+geehrte\s+damen\s+und\s+herren|alles\s+gute"),
+    "fr": _lexicon(
+        person=r"\b(?:parler|discuter)\s+(?:à|avec)\s+(?:une\s+personne|quelqu'un|un\s+(?:conseiller|humain|responsable|"
+               r"agent)|une\s+conseillère)|\b(?:rappelez|appelez)[-\s]moi\b|\bêtre\s+rappelée?\b|\bqu'on\s+me\s+rappelle\b",
+        needs_help=r"\bne\s+(?:\w+\s+)?(?:fonctionne|marche|résout|règle|suis|convient)\s+(?:toujours\s+|plus\s+)?pas\b|"
+                   r"\btoujours\s+pas\b|\bpas\s+encore\b|\bn'(?:ai|est|a|avons)\s+(?:toujours\s+)?(?:pas|rien|jamais)\b|"
+                   r"\btoujours\s+(?:rien|le\s+même\s+problème|en\s+panne|bloquée?)\b|\bpas\s+(?:reçu|arrivée?|résolu|"
+                   r"réglé|d'accord|satisfaite?|contente?)\b|\bça\s+ne\s+va\s+pas\b|\bne\s+\w+\s+plus\b",
+        accepts=r"(?:\b(?:parfait|super|génial|impeccable|d'accord|c'est\s+(?:bon|réglé|parfait|noté|résolu|arrivé)|"
+                r"ça\s+(?:marche|fonctionne|me\s+va|roule)|tout\s+est\s+(?:bon|réglé|en\s+ordre|rentré\s+dans\s+l'ordre|"
+                r"arrivé)|bien\s+reçu|(?:est|sont)\s+(?:bien\s+)?arrivée?s?|allez-y|fonctionne\s+(?:de\s+nouveau|à\s+"
+                r"nouveau|maintenant|bien)|problème\s+résolu|(?:j'ai|nous\s+avons)\s+(?:bien\s+)?reçu))(?!\w)",
+        weak=r"merci(?:\s+beaucoup|\s+bien|\s+encore)?|bonne\s+(?:journée|soirée)|cordialement|bien\s+à\s+vous|bonjour|"
+             r"bonsoir|salutations|très\s+bien|bien"),
+}
+REPLY_LANGUAGES = frozenset({"en", *_LEXICONS})
+"""The languages a reply to a proposed resolution is read in (accepts / needs help); in another, it is other."""
+
+
+def _read_in(lexicon: _Lexicon, text: str) -> ReplyReading:
+    if not text:
+        return ReplyReading(ReplyKind.OTHER)
+    sentences = _split(text)
+    if any(lexicon.person.search(s) or lexicon.needs_help.search(s) for s in sentences):
+        return ReplyReading(ReplyKind.NEEDS_HELP)
+    if any("?" in s for s in sentences):
+        return ReplyReading(ReplyKind.NEEDS_HELP)
+    if any(lexicon.accepts.search(s) for s in sentences):
+        return ReplyReading(ReplyKind.ACCEPTS)
+    weak = [s for s in sentences if lexicon.weak.search(s)]
+    content = [s for s in sentences if not _SIGNATURE.match(s) and _WORDS.findall(lexicon.weak.sub(" ", s))]
+    return ReplyReading(ReplyKind.ACCEPTS if weak and not content else ReplyKind.OTHER)
+
+
+__all__ = ["REPLY_LANGUAGES", "ReplyReading", "asks_for_person", "classify_reply", "read_reply"]

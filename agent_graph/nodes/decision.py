@@ -24,13 +24,15 @@ def decide(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     case = env.store.case(state.case_id)
     assert state.understanding is not None
     fields = set(env.store.current_fields(case.id))
-    return {"proposal": decide_for_email(env.catalog, case, fields, state.understanding, state.update)}
+    return {"proposal": decide_for_email(env.catalog, case, fields, state.understanding, state.update,
+                                         language_unrecognised=state.language_unrecognised)}
 
 
 def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understanding: Understanding,
-                     update: CaseUpdate) -> Proposal:
+                     update: CaseUpdate, *, language_unrecognised: bool = False) -> Proposal:
     """The decision table of docs/behaviour.md, for the case as this email left it (``update``:
-    what the email changed)."""
+    what the email changed; ``language_unrecognised``: a long email whose language could not be told,
+    on a case that has none)."""
     status = effective_status(case.status, case.status_before_review)
     reply = understanding.reply_kind
     if status == CaseStatus.RESOLUTION_PROPOSED and reply is ReplyKind.ACCEPTS:
@@ -41,6 +43,13 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
         return Proposal(action=Action.UPDATE_ONLY, reason="a thank-you on a finished case")
     if status == CaseStatus.WITH_REPRESENTATIVE:
         return Proposal(action=Action.UPDATE_ONLY, reason="a representative owns the case")
+    if language_unrecognised:
+        return Proposal(action=Action.ROUTE_TO_REP,
+                        reason="the customer's language is not recognised: no email can be written in it")
+    if case.language is not None and case.language not in catalog.languages:
+        return Proposal(action=Action.ROUTE_TO_REP,
+                        reason=f"the customer writes in '{case.language}', a language the organisation does not "
+                               f"answer in ({', '.join(catalog.languages)})")
     if understanding.asks_for_person:
         return Proposal(action=Action.ROUTE_TO_REP, reason="the customer asked for a person")
     if status == CaseStatus.RESOLUTION_PROPOSED and not brings_new_information(catalog, case, update):

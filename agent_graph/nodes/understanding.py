@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.extractors import normalise_value, values_before_intent
-from agent_graph.brain.language import detect_language
+from agent_graph.brain.language import detect_language, long_enough_to_tell
 from agent_graph.brain.llm_guard import flat
 from agent_graph.brain.types import ExtractedValue, IntentGuess
 from agent_graph.catalog import AttributeType
@@ -48,19 +48,21 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         message = env.store.message(state.message_pk)
         earlier = [m.new_text for m in env.store.customer_messages(case.id) if m.id != message.id]
     first_subject = message.subject if not earlier else ""
+    language = detect_language(message.new_text)
     request = UnderstandRequest(
         new_text=message.new_text, subject=first_subject, known_intent=case.intent, earlier_texts=earlier,
         reply_to_resolution=effective_status(case.status, case.status_before_review) in REPLY_STATUSES,
         attributes_before_intent=attributes_before_intent(env.catalog, lob_before_intent(env.store, env.catalog, case))
         if case.intent is None else [],
-        now=env.clock.now(),
+        now=env.clock.now(), language=language or case.language,
     )
     understanding = env.brain.understand(env.catalog, request)
-    language = detect_language(message.new_text)
     with env.store.unit_of_work():
         record_language(env, state.case_id, language)
         update = record_fields(env, state.case_id, state.message_pk, understanding)
-    return {"understanding": understanding, "update": update}
+    return {"understanding": understanding, "update": update, "language": language or case.language,
+            "language_unrecognised": language is None and case.language is None
+            and long_enough_to_tell(message.new_text)}
 
 
 def record_language(env: Services, case_id: int, language: str | None) -> None:

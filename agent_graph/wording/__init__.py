@@ -6,13 +6,14 @@ Drafting uses it for every brain; the offline engine's ``compose`` is this wordi
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 from jinja2 import Template as JinjaTemplate
 
 from agent_graph.brain.base import ComposeRequest
 from agent_graph.catalog import TemplatePurpose
+from agent_graph.errors import WrongLanguageError
 from agent_graph.template_engine import environment, missing_details
 
 BUILT_IN_WORDING_LANGUAGES = frozenset({"en"})
@@ -22,7 +23,10 @@ _WORDED_PURPOSES = frozenset({"request_info", "resolution", "follow_up"})
 
 
 def built_in_wording(request: ComposeRequest) -> str:
-    """The wording for a purpose; an information request's names every missing attribute."""
+    """The wording for a purpose; an information request's names every missing attribute.
+    WrongLanguageError when the request's language is not one it is written in."""
+    if request.language is not None and request.language not in BUILT_IN_WORDING_LANGUAGES:
+        raise WrongLanguageError(f"the built-in wording is not written in '{request.language}'")
     return _wording(request.purpose).render(
         intent=request.intent.model_dump() if request.intent else None,
         missing=missing_details(request.intent, request.missing),
@@ -39,10 +43,18 @@ def _wording(purpose: TemplatePurpose) -> JinjaTemplate:
     return environment().from_string(_source(f"{name}.j2"))
 
 
-@lru_cache(maxsize=1)
-def email_frame() -> JinjaTemplate:
-    """The greeting and sign-off around built-in wording when no template fits."""
-    return environment().from_string(_source("email.j2"))
+FRAMED_LANGUAGES = frozenset({"en", "es", "de", "fr", "pt", "it", "nl"})
+"""The languages of the greeting and sign-off (``email.j2``, ``email.<language>.j2``): a language
+model's free draft in one of them is framed in it; in another, it cannot be sent."""
+
+
+@cache
+def email_frame(language: str = "en") -> JinjaTemplate:
+    """The greeting and sign-off around a message when no template fits, in ``language``
+    (one of :data:`FRAMED_LANGUAGES`)."""
+    if language not in FRAMED_LANGUAGES:
+        raise WrongLanguageError(f"no greeting and sign-off are written in '{language}'")
+    return environment().from_string(_source("email.j2" if language == "en" else f"email.{language}.j2"))
 
 
 def _source(name: str) -> str:
