@@ -21,6 +21,7 @@ from agent_graph.errors import CaseAgentError, CatalogError, StoreUnavailable, b
 from agent_graph.intent_eval import IntentDataset, ModelKind
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
 from agent_graph.store import CaseStore, QuarantinedEmail
+from agent_graph.store.repository import database_url
 
 app = typer.Typer(
     help="Resolve customer-support cases by email: intake, intent, missing information, templates, "
@@ -403,6 +404,17 @@ def status(db: DbOption = DEFAULT_DB) -> None:
     errors = [item for item in waiting if item.delivery_error]
     if errors:
         console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
+
+
+@app.command()
+def migrate(db: DbOption = DEFAULT_DB) -> None:
+    """Bring the case database to the newest schema, creating it when new, and say what was done.
+
+    Every command does the same when it opens the database; run this on its own to upgrade a
+    database before starting the workers of a new release (README: PostgreSQL)."""
+    store = _store(db, create=True)
+    console.print(f"{database_url(db).render_as_string(hide_password=True)}: {store.migration.describe()}")
+    store.close()
 
 
 @app.command("check-catalog")

@@ -31,11 +31,9 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     make_url,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -46,6 +44,7 @@ from agent_graph.claims import Claim, can_take
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import StoreUnavailable, bounded
 from agent_graph.intake import InboundEmail, stranger_reason
+from agent_graph.store.migration import migrate
 from agent_graph.store.schema import (
     ActiveRun,
     Case,
@@ -195,28 +194,6 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _add_new_columns(engine: Engine) -> None:
-    """Give a database made by an earlier release the nullable columns added since (no migration tool:
-    existing tables only ever gain nullable columns). One writer at a time, so two processes opening
-    the same old database do not both add them."""
-    with engine.begin() as connection:
-        present = inspect(connection)
-        for table in metadata.sorted_tables:
-            have = {column["name"] for column in present.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have:
-                    assert column.nullable, f"{table.name}.{column.name} was added later, so it must be nullable"
-                    kind = column.type.compile(dialect=engine.dialect)
-                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
-                    if (table.name, column.name) == (outbox.name, "delivered_at"):
-                        # Mail sent before delivery was a step of its own was delivered when sent:
-                        # a new `case-agent run` must not send it again.
-                        connection.execute(update(outbox).where(outbox.c.status == OutboxStatus.SENT)
-                                           .values(delivered_at=outbox.c.sent_at))
-            for index in table.indexes:  # create_all makes the indexes of new tables only
-                index.create(connection, checkfirst=True)
-
-
 def _record(kind: type[R], row: Row[Any]) -> R:
     return kind(**row._asdict())
 
@@ -269,7 +246,8 @@ def check_sqlite_file(path: Path, create: bool) -> None:
 
 
 class CaseStore:
-    """Cases and mail in a SQL database (SQLite by default). The schema is created on first use.
+    """Cases and mail in a SQL database (SQLite by default, or PostgreSQL). The schema is created on
+    first use, and a database made by an earlier release is upgraded (``agent_graph.store.migration``).
 
     ``create=False`` (commands that only read or answer existing cases) refuses a SQLite file that
     does not exist instead of creating an empty store. Every reason the database cannot be opened
@@ -282,8 +260,11 @@ class CaseStore:
             check_sqlite_file(path, create)
         self.engine = make_engine(url)
         try:
-            metadata.create_all(self.engine)
-            _add_new_columns(self.engine)
+            self.migration = migrate(self.engine)
+            """What opening did to the schema (``case-agent migrate`` prints it)."""
+        except StoreUnavailable:
+            self.engine.dispose()
+            raise
         except SQLAlchemyError as exc:
             self.engine.dispose()
             reason = exc.orig if isinstance(exc, DBAPIError) else exc
