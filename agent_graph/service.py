@@ -20,6 +20,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pydantic import BaseModel
+from sqlalchemy import URL
 
 from agent_graph.brain.intent import classifier_for
 from agent_graph.claims import Claimant
@@ -35,7 +36,8 @@ from agent_graph.review import pending_request
 from agent_graph.serde import checkpoint_serde
 from agent_graph.state import Trigger, TurnOutcome, run_input
 from agent_graph.store import Case
-from agent_graph.store.repository import sqlite_file
+from agent_graph.store.migration import MIGRATION_LOCK
+from agent_graph.store.repository import database_url, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,20 @@ def checkpoint_path(db_url: str) -> str | None:
     return None if path is None else str(path.with_name(path.stem + ".checkpoints" + (path.suffix or ".db")))
 
 
+#: Connections the PostgreSQL checkpointer keeps at most (each process); a thread waits for a free one.
+CHECKPOINT_CONNECTIONS = 20
+
+
 @contextmanager
 def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
+    """The graph's checkpoints beside the store: a SQLite file next to a SQLite store's, LangGraph's
+    PostgreSQL checkpointer in a PostgreSQL store's own database (its tables are ``checkpoint*``),
+    in memory otherwise (a store in memory)."""
+    url = database_url(db_url)
+    if url.get_backend_name() == "postgresql":
+        with _postgres_checkpointer(url) as saver:
+            yield saver
+        return
     path = checkpoint_path(db_url)
     if path is None:
         yield InMemorySaver(serde=checkpoint_serde())
@@ -84,6 +98,30 @@ def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
         yield SqliteSaver(connection, serde=checkpoint_serde())
     finally:
         connection.close()
+
+
+@contextmanager
+def _postgres_checkpointer(url: URL) -> Iterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # As LangGraph's own PostgresSaver.from_conn_string, with a pool: the agent runs cases on many threads.
+    pool: ConnectionPool[Any] = ConnectionPool(conninfo, min_size=1, max_size=CHECKPOINT_CONNECTIONS, open=True,
+                                               kwargs={"autocommit": True, "prepare_threshold": 0,
+                                                       "row_factory": dict_row})
+    try:
+        saver = PostgresSaver(pool, serde=checkpoint_serde())
+        with pool.connection() as lock:  # one process sets the tables up at a time, as the store's migrations
+            lock.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                saver.setup()
+            finally:
+                lock.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        yield saver
+    finally:
+        pool.close()
 
 
 class CaseAgent:

@@ -77,7 +77,8 @@ class PostgresCluster:
 
     def _run(self, command: list[str], what: str) -> None:
         try:
-            done = subprocess.run(self._as + command, capture_output=True, text=True, timeout=STARTUP_SECONDS + 30)
+            done = subprocess.run(self._as + command, check=False, capture_output=True, text=True,
+                                  timeout=STARTUP_SECONDS + 30)
         except (OSError, subprocess.TimeoutExpired) as exc:
             unavailable(f"{what} failed: {exc}")
             return
@@ -105,5 +106,5 @@ class PostgresCluster:
         pg_ctl = _binary("pg_ctl")
         if self._started and pg_ctl is not None:
             subprocess.run(self._as + [pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=STARTUP_SECONDS)
+                           check=False, capture_output=True, timeout=STARTUP_SECONDS)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -30,7 +30,8 @@ from tests.conftest import CATALOG_YAML, REPO, email
 RETURN = "Hi, I want to return the bike I bought, the frame is too big for me. My order is TB-{n:04d}."
 REPAIR = "My brakes are squeaking, can you repair them? I could come on {day} March."
 
-pytestmark = pytest.mark.timeout(600, method="thread")  # workers that deadlock fail the run, never hang it
+pytestmark = [pytest.mark.timeout(600, method="thread"),  # workers that deadlock fail the run, never hang it
+              pytest.mark.both_databases]
 
 WORKER = """
 import sys, time
@@ -45,7 +46,7 @@ from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.store import CaseStore
 from tests.conftest import CATALOG_YAML, T0
 
-role, db, folder, signals = sys.argv[1], "sqlite:///" + sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+role, db, folder, signals = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 
 
 def wait_for(name):
@@ -77,7 +78,7 @@ with open_checkpointer(db) as checkpointer:
 """
 
 
-def test_two_processes_on_one_folder_run_each_email_once(tmp_path: Path):
+def test_two_processes_on_one_folder_run_each_email_once(tmp_path: Path, db_url: str):
     folder, signals = tmp_path / "inbox", tmp_path / "signals"
     folder.mkdir()
     signals.mkdir()
@@ -86,16 +87,15 @@ def test_two_processes_on_one_folder_run_each_email_once(tmp_path: Path):
         (folder / f"{n:02d}.eml").write_bytes(email(body, subject=f"Mail {n}", n=n, sender=f"c{n}@example.net"))
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(repo=str(REPO)))
-    db = tmp_path / "shared.db"
-    CaseStore(f"sqlite:///{db}").close()  # both find the schema made
+    CaseStore(db_url).close()  # both find the schema made
 
-    workers = [subprocess.Popen([sys.executable, str(script), role, str(db), str(folder), str(signals)], cwd=REPO,
+    workers = [subprocess.Popen([sys.executable, str(script), role, db_url, str(folder), str(signals)], cwd=REPO,
                                 env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
                for role in ("A", "B")]
     for worker in workers:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
 
-    store = CaseStore(f"sqlite:///{db}")
+    store = CaseStore(db_url)
     audit = collections.Counter((i.case_id, i.kind, i.summary) for i in store.interactions())
     assert [entry for entry, count in audit.items() if count > 1] == []
     assert len(store.list_cases()) == 8 and all(m.processed for c in store.list_cases() for m in store.messages(c.id))

@@ -36,6 +36,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -105,6 +106,10 @@ _DELIVERIES_DUE = _UNDELIVERED.where(or_(outbox.c.next_attempt_at.is_(None),
                                          outbox.c.next_attempt_at <= bindparam("now"))).limit(bindparam("limit"))
 _POSITION = select(mailbox_positions).where(mailbox_positions.c.name == bindparam("key"))
 _RUN = select(active_runs).where(active_runs.c.thread_id == bindparam("key"))
+# Two workers registering a run of one case at once (PostgreSQL: neither sees the other's row yet):
+# the second inserts nothing, and then waits for the case (a unique-key error would abort its transaction).
+_REGISTER_RUN = {dialect: module.insert(active_runs).on_conflict_do_nothing(index_elements=[active_runs.c.thread_id])
+                 .returning(active_runs.c.thread_id) for dialect, module in (("sqlite", sqlite), ("postgresql", postgresql))}
 _END_RUN = delete(active_runs).where(active_runs.c.thread_id == bindparam("key"))
 # Claims are compare-and-set: taken only from the holder just read (atomic on PostgreSQL too).
 _TAKE_MESSAGE = (update(messages).where(messages.c.id == bindparam("pk"), messages.c.processed.is_(False),
@@ -170,7 +175,8 @@ def make_engine(url: str) -> Engine:
 
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        # As many connections as SQLite's pool below: threads beyond wait for one.
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
     in_memory = url in ("sqlite://", "sqlite:///:memory:")
     pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {"pool_size": 10, "max_overflow": 40}
     engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
@@ -272,6 +278,8 @@ class CaseStore:
             raise StoreUnavailable(f"cannot open the case database {shown}: {bounded(str(reason))}") from None
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._register_run = _REGISTER_RUN.get(self.engine.dialect.name,
+                                               _INSERT[active_runs.name].returning(active_runs.c.thread_id))
         self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
 
     @contextmanager
@@ -608,10 +616,10 @@ class CaseStore:
         with self._writing() as c:
             run = _maybe(ActiveRun, c, _RUN, key=thread_id)
             if run is None:
-                c.execute(_INSERT[active_runs.name], {"thread_id": thread_id, "case_id": case_id, "started_at": at,
-                                                "payload": payload, "owner": claim.owner if claim else None,
-                                                "lease_until": claim.until if claim else None})
-                return True
+                inserted = c.execute(self._register_run, {
+                    "thread_id": thread_id, "case_id": case_id, "started_at": at, "payload": payload,
+                    "owner": claim.owner if claim else None, "lease_until": claim.until if claim else None})
+                return inserted.first() is not None or claim is None
             if claim is None:
                 return True
             if not can_take(run.owner, run.lease_until, claim):
