@@ -40,8 +40,9 @@ def test_check_catalog_summary_and_errors(tmp_path: Path):
     assert "bad.yaml: lines_of_business[0].automation" in failed.stderr
 
 
-def test_process_review_tick_cases_show(tmp_path: Path):
-    db = f"sqlite:///{tmp_path / 'cli.db'}"
+@pytest.mark.both_databases
+def test_process_review_tick_cases_show(tmp_path: Path, db_url: str):
+    db = db_url
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     body = "Hello, I was charged twice for order ORD-123456 - $89.99 on 3 March 2026. Please fix it. Sam"
@@ -145,8 +146,8 @@ def test_read_only_database_file(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("url", "module", "named"), [
-    ("postgresql+psycopg://cases:secret@db.example/cases", "psycopg", "the database driver for 'postgresql+psycopg' "
-                                                                      "is not installed: pip install 'psycopg[binary]'"),
+    ("postgresql+psycopg://cases:secret@127.0.0.1:1/cases", None,
+     "cannot open the case database postgresql+psycopg://cases:***@127.0.0.1:1/cases"),  # no server there
     ("mysql://cases@db.example/cases", "MySQLdb", "the database driver for 'mysql' is not installed: pip install mysqlclient"),
     ("cassandra://db.example/cases", None, "unknown kind of database 'cassandra'"),
     ("cases.db", None, "not a database URL: 'cases.db'"),
