@@ -23,21 +23,21 @@ from pydantic import BaseModel
 from sqlalchemy import URL
 
 from agent_graph.brain.intent import classifier_for
-from agent_graph.claims import Claimant
+from agent_graph.claims import Claim, Claimant
 from agent_graph.context import Context, Services, services
 from agent_graph.cpu_slots import CpuSlots
 from agent_graph.domain import Action, CaseStatus, Outbound
 from agent_graph.errors import EmailParseError
 from agent_graph.graph import build_graph
-from agent_graph.intake import parse_email
-from agent_graph.mailroom import receive, set_aside_unthreaded
+from agent_graph.intake import InboundEmail, parse_email
+from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
 from agent_graph.review import pending_request
 from agent_graph.serde import checkpoint_serde
 from agent_graph.state import Trigger, TurnOutcome, run_input
 from agent_graph.store import Case
 from agent_graph.store.migration import MIGRATION_LOCK
-from agent_graph.store.repository import database_url, sqlite_file
+from agent_graph.store.repository import StoredMeanwhile, database_url, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -187,12 +187,10 @@ class CaseAgent:
     def _process_email(self, raw: bytes | str) -> TurnResult:
         email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
         claim = self.claimant.claim()
-        with self.env.store.unit_of_work():  # stored, claimed, threaded and its run registered: all or nothing
-            receipt = receive(self.env.catalog, self.env.store, self.env.clock, email, claim)
-            case = self.env.store.case(receipt.case_id) if receipt.case_id is not None else None
-            graph_input = run_input(message_pk=receipt.message_pk, case_id=receipt.case_id)
-            registered = (case is not None and receipt.claimed and not receipt.duplicate
-                          and self._begin_run(case, graph_input))
+        try:
+            receipt, case, graph_input, registered = self._receive(email, claim)
+        except StoredMeanwhile:  # another worker stored it at the same moment, so it is there to find now
+            receipt, case, graph_input, registered = self._receive(email, claim)
         if receipt.duplicate or not receipt.claimed:
             note = ("duplicate: this email was already processed" if receipt.duplicate
                     else "another worker is processing this email")
@@ -207,6 +205,16 @@ class CaseAgent:
         if result.pending_review is not None:  # a finished run's last node marked it already
             self.env.store.mark_processed(receipt.message_pk)
         return result
+
+    def _receive(self, email: InboundEmail, claim: Claim) -> tuple[Receipt, Case | None, dict[str, Any], bool]:
+        """The email stored, claimed, threaded and its run registered: all or nothing."""
+        with self.env.store.unit_of_work():
+            receipt = receive(self.env.catalog, self.env.store, self.env.clock, email, claim)
+            case = self.env.store.case(receipt.case_id) if receipt.case_id is not None else None
+            graph_input = run_input(message_pk=receipt.message_pk, case_id=receipt.case_id)
+            registered = (case is not None and receipt.claimed and not receipt.duplicate
+                          and self._begin_run(case, graph_input))
+        return receipt, case, graph_input, registered
 
     def _answer_review(self, case_id: int, response: Any) -> TurnResult:
         case = self.env.store.case(case_id)

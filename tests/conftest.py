@@ -149,7 +149,8 @@ DATABASES = ("sqlite", "postgresql")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+    chosen = any(mark.args and "db_url" in mark.args[0] for mark in metafunc.definition.iter_markers("parametrize"))
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases") and not chosen:
         metafunc.parametrize("db_url", DATABASES, indirect=True)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import text
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.offline import OfflineBrain
@@ -25,7 +26,7 @@ from agent_graph.intake import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.store import CaseStore
-from tests.conftest import CATALOG_YAML, REPO, email
+from tests.conftest import CATALOG_YAML, REPO, T0, email
 
 RETURN = "Hi, I want to return the bike I bought, the frame is too big for me. My order is TB-{n:04d}."
 REPAIR = "My brakes are squeaking, can you repair them? I could come on {day} March."
@@ -168,3 +169,45 @@ def test_a_stored_email_another_worker_is_running_is_left_to_it(make_agent, stor
 
 def _catalog() -> Catalog:
     return parse_catalog(yaml.safe_load(CATALOG_YAML))
+
+
+def _until_a_transaction_waits_for_a_lock(store: CaseStore) -> None:
+    deadline = time.monotonic() + 30  # a bound for a broken test, not a timing it relies on
+    with store.engine.connect() as watcher:
+        while not watcher.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      "AND datname = current_database()")):
+            assert time.monotonic() < deadline, "the second worker never waited for the first"
+            time.sleep(0.01)
+            watcher.rollback()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_workers_storing_one_new_email_at_once_run_it_once(make_agent, store):
+    """On PostgreSQL neither transaction sees the other's uncommitted row: the second worker's insert
+    waits for the first, then stores nothing and finds the email as stored (no unique-key error)."""
+    mail = email(RETURN.format(n=1), subject="Return", n=1)
+    worker_a, worker_b = make_agent(), make_agent()
+    results = {}
+    with store.unit_of_work():  # A stores and claims it, and has not committed yet
+        receive(worker_a.env.catalog, store, worker_a.env.clock, parse_email(mail), worker_a.claimant.claim())
+        second = threading.Thread(target=lambda: results.update(b=worker_b.process_email(mail)), daemon=True)
+        second.start()
+        _until_a_transaction_waits_for_a_lock(store)
+    second.join(timeout=60)
+    assert results["b"].duplicate and "another worker" in results["b"].outcome.note
+    assert store.count_cases() == 1 and store.outbox() == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_workers_registering_a_run_of_one_case_at_once_run_it_once(make_agent, store):
+    case = store.open_case(lob="shop", customer_email="robin@example.net", customer_name=None, title="t", at=T0)
+    worker_a, worker_b = make_agent(), make_agent()
+    results = {}
+    with store.unit_of_work():
+        assert store.begin_run("thread-1", case.id, T0, {}, worker_a.claimant.claim())
+        second = threading.Thread(target=lambda: results.update(
+            b=store.begin_run("thread-1", case.id, T0, {}, worker_b.claimant.claim())), daemon=True)
+        second.start()
+        _until_a_transaction_waits_for_a_lock(store)
+    second.join(timeout=60)
+    assert results == {"b": False} and [run.owner for run in store.unfinished_runs()] == [worker_a.claimant.owner]
