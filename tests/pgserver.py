@@ -47,7 +47,8 @@ class PostgresCluster:
     """One PostgreSQL server on 127.0.0.1 (trust authentication, user ``postgres``), fsync off."""
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="case-agent-postgres-"))
+        # As root the server runs as nobody, who must reach the folder: not under a private TMPDIR.
+        self.root = Path(tempfile.mkdtemp(prefix="case-agent-postgres-", dir="/tmp" if os.geteuid() == 0 else None))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = free_port()
