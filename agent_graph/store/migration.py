@@ -27,6 +27,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from agent_graph.errors import StoreUnavailable
+from agent_graph.store.schema import metadata
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Before(StrEnum):
     """What the database was before :func:`migrate`."""
 
     NEW = "new"
-    """No tables at all."""
+    """None of the store's tables."""
     UNVERSIONED = "unversioned"
     """Tables made by a release before migrations (no version table)."""
     VERSIONED = "versioned"
@@ -94,8 +95,8 @@ def migrate(engine: Engine) -> MigrationReport:
         tables = set(inspect(connection).get_table_names())
         if VERSION_TABLE in tables:
             before, revision = Before.VERSIONED, current_revision(connection)
-        else:
-            before, revision = (Before.UNVERSIONED if tables else Before.NEW), None
+        else:  # other tables (the checkpointer's, another application's) do not make it a case database
+            before, revision = (Before.UNVERSIONED if tables & set(metadata.tables) else Before.NEW), None
         newest = head()
         if revision == newest:
             return MigrationReport(before=before, from_revision=revision, to_revision=newest)
