@@ -76,6 +76,11 @@ def _store(db: str, create: bool) -> CaseStore:
         raise _fail(f"--db: {exc}") from None
 
 
+def _shown(db: str) -> str:
+    """The database URL to print: its password, if any, as ``***``."""
+    return database_url(db).render_as_string(hide_password=True)
+
+
 def _read_text(option: str, path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -299,7 +304,7 @@ def show(case: Annotated[str, typer.Argument(help="Case number, e.g. CAS-000001.
     store = _store(db, create=False)
     found = store.case_by_number(case)
     if found is None:
-        raise _fail(f"no case {case} in {db}")
+        raise _fail(f"no case {case} in {_shown(db)}")
     console.print(f"[bold]{found.number}[/] {found.title} — {found.status}, LOB {found.lob}, "
                   f"intent {found.intent or 'not identified'}, customer {found.customer_email}, "
                   f"language {found.language or 'not known yet'}")
@@ -366,7 +371,7 @@ def quarantine_retry(
 def quarantine_drop(entry_id: QuarantineId, db: DbOption = DEFAULT_DB) -> None:
     """Delete a quarantined email for good."""
     if not CaseStore(db).drop_quarantined(entry_id):
-        raise _fail(f"no quarantined email #{entry_id} in {db}")
+        raise _fail(f"no quarantined email #{entry_id} in {_shown(db)}")
     console.print(f"dropped #{entry_id}")
 
 
@@ -413,7 +418,7 @@ def migrate(db: DbOption = DEFAULT_DB) -> None:
     Every command does the same when it opens the database; run this on its own to upgrade a
     database before starting the workers of a new release (README: PostgreSQL)."""
     store = _store(db, create=True)
-    console.print(f"{database_url(db).render_as_string(hide_password=True)}: {store.migration.describe()}")
+    console.print(f"{_shown(db)}: {store.migration.describe()}")
     store.close()
 
 

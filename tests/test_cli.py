@@ -227,3 +227,14 @@ def test_eval_json_path_is_checked_before_the_eval_runs(tmp_path: Path, target: 
 
 def test_demo_with_a_database_url_that_is_not_one():
     assert "not a database URL: 'demo.db'" in refused("demo", "--db", "demo.db")
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_demo_on_a_server_database_runs_once_and_never_shows_the_password(db_url: str):
+    secret = db_url.replace("postgres@", "postgres:pw-not-shown@")  # trust authentication ignores it
+    first = CliRunner().invoke(app, ["demo", "--db", secret])
+    assert first.exit_code == 0, first.output
+    assert "pw-not-shown" not in first.output and "postgres:***@" in first.output
+    again = CliRunner().invoke(app, ["demo", "--db", secret])
+    assert again.exit_code == 2 and "the demo needs an empty database" in again.output
+    assert "pw-not-shown" not in again.output
