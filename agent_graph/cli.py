@@ -155,6 +155,16 @@ def _store(db: str, create: bool) -> CaseStore:
         raise _fail(f"--db: {exc}") from None
 
 
+def _shown(db: str) -> str:
+    """The database URL to print: its password, if any, as ``***``."""
+    from agent_graph.store.repository import database_url
+
+    try:
+        return database_url(db).render_as_string(hide_password=True)
+    except StoreUnavailable:
+        return bounded(db, 100)
+
+
 def _read_text(option: str, path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -442,7 +452,7 @@ def show(case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, 
     store = _store(db, create=False)
     found = store.case_by_number(case)
     if found is None:
-        raise _fail(f"no case {case} in {db}")
+        raise _fail(f"no case {case} in {_shown(db)}")
     console.print(f"[bold]{found.number}[/] {found.title} — {found.status}, LOB {found.lob}, "
                   f"intent {found.intent or 'not identified'}, customer {found.customer_email}, "
                   f"language {found.language or 'not known yet'}")
@@ -509,7 +519,7 @@ def quarantine_retry(
 def quarantine_drop(entry_id: QuarantineId, db: DbOption = DEFAULT_DB) -> None:
     """Delete a quarantined email for good."""
     if not _store(db, create=True).drop_quarantined(entry_id):
-        raise _fail(f"no quarantined email #{entry_id} in {db}")
+        raise _fail(f"no quarantined email #{entry_id} in {_shown(db)}")
     console.print(f"dropped #{entry_id}")
 
 
@@ -547,6 +557,17 @@ def status(db: DbOption = DEFAULT_DB) -> None:
     errors = [item for item in waiting if item.delivery_error]
     if errors:
         console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
+
+
+@command(cls=ManualCommand)
+def migrate(db: DbOption = DEFAULT_DB) -> None:
+    """Bring the case database to the newest schema, creating it when new, and say what was done.
+
+    Every command does the same when it opens the database; run this on its own to upgrade a
+    database before starting the workers of a new release (README: PostgreSQL)."""
+    store = _store(db, create=True)
+    console.print(f"{_shown(db)}: {store.migration.describe()}")
+    store.close()
 
 
 @command("check-catalog", cls=ManualCommand)

@@ -17,10 +17,11 @@ from rich.table import Table
 from agent_graph.brain.offline import OfflineBrain
 from agent_graph.clock import FixedClock
 from agent_graph.context import Context
+from agent_graph.errors import StoreUnavailable
 from agent_graph.replay import RecordedThread, ThreadRunner, Turn, TurnReport, catalog_for, load_thread, thread_files
 from agent_graph.service import CaseAgent, checkpoint_path, open_checkpointer
 from agent_graph.store import CaseStore
-from agent_graph.store.repository import sqlite_file
+from agent_graph.store.repository import database_url, sqlite_file
 
 
 def fresh_sqlite(db_url: str) -> None:
@@ -35,6 +36,10 @@ def run_demo(console: Console, inbox: Path, db_url: str) -> bool:
     started = time.perf_counter()
     fresh_sqlite(db_url)
     store = CaseStore(db_url)
+    shown = database_url(db_url).render_as_string(hide_password=True)
+    if store.count_cases():  # a server's database is not replaced: the demo's case numbers would not match
+        store.close()
+        raise StoreUnavailable(f"the demo needs an empty database, and {shown} holds cases already")
     brain = OfflineBrain()
     all_ok = True
     with open_checkpointer(db_url) as checkpointer:
@@ -49,8 +54,8 @@ def run_demo(console: Console, inbox: Path, db_url: str) -> bool:
             all_ok &= all(r.ok for r in reports)
             print_journey(console, thread, reports, runner.case_id, store)
     print_cases(console, store)
-    console.print(f"demo finished in {time.perf_counter() - started:.1f} s; store: {db_url} "
-                  f"(try: case-agent cases --db {db_url}; case-agent show CAS-000001 --db {db_url})")
+    console.print(f"demo finished in {time.perf_counter() - started:.1f} s; store: {shown} "
+                  f"(try: case-agent cases --db {shown}; case-agent show CAS-000001 --db {shown})")
     store.close()
     return all_ok
 

@@ -20,22 +20,24 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pydantic import BaseModel
+from sqlalchemy import URL
 
 from agent_graph.brain.intent import classifier_for
-from agent_graph.claims import Claimant
+from agent_graph.claims import Claim, Claimant
 from agent_graph.context import Context, Services, services
 from agent_graph.cpu_slots import CpuSlots
 from agent_graph.domain import Action, CaseStatus, Outbound
 from agent_graph.errors import EmailParseError
 from agent_graph.graph import build_graph
-from agent_graph.intake import parse_email
-from agent_graph.mailroom import receive, set_aside_unthreaded
+from agent_graph.intake import InboundEmail, parse_email
+from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
 from agent_graph.review import pending_request
 from agent_graph.serde import checkpoint_serde
 from agent_graph.state import Trigger, TurnOutcome, run_input
 from agent_graph.store import Case
-from agent_graph.store.repository import sqlite_file
+from agent_graph.store.migration import MIGRATION_LOCK
+from agent_graph.store.repository import StoredMeanwhile, database_url, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,20 @@ def checkpoint_path(db_url: str) -> str | None:
     return None if path is None else str(path.with_name(path.stem + ".checkpoints" + (path.suffix or ".db")))
 
 
+#: Connections the PostgreSQL checkpointer keeps at most (each process); a thread waits for a free one.
+CHECKPOINT_CONNECTIONS = 20
+
+
 @contextmanager
 def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
+    """The graph's checkpoints beside the store: a SQLite file next to a SQLite store's, LangGraph's
+    PostgreSQL checkpointer in a PostgreSQL store's own database (its tables are ``checkpoint*``),
+    in memory otherwise (a store in memory)."""
+    url = database_url(db_url)
+    if url.get_backend_name() == "postgresql":
+        with _postgres_checkpointer(url) as saver:
+            yield saver
+        return
     path = checkpoint_path(db_url)
     if path is None:
         yield InMemorySaver(serde=checkpoint_serde())
@@ -84,6 +98,30 @@ def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
         yield SqliteSaver(connection, serde=checkpoint_serde())
     finally:
         connection.close()
+
+
+@contextmanager
+def _postgres_checkpointer(url: URL) -> Iterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # As LangGraph's own PostgresSaver.from_conn_string, with a pool: the agent runs cases on many threads.
+    pool: ConnectionPool[Any] = ConnectionPool(conninfo, min_size=1, max_size=CHECKPOINT_CONNECTIONS, open=True,
+                                               kwargs={"autocommit": True, "prepare_threshold": 0,
+                                                       "row_factory": dict_row})
+    try:
+        saver = PostgresSaver(pool, serde=checkpoint_serde())
+        with pool.connection() as lock:  # one process sets the tables up at a time, as the store's migrations
+            lock.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                saver.setup()
+            finally:
+                lock.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        yield saver
+    finally:
+        pool.close()
 
 
 class CaseAgent:
@@ -149,12 +187,10 @@ class CaseAgent:
     def _process_email(self, raw: bytes | str) -> TurnResult:
         email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
         claim = self.claimant.claim()
-        with self.env.store.unit_of_work():  # stored, claimed, threaded and its run registered: all or nothing
-            receipt = receive(self.env.catalog, self.env.store, self.env.clock, email, claim)
-            case = self.env.store.case(receipt.case_id) if receipt.case_id is not None else None
-            graph_input = run_input(message_pk=receipt.message_pk, case_id=receipt.case_id)
-            registered = (case is not None and receipt.claimed and not receipt.duplicate
-                          and self._begin_run(case, graph_input))
+        try:
+            receipt, case, graph_input, registered = self._receive(email, claim)
+        except StoredMeanwhile:  # another worker stored it at the same moment, so it is there to find now
+            receipt, case, graph_input, registered = self._receive(email, claim)
         if receipt.duplicate or not receipt.claimed:
             note = ("duplicate: this email was already processed" if receipt.duplicate
                     else "another worker is processing this email")
@@ -169,6 +205,16 @@ class CaseAgent:
         if result.pending_review is not None:  # a finished run's last node marked it already
             self.env.store.mark_processed(receipt.message_pk)
         return result
+
+    def _receive(self, email: InboundEmail, claim: Claim) -> tuple[Receipt, Case | None, dict[str, Any], bool]:
+        """The email stored, claimed, threaded and its run registered: all or nothing."""
+        with self.env.store.unit_of_work():
+            receipt = receive(self.env.catalog, self.env.store, self.env.clock, email, claim)
+            case = self.env.store.case(receipt.case_id) if receipt.case_id is not None else None
+            graph_input = run_input(message_pk=receipt.message_pk, case_id=receipt.case_id)
+            registered = (case is not None and receipt.claimed and not receipt.duplicate
+                          and self._begin_run(case, graph_input))
+        return receipt, case, graph_input, registered
 
     def _answer_review(self, case_id: int, response: Any) -> TurnResult:
         case = self.env.store.case(case_id)

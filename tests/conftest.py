@@ -1,9 +1,13 @@
-"""Shared fixtures: a small catalog of a fictional organisation, a real SQLite store, a fake clock."""
+"""Shared fixtures: a small catalog of a fictional organisation, a real store, a fake clock.
+
+The store is SQLite; a module marked ``both_databases`` runs each of its tests on SQLite and on a
+real PostgreSQL (``tests/pgserver.py``)."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ from agent_graph.context import Context
 from agent_graph.intake import build_email
 from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore
+from tests.pgserver import PostgresCluster
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOG_YAML = """
@@ -149,9 +154,36 @@ def clock() -> FixedClock:
     return FixedClock(T0)
 
 
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    chosen = any(mark.args and "db_url" in mark.args[0] for mark in metafunc.definition.iter_markers("parametrize"))
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases") and not chosen:
+        metafunc.parametrize("db_url", DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> CaseStore:
-    created = CaseStore(f"sqlite:///{tmp_path / 'cases.db'}")
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database: a SQLite file, or a database on the test session's PostgreSQL."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("postgres").new_database()
+    return f"sqlite:///{tmp_path / 'cases.db'}"
+
+
+@pytest.fixture
+def store(db_url: str) -> CaseStore:
+    created = CaseStore(db_url)
     yield created
     created.close()
 

@@ -14,6 +14,8 @@ RETURN_COMPLETE = ("Hi, I want to return the bike I bought, the frame is too big
 RETURN_MISSING = "Hi, I want to return the bike I bought last week, the frame is too big for me."
 VAGUE = "Hello, I have a question about something."
 
+pytestmark = pytest.mark.both_databases
+
 
 def last_sent(store, case_id):
     return [i for i in store.outbox(case_id) if i.status == OutboxStatus.SENT][-1]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import text
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.offline import OfflineBrain
@@ -25,12 +26,13 @@ from agent_graph.intake import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.store import CaseStore
-from tests.conftest import CATALOG_YAML, REPO, email
+from tests.conftest import CATALOG_YAML, REPO, T0, email
 
 RETURN = "Hi, I want to return the bike I bought, the frame is too big for me. My order is TB-{n:04d}."
 REPAIR = "My brakes are squeaking, can you repair them? I could come on {day} March."
 
-pytestmark = pytest.mark.timeout(600, method="thread")  # workers that deadlock fail the run, never hang it
+pytestmark = [pytest.mark.timeout(600, method="thread"),  # workers that deadlock fail the run, never hang it
+              pytest.mark.both_databases]
 
 WORKER = """
 import sys, time
@@ -45,7 +47,7 @@ from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.store import CaseStore
 from tests.conftest import CATALOG_YAML, T0
 
-role, db, folder, signals = sys.argv[1], "sqlite:///" + sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+role, db, folder, signals = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 
 
 def wait_for(name):
@@ -77,7 +79,7 @@ with open_checkpointer(db) as checkpointer:
 """
 
 
-def test_two_processes_on_one_folder_run_each_email_once(tmp_path: Path):
+def test_two_processes_on_one_folder_run_each_email_once(tmp_path: Path, db_url: str):
     folder, signals = tmp_path / "inbox", tmp_path / "signals"
     folder.mkdir()
     signals.mkdir()
@@ -86,16 +88,15 @@ def test_two_processes_on_one_folder_run_each_email_once(tmp_path: Path):
         (folder / f"{n:02d}.eml").write_bytes(email(body, subject=f"Mail {n}", n=n, sender=f"c{n}@example.net"))
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(repo=str(REPO)))
-    db = tmp_path / "shared.db"
-    CaseStore(f"sqlite:///{db}").close()  # both find the schema made
+    CaseStore(db_url).close()  # both find the schema made
 
-    workers = [subprocess.Popen([sys.executable, str(script), role, str(db), str(folder), str(signals)], cwd=REPO,
+    workers = [subprocess.Popen([sys.executable, str(script), role, db_url, str(folder), str(signals)], cwd=REPO,
                                 env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
                for role in ("A", "B")]
     for worker in workers:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
 
-    store = CaseStore(f"sqlite:///{db}")
+    store = CaseStore(db_url)
     audit = collections.Counter((i.case_id, i.kind, i.summary) for i in store.interactions())
     assert [entry for entry, count in audit.items() if count > 1] == []
     assert len(store.list_cases()) == 8 and all(m.processed for c in store.list_cases() for m in store.messages(c.id))
@@ -168,3 +169,45 @@ def test_a_stored_email_another_worker_is_running_is_left_to_it(make_agent, stor
 
 def _catalog() -> Catalog:
     return parse_catalog(yaml.safe_load(CATALOG_YAML))
+
+
+def _until_a_transaction_waits_for_a_lock(store: CaseStore) -> None:
+    deadline = time.monotonic() + 30  # a bound for a broken test, not a timing it relies on
+    with store.engine.connect() as watcher:
+        while not watcher.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      "AND datname = current_database()")):
+            assert time.monotonic() < deadline, "the second worker never waited for the first"
+            time.sleep(0.01)
+            watcher.rollback()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_workers_storing_one_new_email_at_once_run_it_once(make_agent, store):
+    """On PostgreSQL neither transaction sees the other's uncommitted row: the second worker's insert
+    waits for the first, then stores nothing and finds the email as stored (no unique-key error)."""
+    mail = email(RETURN.format(n=1), subject="Return", n=1)
+    worker_a, worker_b = make_agent(), make_agent()
+    results = {}
+    with store.unit_of_work():  # A stores and claims it, and has not committed yet
+        receive(worker_a.env.catalog, store, worker_a.env.clock, parse_email(mail), worker_a.claimant.claim())
+        second = threading.Thread(target=lambda: results.update(b=worker_b.process_email(mail)), daemon=True)
+        second.start()
+        _until_a_transaction_waits_for_a_lock(store)
+    second.join(timeout=60)
+    assert results["b"].duplicate and "another worker" in results["b"].outcome.note
+    assert store.count_cases() == 1 and store.outbox() == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_workers_registering_a_run_of_one_case_at_once_run_it_once(make_agent, store):
+    case = store.open_case(lob="shop", customer_email="robin@example.net", customer_name=None, title="t", at=T0)
+    worker_a, worker_b = make_agent(), make_agent()
+    results = {}
+    with store.unit_of_work():
+        assert store.begin_run("thread-1", case.id, T0, {}, worker_a.claimant.claim())
+        second = threading.Thread(target=lambda: results.update(
+            b=store.begin_run("thread-1", case.id, T0, {}, worker_b.claimant.claim())), daemon=True)
+        second.start()
+        _until_a_transaction_waits_for_a_lock(store)
+    second.join(timeout=60)
+    assert results == {"b": False} and [run.owner for run in store.unfinished_runs()] == [worker_a.claimant.owner]

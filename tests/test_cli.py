@@ -90,8 +90,9 @@ def test_check_catalog_summary_and_errors(tmp_path: Path):
     assert "bad.yaml: lines_of_business[0].automation" in failed.stderr
 
 
-def test_process_review_tick_cases_show(tmp_path: Path):
-    db = f"sqlite:///{tmp_path / 'cli.db'}"
+@pytest.mark.both_databases
+def test_process_review_tick_cases_show(tmp_path: Path, db_url: str):
+    db = db_url
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     body = "Hello, I was charged twice for order ORD-123456 - $89.99 on 3 March 2026. Please fix it. Sam"
@@ -195,8 +196,8 @@ def test_read_only_database_file(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("url", "module", "named"), [
-    ("postgresql+psycopg://cases:secret@db.example/cases", "psycopg", "the database driver for 'postgresql+psycopg' "
-                                                                      "is not installed: pip install 'psycopg[binary]'"),
+    ("postgresql+psycopg://cases:secret@127.0.0.1:1/cases", None,
+     "cannot open the case database postgresql+psycopg://cases:***@127.0.0.1:1/cases"),  # no server there
     ("mysql://cases@db.example/cases", "MySQLdb", "the database driver for 'mysql' is not installed: pip install mysqlclient"),
     ("cassandra://db.example/cases", None, "unknown kind of database 'cassandra'"),
     ("cases.db", None, "not a database URL: 'cases.db'"),
@@ -276,3 +277,14 @@ def test_eval_json_path_is_checked_before_the_eval_runs(tmp_path: Path, target: 
 
 def test_demo_with_a_database_url_that_is_not_one():
     assert "not a database URL: 'demo.db'" in refused("demo", "--db", "demo.db")
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_demo_on_a_server_database_runs_once_and_never_shows_the_password(db_url: str):
+    secret = db_url.replace("postgres@", "postgres:pw-not-shown@")  # trust authentication ignores it
+    first = CliRunner().invoke(app, ["demo", "--db", secret])
+    assert first.exit_code == 0, first.output
+    assert "pw-not-shown" not in first.output and "postgres:***@" in first.output
+    again = CliRunner().invoke(app, ["demo", "--db", secret])
+    assert again.exit_code == 2 and "the demo needs an empty database" in again.output
+    assert "pw-not-shown" not in again.output

@@ -332,10 +332,11 @@ def test_run_once_answers_real_client_mail_threaded_and_never_automatic_mail(
     assert f"mailbox imap://{account}@127.0.0.1:{dovecot.port}/INBOX: last fetch" in status.output
 
 
+@pytest.mark.both_databases
 def test_a_draft_for_review_goes_out_only_after_review_accept(
-        dovecot: Dovecot, account: str, smtp: SmtpServer, catalog_file: Path, tmp_path: Path) -> None:
+        dovecot: Dovecot, account: str, smtp: SmtpServer, catalog_file: Path, tmp_path: Path, db_url: str) -> None:
     dovecot.append(account, crlf(REPAIR))
-    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    db = db_url
     args = service_args(dovecot, account, smtp, db, catalog_file, "--once", "--after-processing", "seen")
     assert cli_in_fork(args, tmp_path / "run-1.log")[0] == 0
     assert smtp.handler.received == []
@@ -375,6 +376,7 @@ def in_process(catalog: Catalog, store: CaseStore, dovecot: Dovecot, account: st
     return InProcess(catalog, store, dovecot.url(account), smtp)
 
 
+@pytest.mark.both_databases
 def test_a_temporary_smtp_failure_is_retried_later_and_the_email_sent_once(
         in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer) -> None:
     smtp.handler.answers = ["451 4.3.0 Try again later", "421 4.7.0 Too busy"]
@@ -397,6 +399,7 @@ def test_a_temporary_smtp_failure_is_retried_later_and_the_email_sent_once(
     assert len(smtp.handler.received) == 1
 
 
+@pytest.mark.both_databases
 def test_a_permanent_smtp_failure_fails_the_email_and_routes_the_case(
         in_process: InProcess, dovecot: Dovecot, account: str, smtp: SmtpServer, store: CaseStore) -> None:
     smtp.handler.answers = ["550 5.1.1 <priya.natarajan@gmail.com>: Recipient address rejected"]

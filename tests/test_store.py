@@ -13,7 +13,8 @@ from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import RECORDS, OutboxItem
 
-pytestmark = pytest.mark.timeout(180, method="thread")  # threads share the store: fail, never hang
+pytestmark = [pytest.mark.timeout(180, method="thread"),  # threads share the store: fail, never hang
+              pytest.mark.both_databases]
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -118,6 +119,7 @@ def test_mail_sent_before_delivery_was_a_step_counts_as_delivered_in_an_older_st
     waiting = store.add_outbox(_draft(case.id, "k2"))
     store.close()
     with sqlite3.connect(path) as connection:  # the outbox as the earlier release made it
+        connection.execute("DROP TABLE alembic_version")  # made before migrations
         connection.execute("DROP INDEX ix_outbox_delivery")
         for column in ("delivered_at", "attempts", "next_attempt_at", "delivery_error"):
             connection.execute(f"ALTER TABLE outbox DROP COLUMN {column}")

@@ -31,21 +31,21 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     make_url,
     or_,
     select,
-    text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.claims import Claim, can_take
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
-from agent_graph.errors import StoreUnavailable, bounded
+from agent_graph.errors import CaseAgentError, StoreUnavailable, bounded
 from agent_graph.intake import InboundEmail, stranger_reason
+from agent_graph.store.migration import migrate
 from agent_graph.store.schema import (
     ActiveRun,
     Case,
@@ -116,7 +116,31 @@ _TAKE_RUN = (update(active_runs).where(active_runs.c.thread_id == bindparam("key
              .values(owner=bindparam("new_owner"), lease_until=bindparam("until")))
 _RELEASE_MESSAGES = (update(messages).where(messages.c.claimed_by == bindparam("holder"))
                      .values(claimed_by=None, claim_expires_at=None))
+_SEND = (update(outbox).where(outbox.c.id == bindparam("pk"), outbox.c.status != OutboxStatus.SENT)
+         .values(status=OutboxStatus.SENT, sent_at=bindparam("at")).returning(*outbox.c))
 _RELEASE_RUNS = update(active_runs).where(active_runs.c.owner == bindparam("holder")).values(owner=None, lease_until=None)
+
+
+_UNIQUE_KEYS = {messages: messages.c.message_id, outbox: outbox.c.idempotency_key, quarantine: quarantine.c.digest,
+                mailbox_positions: mailbox_positions.c.name, active_runs: active_runs.c.thread_id}
+
+
+def _insert_new_statements(dialect: str) -> dict[str, Any]:
+    """Per table with a natural key, ``INSERT … ON CONFLICT (key) DO NOTHING RETURNING pk``: a row
+    another transaction stored meanwhile (on PostgreSQL neither saw the other's row before it
+    committed) makes it insert nothing and return no row, instead of a unique-key error that would
+    abort the whole transaction. Other databases get a plain insert."""
+    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
+    return {table.name: (module.insert(table).on_conflict_do_nothing(index_elements=[key]) if module is not None
+                         else insert(table)).returning(*table.primary_key.columns)
+            for table, key in _UNIQUE_KEYS.items()}
+
+
+_INSERT_NEW = {dialect: _insert_new_statements(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+class StoredMeanwhile(CaseAgentError):
+    """Another worker stored this email at the same moment; read it again as stored."""
 
 
 _DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient"}
@@ -171,7 +195,8 @@ def make_engine(url: str) -> Engine:
 
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        # As many connections as SQLite's pool below: threads beyond wait for one.
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
     in_memory = url in ("sqlite://", "sqlite:///:memory:")
     pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {"pool_size": 10, "max_overflow": 40}
     engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
@@ -193,28 +218,6 @@ def _make_engine(url: str) -> Engine:
         connection.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
-
-
-def _add_new_columns(engine: Engine) -> None:
-    """Give a database made by an earlier release the nullable columns added since (no migration tool:
-    existing tables only ever gain nullable columns). One writer at a time, so two processes opening
-    the same old database do not both add them."""
-    with engine.begin() as connection:
-        present = inspect(connection)
-        for table in metadata.sorted_tables:
-            have = {column["name"] for column in present.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have:
-                    assert column.nullable, f"{table.name}.{column.name} was added later, so it must be nullable"
-                    kind = column.type.compile(dialect=engine.dialect)
-                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
-                    if (table.name, column.name) == (outbox.name, "delivered_at"):
-                        # Mail sent before delivery was a step of its own was delivered when sent:
-                        # a new `case-agent run` must not send it again.
-                        connection.execute(update(outbox).where(outbox.c.status == OutboxStatus.SENT)
-                                           .values(delivered_at=outbox.c.sent_at))
-            for index in table.indexes:  # create_all makes the indexes of new tables only
-                index.create(connection, checkfirst=True)
 
 
 def _record(kind: type[R], row: Row[Any]) -> R:
@@ -269,7 +272,8 @@ def check_sqlite_file(path: Path, create: bool) -> None:
 
 
 class CaseStore:
-    """Cases and mail in a SQL database (SQLite by default). The schema is created on first use.
+    """Cases and mail in a SQL database (SQLite by default, or PostgreSQL). The schema is created on
+    first use, and a database made by an earlier release is upgraded (``agent_graph.store.migration``).
 
     ``create=False`` (commands that only read or answer existing cases) refuses a SQLite file that
     does not exist instead of creating an empty store. Every reason the database cannot be opened
@@ -282,8 +286,11 @@ class CaseStore:
             check_sqlite_file(path, create)
         self.engine = make_engine(url)
         try:
-            metadata.create_all(self.engine)
-            _add_new_columns(self.engine)
+            self.migration = migrate(self.engine)
+            """What opening did to the schema (``case-agent migrate`` prints it)."""
+        except StoreUnavailable:
+            self.engine.dispose()
+            raise
         except SQLAlchemyError as exc:
             self.engine.dispose()
             reason = exc.orig if isinstance(exc, DBAPIError) else exc
@@ -291,6 +298,8 @@ class CaseStore:
             raise StoreUnavailable(f"cannot open the case database {shown}: {bounded(str(reason))}") from None
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        dialect = self.engine.dialect.name
+        self._insert_new = _INSERT_NEW.get(dialect) or _insert_new_statements(dialect)
         self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
 
     @contextmanager
@@ -457,7 +466,9 @@ class CaseStore:
 
     def add_inbound(self, email: InboundEmail, case_id: int | None, at: datetime, claim: Claim | None = None
                     ) -> Message:
-        """Store an inbound email, claimed by ``claim``'s worker when given (see ``agent_graph.claims``)."""
+        """Store an inbound email, claimed by ``claim``'s worker when given (see ``agent_graph.claims``).
+
+        StoredMeanwhile when another worker stored the same Message-ID after the caller looked for it."""
         values = {
             "case_id": case_id, "direction": Direction.INBOUND, "message_id": email.message_id,
             "in_reply_to": email.in_reply_to, "references": " ".join(email.references),
@@ -468,7 +479,10 @@ class CaseStore:
             "claim_expires_at": claim.until if claim else None,
         }
         with self._writing() as c:
-            (pk,) = c.execute(_INSERT[messages.name], values).inserted_primary_key
+            row = c.execute(self._insert_new[messages.name], values).first()
+            if row is None:
+                raise StoredMeanwhile(f"email {email.message_id} was stored by another worker meanwhile")
+            (pk,) = row
             if case_id is not None and email.automatic_reason is None:
                 c.execute(_INBOUND_SEEN, {"pk": case_id, "at": at})
                 self._seen_inbound(case_id, at)
@@ -535,8 +549,10 @@ class CaseStore:
                 return existing
             values = dataclasses.asdict(item)
             del values["id"]
-            (pk,) = c.execute(_INSERT[outbox.name], values).inserted_primary_key
-            return dataclasses.replace(item, id=pk)
+            row = c.execute(self._insert_new[outbox.name], values).first()
+            if row is None:  # another worker drafted it meanwhile
+                return _one(OutboxItem, c, _OUTBOX_BY_KEY, key=item.idempotency_key)
+            return dataclasses.replace(item, id=row[0])
 
     def set_outbox(self, pk: int, **changes: Any) -> OutboxItem:
         with self._writing() as c:
@@ -548,23 +564,22 @@ class CaseStore:
     def record_delivery(self, pk: int, at: datetime, raw: str) -> OutboxItem:
         """Mark an outbox item sent and thread it on its case, in one transaction (exactly once)."""
         with self._writing() as c:
-            item = _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)
-            if item.status == OutboxStatus.SENT:
-                return item
-            sent = _record(OutboxItem, c.execute(_UPDATE_OUTBOX, {"pk": pk, "status": OutboxStatus.SENT,
-                                                                  "sent_at": at}).one())
+            row = c.execute(_SEND, {"pk": pk, "at": at}).first()  # compare-and-set: one transaction sends it
+            if row is None:
+                return _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)  # sent already (or no such item: LookupError)
+            sent = _record(OutboxItem, row)
             c.execute(_INSERT[messages.name], {
-                "case_id": item.case_id, "direction": Direction.OUTBOUND, "message_id": item.message_id,
-                "in_reply_to": item.in_reply_to, "references": item.references, "from_address": "",
-                "to_addresses": item.to_address, "subject": item.subject, "body_text": item.body,
-                "new_text": item.body, "raw": raw, "at": at, "processed": True,
+                "case_id": sent.case_id, "direction": Direction.OUTBOUND, "message_id": sent.message_id,
+                "in_reply_to": sent.in_reply_to, "references": sent.references, "from_address": "",
+                "to_addresses": sent.to_address, "subject": sent.subject, "body_text": sent.body,
+                "new_text": sent.body, "raw": raw, "at": at, "processed": True,
             })
             c.execute(_DELIVERED, {
-                "pk": item.case_id, "status_after": item.status_after_send, "at": at,
-                "more_requests": int(item.action == Action.REQUEST_INFO),
-                "more_follow_ups": int(item.action == Action.FOLLOW_UP),
+                "pk": sent.case_id, "status_after": sent.status_after_send, "at": at,
+                "more_requests": int(sent.action == Action.REQUEST_INFO),
+                "more_follow_ups": int(sent.action == Action.FOLLOW_UP),
             })
-            self._forget(case_id=item.case_id)
+            self._forget(case_id=sent.case_id)
             return sent
 
     # --- delivery (``agent_graph.delivery``) ---------------------------------------------------
@@ -600,7 +615,7 @@ class CaseStore:
     def set_mailbox_position(self, name: str, **changes: Any) -> MailboxPosition:
         with self._writing() as c:
             if _maybe(MailboxPosition, c, _POSITION, key=name) is None:
-                c.execute(_INSERT[mailbox_positions.name], {"name": name})
+                c.execute(self._insert_new[mailbox_positions.name], {"name": name})
             c.execute(update(mailbox_positions).where(mailbox_positions.c.name == name).values(**changes))
             return _one(MailboxPosition, c, _POSITION, key=name)
 
@@ -627,10 +642,10 @@ class CaseStore:
         with self._writing() as c:
             run = _maybe(ActiveRun, c, _RUN, key=thread_id)
             if run is None:
-                c.execute(_INSERT[active_runs.name], {"thread_id": thread_id, "case_id": case_id, "started_at": at,
-                                                "payload": payload, "owner": claim.owner if claim else None,
-                                                "lease_until": claim.until if claim else None})
-                return True
+                inserted = c.execute(self._insert_new[active_runs.name], {
+                    "thread_id": thread_id, "case_id": case_id, "started_at": at, "payload": payload,
+                    "owner": claim.owner if claim else None, "lease_until": claim.until if claim else None})
+                return inserted.first() is not None or claim is None
             if claim is None:
                 return True
             if not can_take(run.owner, run.lease_until, claim):
@@ -661,13 +676,15 @@ class CaseStore:
         digest = raw_digest(raw)
         with self._writing() as c:
             existing = _maybe(QuarantinedEmail, c, _QUARANTINED_BY_DIGEST, key=digest)
-            if existing is not None:
-                return _record(QuarantinedEmail, c.execute(_REQUARANTINE, {
-                    "pk": existing.id, "error": error, "last_at": at, "source": source or existing.source}).one())
-            values = {"digest": digest, "raw": raw, "source": source, "error": error, "first_at": at, "last_at": at,
-                      "attempts": 1}
-            (pk,) = c.execute(_INSERT[quarantine.name], values).inserted_primary_key
-            return QuarantinedEmail(id=pk, **values)
+            if existing is None:
+                values = {"digest": digest, "raw": raw, "source": source, "error": error, "first_at": at,
+                          "last_at": at, "attempts": 1}
+                row = c.execute(self._insert_new[quarantine.name], values).first()
+                if row is not None:
+                    return QuarantinedEmail(id=row[0], **values)
+                existing = _one(QuarantinedEmail, c, _QUARANTINED_BY_DIGEST, key=digest)  # stored meanwhile
+            return _record(QuarantinedEmail, c.execute(_REQUARANTINE, {
+                "pk": existing.id, "error": error, "last_at": at, "source": source or existing.source}).one())
 
     def quarantined(self) -> list[QuarantinedEmail]:
         with self._reading() as c:
