@@ -89,7 +89,9 @@ def test_known_failure(suite, thread):
     assert _thread_outcomes(suite)[thread][0]
 
 
-def test_demo_inbox_plays_as_scripted():
+def test_demo_inbox_plays_as_scripted(tmp_path, monkeypatch):
+    """On a fresh orders table, as `make demo` plays it (the session's table has refunds other tests made)."""
+    monkeypatch.setenv("REFUND_AGENT_DB", str(tmp_path / "orders.db"))
     report = run_suite(REPO / "examples/inbox")
     assert report.success_rate == 1.0 and report.unsafe == 0
 
