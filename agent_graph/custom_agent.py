@@ -133,13 +133,9 @@ _called_for: contextvars.ContextVar[tuple[Services, int] | None] = contextvars.C
 
 def find_case(store: CaseStore, ref: str | int) -> Case:
     """A case by number (``CAS-000123``) or id; CaseAccessError when there is none."""
-    text = str(ref).strip()
-    try:
-        case = store.case(int(text)) if text.isdigit() else store.case_by_number(text)
-    except LookupError:
-        case = None
+    case = store.case_by_ref(ref)
     if case is None:
-        raise CaseAccessError(f"no case {bounded(text, 40)!r}")
+        raise CaseAccessError(f"no case {bounded(str(ref).strip(), 40)!r}")
     return case
 
 

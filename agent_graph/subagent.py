@@ -188,13 +188,9 @@ def _derived_message_id(email: EmailFields) -> str:
 
 def find_case_ref(store: CaseStore, ref: str | int) -> Case:
     """A case by number (``CAS-000123``, any case) or by id."""
-    text = str(ref).strip()
-    try:
-        case = store.case(int(text)) if text.isdigit() else store.case_by_number(text)
-    except LookupError:
-        case = None
+    case = store.case_by_ref(ref)
     if case is None:
-        raise SubAgentError(f"no case {text!r}: give a case number such as CAS-000123, or a case id")
+        raise SubAgentError(f"no case {str(ref).strip()!r}: give a case number such as CAS-000123, or a case id")
     return case
 
 

@@ -390,6 +390,14 @@ class CaseStore:
         with self._reading() as c:
             return _maybe(Case, c, _CASE_BY_NUMBER, key=number.upper())
 
+    def case_by_ref(self, ref: str | int) -> Case | None:
+        """A case by number (``CAS-000123``) or by id, as people and callers name one; None when none."""
+        text = str(ref).strip()
+        try:
+            return self.case(int(text)) if text.isdigit() else self.case_by_number(text)
+        except LookupError:
+            return None
+
     def update_case(self, case_id: int, at: datetime, **changes: Any) -> Case:
         """Set these columns (and ``updated_at``); the case as it now stands."""
         with self._writing() as c:
