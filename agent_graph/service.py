@@ -29,7 +29,8 @@ from agent_graph.cpu_slots import CpuSlots
 from agent_graph.domain import Action, CaseStatus, Outbound
 from agent_graph.errors import EmailParseError
 from agent_graph.graph import build_graph
-from agent_graph.intake import InboundEmail, parse_email
+from agent_graph.intake.message import InboundEmail
+from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
 from agent_graph.review import pending_request

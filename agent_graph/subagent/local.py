@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from agent_graph.context import Context
 from agent_graph.domain import CaseStatus
-from agent_graph.intake import parse_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
 from agent_graph.store import Case, CaseStore

@@ -23,7 +23,8 @@ from langgraph.runtime import Runtime
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import CaseStatus
 from agent_graph.errors import SubAgentError
-from agent_graph.intake import GENERATED_ID_DOMAIN, build_email, parse_email
+from agent_graph.intake.building import build_email
+from agent_graph.intake.parsing import GENERATED_ID_DOMAIN, parse_email
 from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
 from agent_graph.service import thread_id_for

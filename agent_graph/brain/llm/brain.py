@@ -46,7 +46,7 @@ from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog
 from agent_graph.errors import WrongLanguageError
-from agent_graph.intake import is_first_subject
+from agent_graph.intake.message import is_first_subject
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
