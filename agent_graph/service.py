@@ -253,8 +253,8 @@ class CaseAgent:
     def warm_up(self) -> None:
         """For a long-running process: fit the catalog's intent classifier now rather than on the
         first email, then move everything loaded so far out of the garbage collector's sight
-        (``gc.freeze``): a full collection walks every live object, and with 32 cases in flight
-        one took ~110 ms of CPU (``case-agent bench``'s concurrency figure)."""
+        (``gc.freeze``): a full collection walks every live object, which with many cases in flight
+        is a long pause (README, "Performance")."""
         classifier_for(self.env.catalog)
         gc.collect()
         gc.freeze()

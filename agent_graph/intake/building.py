@@ -83,7 +83,7 @@ def _set_header(msg: EmailMessage, name: str, value: str) -> None:
     """``msg[name] = value``, without parsing a value that would be written back unchanged.
 
     A header set with ``msg[name] = value`` is parsed into a header object, which
-    ``as_bytes`` folds back into text (~60 µs together); a raw value (``set_raw``) that fits
+    ``as_bytes`` folds back into text, both costly; a raw value (``set_raw``) that fits
     on one line is written as it is. The two give the same bytes when :func:`_writes_verbatim`.
     """
     if _writes_verbatim(name, value):

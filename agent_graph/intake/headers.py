@@ -30,7 +30,7 @@ class _HeaderRegistry(HeaderRegistry):
     """The std-lib header registry without its two avoidable costs.
 
     * ``HeaderRegistry.__getitem__`` creates a class with ``type()`` for every header object
-      (~10 µs and cyclic garbage each); the classes it creates for one name are
+      (CPU and cyclic garbage each); the classes it creates for one name are
       interchangeable, so one is kept per name.
     * The default policy parses a header anew on every access: one email reads its
       Content-Type about ten times (parser, ``get_body``, ``get_content``, automatic_reason),
@@ -166,7 +166,7 @@ _SIMPLE_MAILBOX_RE = re.compile(
 def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     """The pairs of a plain address list ("Dana Whitfield <dana@example.com>, b@example.org"), or None.
 
-    The std-lib address parser costs ~70 µs per header; on this plain ASCII subset (no quotes,
+    The std-lib address parser is slow; on this plain ASCII subset (no quotes,
     comments, encoded words, groups, dots in names, folding) it returns what this does: each
     name with its whitespace runs collapsed, each address as written. Anything else returns
     None and goes to the std-lib parser.
