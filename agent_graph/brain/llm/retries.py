@@ -1,6 +1,13 @@
 """Model failures and retries: what went wrong with a request, whether trying again may help, and
 how long to wait (the server's Retry-After, or a jittered backoff). A step that gives no usable
-answer raises :class:`ModelStepError`, and the brain falls back for that step."""
+answer raises :class:`ModelStepError`, and the brain falls back for that step.
+
+The loop is ours, not the SDK's (``max_retries=0`` on the client) nor tenacity's: every attempt is
+counted on the step's :class:`~agent_graph.brain.llm.usage.CallRecord`, a Retry-After longer than
+``max_retry_wait`` falls back at once instead of blocking a worker (the SDK waits its own backoff
+and asks again), the wait hands the thread's CPU slot back, and tests inject the sleep. With
+tenacity the same needs a wait callback that raises and a second classification of the failure.
+"""
 
 from __future__ import annotations
 

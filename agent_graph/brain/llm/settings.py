@@ -4,6 +4,10 @@ flags override them), and the LangChain chat model built from them.
 Providers: OpenAI, Azure OpenAI, or any OpenAI-compatible server by base URL (vLLM, Ollama,
 LM Studio, a gateway). The API key is read from the environment, kept as a secret, and never
 logged or stored. Clients are built on first use, never at import time.
+
+A pydantic model read by :meth:`LLMSettings.from_env` rather than a ``pydantic-settings`` class:
+the key's variable depends on the provider, a base URL alone implies an OpenAI-compatible server,
+every error names the variable to set, and callers (tests, the CLI) pass their own environment.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """Accounting of model calls: one :class:`CallRecord` per step (retries included), and the
-:class:`ModelUsage` counters of a brain's lifetime (calls, tokens, fallbacks, what code refused)."""
+:class:`ModelUsage` counters of a brain's lifetime (calls, tokens, fallbacks, what code refused).
+
+Tokens are read from each answer's ``usage_metadata``: the figures langchain-core's
+``UsageMetadataCallbackHandler`` sums, but per call, so each record holds its own step's tokens
+without a handler per call.
+"""
 
 from __future__ import annotations
 
