@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from agent_graph.context import Services
 from agent_graph.domain import OutboxStatus
 from agent_graph.errors import PolicyViolation
-from agent_graph.intake import valid_addr_spec
+from agent_graph.intake.parsing import valid_addr_spec
 from agent_graph.store import OutboxItem
 
 UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}")
