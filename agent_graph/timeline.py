@@ -30,7 +30,7 @@ def case_timeline(store: CaseStore, case_id: int) -> list[TimelineEntry]:
             entries.append(TimelineEntry(at=m.at, who="agent", what="email out", order=3,
                                          detail=f"to {m.to_addresses}: {m.subject} — {_short(m.body_text)}"))
     for f in store.field_history(case_id):
-        entries.append(TimelineEntry(at=f.set_at, who="agent", what="field", order=1,
+        entries.append(TimelineEntry(at=f.set_at, who=f.set_by or "agent", what="field", order=1,
                                      detail=f"{f.name} = {f.value} ({f.extractor}, {f.confidence:.2f})"))
     for i in store.interactions(case_id):
         if i.kind == "update_case_fields":
