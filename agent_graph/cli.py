@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from agent_graph.catalog import AutomationLevel, Catalog, Intent
     from agent_graph.service import CaseAgent, TurnResult
     from agent_graph.store import CaseStore, QuarantinedEmail
+
+Report = TypeVar("Report", bound="BaseModel")
 
 
 class ManualCommand(TyperCommand):
@@ -188,10 +190,10 @@ def _writable_output(option: str, path: Path | None) -> None:
 
 
 def _write_json(path: Path | None, report: BaseModel, what: str = "report") -> None:
-    """Write a report given --json FILE (its folder is made if missing) and say where."""
+    """Write a report given --json FILE and say where. Its folder must exist: :func:`_writable_output`
+    checked it before the run, and neither makes one."""
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     console.print(f"{what} written to {path}")
 
@@ -638,8 +640,8 @@ def eval_command(
         if brain == "llm":
             from agent_graph.brain.llm.brain import LLMBrain
 
-            engine = LLMBrain.from_environment(provider=provider, base_url=base_url, model=model, temperature=temperature,
-                                       timeout=timeout, max_retries=max_retries)
+            engine = LLMBrain.from_environment(provider=provider, base_url=base_url, model=model,
+                                               temperature=temperature, timeout=timeout, max_retries=max_retries)
         report = run_suite(directory, brain, progress=lambda p: err.print(f"replaying {p.name}", style="dim"),
                            brain=engine)
     except CaseAgentError as exc:
@@ -717,18 +719,15 @@ def eval_replies(
     misread: Annotated[str | None, typer.Option("--misread", metavar="SPLIT", help="List the misread replies of SPLIT: dev or held.")] = None,
 ) -> None:
     """Measure the reply classifier (accepts / needs_help / other) on a labelled set, per split."""
-    from agent_graph.reply_eval import LabelledSetError, Split, print_reply_report, run_reply_eval
+    from agent_graph.labelled_set import Split
+    from agent_graph.reply_eval import print_reply_report, run_reply_eval
 
     try:
         show = Split(misread) if misread else None
     except ValueError:
         raise _fail(f"--misread {misread}: the split must be dev or held") from None
-    try:
-        report = run_reply_eval(data or PROJECT / "evals/replies/replies.jsonl")
-    except (OSError, LabelledSetError) as exc:
-        raise _fail(str(exc)) from None
-    print_reply_report(console, report, show_misread=show)
-    _write_json(json_out, report)
+    _measure(json_out, lambda: run_reply_eval(data or PROJECT / "evals/replies/replies.jsonl"),
+             lambda report: print_reply_report(console, report, show_misread=show))
 
 
 @command("eval-languages", cls=ManualCommand)
@@ -738,18 +737,23 @@ def eval_languages(
     misses: Annotated[bool, typer.Option("--misses", help="List the wrong answers and the longer lines left unknown.")] = False,
 ) -> None:
     """Measure language detection on labelled multilingual lines: per language, short and longer, per half; time per line."""
-    from agent_graph.language_eval import (
-        LabelledSetError,
-        print_language_report,
-        run_language_eval,
-    )
+    from agent_graph.language_eval import print_language_report, run_language_eval
+
+    _measure(json_out, lambda: run_language_eval(data or PROJECT / "evals/languages/lines.jsonl"),
+             lambda report: print_language_report(console, report, show_misses=misses))
+
+
+def _measure(json_out: Path | None, run: Callable[[], Report], show: Callable[[Report], None]) -> None:
+    """What the commands measuring on a labelled set share: check --json before the run, run, show
+    the report, write it."""
+    from agent_graph.labelled_set import LabelledSetError
 
     _writable_output("--json", json_out)
     try:
-        report = run_language_eval(data or PROJECT / "evals/languages/lines.jsonl")
+        report = run()
     except (OSError, LabelledSetError) as exc:
         raise _fail(str(exc)) from None
-    print_language_report(console, report, show_misses=misses)
+    show(report)
     _write_json(json_out, report)
 
 

@@ -13,26 +13,21 @@ answered in a language that is not theirs). Time per line is measured over the w
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 
 from agent_graph.brain.language import detect_language
+from agent_graph.labelled_set import Split, load_rows
 
 DEFAULT_DATA = Path("evals/languages/lines.jsonl")
 MAIN_LANGUAGES = ("en", "es", "de", "fr", "pt", "it", "nl")
 """Reported one by one; other languages are reported together as ``other``, no language as ``none``."""
-
-
-class Split(StrEnum):
-    DEV = "dev"
-    HELD = "held"
 
 
 class LineKind(StrEnum):
@@ -87,25 +82,10 @@ class LanguageEvalReport(BaseModel):
     timing: Timing
 
 
-class LabelledSetError(ValueError):
-    """The labelled set could not be read: the message names the file and line."""
-
-
 def load_lines(path: Path) -> list[LabelledLine]:
-    """The rows of a labelled set; a malformed line is an error naming it."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(LabelledLine.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise LabelledSetError(
-                f"{path}:{number}: expected {{\"text\", \"lang\": ISO 639-1 code or null, \"too_short\": bool, "
-                f"\"kind\", \"split\": dev|held}}: {exc}") from None
-    if not rows:
-        raise LabelledSetError(f"{path}: no labelled lines")
-    return rows
+    """The rows of a labelled set of lines; a malformed line is an error naming it."""
+    return load_rows(path, LabelledLine, '{"text", "lang": ISO 639-1 code or null, "too_short": bool, "kind", '
+                                         '"split": dev|held}', "labelled lines")
 
 
 def _group(lang: str | None) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agent_graph.brain.base import Brain
-from agent_graph.brain.extractors import values_equal
+from agent_graph.brain.extractors.normalising import values_equal
 from agent_graph.catalog import AutomationLevel, Catalog, CustomAgentRef, load_catalog
 from agent_graph.clock import FixedClock, parse_instant
 from agent_graph.context import Context, make_brain

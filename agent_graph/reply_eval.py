@@ -11,24 +11,18 @@ false acceptance is the costly error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 
 from agent_graph.brain.replies import classify_reply
 from agent_graph.brain.types import ReplyKind
+from agent_graph.labelled_set import Split, load_rows
 
 DEFAULT_DATA = Path("evals/replies/replies.jsonl")
-
-
-class Split(StrEnum):
-    DEV = "dev"
-    HELD = "held"
 
 
 class LabelledReply(BaseModel):
@@ -65,25 +59,10 @@ class ReplyEvalReport(BaseModel):
     splits: dict[Split, SplitFigures]
 
 
-class LabelledSetError(ValueError):
-    """The labelled set could not be read: the message names the file and line."""
-
-
 def load_labelled(path: Path) -> list[LabelledReply]:
-    """The rows of a labelled set; a malformed line is an error naming it."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(LabelledReply.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise LabelledSetError(
-                f"{path}:{number}: expected {{\"text\", \"label\": accepts|needs_help|other, "
-                f"\"split\": dev|held}}: {exc}") from None
-    if not rows:
-        raise LabelledSetError(f"{path}: no labelled replies")
-    return rows
+    """The rows of a labelled set of replies; a malformed line is an error naming it."""
+    return load_rows(path, LabelledReply, '{"text", "label": accepts|needs_help|other, "split": dev|held}',
+                     "labelled replies")
 
 
 def score(rows: Sequence[LabelledReply], classify: Callable[[str], ReplyKind] = classify_reply) -> SplitFigures:

@@ -364,7 +364,7 @@ URL_OR_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://[^\s<>()\
 
 def _findings_for_case(store: Any, catalog: Any, case: Any) -> list[str]:
     """What would break the acceptance rules for one case after a replay."""
-    from agent_graph.brain.extractors import normalise_value
+    from agent_graph.brain.extractors.normalising import normalise_value
     from agent_graph.domain import OutboxStatus
 
     problems = []

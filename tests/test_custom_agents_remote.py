@@ -10,11 +10,9 @@ When ``langgraph dev`` cannot start within the bounded time, the tests are skipp
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from agent_graph.domain import CaseStatus
 from agent_graph.store import CaseStore
 from agent_graph.subagent import RemoteCaseSubAgent, ResponseType
 from tests.conftest import REPO
+from tests.langgraph_dev import langgraph_dev
 from tests.test_custom_agents import (
     EXCHANGE,
     EXPECTED,
@@ -41,7 +40,6 @@ from tests.test_custom_agents import (
     mail,
     suite_catalog,
 )
-from tests.test_server import free_port, stop, wait_until_ready
 
 SERVED = [*sorted(EXPECTED), "which_item", "invalid", "slow"]
 
@@ -71,29 +69,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("langgraph-dev-agents")
     db_url = f"sqlite:///{folder / 'cases.db'}"
     CaseStore(db_url).close()  # the schema exists before the server reads it
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = folder / "langgraph-dev.log"
-    cli = Path(sys.executable).with_name("langgraph")
-    if not cli.exists():
-        pytest.skip(f"SKIPPED LOUDLY: {cli} is missing (install the dev extras): no RemoteGraph test ran")
-    env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false",
-           "LANGCHAIN_TRACING_V2": "false", "CASE_AGENT_DB": db_url, "CASE_AGENT_CATALOG": str(SUITE / "catalog.yaml"),
-           "CASE_AGENT_BRAIN": "offline"}
-    command = [str(cli), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port),
-               "--config", str(server_config(folder))]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
+    variables = {"CASE_AGENT_DB": db_url, "CASE_AGENT_CATALOG": str(SUITE / "catalog.yaml"),
+                 "CASE_AGENT_BRAIN": "offline"}
+    with ExitStack() as stack:
         try:
-            wait_until_ready(process, url, log)
-        except RuntimeError as exc:
+            url, _ = stack.enter_context(langgraph_dev(folder, server_config(folder), variables))
+        except (FileNotFoundError, RuntimeError) as exc:
             warnings.warn(f"langgraph dev did not start: {exc}", stacklevel=1)
             pytest.skip(f"SKIPPED LOUDLY: langgraph dev did not start, no RemoteGraph test ran: {exc}")
         yield Server(url=url, db_url=db_url)
-    finally:
-        stop(process)
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent_graph.brain.extractors import extract_values, normalise_value, values_equal
-from agent_graph.catalog import Attribute
+from agent_graph.brain.extractors.finding import extract_values
+from agent_graph.brain.extractors.normalising import normalise_value, values_equal
+from agent_graph.brain.extractors.registry import FINDERS, NORMALISERS
+from agent_graph.catalog import Attribute, AttributeType
 
 NOW = datetime(2026, 3, 4, 10, 0)  # a Wednesday
 
@@ -747,3 +749,9 @@ def test_day_of_month_alone(name, description, expected):
     attr = Attribute(name=name, type="date", description=description)
     [value] = extract_values("Fly me out on the 3rd instead.", [attr], now=datetime(2026, 3, 23))
     assert value.value == expected
+
+
+def test_every_attribute_type_has_a_finder_and_a_normaliser():
+    """The registry names a finder and a normaliser for every type the catalog allows: a type added
+    without them fails here, not on the first email that asks for it."""
+    assert set(FINDERS) == set(AttributeType) == set(NORMALISERS)

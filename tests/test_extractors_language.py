@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from agent_graph.brain.extractors import extract_values, values_before_intent
+from agent_graph.brain.extractors.finding import extract_values, values_before_intent
 from agent_graph.catalog import Attribute
 
 NOW = datetime(2026, 3, 4, 10, 0)  # a Wednesday

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from agent_graph.brain.extractors import values_before_intent
+from agent_graph.brain.extractors.finding import values_before_intent
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.catalog import Attribute, Catalog, parse_catalog
 from agent_graph.context import Context, services

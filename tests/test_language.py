@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from agent_graph.brain.language import detect_language, language_text
-from agent_graph.language_eval import LabelledSetError, load_lines, run_language_eval
+from agent_graph.labelled_set import LabelledSetError
+from agent_graph.language_eval import load_lines, run_language_eval
 from tests.conftest import REPO
 
 READ = [

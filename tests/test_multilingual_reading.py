@@ -7,7 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from agent_graph.brain.extractors import extract_values, normalise_value
+from agent_graph.brain.extractors.finding import extract_values
+from agent_graph.brain.extractors.normalising import normalise_value
 from agent_graph.brain.replies import asks_for_person, classify_reply
 from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import Attribute

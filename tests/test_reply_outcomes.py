@@ -15,11 +15,10 @@ import pytest
 
 from agent_graph.brain.replies import ReplyReading, classify_reply, read_reply
 from agent_graph.brain.types import ReplyKind
+from agent_graph.labelled_set import LabelledSetError, Split
 from agent_graph.reply_eval import (
     DEFAULT_DATA,
     LabelledReply,
-    LabelledSetError,
-    Split,
     load_labelled,
     run_reply_eval,
     score,

@@ -10,13 +10,9 @@ made absolute; its store and catalog come from the environment (``CASE_AGENT_DB`
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +29,8 @@ from agent_graph.service import thread_id_for
 from agent_graph.store import CaseStore
 from agent_graph.subagent import CaseRequest, RemoteCaseSubAgent, ResponseType
 from tests.conftest import REPO, T0
+from tests.langgraph_dev import langgraph_dev
 
-STARTUP_TIMEOUT = 120.0
 DEMO_CATALOG = REPO / "examples" / "catalog.yaml"
 # The demo catalog (examples/catalog.yaml): billing is `confirm`, orders `full`.
 DOUBLE_CHARGE = ("Hello,\n\nI've been charged twice for the same order, ORD-640385: two payments of $899.00 on my "
@@ -78,12 +74,6 @@ def mail(body: str, *, subject: str, n: int, sender: str, to: str = "support@pin
                        date=T0, in_reply_to=in_reply_to, references=[in_reply_to] if in_reply_to else [])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def absolute_config(folder: Path) -> Path:
     """The repository's langgraph.json with its paths made absolute, so the server can run elsewhere."""
     config = json.loads((REPO / "langgraph.json").read_text())
@@ -102,55 +92,15 @@ def absolute_config(folder: Path) -> Path:
     return path
 
 
-def wait_until_ready(process: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"langgraph dev exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"langgraph dev not ready after {STARTUP_TIMEOUT:.0f}s:\n{log.read_text(errors='replace')}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """The server runs in its own session: end its process group, by the PID we started."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("langgraph-dev")
     db_url = f"sqlite:///{folder / 'cases.db'}"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = folder / "langgraph-dev.log"
-    cli = Path(sys.executable).with_name("langgraph")
-    assert cli.exists(), f"{cli} missing: install the dev extras (pip install -e '.[dev]')"
-    env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false",
-           "LANGCHAIN_TRACING_V2": "false", "CASE_AGENT_DB": db_url, "CASE_AGENT_CATALOG": str(DEMO_CATALOG),
-           "CASE_AGENT_BRAIN": "offline", "REFUND_AGENT_DB": str(folder / "orders.db")}
-    command = [str(cli), "dev", "--no-browser", "--no-reload", "--port", str(port),
-               "--config", str(absolute_config(folder))]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_until_ready(process, url, log)
-        with httpx.Client(base_url=url, timeout=60) as http:
-            yield Server(url=url, db_url=db_url, catalog_path=str(DEMO_CATALOG), log=log, http=http)
-    finally:
-        stop(process)
+    variables = {"CASE_AGENT_DB": db_url, "CASE_AGENT_CATALOG": str(DEMO_CATALOG), "CASE_AGENT_BRAIN": "offline",
+                 "REFUND_AGENT_DB": str(folder / "orders.db")}
+    with langgraph_dev(folder, absolute_config(folder), variables) as (url, log), \
+            httpx.Client(base_url=url, timeout=60) as http:
+        yield Server(url=url, db_url=db_url, catalog_path=str(DEMO_CATALOG), log=log, http=http)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agent_graph.brain.extractors import normalise_value
+from agent_graph.brain.extractors.normalising import normalise_value
 from agent_graph.brain.types import ExtractedValue
 from agent_graph.catalog import Attribute, AttributeType, Catalog, Intent
 from agent_graph.context import Services

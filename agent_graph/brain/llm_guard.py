@@ -26,7 +26,8 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from agent_graph.brain.base import ComposeRequest
-from agent_graph.brain.extractors import extract_values, normalise_value, values_equal
+from agent_graph.brain.extractors.finding import extract_values
+from agent_graph.brain.extractors.normalising import normalise_value, values_equal
 from agent_graph.brain.replies import REPLY_LANGUAGES, classify_reply
 from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import Attribute, AttributeType

@@ -7,7 +7,7 @@ reply classification by rules, and wording from built-in templates.
 from __future__ import annotations
 
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
-from agent_graph.brain.extractors import extract_values, values_before_intent
+from agent_graph.brain.extractors.finding import extract_values, values_before_intent
 from agent_graph.brain.intent import classifier_for
 from agent_graph.brain.replies import ReplyReading, asks_for_person, read_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind

@@ -17,12 +17,12 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent_graph.catalog import Catalog
 from agent_graph.context import Context, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound
 from agent_graph.nodes import atomic
+from agent_graph.nodes.decision import resolution_step
 from agent_graph.nodes.intake import supersede_pending_drafts
-from agent_graph.state import AgentState, Delivery, Plan, Proposal, Trigger, TurnOutcome
+from agent_graph.state import AgentState, Delivery, Plan, Trigger, TurnOutcome
 from agent_graph.store import Case, OutboxItem
 
 ACT = "act"
@@ -53,7 +53,7 @@ def act(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         return {}
     supersede_pending_drafts(runtime, case.id, own_prefix=key)
     case = env.store.case(case.id)
-    return {"proposal": resolution_step(env.catalog, case, set(env.store.current_fields(case.id)))}
+    return {"proposal": resolution_step(env.catalog, case, set(env.store.current_fields(case.id)), why="act resolve: ")}
 
 
 def already_done(pending: list[OutboxItem], case: Case, key: str, note: str) -> dict[str, Any]:
@@ -66,16 +66,3 @@ def already_done(pending: list[OutboxItem], case: Case, key: str, note: str) -> 
     return {"draft_id": draft.id, "plan": Plan(action=action, delivery=Delivery.REVIEW, reason=note),
             "outcome": TurnOutcome(action=action, outbound=Outbound.DRAFTED, status=CaseStatus(case.status),
                                    outbox_id=draft.id, note=note)}
-
-
-def resolution_step(catalog: Catalog, case: Case, fields: set[str]) -> Proposal:
-    """The resolution path for the case as it stands: ask for what is missing, else resolve."""
-    intent = catalog.intent(case.intent)
-    if intent is None:
-        return Proposal(action=Action.REQUEST_INFO, reason="act resolve: the intent is not identified")
-    missing = intent.missing_from(fields)
-    if missing:
-        return Proposal(action=Action.REQUEST_INFO, missing=missing,
-                        reason=f"act resolve: required information missing: {', '.join(missing)}")
-    return Proposal(action=Action.SEND_RESOLUTION, reason=f"act resolve: every required attribute of {intent.id} "
-                                                          f"is known")

@@ -54,14 +54,20 @@ def decide_for_email(catalog: Catalog, case: Case, fields: set[str], understandi
         return Proposal(action=Action.ROUTE_TO_REP, reason="the customer asked for a person")
     if status == CaseStatus.RESOLUTION_PROPOSED and not brings_new_information(catalog, case, update):
         return Proposal(action=Action.ROUTE_TO_REP, reason="reply not understood")
+    return resolution_step(catalog, case, fields)
+
+
+def resolution_step(catalog: Catalog, case: Case, fields: set[str], why: str = "") -> Proposal:
+    """The resolution path for the case as it stands: ask for what is missing, else resolve. ``why``
+    opens each reason (an act says it was asked for)."""
     intent = catalog.intent(case.intent)
     if intent is None:
-        return Proposal(action=Action.REQUEST_INFO, reason="the intent could not be identified")
+        return Proposal(action=Action.REQUEST_INFO, reason=f"{why}the intent could not be identified")
     missing = intent.missing_from(fields)
     if missing:
         return Proposal(action=Action.REQUEST_INFO, missing=missing,
-                        reason=f"required information missing: {', '.join(missing)}")
-    return Proposal(action=Action.SEND_RESOLUTION, reason=f"every required attribute of {intent.id} is known")
+                        reason=f"{why}required information missing: {', '.join(missing)}")
+    return Proposal(action=Action.SEND_RESOLUTION, reason=f"{why}every required attribute of {intent.id} is known")
 
 
 def brings_new_information(catalog: Catalog, case: Case, update: CaseUpdate) -> bool:

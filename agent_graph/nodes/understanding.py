@@ -8,7 +8,8 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent_graph.brain.base import UnderstandRequest, Understanding
-from agent_graph.brain.extractors import normalise_value, values_before_intent
+from agent_graph.brain.extractors.finding import values_before_intent
+from agent_graph.brain.extractors.normalising import normalise_value
 from agent_graph.brain.language import detect_language, long_enough_to_tell
 from agent_graph.brain.llm_guard import flat
 from agent_graph.brain.types import ExtractedValue, IntentGuess
