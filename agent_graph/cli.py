@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -350,6 +351,14 @@ def review(
     respond: Annotated[str | None, typer.Option("--respond", metavar="TEXT",
                                                 help="Feedback: discard the draft, route the case.")] = None,
     ignore: Annotated[bool, typer.Option("--ignore", help="Discard the draft and route the case.")] = False,
+    reviewer: Annotated[str | None, typer.Option("--reviewer", metavar="NAME", envvar="USER",
+                                                 help="Who answers (recorded; default $USER).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", metavar="CODE",
+                                               help="Why the draft is ignored, e.g. wrong_intent (recorded).")] = None,
+    useful: Annotated[bool | None, typer.Option("--useful/--not-useful",
+                                                help="Feedback: was the draft useful (recorded).")] = None,
+    comment: Annotated[str | None, typer.Option("--comment", metavar="TEXT",
+                                                help="Feedback in words (recorded).")] = None,
     db: DbOption = DEFAULT_DB,
     catalog: CatalogOption = None,
     now: NowOption = None,
@@ -394,7 +403,12 @@ def review(
             response = {"type": "response", "args": respond}
         elif ignore:
             response = {"type": "ignore", "args": None}
-        console.print(_result_line(agent.answer_review(found.id, [response])))
+        response.update({key: value for key, value in {"reviewer": reviewer, "reason_code": reason, "useful": useful,
+                                                        "comment": comment}.items() if value is not None})
+        try:
+            console.print(_result_line(agent.answer_review(found.id, [response])))
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
 
 
 @command(cls=ManualCommand)
@@ -448,8 +462,8 @@ def cases(db: DbOption = DEFAULT_DB,
 @command(cls=ManualCommand)
 def show(case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, e.g. CAS-000001.")],
          db: DbOption = DEFAULT_DB) -> None:
-    """A case's timeline: emails, decisions, field changes."""
-    from agent_graph.timeline import case_timeline
+    """A case's timeline: emails, decisions, field changes; and the hand-off summary of a routed case."""
+    from agent_graph.timeline import case_timeline, latest_handoff
 
     store = _store(db, create=False)
     found = store.case_by_number(case)
@@ -462,6 +476,98 @@ def show(case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, 
     for entry in case_timeline(store, found.id):
         table.add_row(entry.at.strftime("%Y-%m-%d %H:%M"), entry.who, entry.what, entry.detail)
     console.print(table)
+    handoff = latest_handoff(store, found.id)
+    if handoff is not None:
+        console.print(f"[bold]Hand-off summary[/] ({handoff.worded_by})\n{handoff.text}", highlight=False)
+
+
+@command(cls=ManualCommand)
+def field(
+    case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, e.g. CAS-000001.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The field (an attribute of the case's intent).")],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="Its value, checked as the agent's values are.")],
+    by: Annotated[str | None, typer.Option("--by", metavar="NAME", envvar="USER",
+                                           help="The representative who sets it (default $USER).")] = None,
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = None,
+) -> None:
+    """Set a case field as a representative: the agent never overwrites it (unless the catalog says
+    agent_may_override_human_edits)."""
+    from agent_graph.context import Context, services
+    from tools.update_case_fields import EditFieldArgs, edit_field
+
+    chosen = _catalog(catalog)
+    store = _store(db, create=False)
+    found = store.case_by_number(case)
+    if found is None:
+        raise _fail(f"no case {case} in {_shown(db)}")
+    if not by:
+        raise _fail("--by NAME: who sets the field (or set $USER)")
+    try:
+        written = edit_field(services(Context(catalog=chosen, store=store)),
+                             EditFieldArgs(case_id=found.id, name=name, value=value, person=by))
+    except CaseAgentError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{found.number}: {written.name} = {written.value} (set by {written.set_by})", highlight=False)
+
+
+@command(cls=ManualCommand)
+def export(
+    fmt: Annotated[str, typer.Option("--format", metavar="[jsonl|csv]", help="JSON Lines or CSV.")] = "jsonl",
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE",
+                                              help="Only what happened at or after DATE (ISO 8601).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Write to FILE (default: stdout).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Cases, messages and interactions in one documented schema (docs/export.md)."""
+    from agent_graph.export import ExportFormat, export_rows, write_export
+
+    if fmt not in {f.value for f in ExportFormat}:
+        raise _fail(f"--format {bounded(fmt, 20)!r}: choose jsonl or csv")
+    start = _since(since)
+    _writable_output("--out", out)
+    store = _store(db, create=False)
+    if out is None:
+        write_export(export_rows(store, start), sys.stdout, ExportFormat(fmt))
+        return
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        count = write_export(export_rows(store, start), handle, ExportFormat(fmt))
+    console.print(f"{count} rows written to {out}", highlight=False)
+
+
+@command(cls=ManualCommand)
+def report(
+    html: Annotated[Path | None, typer.Option("--html", metavar="FILE",
+                                              help="Write an HTML page with charts to FILE.")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE",
+                                              help="Only cases opened at or after DATE (ISO 8601).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Per line of business and intent: resolutions, escalations, information requests, draft acceptance
+    and edits, time to first response and to resolution."""
+    from agent_graph.usage_report import SHORT_HEADER, build_report, render_html, table_rows
+
+    start = _since(since)
+    _writable_output("--html", html)
+    built = build_report(_store(db, create=False), SystemClock().now(), start)
+    table = Table(title="Cases per line of business / intent (docs/export.md explains each column)")
+    for index, name in enumerate(SHORT_HEADER):
+        table.add_column(name, no_wrap=index == 0, justify="left" if index == 0 else "right")
+    for row in table_rows(built):
+        table.add_row(*row)
+    console.print(table)
+    if html is not None:
+        html.write_text(render_html(built), encoding="utf-8")
+        console.print(f"report written to {html}", highlight=False)
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise _fail(f"--since {bounded(value, 60)!r}: not a date such as 2026-03-01 or 2026-03-01T09:00:00Z") from None
 
 
 quarantine_app = typer.Typer(help="Emails that could not be processed: list, show, retry, drop.",

@@ -72,9 +72,9 @@ def _tried(store: CaseStore, case: Case) -> list[str]:
     for message in sent:
         purpose = purposes.get(message.message_id, TemplatePurpose.GENERIC)
         counts[purpose] = counts.get(purpose, 0) + 1
-    names = {TemplatePurpose.REQUEST_INFO: "request(s) for information", TemplatePurpose.FOLLOW_UP: "follow-up(s)",
-             TemplatePurpose.RESOLUTION: "resolution(s) proposed"}
-    tried = [f"{count} {names.get(TemplatePurpose(purpose), 'email(s)')} sent" for purpose, count in counts.items()]
+    names = {TemplatePurpose.REQUEST_INFO: "request(s) for information sent", TemplatePurpose.FOLLOW_UP:
+             "follow-up(s) sent", TemplatePurpose.RESOLUTION: "resolution(s) proposed"}
+    tried = [f"{count} {names.get(TemplatePurpose(purpose), 'email(s) sent')}" for purpose, count in counts.items()]
     discarded = [item for item in drafts if item.status == OutboxStatus.DISCARDED]
     if discarded:
         tried.append(f"{len(discarded)} draft(s) discarded by a representative")

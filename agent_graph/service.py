@@ -33,7 +33,7 @@ from agent_graph.intake.message import InboundEmail
 from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
-from agent_graph.review import pending_request
+from agent_graph.review import parse_human_response, pending_request
 from agent_graph.serde import checkpoint_serde
 from agent_graph.state import Trigger, TurnOutcome, run_input
 from agent_graph.store import Case
@@ -218,6 +218,7 @@ class CaseAgent:
         return receipt, case, graph_input, registered
 
     def _answer_review(self, case_id: int, response: Any) -> TurnResult:
+        parse_human_response(response)  # a malformed answer is refused here, before the run resumes with it
         case = self.env.store.case(case_id)
         if self.pending_review(case_id) is None:
             raise ValueError(f"case {case.number} has no draft waiting for review")

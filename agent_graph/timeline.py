@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from agent_graph.domain import Direction, OutboxStatus
+from agent_graph.handoff import HandoffSummary
+from agent_graph.interactions import InteractionKind
 from agent_graph.store import CaseStore
 
 
@@ -55,3 +57,11 @@ def case_timeline(store: CaseStore, case_id: int) -> list[TimelineEntry]:
 def _short(text: str, limit: int = 90) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def latest_handoff(store: CaseStore, case_id: int) -> HandoffSummary | None:
+    """The hand-off summary of the case's last routing, as its ``routed`` record keeps it; None when the
+    case was never routed (or the catalog records no interactions)."""
+    routed = store.interactions(case_id, kinds=[InteractionKind.ROUTED])
+    stored = routed[-1].detail.get("handoff") if routed else None
+    return HandoffSummary.model_validate(stored) if stored else None

@@ -416,6 +416,29 @@ class CaseStore:
         with self._reading() as c:
             return _records(Case, c.execute(query))
 
+    def cases_since(self, since: datetime | None = None) -> list[Case]:
+        """Cases opened at or after ``since`` (every case without it), oldest first (exports and reports)."""
+        query = select(cases).order_by(cases.c.id)
+        if since is not None:
+            query = query.where(cases.c.created_at >= since)
+        with self._reading() as c:
+            return _records(Case, c.execute(query))
+
+    def messages_since(self, since: datetime | None = None) -> list[Message]:
+        """Messages of cases, at or after ``since``, oldest first (exports)."""
+        query = select(messages).where(messages.c.case_id.is_not(None)).order_by(messages.c.at, messages.c.id)
+        if since is not None:
+            query = query.where(messages.c.at >= since)
+        with self._reading() as c:
+            return _records(Message, c.execute(query))
+
+    def first_replies(self) -> dict[int, datetime]:
+        """When the agent (or a person through it) first wrote to each case's customer, by case id."""
+        query = (select(messages.c.case_id, func.min(messages.c.at)).where(messages.c.direction == Direction.OUTBOUND)
+                 .group_by(messages.c.case_id))
+        with self._reading() as c:
+            return {case_id: at for case_id, at in c.execute(query) if case_id is not None}
+
     def cases_awaiting_reply(self) -> list[Case]:
         """Cases the clock may follow up or close."""
         with self._reading() as c:
