@@ -21,14 +21,10 @@ from agent_graph.nodes.intake import act_source_message
 from agent_graph.service import CaseAgent, TurnResult
 from agent_graph.state import Trigger, run_input
 from agent_graph.store import Case, CaseStore
-from agent_graph.subagent import (
-    CaseResult,
-    LocalCaseSubAgent,
-    MailroomResult,
-    RemoteCaseSubAgent,
-    find_case_ref,
-    result_from_outcome,
-)
+from agent_graph.subagent.contract import CaseResult, MailroomResult, result_from_outcome
+from agent_graph.subagent.local import LocalCaseSubAgent
+from agent_graph.subagent.mailroom import find_case_ref
+from agent_graph.subagent.remote import RemoteCaseSubAgent
 
 
 class ActAction(StrEnum):

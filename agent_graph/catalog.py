@@ -260,7 +260,15 @@ class Catalog(_Strict):
         default_factory=lambda: ["en"], min_length=1, description="Extension: the languages the organisation answers in; default [default_language].")
     default_region: str = Field(default="US", description="Extension: region for phone numbers without +.")
     default_template: Identifier | None = None
-    record_interactions: bool = True
+    record_interactions: bool = Field(
+        default=True, description="Keep every agent action and representative decision (who, the draft as "
+                                  "proposed and as sent, feedback); false keeps only what the case needs, nothing "
+                                  "personal (agent_graph/interactions.py).")
+    agent_may_override_human_edits: bool = Field(
+        default=False, description="Extension: the agent may replace a case field a representative set.")
+    disclosure: str | dict[LanguageCode, str] | None = Field(
+        default=None, description="Extension: a line the sending tool appends to every email the agent sends "
+                                  "(e.g. that an AI drafted it); one text, or one per language.")
     follow_up: FollowUp | None = None
     limits: Limits = Field(default_factory=Limits)
     lines_of_business: list[LineOfBusiness] = Field(min_length=1)

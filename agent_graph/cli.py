@@ -629,7 +629,7 @@ def eval_command(
     try:
         engine = None
         if brain == "llm":
-            from agent_graph.brain.llm import LLMBrain
+            from agent_graph.brain.llm.brain import LLMBrain
 
             engine = LLMBrain.from_env(provider=provider, base_url=base_url, model=model, temperature=temperature,
                                        timeout=timeout, max_retries=max_retries)

@@ -111,7 +111,8 @@ def make_brain(name: str) -> Brain:
 
         return OfflineBrain()
     if name == "llm":
-        from agent_graph.brain.llm import LLMSettings, shared_brain
+        from agent_graph.brain.llm.brain import shared_brain
+        from agent_graph.brain.llm.settings import LLMSettings
 
         return shared_brain(LLMSettings.from_env())
     raise ConfigurationError(f"unknown brain {bounded(name, 60)!r}: choose 'offline' or 'llm'")

@@ -71,7 +71,7 @@ class Actor(StrEnum):
 
 class ResponseType(StrEnum):
     """The five answers of the commercial custom-case-agent contract: what the case agent did (its
-    sub-agent API, ``subagent.py``), and what a custom agent tells the case agent to do
+    sub-agent API, ``agent_graph.subagent``), and what a custom agent tells the case agent to do
     (``custom_agent.py``)."""
 
     QUESTION = "Question"

@@ -70,19 +70,23 @@ def parse_human_response(answer: Any) -> ReviewDecision:
     return ReviewDecision(kind=kind)
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def human_response(pending: dict[str, Any], kind: ReviewKind, *, subject: str | None = None,
-                   body: str | None = None, text: str | None = None) -> dict[str, Any]:
+                   body: str | None = None, text: str | None = None, reviewer: str | None = None,
+                   reason_code: str | None = None, comment: str | None = None) -> dict[str, Any]:
     """The ``HumanResponse`` a representative gives to ``pending`` (the request a case waits on):
     ``edit`` replaces the subject and/or body given (the rest of the draft stays), ``response``
-    carries ``text``. The CLI's ``review`` and the web console build their answers here."""
+    carries ``text``. Who answered, and why a draft was ignored, ride along beside Agent Inbox's
+    ``type`` and ``args``. The CLI's ``review`` and the web console build their answers here."""
+    extra = {key: value for key, value in (("reviewer", reviewer), ("reason_code", reason_code),
+                                           ("comment", comment)) if value}
     if kind is ReviewKind.EDIT:
         args = dict(pending["action_request"]["args"])
         args.update({name: value for name, value in (("subject", subject), ("body", body)) if value is not None})
-        return {"type": kind.value, "args": {"action": pending["action_request"]["action"], "args": args}}
+        return {"type": kind.value, "args": {"action": pending["action_request"]["action"], "args": args}, **extra}
     if kind is ReviewKind.RESPONSE:
-        return {"type": kind.value, "args": text or ""}
-    return {"type": kind.value, "args": None}
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+        return {"type": kind.value, "args": text or "", **extra}
+    return {"type": kind.value, "args": None, **extra}

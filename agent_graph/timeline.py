@@ -32,14 +32,12 @@ def case_timeline(store: CaseStore, case_id: int) -> list[TimelineEntry]:
             entries.append(TimelineEntry(at=m.at, who="agent", what="email out", order=3, ref=f"message:{m.id}",
                                          detail=f"to {m.to_addresses}: {m.subject} — {_short(m.body_text)}"))
     for f in store.field_history(case_id):
-        person, _, name = f.extractor.partition(":")  # a representative's edit: "person:NAME"
-        entries.append(TimelineEntry(at=f.set_at, who=name if person == "person" and name else "agent",
-                                     what="field", order=1,
+        entries.append(TimelineEntry(at=f.set_at, who=f.set_by or "agent", what="field", order=1,
                                      detail=f"{f.name} = {f.value} ({f.extractor}, {f.confidence:.2f})"))
     for i in store.interactions(case_id):
         if i.kind == "update_case_fields":
             continue
-        entries.append(TimelineEntry(at=i.at, who=i.actor, what=i.kind, detail=i.summary, order=2,
+        entries.append(TimelineEntry(at=i.at, who=i.actor_name or i.actor, what=i.kind, detail=i.summary, order=2,
                                      ref=f"interaction:{i.id}"))
     for d in store.outbox(case_id):
         if d.status == OutboxStatus.FAILED:

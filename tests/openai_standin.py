@@ -478,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             while time.monotonic() < deadline and server._state.served < args.max_requests:
                 time.sleep(0.2)
             return 0
-        from agent_graph.brain.llm import LLMBrain, LLMProvider, LLMSettings
+        from agent_graph.brain.llm.brain import LLMBrain
+        from agent_graph.brain.llm.settings import LLMProvider, LLMSettings
 
         brain = LLMBrain(LLMSettings(provider=LLMProvider.COMPATIBLE, base_url=server.base_url,
                                      model=f"standin-{args.mode}", max_retries=0))

@@ -14,6 +14,9 @@ from starlette.testclient import TestClient
 from agent_graph.console.app import create_app
 from agent_graph.console.users import UserError, add_user, authenticate
 from agent_graph.domain import CaseStatus, Direction, Outbound, OutboxStatus
+from agent_graph.interactions import InteractionKind, InteractionQuery, find
+from agent_graph.review import human_response, parse_human_response
+from agent_graph.state import ReviewKind
 from agent_graph.store import CaseStore
 from tests.conftest import email
 from tests.test_review import REPAIR
@@ -182,8 +185,6 @@ def test_ignore_with_a_reason_routes_the_case_and_records_why(client, store):
     assert answer.status_code == 303
     assert store.case(1).status == CaseStatus.WITH_REPRESENTATIVE
     assert store.outbox(1)[-1].status == OutboxStatus.DISCARDED
-    reason = [i for i in store.interactions(1) if i.kind == "draft_ignored_reason"]
-    assert [i.detail for i in reason] == [{"user": "alice", "reason_code": "wrong_intent", "comment": "it is a return"}]
     bad = client.post("/cases/CAS-000001/review", data={"csrf": token, "decision": "ignore", "reason": "bored"})
     assert bad.status_code == 400
 
@@ -194,9 +195,11 @@ def test_a_field_edited_by_a_person_carries_their_name(client, store):
                                                           "value": "2026-04-01"})
     assert answer.status_code == 303
     field = store.current_fields(1)["preferred_date"]
-    assert (field.value, field.extractor, field.message_id) == ("2026-04-01", "person:alice", None)
+    assert (field.value, field.set_by, field.message_id) == ("2026-04-01", "alice", None)
     page = client.get("/cases/CAS-000001").text
-    assert "person:alice" in page and "alice set preferred_date = 2026-04-01" in page
+    assert "set by alice" in page and "preferred_date = 2026-04-01 (was 2026-03-10)" in page
+    (edited,) = find(store, InteractionQuery(case_id=1, kinds=[InteractionKind.FIELD_EDITED]))
+    assert (edited.actor_name, edited.detail["before"]) == ("alice", "2026-03-10")
     refused = client.post("/cases/CAS-000001/fields", data={"csrf": token, "name": "status", "value": "closed"})
     assert refused.status_code == 409 and "has no field" in refused.text
 
@@ -208,7 +211,7 @@ def test_take_over_and_hand_back(client, agent, store):
     agent.answer_review(1, {"type": "accept", "args": None})
     status = store.case(1).status
     assert client.post("/cases/CAS-000001/take-over", data={"csrf": token}).status_code == 303
-    assert (store.case(1).status, store.case(1).queue) == (CaseStatus.WITH_REPRESENTATIVE, "person:alice")
+    assert (store.case(1).status, store.case(1).queue) == (CaseStatus.WITH_REPRESENTATIVE, "alice")
     assert client.post("/cases/CAS-000001/hand-back", data={"csrf": token}).status_code == 303
     assert store.case(1).status == status
     assert [i.kind for i in store.interactions(1)][-2:] == ["taken_over", "handed_back"]
@@ -219,8 +222,23 @@ def test_feedback_on_a_suggestion(client, store):
     answer = client.post("/cases/CAS-000001/feedback", headers={"HX-Request": "true"},
                          data={"csrf": token, "target": "draft:1", "useful": "no", "comment": "too formal"})
     assert answer.status_code == 200 and "not useful" in answer.text and "<html" not in answer.text
-    feedback = [i.detail for i in store.interactions(1) if i.kind == "feedback"]
-    assert feedback == [{"user": "alice", "target": "draft:1", "useful": False, "comment": "too formal"}]
+    (given,) = find(store, InteractionQuery(case_id=1, kinds=[InteractionKind.FEEDBACK]))
+    assert (given.actor_name, given.useful, given.comment, given.outbox_id) == ("alice", False, "too formal", 1)
+    assert given.detail == {"target": "draft:1"}
+    for target in ("draft:99", "message:1000", "interaction:x"):  # not one of this case's
+        refused = client.post("/cases/CAS-000001/feedback", data={"csrf": token, "target": target, "useful": "yes"})
+        assert refused.status_code in (400, 404)
+    assert len(find(store, InteractionQuery(kinds=[InteractionKind.FEEDBACK]))) == 1
+
+
+def test_the_console_answers_as_the_cli_does_and_says_who_and_why():
+    pending = {"action_request": {"action": "send_email", "args": {"to": "a@b.example", "subject": "S", "body": "B"}}}
+    assert human_response(pending, ReviewKind.EDIT, body="B2", reviewer="alice") == {
+        "type": "edit", "args": {"action": "send_email", "args": {"to": "a@b.example", "subject": "S", "body": "B2"}},
+        "reviewer": "alice"}
+    assert human_response(pending, ReviewKind.IGNORE, reviewer="bob", reason_code="wrong_intent", comment="c") == {
+        "type": "ignore", "args": None, "reviewer": "bob", "reason_code": "wrong_intent", "comment": "c"}
+    assert parse_human_response(human_response(pending, ReviewKind.RESPONSE, text="call her")).text == "call her"
 
 
 def test_users_add_from_the_command_line(tmp_path):

@@ -57,7 +57,7 @@ def server_config(folder: Path) -> Path:
         "dependencies": [str(REPO)],
         "graphs": {**{f"scripted_{name}": f"{SUITE / 'scripted_agents.py'}:{name}" for name in SERVED},
                    "case_agent": f"{REPO / 'agent_graph' / 'graph.py'}:graph",
-                   "mailroom": f"{REPO / 'agent_graph' / 'subagent.py'}:mailroom_graph"},
+                   "mailroom": f"{REPO / 'agent_graph' / 'subagent' / 'mailroom.py'}:mailroom_graph"},
         "http": {"app": f"{REPO / 'agent_graph' / 'server_app.py'}:app"},
         "env": {},
     }

@@ -23,19 +23,11 @@ import openai
 import pytest
 
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
-from agent_graph.brain.llm import (
-    DRAFT_SCHEMA_NAME,
-    LLMBrain,
-    LLMConfigError,
-    LLMProvider,
-    LLMSettings,
-    StructuredMethod,
-    catalog_text,
-    classify_failure,
-    load_prompts,
-    retry_after_seconds,
-    understanding_schema,
-)
+from agent_graph.brain.llm.brain import LLMBrain
+from agent_graph.brain.llm.prompts import catalog_text, load_prompts
+from agent_graph.brain.llm.retries import classify_failure, retry_after_seconds
+from agent_graph.brain.llm.schema import DRAFT_SCHEMA_NAME, understanding_schema
+from agent_graph.brain.llm.settings import LLMConfigError, LLMProvider, LLMSettings, StructuredMethod
 from agent_graph.brain.llm_guard import (
     DetailKind,
     UngroundedDraftError,
@@ -536,7 +528,7 @@ def test_a_drafted_email_with_an_invented_link_is_held(endpoint, vcr, catalog, s
 def test_compose_raises_a_policy_violation_for_ungrounded_details(catalog):
     class Canned(LLMBrain):
         def _ask(self, *args: Any, **kwargs: Any) -> Any:
-            from agent_graph.brain.llm import ModelDraft
+            from agent_graph.brain.llm.schema import ModelDraft
 
             return ModelDraft(body="Pay the $40 fee at https://pay.example/x", language="en")
 

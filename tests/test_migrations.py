@@ -4,7 +4,6 @@ database of a newer release is refused untouched; ``case-agent migrate`` says wh
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from pathlib import Path
 
@@ -23,10 +22,10 @@ from agent_graph.store import CaseStore, OutboxItem
 from agent_graph.store.migration import Before, current_revision, head
 from agent_graph.store.schema import metadata
 from tests.conftest import REPO, T0, email
+from tests.later_migrations import undo_later_migrations
 
 pytestmark = pytest.mark.both_databases
 
-MIGRATIONS = REPO / "agent_graph/store/migrations/versions"
 BEFORE_MIGRATIONS = REPO / "tests/fixtures/store-before-migrations.sql"
 """A database the release before migrations made (``sqlite3 .dump``): two cases, one of them with a
 draft waiting for review, and a quarantined email."""
@@ -43,22 +42,12 @@ def _migrate(db: str) -> str:
     return " ".join(result.output.split())
 
 
-def tables_of_later_migrations() -> list[str]:
-    """The tables migrations after the baseline add: a database made before migrations has none of them."""
-    spec = importlib.util.spec_from_file_location("baseline", MIGRATIONS / "0001_baseline.py")
-    assert spec is not None and spec.loader is not None
-    baseline = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(baseline)
-    return [name for name in metadata.tables if name not in baseline.BASELINE.tables]
-
-
 def _as_the_first_release_made_it(connection: Connection) -> None:
     """No version table, nor the tables, columns and indexes added since the first release."""
     connection.execute(text("DROP TABLE alembic_version"))
-    for table in tables_of_later_migrations():
-        connection.execute(text(f"DROP TABLE {table}"))
     connection.execute(text("DROP TABLE quarantine"))
     connection.execute(text("DROP INDEX ix_outbox_delivery"))
+    undo_later_migrations(lambda sql: connection.execute(text(sql)))
     for table, column in ADDED_AFTER_THE_FIRST_RELEASE:
         connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
 

@@ -12,6 +12,7 @@ from agent_graph.brain.types import ExtractedValue
 from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import RECORDS, OutboxItem
+from tests.later_migrations import undo_later_migrations
 
 pytestmark = [pytest.mark.timeout(180, method="thread"),  # threads share the store: fail, never hang
               pytest.mark.both_databases]
@@ -112,8 +113,6 @@ def test_mail_sent_before_delivery_was_a_step_counts_as_delivered_in_an_older_st
     """`case-agent run` must not send again what an earlier release sent (it had no delivered_at)."""
     import sqlite3
 
-    from tests.test_migrations import tables_of_later_migrations
-
     path = tmp_path / "old.db"
     store = CaseStore(f"sqlite:///{path}")
     case = _case(store)
@@ -122,8 +121,7 @@ def test_mail_sent_before_delivery_was_a_step_counts_as_delivered_in_an_older_st
     store.close()
     with sqlite3.connect(path) as connection:  # the outbox as the earlier release made it
         connection.execute("DROP TABLE alembic_version")  # made before migrations
-        for table in tables_of_later_migrations():
-            connection.execute(f"DROP TABLE {table}")
+        undo_later_migrations(connection.execute)
         connection.execute("DROP INDEX ix_outbox_delivery")
         for column in ("delivered_at", "attempts", "next_attempt_at", "delivery_error"):
             connection.execute(f"ALTER TABLE outbox DROP COLUMN {column}")

@@ -20,13 +20,13 @@ from agent_graph.subagent import (
     CaseResult,
     EmailFields,
     LocalCaseSubAgent,
-    MailroomResult,
     ResponseType,
     SubAgentError,
     case_agent_subgraph,
     case_agent_tool,
-    mailroom_graph,
 )
+from agent_graph.subagent.contract import MailroomResult
+from agent_graph.subagent.mailroom import mailroom_graph
 from tests.conftest import REPO, email
 
 RETURN_COMPLETE = ("Hi, I want to return the bike I bought, the frame is too big for me. "

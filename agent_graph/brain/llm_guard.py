@@ -1,6 +1,6 @@
 """Code that disposes of what a language model proposes.
 
-The language-model brain (``llm.py``) runs every model answer through these checks before any
+The language-model brain (``brain/llm/``) runs every model answer through these checks before any
 of it reaches the graph; the graph's own guards (``nodes/understanding.record_fields``,
 ``tools/update_case_fields``, ``tools/send_email``) then apply the catalog and the policy
 again. Everything here is plain, deterministic code with no network: a model cannot talk its

@@ -1,8 +1,9 @@
 """What a representative does to a case from the console, besides answering a review.
 
-Each is one function the console's routes call, and each is recorded as an interaction of the
-representative (who, what, when). Answering a review goes through the agent's one review path
-(:meth:`agent_graph.service.CaseAgent.answer_review`), as the CLI and Agent Inbox do.
+Each is one function the console's routes call, recorded through :mod:`agent_graph.interactions`
+(who, what, when). Answering a review goes through the agent's one review path
+(:meth:`agent_graph.service.CaseAgent.answer_review`), as the CLI and Agent Inbox do: the console
+only builds the answer (:func:`agent_graph.review.human_response`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from agent_graph.brain.types import ExtractedValue
-from agent_graph.catalog import Catalog
-from agent_graph.clock import Clock
+from agent_graph.context import Services
 from agent_graph.domain import Actor, CaseStatus
 from agent_graph.errors import CaseAgentError
+from agent_graph.interactions import InteractionKind, InteractionQuery, NewInteraction, find, person, record
 from agent_graph.store import Case, CaseStore
 
-PERSON = "person"
-"""The provenance (``extractor``) of a field a representative wrote: ``person:NAME``."""
+DRAFT_TARGET = "draft:"
 
 
 class ConsoleActionError(CaseAgentError):
@@ -27,7 +27,7 @@ class ConsoleActionError(CaseAgentError):
 
 
 class IgnoreReason(StrEnum):
-    """Why a representative discarded a draft (recorded with the ignore)."""
+    """Why a representative discarded a draft (its ``reason_code``)."""
 
     WRONG_INTENT = "wrong_intent"
     WRONG_INFORMATION = "wrong_information"
@@ -38,77 +38,89 @@ class IgnoreReason(StrEnum):
 
 
 class Feedback(BaseModel):
-    """Useful or not, with an optional comment, on one suggestion of the agent (``target``: what it was)."""
+    """Useful or not, with an optional comment, on one suggestion of the agent (``target``: which)."""
 
-    target: str = Field(max_length=100, description="'draft:ID', 'interaction:ID' or 'message:ID'")
+    target: str = Field(max_length=100, pattern=r"^(draft|interaction|message):\d+$",
+                        description="'draft:ID', 'interaction:ID' or 'message:ID' (a timeline entry's ref)")
     useful: bool
     comment: str = Field(default="", max_length=2000)
 
 
-def edited_fields(catalog: Catalog, store: CaseStore, case: Case) -> list[str]:
+def editable_fields(env: Services, case: Case) -> list[str]:
     """The fields a representative may set on the case: its intent's attributes and any field it has."""
-    intent = catalog.intent(case.intent)
+    intent = env.catalog.intent(case.intent)
     names = [a.name for a in intent.attributes] if intent else []
-    return names + [name for name in store.current_fields(case.id) if name not in names]
+    return names + [name for name in env.store.current_fields(case.id) if name not in names]
 
 
-def edit_field(catalog: Catalog, store: CaseStore, clock: Clock, case: Case, user: str, name: str,
-               value: str) -> None:
-    """Write a field as a person: a new row of the field's history, provenance ``person:USER``."""
+def edit_field(env: Services, case: Case, user: str, name: str, value: str) -> None:
+    """Write a field as a person: a new row of the field's history, set by them (``set_by``)."""
     value = value.strip()
-    if name not in edited_fields(catalog, store, case):
+    if name not in editable_fields(env, case):
         raise ConsoleActionError(f"{case.number} has no field {name[:64]!r} (its intent's attributes and its fields)")
     if not value:
         raise ConsoleActionError(f"{name}: give a value (a field cannot be emptied, only corrected)")
-    now = clock.now()
-    previous = store.current_fields(case.id).get(name)
-    with store.unit_of_work():
-        store.write_fields(case.id, [ExtractedValue(name=name, value=value, span=value, confidence=1.0,
-                                                    extractor=f"{PERSON}:{user}"[:64])], None, now)
-        store.record(case.id, Actor.REPRESENTATIVE, "field_edited", f"{user} set {name} = {value}", now,
-                     {"user": user, "field": name, "value": value,
-                      "previous": previous.value if previous else None})
+    previous = env.store.current_fields(case.id).get(name)
+    with env.store.unit_of_work():
+        env.store.write_fields(case.id, [ExtractedValue(name=name, value=value, span="", confidence=1.0,
+                                                        extractor="representative")],
+                               None, env.clock.now(), set_by=person(env, user))
+        record(env, NewInteraction(kind=InteractionKind.FIELD_EDITED, case_id=case.id, actor=Actor.REPRESENTATIVE,
+                                   actor_name=user, summary=f"{name} = {value}"
+                                   + (f" (was {previous.value})" if previous else ""),
+                                   detail={"name": name, "value": value,
+                                           "before": previous.value if previous else None}))
 
 
-def take_over(store: CaseStore, clock: Clock, case: Case, user: str) -> Case:
+def take_over(env: Services, case: Case, user: str) -> Case:
     """The representative owns the case: the agent records what the customer writes and answers nothing."""
     if case.status == CaseStatus.WITH_REPRESENTATIVE:
         raise ConsoleActionError(f"{case.number} is with a representative already")
     if case.status == CaseStatus.PENDING_REVIEW:
         raise ConsoleActionError(f"{case.number} has a draft waiting for review: answer it first")
-    now = clock.now()
-    with store.unit_of_work():
-        taken = store.update_case(case.id, now, status=CaseStatus.WITH_REPRESENTATIVE, queue=f"{PERSON}:{user}"[:100])
-        store.record(case.id, Actor.REPRESENTATIVE, "taken_over", f"{user} took the case over", now,
-                     {"user": user, "status_before": case.status, "queue_before": case.queue})
+    with env.store.unit_of_work():
+        taken = env.store.update_case(case.id, env.clock.now(), status=CaseStatus.WITH_REPRESENTATIVE,
+                                      queue=person(env, user)[:100])
+        record(env, NewInteraction(kind=InteractionKind.TAKEN_OVER, case_id=case.id, actor=Actor.REPRESENTATIVE,
+                                   actor_name=user, summary="took the case over",
+                                   detail={"status_before": case.status, "queue_before": case.queue}))
     return taken
 
 
-def hand_back(store: CaseStore, clock: Clock, case: Case, user: str) -> Case:
+def hand_back(env: Services, case: Case, user: str) -> Case:
     """The agent answers the case again, from the status it had when a person took it over (a case the
     agent routed goes back as new: its next email is decided afresh)."""
     if case.status != CaseStatus.WITH_REPRESENTATIVE:
         raise ConsoleActionError(f"{case.number} is not with a representative (it is {case.status})")
-    taken = [i for i in store.interactions(case.id) if i.kind == "taken_over"]
+    taken = find(env.store, InteractionQuery(case_id=case.id, kinds=[InteractionKind.TAKEN_OVER]))
     before = taken[-1].detail if taken else {}
     status = before.get("status_before") or CaseStatus.NEW
-    now = clock.now()
-    with store.unit_of_work():
-        back = store.update_case(case.id, now, status=status, queue=before.get("queue_before"))
-        store.record(case.id, Actor.REPRESENTATIVE, "handed_back", f"{user} handed the case back to the agent "
-                     f"({status})", now, {"user": user, "status": status})
+    with env.store.unit_of_work():
+        back = env.store.update_case(case.id, env.clock.now(), status=status, queue=before.get("queue_before"))
+        record(env, NewInteraction(kind=InteractionKind.HANDED_BACK, case_id=case.id, actor=Actor.REPRESENTATIVE,
+                                   actor_name=user, summary=f"handed the case back to the agent ({status})",
+                                   detail={"status": status}))
     return back
 
 
-def record_feedback(store: CaseStore, clock: Clock, case: Case, user: str, feedback: Feedback) -> None:
+def give_feedback(env: Services, case: Case, user: str, feedback: Feedback) -> None:
+    """Useful / not useful on a suggestion of the agent (a draft: its outbox id is recorded too)."""
+    kind, _, number = feedback.target.partition(":")
     verdict = "useful" if feedback.useful else "not useful"
-    store.record(case.id, Actor.REPRESENTATIVE, "feedback",
-                 f"{user}: {feedback.target} {verdict}" + (f" — {feedback.comment}" if feedback.comment else ""),
-                 clock.now(), {"user": user, **feedback.model_dump()})
+    record(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=case.id, actor=Actor.REPRESENTATIVE,
+                               actor_name=user, summary=f"{feedback.target}: {verdict}"
+                               + (f": {feedback.comment}" if feedback.comment else ""),
+                               outbox_id=int(number) if kind + ":" == DRAFT_TARGET else None,
+                               useful=feedback.useful, comment=feedback.comment or None,
+                               detail={"target": feedback.target}))
 
 
-def record_ignore_reason(store: CaseStore, clock: Clock, case: Case, user: str, reason: IgnoreReason,
-                         comment: str) -> None:
-    store.record(case.id, Actor.REPRESENTATIVE, "draft_ignored_reason", f"{user}: {reason.value}"
-                 + (f" — {comment}" if comment else ""), clock.now(),
-                 {"user": user, "reason_code": reason.value, "comment": comment})
+def belongs_to(store: CaseStore, case: Case, feedback: Feedback) -> bool:
+    """Whether the feedback's target is one of the case's (a draft, interaction or message of it)."""
+    kind, _, number = feedback.target.partition(":")
+    pk = int(number)
+    if kind == "draft":
+        return any(item.id == pk for item in store.outbox(case.id))
+    if kind == "message":
+        return any(message.id == pk for message in store.messages(case.id))
+    return any(entry.id == pk for entry in store.interactions(case.id))

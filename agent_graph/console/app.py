@@ -42,12 +42,14 @@ from agent_graph.errors import CaseAgentError
 from agent_graph.review import human_response
 from agent_graph.service import CaseAgent
 from agent_graph.state import ReviewKind
-from agent_graph.store import Case
+from agent_graph.store import Case, Interaction
 from agent_graph.timeline import case_timeline
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
+ROUTE_RECORDS = ("routed", "route_to_rep")
+"""The records of a routing: the hand-off's (``interactions.InteractionKind.ROUTED``), the agent's decision's."""
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_HOURS = 12
@@ -117,14 +119,14 @@ class Console:
         fields = store.current_fields(case.id)
         drafts = store.pending_drafts(case.id)
         pending = self.agent.pending_review(case.id)
-        routes = [i for i in store.interactions(case.id) if i.kind == "route_to_rep"]
+        routes = [i for i in store.interactions(case.id) if i.kind in ROUTE_RECORDS]
         return {
             "case": case, "intent": intent, "fields": fields, "timeline": case_timeline(store, case.id),
-            "editable": actions.edited_fields(catalog, store, case),
+            "editable": actions.editable_fields(self.env, case),
             "missing": intent.missing_from(fields) if intent else [],
             "pending": pending, "draft": drafts[-1] if drafts and pending else None,
             "template": catalog.template(drafts[-1].template_id) if drafts and pending else None,
-            "handoff": routes[-1] if routes and case.status == CaseStatus.WITH_REPRESENTATIVE else None,
+            "handoff": _handoff(routes[-1]) if routes and case.status == CaseStatus.WITH_REPRESENTATIVE else None,
         }
 
     # --- changes ----------------------------------------------------------------------------------
@@ -144,11 +146,9 @@ class Console:
                 raise actions.ConsoleActionError(f"{case.number} has no draft waiting for review: "
                                                  f"it was answered meanwhile")
             response = human_response(pending, kind, subject=_field(form, "subject"), body=_field(form, "body"),
-                                      text=_field(form, "text"))
+                                      text=_field(form, "text"), reviewer=user,
+                                      reason_code=reason.value if reason else None, comment=_field(form, "comment"))
             result = self.agent.answer_review(case.id, [response])
-            if reason is not None:
-                actions.record_ignore_reason(self.env.store, self.env.clock, case, user, reason,
-                                             _field(form, "comment") or "")
             return f"{kind.value}: {result.outcome.note or result.outcome.action or 'done'}"
 
         return await self._changed(request, case, answer)
@@ -159,8 +159,7 @@ class Console:
         name, value = str(form.get("name", "")), str(form.get("value", ""))
 
         def edit() -> str:
-            actions.edit_field(self.env.catalog, self.env.store, self.env.clock, case, request.session["user"],
-                               name, value)
+            actions.edit_field(self.env, case, request.session["user"], name, value)
             return f"{name} saved"
 
         return await self._changed(request, case, edit)
@@ -170,7 +169,7 @@ class Console:
         case = self._case(request)
 
         def take() -> str:
-            actions.take_over(self.env.store, self.env.clock, case, request.session["user"])
+            actions.take_over(self.env, case, request.session["user"])
             return "you own the case now: the agent answers nothing until you hand it back"
 
         return await self._changed(request, case, take)
@@ -180,7 +179,7 @@ class Console:
         case = self._case(request)
 
         def give_back() -> str:
-            back = actions.hand_back(self.env.store, self.env.clock, case, request.session["user"])
+            back = actions.hand_back(self.env, case, request.session["user"])
             return f"the agent answers the case again (status {back.status})"
 
         return await self._changed(request, case, give_back)
@@ -193,8 +192,9 @@ class Console:
                                      comment=str(form.get("comment", "")))
         except ValidationError as exc:
             raise HTTPException(400, f"feedback: {exc.errors()[0]['msg']}") from None
-        await run_in_threadpool(actions.record_feedback, self.env.store, self.env.clock, case,
-                                request.session["user"], given)
+        if not await run_in_threadpool(actions.belongs_to, self.env.store, case, given):
+            raise HTTPException(404, f"{case.number} has no {given.target}")
+        await run_in_threadpool(actions.give_feedback, self.env, case, request.session["user"], given)
         if request.headers.get("hx-request"):  # htmx swaps the form for the thank-you
             return self.render(request, "feedback_done.html", feedback=given)
         return RedirectResponse(f"/cases/{case.number}?{urlencode({'message': 'feedback recorded'})}", status_code=303)
@@ -213,6 +213,12 @@ class Console:
         if case is None:
             raise HTTPException(404, f"no case {request.path_params['number'][:40]}")
         return case
+
+
+def _handoff(routed: Interaction) -> str:
+    """The hand-off summary of a routing (its record's ``handoff``), else what the record says."""
+    summary = routed.detail.get("handoff")
+    return str(summary["text"]) if isinstance(summary, dict) and summary.get("text") else routed.summary
 
 
 def _field(form: FormData, name: str) -> str | None:

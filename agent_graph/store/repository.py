@@ -440,13 +440,15 @@ class CaseStore:
             return _records(CaseField, c.execute(_FIELDS, {"pk": case_id}))
 
     def write_fields(self, case_id: int, values: Sequence[ExtractedValue], message_id: int | None,
-                     at: datetime) -> None:
+                     at: datetime, set_by: str | None = None) -> None:
+        """Write values to a case's fields; ``set_by`` names the person who set them (None: the agent)."""
         if not values:
             return
         with self._writing() as c:
             c.execute(_INSERT[case_fields.name], [
                 {"case_id": case_id, "name": v.name, "value": v.value, "message_id": message_id,
-                 "extractor": v.extractor, "confidence": v.confidence, "span": v.span, "set_at": at}
+                 "extractor": v.extractor, "confidence": v.confidence, "span": v.span, "set_at": at,
+                 "set_by": set_by}
                 for v in values
             ])
 
@@ -629,15 +631,24 @@ class CaseStore:
 
     # --- interactions ----------------------------------------------------------------------
     def record(self, case_id: int | None, actor: Actor, kind: str, summary: str, at: datetime,
-               detail: dict[str, Any] | None = None) -> None:
+               detail: dict[str, Any] | None = None, **columns: Any) -> None:
+        """Add an interaction; ``columns`` are its typed columns (``agent_graph.interactions`` fills them)."""
         with self._writing() as c:
-            c.execute(_INSERT[interactions.name], {"case_id": case_id, "at": at, "actor": actor, "kind": kind,
-                                             "summary": summary, "detail": detail or {}})
+            c.execute(_INSERT[interactions.name], {"case_id": case_id, "at": at, "actor": actor,
+                                                   "kind": kind, "summary": summary, "detail": detail or {}, **columns})
 
-    def interactions(self, case_id: int | None = None) -> list[Interaction]:
+    def interactions(self, case_id: int | None = None, since: datetime | None = None,
+                     kinds: Sequence[str] = (), until: datetime | None = None) -> list[Interaction]:
+        """Interactions oldest first: of one case, at or after ``since``, before ``until``, of these kinds."""
         query = select(interactions).order_by(interactions.c.id)
         if case_id is not None:
             query = query.where(interactions.c.case_id == case_id)
+        if since is not None:
+            query = query.where(interactions.c.at >= since)
+        if until is not None:
+            query = query.where(interactions.c.at < until)
+        if kinds:
+            query = query.where(interactions.c.kind.in_(list(kinds)))
         with self._reading() as c:
             return _records(Interaction, c.execute(query))
 

@@ -110,6 +110,8 @@ case_fields = Table(
     Column("confidence", Float, nullable=False),
     Column("span", Text),
     Column("set_at", UTCDateTime(), nullable=False),
+    # Added by migration 0005: the person who set the value (None: the agent); the agent leaves it alone.
+    Column("set_by", String(200)),
 )
 
 outbox = Table(
@@ -137,6 +139,9 @@ outbox = Table(
     Column("attempts", Integer),
     Column("next_attempt_at", UTCDateTime()),
     Column("delivery_error", Text),
+    # Added by migration 0005: the draft as the agent proposed it, kept when a representative edited it.
+    Column("proposed_subject", Text),
+    Column("proposed_body", Text),
     Index("ix_outbox_delivery", "status", "delivered_at"),
 )
 
@@ -149,6 +154,18 @@ interactions = Table(
     Column("kind", String(40), nullable=False),
     Column("summary", Text, nullable=False, default=""),
     Column("detail", JSON, nullable=False, default=dict),
+    # Added by migration 0005 (``agent_graph/interactions.py``): what reports and exports read.
+    Column("actor_name", String(200)),
+    Column("outbox_id", Integer),
+    Column("template_id", String(64)),
+    Column("catalog_version", String(40)),
+    Column("prompt_version", String(100)),
+    Column("edit_size", Integer),
+    Column("decision_seconds", Float),
+    Column("useful", Boolean),
+    Column("comment", Text),
+    Column("reason_code", String(64)),
+    Index("ix_interactions_at", "at"),
 )
 
 active_runs = Table(
@@ -233,6 +250,8 @@ class CaseField:
     confidence: float
     span: str | None
     set_at: datetime
+    set_by: str | None = None
+    """The person who set the value (``interactions.edit_field``); None when the agent did."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -287,6 +306,10 @@ class OutboxItem:
     attempts: int | None = None
     next_attempt_at: datetime | None = None
     delivery_error: str | None = None
+    proposed_subject: str | None = None
+    """The subject as the agent proposed it, when a representative edited it (else None: as proposed)."""
+    proposed_body: str | None = None
+    """The body as the agent proposed it, when a representative edited it (else None: as proposed)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -300,6 +323,19 @@ class Interaction:
     kind: str
     summary: str
     detail: dict[str, Any] = field(default_factory=dict)
+    actor_name: str | None = None
+    """Who: the representative's name, or None for the agent and the system."""
+    outbox_id: int | None = None
+    template_id: str | None = None
+    catalog_version: str | None = None
+    prompt_version: str | None = None
+    edit_size: int | None = None
+    """Characters a representative changed in a draft (inserted plus deleted)."""
+    decision_seconds: float | None = None
+    """Seconds from the draft to the representative's decision on it."""
+    useful: bool | None = None
+    comment: str | None = None
+    reason_code: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

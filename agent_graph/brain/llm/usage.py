@@ -1,0 +1,62 @@
+"""Accounting of model calls: one :class:`CallRecord` per step (retries included), and the
+:class:`ModelUsage` counters of a brain's lifetime (calls, tokens, fallbacks, what code refused)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agent_graph.brain.llm.retries import FallbackReason
+
+
+class CallRecord(BaseModel):
+    """One model call (one step: understand or compose), retries included."""
+
+    step: Literal["understand", "compose"]
+    prompt_version: str
+    outcome: Literal["ok", "fallback"]
+    reason: FallbackReason | None = None
+    attempts: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    latency_seconds: float = 0.0
+
+
+class ModelUsage(BaseModel):
+    """Counters for a brain's lifetime (one eval run, or one worker process)."""
+
+    calls: int = Field(default=0, description="model calls, one per step that asked the model")
+    attempts: int = Field(default=0, description="HTTP requests, retries included")
+    understand_calls: int = 0
+    compose_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    latency_seconds: float = 0.0
+    fallbacks: dict[str, int] = Field(default_factory=dict, description="steps done by the offline engine, by reason")
+    dropped_values: int = Field(default=0, description="values whose span did not support them")
+    held_drafts: int = Field(default=0, description="drafted emails not sent: ungrounded details")
+    injection_flags: int = Field(default=0, description="emails the model found trying to instruct the agent")
+    contradicted_intents: int = Field(default=0, description="model intents the offline classifier contradicted")
+
+    def add(self, record: CallRecord) -> None:
+        self.calls += 1
+        self.attempts += record.attempts
+        if record.step == "understand":
+            self.understand_calls += 1
+        else:
+            self.compose_calls += 1
+        self.prompt_tokens += record.prompt_tokens
+        self.completion_tokens += record.completion_tokens
+        self.cached_prompt_tokens += record.cached_prompt_tokens
+        self.latency_seconds += record.latency_seconds
+        if record.reason is not None:
+            self.fallbacks[record.reason.value] = self.fallbacks.get(record.reason.value, 0) + 1
+
+
+def usage_of(raw: Any) -> tuple[int, int, int]:
+    usage = getattr(raw, "usage_metadata", None) or {}
+    details = usage.get("input_token_details") or {}
+    return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), int(details.get("cache_read", 0) or 0)
