@@ -73,6 +73,27 @@ def test_pages_need_a_signed_in_user(app):
         assert anonymous.post("/cases/CAS-000001/take-over", data={}).status_code == 401
 
 
+def test_pages_forbid_framing_and_foreign_scripts_and_the_cookie_stays_here(app):
+    with TestClient(app, follow_redirects=False) as client:
+        page = client.get("/login")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "script-src" not in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    cookie = page.headers["set-cookie"].lower()
+    assert cookie.startswith("case_agent_console=") and "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_the_console_does_not_start_without_a_user(tmp_path):
+    from typer.testing import CliRunner
+
+    from agent_graph.cli import app as cli
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    CaseStore(url).close()
+    result = CliRunner().invoke(cli, ["console", "--db", url])
+    assert result.exit_code == 2 and "no console user" in result.output and "case-agent users add" in result.output
+
+
 def test_a_wrong_password_or_name_signs_nobody_in(app, store):
     with TestClient(app, follow_redirects=False) as client:
         for name, password in (("alice", "wrong password!"), ("mallory", PASSWORD)):
