@@ -12,13 +12,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from agent_graph.console.app import create_app
+from agent_graph.console.inbox import InboxFilter, inbox_rows
 from agent_graph.console.users import UserError, add_user, authenticate
 from agent_graph.domain import CaseStatus, Direction, Outbound, OutboxStatus
 from agent_graph.interactions import InteractionKind, InteractionQuery, find
 from agent_graph.review import human_response, parse_human_response
 from agent_graph.state import ReviewKind
 from agent_graph.store import CaseStore
-from tests.conftest import email
+from tests.conftest import DATABASES, email
 from tests.test_review import REPAIR
 
 PASSWORD = "correct horse battery"
@@ -116,6 +117,22 @@ def test_passwords_are_stored_as_argon2id_hashes_only(store, agent):
         add_user(store, "alice", PASSWORD, agent.env.clock.now())
     with pytest.raises(UserError, match="at least"):
         add_user(store, "carol", "short", agent.env.clock.now())
+
+
+@pytest.mark.parametrize("db_url", DATABASES, indirect=True)
+def test_users_and_the_inbox_on_either_database(store, make_agent, clock):
+    add_user(store, "erin", PASSWORD, clock.now())
+    with pytest.raises(UserError, match="already"):
+        add_user(store, "erin", PASSWORD, clock.now())
+    assert authenticate(store, "erin", PASSWORD) is not None and authenticate(store, "erin", "x" * 12) is None
+    agent = make_agent()
+    agent.process_email(email(REPAIR, subject="Brake repair"))
+    agent.process_email(email("When will my bike be delivered? Order TB-1234.", subject="Delivery", n=2,
+                              sender="Sam <sam@example.net>"))
+    store.update_case(2, clock.now(), status=CaseStatus.RESOLVED)
+    rows = inbox_rows(store, InboxFilter(), clock.now())
+    assert [(r.case.number, r.waiting is None) for r in rows] == [("CAS-000001", False), ("CAS-000002", True)]
+    assert [r.case.number for r in inbox_rows(store, InboxFilter(review=True), clock.now())] == ["CAS-000001"]
 
 
 def test_after_sign_in_only_a_path_of_this_site_is_followed(app):
