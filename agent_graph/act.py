@@ -75,7 +75,7 @@ def act_through(subagent: LocalCaseSubAgent | RemoteCaseSubAgent, request: ActRe
                                                                      context=subagent.context))
     if located.case_record is None or located.thread_id is None:
         raise ActError(f"no case {request.case!r} on the server: {located.note}")
-    record = located.case_record
-    return subagent._run(record, located.thread_id, run_input(
-        trigger=Trigger(request.action.value), case_id=record.id, source=request.source,
+    snapshot = located.case_record
+    return subagent._run(snapshot, located.thread_id, run_input(
+        trigger=Trigger(request.action.value), case_id=snapshot.id, source=request.source,
         automation=request.automation))

@@ -36,7 +36,8 @@ from agent_graph.clock import FixedClock
 from agent_graph.context import Context
 from agent_graph.cpu_slots import waiting
 from agent_graph.domain import CaseStatus, Direction
-from agent_graph.intake import build_email, parse_email
+from agent_graph.intake.building import build_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.memory import peak_rss_mb
 from agent_graph.nodes.case_actions import close, resolve, route, update_only

@@ -54,7 +54,7 @@ class ManualCommand(TyperCommand):
             if isinstance(param, TyperArgument):
                 arguments.append((_argument_name(param), param.help or ""))
             elif isinstance(param, TyperOption) and not param.hidden:
-                options.append(_option_record(param))
+                options.append(_option_row(param))
         for title, rows in (("Arguments", arguments), ("Options", options)):
             if rows:
                 with formatter.section(title):
@@ -65,7 +65,7 @@ def _argument_name(param: TyperArgument) -> str:
     return param.metavar or (param.name or "value").upper()
 
 
-def _option_record(param: TyperOption) -> tuple[str, str]:
+def _option_row(param: TyperOption) -> tuple[str, str]:
     """``--db URL``, ``-v, --verbose``, ``--status [new|...]``, and the help with its env var and default."""
     names = ", ".join([*param.opts, *param.secondary_opts])
     if not param.is_flag:
@@ -631,7 +631,7 @@ def eval_command(
         if brain == "llm":
             from agent_graph.brain.llm.brain import LLMBrain
 
-            engine = LLMBrain.from_env(provider=provider, base_url=base_url, model=model, temperature=temperature,
+            engine = LLMBrain.from_environment(provider=provider, base_url=base_url, model=model, temperature=temperature,
                                        timeout=timeout, max_retries=max_retries)
         report = run_suite(directory, brain, progress=lambda p: err.print(f"replaying {p.name}", style="dim"),
                            brain=engine)

@@ -22,7 +22,7 @@ from agent_graph.mailbox import LocalMailbox, Mailbox
 from agent_graph.store import CaseStore
 
 
-def _env(name: str, default: str) -> str:
+def _from_environment(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
@@ -41,12 +41,12 @@ class Context:
     """Per-run settings. Paths and names come from the environment when not given;
     objects (store, catalog, brain, mailbox, clock) may be injected instead, as tests do."""
 
-    catalog_path: str = field(default_factory=lambda: _env("CASE_AGENT_CATALOG", DEFAULT_CATALOG))
-    """The service catalog YAML (env CASE_AGENT_CATALOG)."""
-    db_url: str = field(default_factory=lambda: _env("CASE_AGENT_DB", DEFAULT_DB))
-    """SQLAlchemy URL of the case store (env CASE_AGENT_DB)."""
-    brain: str = field(default_factory=lambda: _env("CASE_AGENT_BRAIN", "offline"))
-    """Which brain proposes: ``offline`` (env CASE_AGENT_BRAIN)."""
+    catalog_path: str = field(default_factory=lambda: _from_environment("CASE_AGENT_CATALOG", DEFAULT_CATALOG))
+    """The service catalog YAML (variable CASE_AGENT_CATALOG)."""
+    db_url: str = field(default_factory=lambda: _from_environment("CASE_AGENT_DB", DEFAULT_DB))
+    """SQLAlchemy URL of the case store (variable CASE_AGENT_DB)."""
+    brain: str = field(default_factory=lambda: _from_environment("CASE_AGENT_BRAIN", "offline"))
+    """Which brain proposes: ``offline`` (variable CASE_AGENT_BRAIN)."""
     automation: dict[str, AutomationLevel] = field(default_factory=dict)
     """Automation level per LOB id, overriding the catalog for this run."""
     now: str | None = None
@@ -114,7 +114,7 @@ def make_brain(name: str) -> Brain:
         from agent_graph.brain.llm.brain import shared_brain
         from agent_graph.brain.llm.settings import LLMSettings
 
-        return shared_brain(LLMSettings.from_env())
+        return shared_brain(LLMSettings.from_environment())
     raise ConfigurationError(f"unknown brain {bounded(name, 60)!r}: choose 'offline' or 'llm'")
 
 

@@ -1,10 +1,9 @@
 """Admission control for the agent's Python work when many cases run on threads.
 
 CPython runs one thread's Python code at a time (the GIL). When 32 cases are in flight, every
-SQLite call releases the GIL and wakes another thread, and the handovers cost CPU: measured with
-``case-agent bench``'s concurrency figure (200 emails, 32 threads, a brain waiting 200 ms), the
-same work took 3.4 s of CPU with every thread free to run, 3.2 s with two admitted at a time and
-2.7 s with one. So :class:`~agent_graph.service.CaseAgent` admits one thread at a time into agent
+SQLite call releases the GIL and wakes another thread, and the handovers cost CPU: the fewer
+threads admitted at a time, the less CPU the same work takes (``case-agent bench``'s concurrency
+figure; README, "Performance"). So :class:`~agent_graph.service.CaseAgent` admits one thread at a time into agent
 code (as many as there are cores on a free-threaded Python), and code that waits on something
 outside the process (a language model answers in hundreds of milliseconds) does it inside
 :func:`waiting`, which hands the slot back meanwhile: the waits still overlap freely.
@@ -25,7 +24,7 @@ from contextvars import ContextVar
 
 
 def default_slots() -> int:
-    """One under the GIL (measured best, see above); the number of cores on a free-threaded Python."""
+    """One under the GIL (the least CPU, see above); the number of cores on a free-threaded Python."""
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     return 1 if gil else os.cpu_count() or 1
 

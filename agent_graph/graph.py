@@ -17,7 +17,7 @@
 Every path ends in a node that marks its email processed and ends the run (``nodes.end_of_run``),
 or pauses at review.
 A node with a router runs it on its own output and goes on (:func:`routed`): a conditional
-edge is a LangGraph step of its own that reads the whole state again (~0.16 ms each, measured).
+edge is a LangGraph step of its own that reads the whole state again (README, "Performance").
 """
 
 from __future__ import annotations

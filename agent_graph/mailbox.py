@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from agent_graph.intake import build_email
+from agent_graph.intake.building import build_email
 from agent_graph.store import CaseStore, OutboxItem
 
 

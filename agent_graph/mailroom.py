@@ -13,7 +13,8 @@ from agent_graph.clock import Clock
 from agent_graph.context import Services
 from agent_graph.domain import Action, Actor
 from agent_graph.errors import SubAgentError
-from agent_graph.intake import MAX_BODY_CHARS, REPLY_PREFIX_RE, InboundEmail, case_number_in_subject, stranger_reason
+from agent_graph.intake.message import REPLY_PREFIX_RE, InboundEmail, case_number_in_subject
+from agent_graph.intake.parsing import MAX_BODY_CHARS, stranger_reason
 from agent_graph.store import Case, CaseStore, Message
 
 CASE_TAG = re.compile(r"\s*\[?CAS-\d{6}\]?\s*")

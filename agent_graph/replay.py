@@ -26,7 +26,8 @@ from agent_graph.clock import FixedClock, parse_instant
 from agent_graph.context import Context, make_brain
 from agent_graph.domain import CaseStatus, OutboxStatus
 from agent_graph.errors import CaseAgentError, CatalogError, ThreadFormatError
-from agent_graph.intake import build_email, parse_email
+from agent_graph.intake.building import build_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.service import CaseAgent, TurnResult
 from agent_graph.store import CaseStore
 

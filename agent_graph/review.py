@@ -1,14 +1,31 @@
-"""The review contract with a human-in-the-loop inbox (LangChain's Agent Inbox schema)."""
+"""The review contract with a human-in-the-loop inbox (LangChain's Agent Inbox schema), and the one
+place a representative's decision on a draft is carried out and recorded — whether it came from the
+CLI, Agent Inbox or the console.
+
+A ``HumanResponse`` may carry, beside Agent Inbox's ``type`` and ``args``, who answered
+(``reviewer``) and feedback on the draft (``useful``, ``comment``, ``reason_code``): the CLI and the
+console send them; Agent Inbox does not, and its answers are recorded without a name.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from agent_graph.context import Services
+from agent_graph.domain import Action, Actor, OutboxStatus
+from agent_graph.interactions import InteractionKind, NewInteraction, decision_seconds, edit_size, record
 from agent_graph.state import Plan, ReviewDecision, ReviewKind
 from agent_graph.store import Case, OutboxItem
 
 REVIEW_ACTION = "send_email"
+
+DECISION_KINDS = {ReviewKind.ACCEPT: InteractionKind.DRAFT_ACCEPTED, ReviewKind.EDIT: InteractionKind.DRAFT_EDITED,
+                  ReviewKind.RESPONSE: InteractionKind.RESPONDED, ReviewKind.IGNORE: InteractionKind.DRAFT_IGNORED}
+"""How each review answer is recorded."""
+
+FEEDBACK_KEYS = ("reviewer", "useful", "comment", "reason_code")
 
 
 def pending_request(interrupts: Any) -> dict[str, Any] | None:
@@ -62,12 +79,56 @@ def parse_human_response(answer: Any) -> ReviewDecision:
         raise ValueError("a review answer is a HumanResponse: {'type': 'accept'|'edit'|'response'|'ignore', 'args': ...}")
     kind = ReviewKind(answer["type"])
     args = answer.get("args")
+    given: dict[str, Any] = {"kind": kind, **{key: answer[key] for key in FEEDBACK_KEYS if answer.get(key) is not None}}
     if kind is ReviewKind.EDIT:
         edited = args.get("args", args) if isinstance(args, dict) else {}
-        return ReviewDecision(kind=kind, subject=_text(edited.get("subject")), body=_text(edited.get("body")))
-    if kind is ReviewKind.RESPONSE:
-        return ReviewDecision(kind=kind, text=_text(args) or "")
-    return ReviewDecision(kind=kind)
+        given.update(subject=_text(edited.get("subject")), body=_text(edited.get("body")))
+    elif kind is ReviewKind.RESPONSE:
+        given.update(text=_text(args) or "")
+    try:
+        return ReviewDecision.model_validate(given)
+    except ValidationError as exc:
+        raise ValueError(f"a review answer's feedback is not valid: {exc.errors()[0]['loc'][0]}: "
+                         f"{exc.errors()[0]['msg']}") from None
+
+
+def carry_out(env: Services, case: Case, item: OutboxItem, decision: ReviewDecision) -> dict[str, Any]:
+    """Apply a representative's decision to the draft and record it: approve it as it is, approve it edited
+    (the draft as proposed is kept beside it), or discard it and route the case. Returns the graph's
+    state update."""
+    assert item.id is not None, "a stored draft has an id"
+    now = env.clock.now()
+    size: int | None = 0 if decision.kind is ReviewKind.ACCEPT else None
+    if decision.kind is ReviewKind.EDIT:
+        subject, body = decision.subject or item.subject, decision.body or item.body
+        size = edit_size(item.subject, subject) + edit_size(item.body, body)
+        proposed = ({"proposed_subject": item.subject, "proposed_body": item.body}
+                    if env.catalog.record_interactions else {})
+        env.store.set_outbox(item.id, status=OutboxStatus.APPROVED, edited=True, subject=subject, body=body,
+                             **proposed)
+    elif decision.kind is ReviewKind.ACCEPT:
+        env.store.set_outbox(item.id, status=OutboxStatus.APPROVED)
+    else:
+        env.store.set_outbox(item.id, status=OutboxStatus.DISCARDED)
+    record(env, NewInteraction(
+        kind=DECISION_KINDS[decision.kind], case_id=case.id, actor=Actor.REPRESENTATIVE, actor_name=decision.reviewer,
+        summary=review_summary(decision), outbox_id=item.id, template_id=item.template_id, edit_size=size,
+        decision_seconds=decision_seconds(item, now), useful=decision.useful,
+        comment=decision.comment or decision.text, reason_code=decision.reason_code,
+        detail={"action": item.action}))
+    if decision.kind in (ReviewKind.ACCEPT, ReviewKind.EDIT):
+        return {"review": decision}
+    reason = (f"representative feedback on the draft: {decision.text}" if decision.kind is ReviewKind.RESPONSE
+              else "the representative discarded the draft")
+    return {"review": decision, "plan": Plan(action=Action.ROUTE_TO_REP, reason=reason)}
+
+
+def review_summary(decision: ReviewDecision) -> str:
+    if decision.kind is ReviewKind.RESPONSE:
+        return f"feedback: {decision.text}"
+    summary = {ReviewKind.ACCEPT: "accepted the draft", ReviewKind.EDIT: "edited and approved the draft",
+               ReviewKind.IGNORE: "discarded the draft"}[decision.kind]
+    return summary + (f" ({decision.reason_code})" if decision.reason_code else "")
 
 
 def _text(value: Any) -> str | None:

@@ -29,7 +29,8 @@ from agent_graph.cpu_slots import CpuSlots
 from agent_graph.domain import Action, CaseStatus, Outbound
 from agent_graph.errors import EmailParseError
 from agent_graph.graph import build_graph
-from agent_graph.intake import InboundEmail, parse_email
+from agent_graph.intake.message import InboundEmail
+from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
 from agent_graph.review import pending_request
@@ -252,8 +253,8 @@ class CaseAgent:
     def warm_up(self) -> None:
         """For a long-running process: fit the catalog's intent classifier now rather than on the
         first email, then move everything loaded so far out of the garbage collector's sight
-        (``gc.freeze``): a full collection walks every live object, and with 32 cases in flight
-        one took ~110 ms of CPU (``case-agent bench``'s concurrency figure)."""
+        (``gc.freeze``): a full collection walks every live object, which with many cases in flight
+        is a long pause (README, "Performance")."""
         classifier_for(self.env.catalog)
         gc.collect()
         gc.freeze()

@@ -81,6 +81,11 @@ class ReviewDecision(BaseModel):
     subject: str | None = None
     body: str | None = None
     text: str | None = None
+    reviewer: str | None = Field(default=None, max_length=200, description="who answered (recorded)")
+    useful: bool | None = Field(default=None, description="feedback: was the draft useful")
+    comment: str | None = Field(default=None, max_length=4000, description="feedback in words")
+    reason_code: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9_]+$",
+                                    description="why the draft was ignored, e.g. wrong_intent")
 
 
 class TurnOutcome(BaseModel):

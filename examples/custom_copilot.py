@@ -26,7 +26,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from agent_graph.context import Context
-from agent_graph.intake import build_email
+from agent_graph.intake.building import build_email
 from agent_graph.subagent import CaseResult, case_agent_tool, open_subagent
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ import yaml
 from agent_graph.catalog import Catalog, parse_catalog
 from agent_graph.clock import FixedClock
 from agent_graph.context import Context
-from agent_graph.intake import build_email
+from agent_graph.intake.building import build_email
 from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore
 from tests.pgserver import PostgresCluster

@@ -16,7 +16,7 @@ from agent_graph.catalog import load_catalog
 from agent_graph.cli import app
 from agent_graph.custom_agent import agent_module
 from agent_graph.domain import CaseStatus, OutboxStatus
-from agent_graph.intake import parse_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.nodes.custom_agent import CUSTOM_AGENT_CALL
 from agent_graph.subagent import LocalCaseSubAgent, ResponseType
@@ -143,7 +143,7 @@ def refund_desk(tmp_path, monkeypatch):
 
 
 def demo_mail(body: str, n: int, sender: str, subject: str = "Refund please", in_reply_to: str | None = None):
-    from agent_graph.intake import build_email
+    from agent_graph.intake.building import build_email
     from tests.test_custom_agents import T0
 
     return build_email(from_=sender, to="billing@pinecrest.example", subject=subject, body=body,

@@ -22,7 +22,7 @@ from agent_graph.brain.offline import OfflineBrain
 from agent_graph.catalog import Catalog, parse_catalog
 from agent_graph.context import Context
 from agent_graph.cpu_slots import waiting
-from agent_graph.intake import parse_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.store import CaseStore

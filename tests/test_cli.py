@@ -113,7 +113,7 @@ def test_process_review_tick_cases_show(tmp_path: Path, db_url: str):
     table = run("cases", "--db", db)
     assert "CAS-000001" in table.stdout and "pending_review" in table.stdout  # the follow-up is drafted (confirm)
     timeline = run("show", "CAS-000001", "--db", db)
-    assert "email in" in timeline.stdout and "review_accept" in timeline.stdout and "email out" in timeline.stdout
+    assert "email in" in timeline.stdout and "draft_accepted" in timeline.stdout and "email out" in timeline.stdout
     again = run("process", str(inbox / "1.eml"), "--db", db)
     assert "duplicate" in again.stdout
 

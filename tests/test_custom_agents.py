@@ -41,7 +41,7 @@ from agent_graph.custom_agent import (
 )
 from agent_graph.domain import CaseStatus, OutboxStatus, ResponseType
 from agent_graph.errors import CatalogError
-from agent_graph.intake import build_email
+from agent_graph.intake.building import build_email
 from agent_graph.nodes.custom_agent import CUSTOM_AGENT_CALL
 from agent_graph.replay import run_suite
 from agent_graph.server_app import app as case_routes

@@ -138,7 +138,7 @@ class Passenger:
         self.case_id: int | None = None
 
     def writes(self, body: str, subject: str = "Ferry booking"):  # type: ignore[no-untyped-def]
-        from agent_graph.intake import build_email
+        from agent_graph.intake.building import build_email
 
         self.sent += 1
         self.clock.advance(timedelta(hours=1))

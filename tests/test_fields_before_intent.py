@@ -13,7 +13,7 @@ from agent_graph.brain.types import ExtractedValue
 from agent_graph.catalog import Attribute, Catalog, parse_catalog
 from agent_graph.context import Context, services
 from agent_graph.domain import Action, OutboxStatus
-from agent_graph.intake import build_email
+from agent_graph.intake.building import build_email
 from agent_graph.service import CaseAgent
 from tests.conftest import T0
 from tools.update_case_fields import UpdateCaseFieldsArgs, attributes_before_intent, update_case_fields

@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 from agent_graph.catalog import parse_catalog
 from agent_graph.clock import FixedClock
 from agent_graph.context import Context
-from agent_graph.intake import build_email, parse_email
+from agent_graph.intake.building import build_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import outbox

@@ -12,17 +12,11 @@ from pathlib import Path
 import pytest
 
 from agent_graph.errors import EmailParseError
-from agent_graph.intake import (
-    CASE_NUMBER_RE,
-    MAX_BODY_CHARS,
-    MAX_NEW_TEXT_CHARS,
-    InboundEmail,
-    automatic_reason,
-    build_email,
-    case_number_in_subject,
-    parse_email,
-    separate_new_text,
-)
+from agent_graph.intake.automatic import automatic_reason
+from agent_graph.intake.building import build_email
+from agent_graph.intake.message import CASE_NUMBER_RE, InboundEmail, case_number_in_subject
+from agent_graph.intake.new_text import separate_new_text
+from agent_graph.intake.parsing import MAX_BODY_CHARS, MAX_NEW_TEXT_CHARS, parse_email
 from agent_graph.store import CaseStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eml"

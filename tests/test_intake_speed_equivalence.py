@@ -1,6 +1,6 @@
 """Intake's shortcuts around the std-lib ``email`` package and mail-parser-reply give their results.
 
-agent_graph/intake.py skips work for speed: a header registry that shares parsed MIME headers,
+agent_graph/intake/ skips work for speed: a header registry that shares parsed MIME headers,
 a plain-address fast path, raw headers that are written without parsing and refolding, one
 walk for the body, and a leaner use of mail-parser-reply. Each test compares a shortcut with
 the code it stands in for, on awkward inputs as well as ordinary ones.
@@ -25,19 +25,10 @@ import pytest
 from mailparser_reply import EmailMessage as ReplyMessage
 from mailparser_reply import EmailReplyParser
 
-from agent_graph.intake import (
-    REPLY_LANGUAGES,
-    _POLICY,
-    _ReplySplitter,
-    _part_text,
-    _reply_parser,
-    _simple_mailboxes,
-    _writes_verbatim,
-    build_email,
-    extract_body_text,
-    html_to_text,
-    parse_email,
-)
+from agent_graph.intake.building import _writes_verbatim, build_email
+from agent_graph.intake.headers import POLICY, simple_mailboxes
+from agent_graph.intake.new_text import REPLY_LANGUAGES, _ReplySplitter, _reply_parser
+from agent_graph.intake.parsing import _part_text, extract_body_text, html_to_text, parse_email
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eml"
 ATEXT = "abcdefghijklmnopqrstuvwxyzABCXYZ0123456789!#$%&'*+/=?^_`{|}~-"
@@ -118,7 +109,7 @@ def message_view(msg: EmailMessage) -> list[Any]:
 def test_header_registry_reads_as_the_default_policy(raw: bytes) -> None:
     expected = message_view(message(raw))
     for _ in range(2):  # the second time, the MIME headers come from the registry's store
-        assert message_view(message(raw, _POLICY)) == expected
+        assert message_view(message(raw, POLICY)) == expected
 
 
 def body_in_two_walks(msg: EmailMessage) -> str:
@@ -178,7 +169,7 @@ def test_plain_address_lists_parse_as_the_std_lib_does() -> None:
     sender ambiguous; ``_address_header_defect`` skips parsing a plain list)."""
     accepted = 0
     for value in generated_address_lists(3000) + ["Dana Whitfield <Dana@Customer.Example>", "a@b, C <c@d>"]:
-        simple = _simple_mailboxes(value)
+        simple = simple_mailboxes(value)
         if simple is not None:
             accepted += 1
             assert simple == std_addresses(value), value
@@ -192,7 +183,7 @@ def test_plain_address_lists_parse_as_the_std_lib_does() -> None:
     "Dana\n <d@example.com>", "a..b@example.com", "a@example.", "", "<>", "MAILER-DAEMON", "a@[127.0.0.1]",
 ])
 def test_other_address_forms_are_left_to_the_std_lib(value: str) -> None:
-    assert _simple_mailboxes(value) is None
+    assert simple_mailboxes(value) is None
 
 
 # --- headers written without parsing ---------------------------------------------------------
@@ -338,7 +329,7 @@ def starts_at_line(items: Any) -> bool:
 
 
 def test_library_header_regex_can_only_match_at_line_starts() -> None:
-    """What intake._at_line_starts relies on: its guard must not hide a match of the library's regex."""
+    """What intake.new_text._at_line_starts relies on: its guard must not hide a match of the library's regex."""
     regex = ReplyMessage(text="", languages=list(_reply_parser.languages)).HEADER_REGEX
     assert starts_at_line(sre_parse.parse(regex.pattern, regex.flags))
     assert not starts_at_line(sre_parse.parse(r"^On .* wrote:$|-{5,}", regex.flags))

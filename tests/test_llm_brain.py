@@ -103,7 +103,7 @@ class Endpoint:
         endpoint the environment names (the provider only when the test needs a particular one)."""
         values: dict[str, Any] = {"max_retries": 0, "timeout": 30.0 if REAL_TARGET else 10.0, **overrides}
         if REAL_TARGET:
-            return LLMSettings.from_env(provider=provider, **values)
+            return LLMSettings.from_environment(provider=provider, **values)
         url = self.standin.url if self.standin else REPLAY_URL
         if provider is LLMProvider.AZURE_OPENAI:
             return LLMSettings(provider=provider, azure_endpoint=url, azure_deployment=AZURE_DEPLOYMENT,
@@ -155,13 +155,13 @@ def request(text: str, **fields: Any) -> UnderstandRequest:
 # --- settings ---------------------------------------------------------------------------------
 
 def test_settings_from_environment_per_provider():
-    openai = LLMSettings.from_env({"CASE_AGENT_LLM_MODEL": "gpt-4.1-mini", "OPENAI_API_KEY": "sk-secret-1",
+    openai = LLMSettings.from_environment({"CASE_AGENT_LLM_MODEL": "gpt-4.1-mini", "OPENAI_API_KEY": "sk-secret-1",
                                    "CASE_AGENT_LLM_TIMEOUT": "12", "CASE_AGENT_LLM_MAX_RETRIES": "1"})
     assert (openai.provider, openai.model, openai.timeout, openai.max_retries, openai.temperature) == \
         (LLMProvider.OPENAI, "gpt-4.1-mini", 12.0, 1, 0.0)
-    local = LLMSettings.from_env({"CASE_AGENT_LLM_MODEL": "llama3.1"}, base_url="http://localhost:11434/v1")
+    local = LLMSettings.from_environment({"CASE_AGENT_LLM_MODEL": "llama3.1"}, base_url="http://localhost:11434/v1")
     assert local.provider is LLMProvider.COMPATIBLE and local.api_key is None
-    azure = LLMSettings.from_env({"CASE_AGENT_LLM_PROVIDER": "azure_openai",
+    azure = LLMSettings.from_environment({"CASE_AGENT_LLM_PROVIDER": "azure_openai",
                                   "AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com",
                                   "AZURE_OPENAI_DEPLOYMENT": "gpt4o-prod", "OPENAI_API_VERSION": "2024-10-21",
                                   "AZURE_OPENAI_API_KEY": "az-secret-2"})
@@ -181,7 +181,7 @@ def test_settings_from_environment_per_provider():
 ])
 def test_incomplete_settings_say_what_to_set(environ, needed):
     with pytest.raises(LLMConfigError, match=needed):
-        LLMSettings.from_env(environ)
+        LLMSettings.from_environment(environ)
 
 
 def test_no_client_is_built_before_the_first_call():

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agent_graph.intake import build_email, parse_email
+from agent_graph.intake.building import build_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.replay import run_suite, unsafe_kinds
 from tests.conftest import REPO
 

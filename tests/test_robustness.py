@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent_graph.intake import MAX_BODY_CHARS
+from agent_graph.intake.parsing import MAX_BODY_CHARS
 from agent_graph.mailroom import BODY_CUT
 from agent_graph.store import CaseStore
 from agent_graph.timeline import case_timeline

@@ -10,7 +10,7 @@ import pytest
 
 from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import PolicyViolation
-from agent_graph.intake import parse_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore, OutboxItem
 from tests.conftest import T0, email

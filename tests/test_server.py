@@ -28,7 +28,7 @@ from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import Command
 
 from agent_graph.domain import CaseStatus, Direction, OutboxStatus
-from agent_graph.intake import build_email
+from agent_graph.intake.building import build_email
 from agent_graph.service import thread_id_for
 from agent_graph.store import CaseStore
 from agent_graph.subagent import CaseRequest, RemoteCaseSubAgent, ResponseType

@@ -1,4 +1,5 @@
-"""update_case_fields: set a case's intent and write validated attribute values with provenance."""
+"""update_case_fields: set a case's intent and write validated attribute values with provenance; edit_field:
+a representative sets one."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from pydantic import BaseModel, Field
 
 from agent_graph.brain.extractors import normalise_value
 from agent_graph.brain.types import ExtractedValue
-from agent_graph.catalog import Attribute, AttributeType, Catalog
+from agent_graph.catalog import Attribute, AttributeType, Catalog, Intent
 from agent_graph.context import Services
+from agent_graph.domain import Actor
 from agent_graph.errors import PolicyViolation
-from agent_graph.store import Case, CaseStore
+from agent_graph.interactions import InteractionKind, NewInteraction, person, record
+from agent_graph.store import Case, CaseField, CaseStore
 
 
 class UpdateCaseFieldsArgs(BaseModel):
@@ -41,7 +44,8 @@ def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseF
     case has an intent, only :func:`attributes_before_intent` may be written.
 
     Free-text values only fill an empty field (a later "thanks!" must not replace the reason
-    a customer gave); typed values replace an older value.
+    a customer gave); typed values replace an older value. A value a representative set
+    (:func:`edit_field`) is never replaced, unless the catalog says ``agent_may_override_human_edits``.
     """
     now = env.clock.now()
     case = env.store.case(args.case_id)
@@ -72,12 +76,59 @@ def update_case_fields(env: Services, args: UpdateCaseFieldsArgs) -> UpdateCaseF
                                             + (f" matching {attribute.pattern}" if attribute.pattern else "")))
             continue
         existing = current.get(value.name)
+        if existing is not None and existing.set_by and not env.catalog.agent_may_override_human_edits:
+            if existing.value != normalised:
+                result.rejected.append(Rejected(name=value.name, value=value.value,
+                                                reason=f"set by a representative ({existing.set_by}); the catalog "
+                                                       f"does not let the agent override it"))
+            continue
         if existing is not None and (existing.value == normalised or attribute.type is AttributeType.TEXT):
             continue
         accepted.append(value.model_copy(update={"value": normalised}))
     env.store.write_fields(case.id, accepted, args.message_pk, now)
     result.written = [v.name for v in accepted]
     return result
+
+
+class EditFieldArgs(BaseModel):
+    case_id: int
+    name: str = Field(min_length=1, max_length=64)
+    value: str = Field(min_length=1, max_length=4000)
+    person: str = Field(min_length=1, max_length=200, description="the representative who sets it")
+
+
+def edit_field(env: Services, args: EditFieldArgs) -> CaseField:
+    """A representative sets a case field (the CLI's ``case-agent field`` and the console): validated as the
+    agent's values are, written with the person as its provenance, and recorded. Any attribute of the case's
+    intent, or before an intent, of its line of business's intents."""
+    case = env.store.case(args.case_id)
+    intent = env.catalog.intent(case.intent)
+    attributes = intent.attributes if intent else [a for i in _lob_intents(env.catalog, case.lob) for a in i.attributes]
+    attribute = next((a for a in attributes if a.name == args.name), None)
+    if attribute is None:
+        names = sorted({a.name for a in attributes})
+        raise PolicyViolation(f"case {case.number} has no field '{args.name}'; its fields are: "
+                              f"{', '.join(names) or 'none (no intent, no attributes)'}")
+    normalised = normalise_value(attribute, args.value, now=env.clock.now(), region=env.catalog.default_region)
+    if normalised is None:
+        raise PolicyViolation(f"{args.value!r} is not a valid {attribute.type.value} for '{attribute.name}'"
+                              + (f" (pattern {attribute.pattern})" if attribute.pattern else ""))
+    before = env.store.current_fields(case.id).get(attribute.name)
+    who = person(env, args.person)
+    env.store.write_fields(case.id, [ExtractedValue(name=attribute.name, value=normalised, span="",
+                                                    extractor="representative", confidence=1.0)],
+                           None, env.clock.now(), set_by=who)
+    record(env, NewInteraction(kind=InteractionKind.FIELD_EDITED, case_id=case.id, actor=Actor.REPRESENTATIVE,
+                               actor_name=args.person, summary=f"{attribute.name} = {normalised}"
+                               + (f" (was {before.value})" if before else ""),
+                               detail={"name": attribute.name, "value": normalised,
+                                       "before": before.value if before else None}))
+    return env.store.current_fields(case.id)[attribute.name]
+
+
+def _lob_intents(catalog: Catalog, lob_id: str) -> list[Intent]:
+    lob = catalog.lob(lob_id)
+    return lob.intents if lob else []
 
 
 def attributes_before_intent(catalog: Catalog, lob_id: str | None) -> list[Attribute]:

@@ -12,7 +12,7 @@ from agent_graph.brain.intent import classifier_for
 from agent_graph.brain.replies import ReplyReading, asks_for_person, read_reply
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AttributeType, Catalog
-from agent_graph.intake import is_first_subject
+from agent_graph.intake.message import is_first_subject
 from agent_graph.wording import BUILT_IN_WORDING_LANGUAGES, built_in_wording
 
 

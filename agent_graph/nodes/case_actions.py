@@ -9,7 +9,9 @@ from langgraph.runtime import Runtime
 from agent_graph.context import Context, services
 from agent_graph.domain import Action, Actor, CaseStatus
 from agent_graph.errors import PolicyViolation
-from agent_graph.nodes import ends_run
+from agent_graph.handoff import HandoffSummary, handoff_facts, handoff_summary
+from agent_graph.interactions import InteractionKind, NewInteraction, record
+from agent_graph.nodes import end_of_run, ends_run
 from agent_graph.state import AgentState, TurnOutcome
 from tools.close_case import CloseCaseArgs, close_case
 from tools.resolve_case import ResolveCaseArgs, resolve_case
@@ -27,16 +29,32 @@ def resolve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"outcome": TurnOutcome(action=Action.RESOLVE_CASE, status=CaseStatus(case.status))}
 
 
-@ends_run
 def route(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Route the case with its hand-off summary. Not :func:`ends_run` as a whole: the brain may word the
+    summary, and must not hold the store's write lock; the routing itself is one transaction."""
     assert state.plan is not None
-    return _route(state, runtime, state.plan.reason or "routed by policy")
-
-
-def _route(state: AgentState, runtime: Runtime[Context], reason: str) -> dict[str, Any]:
     env = services(runtime.context)
+    reason = state.plan.reason or "routed by policy"
+    with env.store.unit_of_work(read_only=True):
+        facts = handoff_facts(env.store, env.catalog, env.store.case(state.case_id), reason)
+    summary = handoff_summary(facts, env.brain)
+    with env.store.unit_of_work():
+        update = _route(state, runtime, reason, summary)
+        end_of_run(env, state, runtime)
+    return update
+
+
+def _route(state: AgentState, runtime: Runtime[Context], reason: str,
+           summary: HandoffSummary | None = None) -> dict[str, Any]:
+    """Route in the caller's transaction; without a summary, the offline engine words it (no model call
+    inside a write transaction)."""
+    env = services(runtime.context)
+    if summary is None:
+        summary = handoff_summary(handoff_facts(env.store, env.catalog, env.store.case(state.case_id), reason))
     case = route_to_rep(env, RouteToRepArgs(case_id=state.case_id, reason=reason))
-    env.record(case.id, Actor.AGENT, Action.ROUTE_TO_REP, f"to queue {case.queue}: {reason}")
+    record(env, NewInteraction(kind=InteractionKind.ROUTED, case_id=case.id, actor=Actor.AGENT,
+                               summary=f"to queue {case.queue}: {reason}",
+                               detail={"queue": case.queue, "handoff": summary.model_dump(mode="json")}))
     return {"outcome": TurnOutcome(action=Action.ROUTE_TO_REP, status=CaseStatus(case.status), note=reason)}
 
 

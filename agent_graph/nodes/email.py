@@ -16,9 +16,10 @@ from agent_graph.context import Context, Services, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
 from agent_graph.drafting import reply_key_prefix
 from agent_graph.errors import PolicyViolation, TemplateRenderError
+from agent_graph.interactions import InteractionKind, NewInteraction, record
 from agent_graph.nodes import end_of_run
 from agent_graph.nodes.act import act_key
-from agent_graph.review import inbox_request, parse_human_response
+from agent_graph.review import carry_out, inbox_request, parse_human_response
 from agent_graph.state import AgentState, Delivery, Plan, ReviewDecision, ReviewKind, Trigger, TurnOutcome
 from agent_graph.store import Case
 from tools.draft_email import DraftEmailArgs, draft_email
@@ -75,20 +76,7 @@ def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         return already
     case = env.store.case(item.case_id)
     answer = interrupt([inbox_request(env, case, item, state.plan)])
-    decision = parse_human_response(answer)
-    env.record(case.id, Actor.REPRESENTATIVE, f"review_{decision.kind.value}", review_summary(decision),
-               {"outbox_id": item.id, "subject": decision.subject, "body": decision.body, "text": decision.text})
-    if decision.kind is ReviewKind.ACCEPT:
-        env.store.set_outbox(item.id, status=OutboxStatus.APPROVED)
-        return {"review": decision}
-    if decision.kind is ReviewKind.EDIT:
-        env.store.set_outbox(item.id, status=OutboxStatus.APPROVED, edited=True,
-                             subject=decision.subject or item.subject, body=decision.body or item.body)
-        return {"review": decision}
-    env.store.set_outbox(item.id, status=OutboxStatus.DISCARDED)
-    reason = (f"representative feedback on the draft: {decision.text}" if decision.kind is ReviewKind.RESPONSE
-              else "the representative discarded the draft")
-    return {"review": decision, "plan": Plan(action=Action.ROUTE_TO_REP, reason=reason)}
+    return carry_out(env, case, item, parse_human_response(answer))
 
 
 def decision_already_taken(status: str) -> dict[str, Any] | None:
@@ -101,13 +89,6 @@ def decision_already_taken(status: str) -> dict[str, Any] | None:
     return None
 
 
-def review_summary(decision: ReviewDecision) -> str:
-    if decision.kind is ReviewKind.RESPONSE:
-        return f"feedback: {decision.text}"
-    return {ReviewKind.ACCEPT: "accepted the draft", ReviewKind.EDIT: "edited and approved the draft",
-            ReviewKind.IGNORE: "discarded the draft"}[decision.kind]
-
-
 def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Deliver the approved draft, then record it and end the run.
 
@@ -118,8 +99,10 @@ def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     item = send_email(env, SendEmailArgs(outbox_id=state.draft_id))
     with env.store.unit_of_work():
         case = env.store.case(item.case_id)
-        env.record(case.id, Actor.AGENT, "send_email", f"{plan.action.value} sent to {item.to_address}",
-                   {"outbox_id": item.id, "template_id": item.template_id})
+        record(env, NewInteraction(kind=InteractionKind.DRAFT_SENT, case_id=case.id, actor=Actor.AGENT,
+                                   summary=f"{plan.action.value} sent to {item.to_address}", outbox_id=item.id,
+                                   template_id=item.template_id,
+                                   detail={"action": item.action, "edited": item.edited}))
         end_of_run(env, state, runtime)
     return {"outcome": TurnOutcome(action=plan.action, outbound=Outbound.SENT, status=CaseStatus(case.status),
                                    outbox_id=item.id)}

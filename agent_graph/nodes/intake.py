@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from agent_graph.context import Context, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
 from agent_graph.drafting import reply_key_prefix
-from agent_graph.intake import parse_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import message_stranger_reason, receive
 from agent_graph.nodes import atomic, ends_run
 from agent_graph.state import AgentState, Trigger, TurnOutcome, cleared_run_fields

@@ -44,7 +44,8 @@ from agent_graph.brain.types import ExtractedValue
 from agent_graph.claims import Claim, can_take
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import CaseAgentError, StoreUnavailable, bounded
-from agent_graph.intake import InboundEmail, stranger_reason
+from agent_graph.intake.message import InboundEmail
+from agent_graph.intake.parsing import stranger_reason
 from agent_graph.store.migration import migrate
 from agent_graph.store.schema import (
     ActiveRun,

@@ -90,7 +90,7 @@ class CaseResult(BaseModel):
         default=None, description="the Agent Inbox HumanInterrupt the case is paused on, when known")
 
 
-class CaseRecord(BaseModel):
+class CaseSnapshot(BaseModel):
     """A case as the ``mailroom`` graph reports it."""
 
     id: int
@@ -110,7 +110,7 @@ class CaseRecord(BaseModel):
 class MailroomResult(BaseModel):
     """Output of the ``mailroom`` graph: the case an email or a case reference leads to, and its thread."""
 
-    case_record: CaseRecord | None = None
+    case_record: CaseSnapshot | None = None
     thread_id: str | None = None
     message_pk: int | None = Field(default=None, description="the stored email: the case_agent run's input")
     duplicate: bool = Field(default=False, description="this email was already processed: nothing to run")
@@ -178,12 +178,12 @@ def result_from_outcome(outcome: TurnOutcome, *, case_id: int | None, case_numbe
     )
 
 
-def state_result(record: CaseRecord, note: str, review_request: dict[str, Any] | None = None) -> CaseResult:
+def state_result(snapshot: CaseSnapshot, note: str, review_request: dict[str, Any] | None = None) -> CaseResult:
     """NoAction: the case as it stands."""
-    outcome = TurnOutcome(action=None, status=record.status, note=note)
-    result = result_from_outcome(outcome, case_id=record.id, case_number=record.number,
-                                 review_request=review_request, language=record.language)
-    return result.model_copy(update={"needs_review": result.needs_review or record.pending_review})
+    outcome = TurnOutcome(action=None, status=snapshot.status, note=note)
+    result = result_from_outcome(outcome, case_id=snapshot.id, case_number=snapshot.number,
+                                 review_request=review_request, language=snapshot.language)
+    return result.model_copy(update={"needs_review": result.needs_review or snapshot.pending_review})
 
 
 def nothing_due_note(status: CaseStatus) -> str:

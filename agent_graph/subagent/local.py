@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from agent_graph.context import Context
 from agent_graph.domain import CaseStatus
-from agent_graph.intake import parse_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import receive
 from agent_graph.service import CaseAgent, TurnResult, open_checkpointer
 from agent_graph.store import Case, CaseStore
@@ -20,7 +20,7 @@ from agent_graph.subagent.contract import (
     result_from_outcome,
     state_result,
 )
-from agent_graph.subagent.mailroom import case_record, email_source, find_case_ref
+from agent_graph.subagent.mailroom import case_snapshot, email_source, find_case_ref
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ class LocalCaseSubAgent:
         turns = self.agent.tick([case.id])
         if turns:
             return _result_from_turn(turns[0], self.agent.env.store)
-        record = case_record(self.agent.env, self.agent.env.store.case(case.id))
-        return state_result(record, nothing_due_note(record.status), self.agent.pending_review(case.id))
+        snapshot = case_snapshot(self.agent.env, self.agent.env.store.case(case.id))
+        return state_result(snapshot, nothing_due_note(snapshot.status), self.agent.pending_review(case.id))
 
 
 @contextmanager

@@ -23,12 +23,13 @@ from langgraph.runtime import Runtime
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import CaseStatus
 from agent_graph.errors import SubAgentError
-from agent_graph.intake import GENERATED_ID_DOMAIN, build_email, parse_email
+from agent_graph.intake.building import build_email
+from agent_graph.intake.parsing import GENERATED_ID_DOMAIN, parse_email
 from agent_graph.mailroom import Receipt, receive, set_aside_unthreaded
 from agent_graph.nodes.decision import due_step
 from agent_graph.service import thread_id_for
 from agent_graph.store import Case, CaseStore
-from agent_graph.subagent.contract import MAILROOM_GRAPH_ID, CaseRecord, CaseRequest, EmailFields, MailroomResult
+from agent_graph.subagent.contract import MAILROOM_GRAPH_ID, CaseRequest, CaseSnapshot, EmailFields, MailroomResult
 
 
 def email_source(email: str | EmailFields, mailbox: str, now: datetime) -> str:
@@ -60,9 +61,9 @@ def find_case_ref(store: CaseStore, ref: str | int) -> Case:
     return case
 
 
-def case_record(env: Services, case: Case) -> CaseRecord:
+def case_snapshot(env: Services, case: Case) -> CaseSnapshot:
     fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
-    return CaseRecord(id=case.id, number=case.number or str(case.id), status=CaseStatus(case.status),
+    return CaseSnapshot(id=case.id, number=case.number or str(case.id), status=CaseStatus(case.status),
                       title=case.title, lob=case.lob, intent=case.intent, customer_email=case.customer_email,
                       customer_name=case.customer_name, queue=case.queue, fields=fields,
                       pending_review=bool(env.store.pending_drafts(case.id)), language=case.language)
@@ -84,7 +85,7 @@ def locate(env: Services, request: CaseRequest) -> MailroomResult:
         case = env.store.case(receipt.case_id)
     assert case is not None  # CaseRequest guarantees a case or an email
     return MailroomResult(
-        case_record=case_record(env, case), thread_id=thread_id_for(case.number or str(case.id)),
+        case_record=case_snapshot(env, case), thread_id=thread_id_for(case.number or str(case.id)),
         message_pk=receipt.message_pk if receipt else None, duplicate=bool(receipt and receipt.duplicate),
         automatic_reason=receipt.automatic_reason if receipt else None,
         follow_up_due=receipt is None and due_step(env.catalog, case, env.clock.now()) is not None,

@@ -12,9 +12,9 @@ from agent_graph.state import Trigger, TurnOutcome, run_input
 from agent_graph.subagent.contract import (
     AGENT_GRAPH_ID,
     MAILROOM_GRAPH_ID,
-    CaseRecord,
     CaseRequest,
     CaseResult,
+    CaseSnapshot,
     MailroomResult,
     nothing_due_note,
     outside_any_run,
@@ -50,24 +50,24 @@ class RemoteCaseSubAgent:
     def _handle(self, request: CaseRequest) -> CaseResult:
         payload = request.model_dump(mode="json", by_alias=True, exclude_none=True)
         located = MailroomResult.model_validate(self.mailroom.invoke(payload, context=self.context))
-        record = located.case_record
-        if record is None or located.thread_id is None:
+        snapshot = located.case_record
+        if snapshot is None or located.thread_id is None:
             return result_from_outcome(TurnOutcome(action=Action.IGNORE, note=located.note), case_id=None,
                                        case_number=None)
         if located.duplicate:
-            return state_result(record, located.note)
+            return state_result(snapshot, located.note)
         if located.message_pk is not None:
-            return self._run(record, located.thread_id, run_input(message_pk=located.message_pk, case_id=record.id))
+            return self._run(snapshot, located.thread_id, run_input(message_pk=located.message_pk, case_id=snapshot.id))
         if located.follow_up_due:
-            return self._run(record, located.thread_id, run_input(trigger=Trigger.TICK, case_id=record.id))
-        return state_result(record, nothing_due_note(record.status))
+            return self._run(snapshot, located.thread_id, run_input(trigger=Trigger.TICK, case_id=snapshot.id))
+        return state_result(snapshot, nothing_due_note(snapshot.status))
 
-    def _run(self, record: CaseRecord, thread_id: str, graph_input: dict[str, Any]) -> CaseResult:
+    def _run(self, snapshot: CaseSnapshot, thread_id: str, graph_input: dict[str, Any]) -> CaseResult:
         output = self.agent.invoke(graph_input, {"configurable": {"thread_id": thread_id}}, context=self.context,
                                    version="v2")
-        outcome = TurnOutcome.model_validate(output.value.get("outcome") or {"action": None, "status": record.status})
+        outcome = TurnOutcome.model_validate(output.value.get("outcome") or {"action": None, "status": snapshot.status})
         review = pending_request(output.interrupts)
         if review is not None:
             outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED})
-        return result_from_outcome(outcome, case_id=record.id, case_number=record.number, review_request=review,
-                                   language=output.value.get("language") or record.language)
+        return result_from_outcome(outcome, case_id=snapshot.id, case_number=snapshot.number, review_request=review,
+                                   language=output.value.get("language") or snapshot.language)

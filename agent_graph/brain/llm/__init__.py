@@ -14,6 +14,6 @@ disposes (``llm_guard.py`` here, then the graph's own guards):
 
 The modules: :mod:`.settings` (which model, from the environment; the client), :mod:`.prompts`
 (the prompt files and the messages), :mod:`.schema` (the output contracts), :mod:`.retries`
-(failures, retries, backoff), :mod:`.usage` (call records and counters), :mod:`.brain` (the
+(failures, retries, backoff), :mod:`.usage` (model calls and counters), :mod:`.brain` (the
 brain itself).
 """

@@ -33,7 +33,7 @@ from agent_graph.brain.llm.schema import (
     validated,
 )
 from agent_graph.brain.llm.settings import LLMSettings, StructuredMethod, build_chat_model
-from agent_graph.brain.llm.usage import CallRecord, ModelUsage, usage_of
+from agent_graph.brain.llm.usage import ModelCall, ModelUsage, usage_of
 from agent_graph.brain.llm_guard import (
     UngroundedDraftError,
     compose_sources,
@@ -46,7 +46,7 @@ from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog
 from agent_graph.errors import WrongLanguageError
-from agent_graph.intake import is_first_subject
+from agent_graph.intake.message import is_first_subject
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -65,7 +65,7 @@ class LLMBrain:
                  sleep: Callable[[float], None] = time.sleep, history: int = 1000):
         """``chat_model`` replaces the client built from the settings (tests); ``sleep`` is used
         between retries. Nothing touches the network until the first call."""
-        self.settings = settings or LLMSettings.from_env()
+        self.settings = settings or LLMSettings.from_environment()
         if fallback is None:
             from agent_graph.brain.offline import OfflineBrain
 
@@ -75,15 +75,15 @@ class LLMBrain:
         self.prompt_version = self.prompts.version
         self.usage = ModelUsage()
         self.calls = 0
-        self.recent: deque[CallRecord] = deque(maxlen=history)
+        self.recent: deque[ModelCall] = deque(maxlen=history)
         self._chat_model = chat_model
         self._runnables: dict[str, Runnable[Any, Any]] = {}
         self._sleep = sleep
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> LLMBrain:
-        return cls(LLMSettings.from_env(**overrides))
+    def from_environment(cls, **overrides: Any) -> LLMBrain:
+        return cls(LLMSettings.from_environment(**overrides))
 
     def __repr__(self) -> str:
         return f"LLMBrain({self.settings.describe()}, prompts {self.prompt_version})"
@@ -156,22 +156,22 @@ class LLMBrain:
              messages: list[Any], output: type[BaseModel]) -> BaseModel:
         """One model call with retries; a validated answer, or ModelStepError after recording why."""
         runnable = self._runnable(schema_name, schema)
-        record = CallRecord(step=step, prompt_version=self.prompt_version, outcome="ok", attempts=0)
+        call = ModelCall(step=step, prompt_version=self.prompt_version, outcome="ok", attempts=0)
         started = time.perf_counter()
         try:
-            result = invoke_with_retries(runnable, messages, record, self.settings, self._sleep)
+            result = invoke_with_retries(runnable, messages, call, self.settings, self._sleep)
             prompt, completion, cached = usage_of(result.get("raw"))
-            record.prompt_tokens, record.completion_tokens, record.cached_prompt_tokens = prompt, completion, cached
+            call.prompt_tokens, call.completion_tokens, call.cached_prompt_tokens = prompt, completion, cached
             return validated(result, output)
         except ModelStepError as exc:
-            record.outcome, record.reason = "fallback", exc.reason
+            call.outcome, call.reason = "fallback", exc.reason
             raise
         finally:
-            record.latency_seconds = time.perf_counter() - started
+            call.latency_seconds = time.perf_counter() - started
             with self._lock:
-                self.usage.add(record)
+                self.usage.add(call)
                 self.calls = self.usage.calls
-                self.recent.append(record)
+                self.recent.append(call)
 
     # --- code disposes -----------------------------------------------------------------------
 

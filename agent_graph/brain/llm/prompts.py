@@ -18,7 +18,7 @@ from agent_graph.brain.llm.settings import LLMConfigError
 from agent_graph.catalog import Catalog
 from agent_graph.template_engine import MissingDetail, missing_details
 
-PROMPTS_ENV = "CASE_AGENT_PROMPTS"
+PROMPTS_VARIABLE = "CASE_AGENT_PROMPTS"
 DEFAULT_PROMPTS = Path(__file__).resolve().parents[3] / "prompts"
 PROMPT_FILES = ("understand.system.md", "understand.user.md", "draft.system.md", "draft.user.md")
 
@@ -38,12 +38,12 @@ class Prompts(BaseModel):
 def load_prompts(directory: Path | None = None) -> Prompts:
     """Read ``prompts/`` (or $CASE_AGENT_PROMPTS). The version is ``prompts/VERSION`` plus a hash of
     the four prompt files, so an edited prompt never goes out under an old version."""
-    folder = Path(directory or os.environ.get(PROMPTS_ENV) or DEFAULT_PROMPTS)
+    folder = Path(directory or os.environ.get(PROMPTS_VARIABLE) or DEFAULT_PROMPTS)
     try:
         texts = {name: (folder / name).read_text(encoding="utf-8") for name in PROMPT_FILES}
         label = (folder / "VERSION").read_text(encoding="utf-8").strip() if (folder / "VERSION").exists() else "0"
     except OSError as exc:
-        raise LLMConfigError(f"cannot read the prompt files in {folder}: {exc}; set {PROMPTS_ENV} to the "
+        raise LLMConfigError(f"cannot read the prompt files in {folder}: {exc}; set {PROMPTS_VARIABLE} to the "
                              f"folder holding {', '.join(PROMPT_FILES)}") from None
     digest = hashlib.sha256("\0".join(texts[name] for name in PROMPT_FILES).encode()).hexdigest()[:10]
     return Prompts(understand_system=texts["understand.system.md"], understand_user=texts["understand.user.md"],

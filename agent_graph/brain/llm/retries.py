@@ -1,6 +1,13 @@
 """Model failures and retries: what went wrong with a request, whether trying again may help, and
 how long to wait (the server's Retry-After, or a jittered backoff). A step that gives no usable
-answer raises :class:`ModelStepError`, and the brain falls back for that step."""
+answer raises :class:`ModelStepError`, and the brain falls back for that step.
+
+The loop is ours, not the SDK's (``max_retries=0`` on the client) nor tenacity's: every attempt is
+counted on the step's :class:`~agent_graph.brain.llm.usage.ModelCall`, a Retry-After longer than
+``max_retry_wait`` falls back at once instead of blocking a worker (the SDK waits its own backoff
+and asks again), the wait hands the thread's CPU slot back, and tests inject the sleep. With
+tenacity the same needs a wait callback that raises and a second classification of the failure.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
     from agent_graph.brain.llm.settings import LLMSettings
-    from agent_graph.brain.llm.usage import CallRecord
+    from agent_graph.brain.llm.usage import ModelCall
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +116,13 @@ def backoff_seconds(attempt: int) -> float:
     return min(0.5 * 2.0**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
-def invoke_with_retries(runnable: Runnable[Any, Any], messages: list[Any], record: CallRecord, settings: LLMSettings,
+def invoke_with_retries(runnable: Runnable[Any, Any], messages: list[Any], call: ModelCall, settings: LLMSettings,
                         sleep: Callable[[float], None]) -> dict[str, Any]:
     """Invoke the model step, retrying what may succeed on another try; ModelStepError when it gives no
-    usable answer. Each attempt is counted on ``record``."""
+    usable answer. Each attempt is counted on ``call``."""
     attempts = settings.max_retries + 1
     for attempt in range(attempts):
-        record.attempts += 1
+        call.attempts += 1
         try:
             with waiting():
                 answer: dict[str, Any] = runnable.invoke(messages)

@@ -4,6 +4,10 @@ flags override them), and the LangChain chat model built from them.
 Providers: OpenAI, Azure OpenAI, or any OpenAI-compatible server by base URL (vLLM, Ollama,
 LM Studio, a gateway). The API key is read from the environment, kept as a secret, and never
 logged or stored. Clients are built on first use, never at import time.
+
+A pydantic model read by :meth:`LLMSettings.from_environment` rather than a ``pydantic-settings`` class:
+the key's variable depends on the provider, a base URL alone implies an OpenAI-compatible server,
+every error names the variable to set, and callers (tests, the CLI) pass their own environment.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class StructuredMethod(StrEnum):
     FUNCTION_CALLING = "function_calling"
 
 
-ENV_VARS: dict[str, str] = {
+VARIABLES: dict[str, str] = {
     "provider": "CASE_AGENT_LLM_PROVIDER",
     "model": "CASE_AGENT_LLM_MODEL",
     "base_url": "CASE_AGENT_LLM_BASE_URL",
@@ -53,12 +57,12 @@ ENV_VARS: dict[str, str] = {
     "azure_deployment": "AZURE_OPENAI_DEPLOYMENT",
     "api_version": "OPENAI_API_VERSION",
 }
-KEY_ENV = {LLMProvider.OPENAI: "OPENAI_API_KEY", LLMProvider.COMPATIBLE: "OPENAI_API_KEY",
+KEY_VARIABLES = {LLMProvider.OPENAI: "OPENAI_API_KEY", LLMProvider.COMPATIBLE: "OPENAI_API_KEY",
            LLMProvider.AZURE_OPENAI: "AZURE_OPENAI_API_KEY"}
 
 
 class LLMSettings(BaseModel):
-    """Which model to ask and how. Build it with :meth:`from_env` (flags override variables)."""
+    """Which model to ask and how. Build it with :meth:`from_environment` (flags override variables)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -89,7 +93,7 @@ class LLMSettings(BaseModel):
     def problems(self) -> list[str]:
         """What is missing for this provider, worded as what to set."""
         missing = []
-        key_env = KEY_ENV[self.provider]
+        key_variable = KEY_VARIABLES[self.provider]
         if self.provider is LLMProvider.AZURE_OPENAI:
             if not self.azure_endpoint:
                 missing.append("set AZURE_OPENAI_ENDPOINT (https://NAME.openai.azure.com)")
@@ -98,22 +102,22 @@ class LLMSettings(BaseModel):
             if not (self.azure_deployment or self.model):
                 missing.append("set AZURE_OPENAI_DEPLOYMENT (or CASE_AGENT_LLM_MODEL / --model)")
             if self.api_key is None:
-                missing.append(f"set {key_env}")
+                missing.append(f"set {key_variable}")
         else:
             if not self.model:
                 missing.append("set CASE_AGENT_LLM_MODEL (or --model)")
             if self.provider is LLMProvider.COMPATIBLE and not self.base_url:
                 missing.append("set CASE_AGENT_LLM_BASE_URL (or --base-url), e.g. http://localhost:11434/v1")
             if self.provider is LLMProvider.OPENAI and self.api_key is None:
-                missing.append(f"set {key_env}")
+                missing.append(f"set {key_variable}")
         return missing
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> LLMSettings:
-        """Settings from the environment (see ``ENV_VARS``); keyword overrides (CLI flags) win
+    def from_environment(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> LLMSettings:
+        """Settings from the environment (see ``VARIABLES``); keyword overrides (CLI flags) win
         when not None. Raises LLMConfigError naming what to set."""
-        env = os.environ if environ is None else environ
-        data: dict[str, Any] = {field: env[var] for field, var in ENV_VARS.items() if env.get(var)}
+        environ = os.environ if environ is None else environ
+        data: dict[str, Any] = {field: environ[var] for field, var in VARIABLES.items() if environ.get(var)}
         data.update({k: v for k, v in overrides.items() if v is not None and k != "api_key"})
         if "provider" not in data and data.get("base_url"):
             data["provider"] = LLMProvider.COMPATIBLE
@@ -121,9 +125,9 @@ class LLMSettings(BaseModel):
             provider = LLMProvider(data.get("provider", LLMProvider.OPENAI))
         except ValueError:
             raise LLMConfigError(f"unknown language-model provider {data.get('provider')!r} "
-                                 f"({ENV_VARS['provider']} or --provider): use one of "
+                                 f"({VARIABLES['provider']} or --provider): use one of "
                                  f"{', '.join(p.value for p in LLMProvider)}") from None
-        key = overrides.get("api_key") or env.get(KEY_ENV[provider])
+        key = overrides.get("api_key") or environ.get(KEY_VARIABLES[provider])
         if key:
             data["api_key"] = key
         try:
@@ -147,8 +151,8 @@ def _problem(error: Any) -> str:
     message = str(error.get("msg", "")).removeprefix("Value error, ")
     if not where:
         return message
-    env = ENV_VARS.get(where)
-    return f"{where}{f' ({env})' if env else ''}: {message}"
+    variable = VARIABLES.get(where)
+    return f"{where}{f' ({variable})' if variable else ''}: {message}"
 
 
 def build_chat_model(settings: LLMSettings) -> BaseChatModel:

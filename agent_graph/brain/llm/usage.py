@@ -1,5 +1,10 @@
-"""Accounting of model calls: one :class:`CallRecord` per step (retries included), and the
-:class:`ModelUsage` counters of a brain's lifetime (calls, tokens, fallbacks, what code refused)."""
+"""Accounting of model calls: one :class:`ModelCall` per step (retries included), and the
+:class:`ModelUsage` counters of a brain's lifetime (calls, tokens, fallbacks, what code refused).
+
+Tokens are read from each answer's ``usage_metadata``: the figures langchain-core's
+``UsageMetadataCallbackHandler`` sums, but per call, so each :class:`ModelCall` holds its own tokens
+without a handler per call.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from pydantic import BaseModel, Field
 from agent_graph.brain.llm.retries import FallbackReason
 
 
-class CallRecord(BaseModel):
+class ModelCall(BaseModel):
     """One model call (one step: understand or compose), retries included."""
 
     step: Literal["understand", "compose"]
@@ -41,19 +46,19 @@ class ModelUsage(BaseModel):
     injection_flags: int = Field(default=0, description="emails the model found trying to instruct the agent")
     contradicted_intents: int = Field(default=0, description="model intents the offline classifier contradicted")
 
-    def add(self, record: CallRecord) -> None:
+    def add(self, call: ModelCall) -> None:
         self.calls += 1
-        self.attempts += record.attempts
-        if record.step == "understand":
+        self.attempts += call.attempts
+        if call.step == "understand":
             self.understand_calls += 1
         else:
             self.compose_calls += 1
-        self.prompt_tokens += record.prompt_tokens
-        self.completion_tokens += record.completion_tokens
-        self.cached_prompt_tokens += record.cached_prompt_tokens
-        self.latency_seconds += record.latency_seconds
-        if record.reason is not None:
-            self.fallbacks[record.reason.value] = self.fallbacks.get(record.reason.value, 0) + 1
+        self.prompt_tokens += call.prompt_tokens
+        self.completion_tokens += call.completion_tokens
+        self.cached_prompt_tokens += call.cached_prompt_tokens
+        self.latency_seconds += call.latency_seconds
+        if call.reason is not None:
+            self.fallbacks[call.reason.value] = self.fallbacks.get(call.reason.value, 0) + 1
 
 
 def usage_of(raw: Any) -> tuple[int, int, int]:
