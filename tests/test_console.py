@@ -4,6 +4,7 @@ when two representatives click at the same time."""
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from agent_graph.console.app import create_app
 from agent_graph.console.inbox import InboxFilter, inbox_rows
 from agent_graph.console.users import UserError, add_user, authenticate
 from agent_graph.domain import CaseStatus, Direction, Outbound, OutboxStatus
-from agent_graph.interactions import InteractionKind, InteractionQuery, find
+from agent_graph.interactions import InteractionKind, InteractionQuery, draft_decisions, find
 from agent_graph.review import human_response, parse_human_response
 from agent_graph.state import ReviewKind
 from agent_graph.store import CaseStore
@@ -202,6 +203,8 @@ def test_two_people_answering_one_draft_at_once_send_it_once(app, store):
     assert sorted(answers) == [303, 409]
     assert len([m for m in store.messages(1) if m.direction == Direction.OUTBOUND]) == 1
     assert [d.status for d in store.outbox(1)] == [OutboxStatus.SENT]
+    (decision,) = draft_decisions(store)
+    assert decision.kind == InteractionKind.DRAFT_ACCEPTED and decision.actor_name in ("alice", "bob")
     for c in clients:
         c.close()
 
@@ -214,6 +217,8 @@ def test_edit_and_send(client, store):
     sent = store.outbox(1)[-1]
     assert (sent.status, sent.subject, sent.body, sent.edited) == (OutboxStatus.SENT, "Booked",
                                                                    "See you on the 10th.\nThe workshop", True)
+    (edited,) = find(store, InteractionQuery(case_id=1, kinds=[InteractionKind.DRAFT_EDITED]))
+    assert edited.actor_name == "alice" and edited.edit_size and edited.outbox_id == sent.id
 
 
 def test_ignore_with_a_reason_routes_the_case_and_records_why(client, store):
@@ -223,6 +228,11 @@ def test_ignore_with_a_reason_routes_the_case_and_records_why(client, store):
     assert answer.status_code == 303
     assert store.case(1).status == CaseStatus.WITH_REPRESENTATIVE
     assert store.outbox(1)[-1].status == OutboxStatus.DISCARDED
+    (ignored,) = find(store, InteractionQuery(case_id=1, kinds=[InteractionKind.DRAFT_IGNORED]))
+    assert (ignored.actor_name, ignored.reason_code, ignored.comment) == ("alice", "wrong_intent", "it is a return")
+    (routed,) = find(store, InteractionQuery(case_id=1, kinds=[InteractionKind.ROUTED]))
+    page = client.get("/cases/CAS-000001").text
+    assert "Hand-off" in page and html.escape(routed.detail["handoff"]["text"], quote=False).split("\n")[0] in page
     bad = client.post("/cases/CAS-000001/review", data={"csrf": token, "decision": "ignore", "reason": "bored"})
     assert bad.status_code == 400
 

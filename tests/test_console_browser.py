@@ -120,6 +120,8 @@ def test_a_representative_works_through_the_console(page, store):
     expect(page.locator("h1 .pill")).to_have_text("with representative")
     assert store.case(2).status == CaseStatus.WITH_REPRESENTATIVE
     assert store.outbox(2)[-1].status == OutboxStatus.DISCARDED
+    reasons = [(i.actor_name, i.reason_code, i.comment) for i in store.interactions(2) if i.kind == "draft_ignored"]
+    assert reasons == [("alice", "wrong_information", "the date is a holiday")]
 
     # edit a field: a person's value, with their name as its provenance
     page.get_by_label("preferred_date", exact=True).fill("2026-03-19")

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from agent_graph.brain.types import ExtractedValue
 from agent_graph.context import Services
 from agent_graph.domain import Actor, CaseStatus
 from agent_graph.errors import CaseAgentError
 from agent_graph.interactions import InteractionKind, InteractionQuery, NewInteraction, find, person, record
 from agent_graph.store import Case, CaseStore
+from tools.update_case_fields import EditFieldArgs
+from tools.update_case_fields import edit_field as edit_field_tool
 
 DRAFT_TARGET = "draft:"
 
@@ -54,22 +55,12 @@ def editable_fields(env: Services, case: Case) -> list[str]:
 
 
 def edit_field(env: Services, case: Case, user: str, name: str, value: str) -> None:
-    """Write a field as a person: a new row of the field's history, set by them (``set_by``)."""
-    value = value.strip()
-    if name not in editable_fields(env, case):
-        raise ConsoleActionError(f"{case.number} has no field {name[:64]!r} (its intent's attributes and its fields)")
-    if not value:
-        raise ConsoleActionError(f"{name}: give a value (a field cannot be emptied, only corrected)")
-    previous = env.store.current_fields(case.id).get(name)
-    with env.store.unit_of_work():
-        env.store.write_fields(case.id, [ExtractedValue(name=name, value=value, span="", confidence=1.0,
-                                                        extractor="representative")],
-                               None, env.clock.now(), set_by=person(env, user))
-        record(env, NewInteraction(kind=InteractionKind.FIELD_EDITED, case_id=case.id, actor=Actor.REPRESENTATIVE,
-                                   actor_name=user, summary=f"{name} = {value}"
-                                   + (f" (was {previous.value})" if previous else ""),
-                                   detail={"name": name, "value": value,
-                                           "before": previous.value if previous else None}))
+    """Write a field as a person, the CLI's way (``tools.update_case_fields.edit_field``: validated as the
+    agent's values are, ``set_by`` the person, recorded); the agent then leaves it alone."""
+    try:
+        edit_field_tool(env, EditFieldArgs(case_id=case.id, name=name, value=value.strip(), person=user))
+    except ValidationError as exc:
+        raise ConsoleActionError(f"{name[:64]}: {exc.errors()[0]['msg']}") from None
 
 
 def take_over(env: Services, case: Case, user: str) -> Case:

@@ -38,8 +38,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent_graph.console import actions
 from agent_graph.console.inbox import InboxFilter, inbox_rows
 from agent_graph.console.users import authenticate
-from agent_graph.domain import CaseStatus
+from agent_graph.domain import Action, CaseStatus
 from agent_graph.errors import CaseAgentError
+from agent_graph.interactions import InteractionKind
 from agent_graph.review import human_response
 from agent_graph.service import CaseAgent
 from agent_graph.state import ReviewKind
@@ -49,8 +50,6 @@ from agent_graph.timeline import case_timeline
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-ROUTE_RECORDS = ("routed", "route_to_rep")
-"""The records of a routing: the hand-off's (``interactions.InteractionKind.ROUTED``), the agent's decision's."""
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_HOURS = 12
@@ -120,7 +119,9 @@ class Console:
         fields = store.current_fields(case.id)
         drafts = store.pending_drafts(case.id)
         pending = self.agent.pending_review(case.id)
-        routes = [i for i in store.interactions(case.id) if i.kind in ROUTE_RECORDS]
+        records = store.interactions(case.id)
+        routes = ([i for i in records if i.kind == InteractionKind.ROUTED]
+                  or [i for i in records if i.kind == Action.ROUTE_TO_REP])  # a case routed before hand-offs
         return {
             "case": case, "intent": intent, "fields": fields, "timeline": case_timeline(store, case.id),
             "editable": actions.editable_fields(self.env, case),
