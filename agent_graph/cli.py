@@ -391,20 +391,12 @@ def review(
             console.print(f"\n[bold]Subject:[/] {pending['action_request']['args']['subject']}\n")
             console.print(pending["action_request"]["args"]["body"])
             raise _fail("choose one of --accept, --edit-body/--edit-subject, --respond, --ignore")
-        response: dict[str, Any] = {"type": "accept", "args": None}
-        if chosen[1]:
-            args = dict(pending["action_request"]["args"])
-            if edit_subject:
-                args["subject"] = edit_subject
-            if new_body is not None:
-                args["body"] = new_body
-            response = {"type": "edit", "args": {"action": pending["action_request"]["action"], "args": args}}
-        elif respond is not None:
-            response = {"type": "response", "args": respond}
-        elif ignore:
-            response = {"type": "ignore", "args": None}
-        response.update({key: value for key, value in {"reviewer": reviewer, "reason_code": reason, "useful": useful,
-                                                        "comment": comment}.items() if value is not None})
+        from agent_graph.review import human_response
+        from agent_graph.state import ReviewKind
+
+        kind = [ReviewKind.ACCEPT, ReviewKind.EDIT, ReviewKind.RESPONSE, ReviewKind.IGNORE][chosen.index(True)]
+        response = human_response(pending, kind, subject=edit_subject or None, body=new_body, text=respond,
+                                  reviewer=reviewer, reason_code=reason, comment=comment, useful=useful)
         try:
             console.print(_result_line(agent.answer_review(found.id, [response])))
         except ValueError as exc:
@@ -861,6 +853,62 @@ def _measure(json_out: Path | None, run: Callable[[], Report], show: Callable[[R
         raise _fail(str(exc)) from None
     show(report)
     _write_json(json_out, report)
+
+
+@command("console", cls=ManualCommand)
+def console_command(
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="The port to serve on.")] = 8080,
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS",
+                                      help="The address to serve on; the default serves this machine only.")]
+    = "127.0.0.1",
+    db: DbOption = DEFAULT_DB,
+    catalog: CatalogOption = None,
+) -> None:
+    """The representatives' web console: inbox, case pages, reviews (users: case-agent users add)."""
+    import secrets
+
+    import uvicorn
+
+    from agent_graph.console.app import create_app
+    from agent_graph.console.users import count_users
+
+    secret = os.environ.get("CASE_AGENT_CONSOLE_SECRET") or secrets.token_urlsafe(32)
+    with _agent(db, catalog, create_store=False) as agent:
+        if not count_users(agent.env.store):
+            raise _fail(f"no console user in {_shown(db)}: add one first with case-agent users add NAME --db {_shown(db)}")
+        if "CASE_AGENT_CONSOLE_SECRET" not in os.environ:
+            err.print("sessions last until the console stops (set CASE_AGENT_CONSOLE_SECRET to keep them)")
+        err.print(f"console on http://{host}:{port}/ for {_shown(db)}")
+        uvicorn.run(create_app(agent, secret), host=host, port=port, log_level="warning")
+
+
+users_app = typer.Typer(help="The web console's users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add", cls=ManualCommand)
+def users_add(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The user's sign-in name.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from the first line of stdin "
+                                                      "instead of asking for it.")] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Add a user of the web console (the password is asked for, or read with --password-stdin)."""
+    from agent_graph.console.users import UserError, add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    store = _store(db, create=True)
+    try:
+        add_user(store, name, password, SystemClock().now())
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"user {name} added to {_shown(db)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -133,3 +133,25 @@ def review_summary(decision: ReviewDecision) -> str:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def human_response(pending: dict[str, Any], kind: ReviewKind, *, subject: str | None = None,
+                   body: str | None = None, text: str | None = None, reviewer: str | None = None,
+                   reason_code: str | None = None, comment: str | None = None,
+                   useful: bool | None = None) -> dict[str, Any]:
+    """The ``HumanResponse`` a representative gives to ``pending`` (the request a case waits on):
+    ``edit`` replaces the subject and/or body given (the rest of the draft stays), ``response``
+    carries ``text``. Who answered, and why a draft was ignored, ride along beside Agent Inbox's
+    ``type`` and ``args``, with the reviewer's feedback (``useful``). The CLI's ``review`` and the
+    web console build their answers here."""
+    extra: dict[str, Any] = {key: value for key, value in (("reviewer", reviewer), ("reason_code", reason_code),
+                                                           ("comment", comment)) if value}
+    if useful is not None:
+        extra["useful"] = useful
+    if kind is ReviewKind.EDIT:
+        args = dict(pending["action_request"]["args"])
+        args.update({name: value for name, value in (("subject", subject), ("body", body)) if value is not None})
+        return {"type": kind.value, "args": {"action": pending["action_request"]["action"], "args": args}, **extra}
+    if kind is ReviewKind.RESPONSE:
+        return {"type": kind.value, "args": text or "", **extra}
+    return {"type": kind.value, "args": None, **extra}

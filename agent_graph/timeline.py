@@ -18,6 +18,8 @@ class TimelineEntry(BaseModel):
     what: str
     detail: str
     order: int = 0
+    ref: str | None = None
+    """What the entry is, for feedback on it: ``message:ID``, ``interaction:ID`` or ``draft:ID``."""
 
 
 def case_timeline(store: CaseStore, case_id: int) -> list[TimelineEntry]:
@@ -29,7 +31,7 @@ def case_timeline(store: CaseStore, case_id: int) -> list[TimelineEntry]:
             entries.append(TimelineEntry(at=m.at, who=m.from_address, what=what, order=0,
                                          detail=f"{m.subject} — {_short(m.new_text)}"))
         else:
-            entries.append(TimelineEntry(at=m.at, who="agent", what="email out", order=3,
+            entries.append(TimelineEntry(at=m.at, who="agent", what="email out", order=3, ref=f"message:{m.id}",
                                          detail=f"to {m.to_addresses}: {m.subject} — {_short(m.body_text)}"))
     for f in store.field_history(case_id):
         entries.append(TimelineEntry(at=f.set_at, who=f.set_by or "agent", what="field", order=1,
@@ -37,7 +39,8 @@ def case_timeline(store: CaseStore, case_id: int) -> list[TimelineEntry]:
     for i in store.interactions(case_id):
         if i.kind == "update_case_fields":
             continue
-        entries.append(TimelineEntry(at=i.at, who=i.actor, what=i.kind, detail=i.summary, order=2))
+        entries.append(TimelineEntry(at=i.at, who=i.actor_name or i.actor, what=i.kind, detail=i.summary, order=2,
+                                     ref=f"interaction:{i.id}"))
     for d in store.outbox(case_id):
         if d.status == OutboxStatus.FAILED:
             entries.append(TimelineEntry(at=d.sent_at or d.created_at, who="system", what="not delivered", order=4,
@@ -47,6 +50,7 @@ def case_timeline(store: CaseStore, case_id: int) -> list[TimelineEntry]:
                                          order=4, detail=f"{d.subject}: {d.attempts} attempt(s), last error: {d.delivery_error}"))
         elif d.status != OutboxStatus.SENT:
             entries.append(TimelineEntry(at=d.created_at, who="agent", what=f"draft ({d.status})", order=2,
+                                         ref=f"draft:{d.id}",
                                          detail=f"{d.subject} [{d.template_id or 'built-in'}]"))
     entries.sort(key=lambda e: (e.at, e.order))
     if not entries:

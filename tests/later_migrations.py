@@ -15,9 +15,17 @@ ADDED_AFTER_THE_BASELINE: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
 }
 """By revision: the (table, column) pairs and the indexes it adds."""
 
+TABLES_ADDED_AFTER_THE_BASELINE: dict[str, list[str]] = {
+    "0004": ["console_users"],
+}
+"""By revision: the tables it adds."""
+
 
 def undo_later_migrations(execute: Callable[[str], Any]) -> None:
     """Drop what the migrations after the baseline added, with ``execute(sql)``."""
+    for tables in TABLES_ADDED_AFTER_THE_BASELINE.values():
+        for table in tables:
+            execute(f"DROP TABLE {table}")
     for columns, indexes in ADDED_AFTER_THE_BASELINE.values():
         for index in indexes:
             execute(f"DROP INDEX {index}")

@@ -202,6 +202,15 @@ quarantine = Table(
     Column("attempts", Integer, nullable=False, default=1),
 )
 
+console_users = Table(
+    "console_users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # argon2id, in the PHC string format (argon2-cffi): algorithm, parameters, salt and hash in one
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
 
 @dataclass(slots=True, frozen=True)
 class Case:

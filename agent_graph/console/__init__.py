@@ -1,0 +1,1 @@
+"""The representatives' web console (``case-agent console``): see ``console/app.py``."""
