@@ -57,7 +57,7 @@ def test_a_new_database_is_made_at_the_newest_revision_and_equals_the_schema(db_
         assert current_revision(connection) == head()
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
     store.close()
-    assert "at revision 0001, the newest: nothing to do" in _migrate(db_url)
+    assert f"at revision {head()}, the newest: nothing to do" in _migrate(db_url)
 
 
 def test_a_database_of_the_first_release_is_upgraded_with_its_rows(db_url: str, catalog, clock):
