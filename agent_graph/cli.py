@@ -300,30 +300,45 @@ def run(
     retry_after: Annotated[float, typer.Option("--retry-after", min=0, help=(
         "Seconds before the first retry of a temporary delivery failure (doubling, up to an hour)."))] = 30,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+    workers: Annotated[int, typer.Option("--workers", min=1, help=(
+        "Worker processes sharing the work (restarted when one dies); any number of `run` processes "
+        "may share one database too: docs/database.md."))] = 1,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help=(
+        "Emails each worker runs at once (a language model's waits overlap)."))] = 8,
     db: DbOption = DEFAULT_DB,
     catalog: CatalogOption = None,
     automation: AutomationOption = None,
 ) -> None:
     """Run the agent on a mailbox until SIGTERM/SIGINT (or once, with --once): docs/mail.md."""
     from agent_graph.mail import open_inbox, open_sender
-    from agent_graph.runner import MailService, RunSettings, configure_logging
+    from agent_graph.runner import MailService, RunSettings, configure_logging, supervise
 
     if log_format not in ("text", "json"):
         raise _fail(f"--log-format {log_format}: choose text or json")
     configure_logging(log_format)
-    try:
-        inbox = open_inbox(mailbox, after_processing, poll)
-        sender = open_sender(smtp, mailbox, sent_folder, append_sent)
+    try:  # once here, so that a wrong setting is one line before any worker starts
+        open_inbox(mailbox, after_processing, poll).close()
+        open_sender(smtp, mailbox, sent_folder, append_sent).close()
     except CaseAgentError as exc:
         raise _fail(str(exc)) from None
-    settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after)
-    with _agent(db, catalog, automation) as agent:
-        agent.warm_up()
-        try:
-            code = MailService(agent, inbox, sender, settings).run()
-        except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
-            raise _fail(str(exc)) from None
-    raise typer.Exit(code=code)
+    settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after,
+                           concurrency=concurrency)
+
+    def work() -> int:
+        inbox = open_inbox(mailbox, after_processing, poll)
+        sender = open_sender(smtp, mailbox, sent_folder, append_sent)
+        with _agent(db, catalog, automation) as agent:
+            agent.warm_up()
+            try:
+                return MailService(agent, inbox, sender, settings).run()
+            except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
+                raise _fail(str(exc)) from None
+
+    if workers == 1:
+        raise typer.Exit(code=work())
+    with _agent(db, catalog, automation):  # the database checked and migrated once, before the workers start
+        pass
+    raise typer.Exit(code=supervise(workers, work, once))
 
 
 @command(cls=ManualCommand)

@@ -247,6 +247,10 @@ class CaseAgent:
             return TurnResult(case_id=None, case_number=None, outcome=TurnOutcome(action=Action.IGNORE, note=note))
         if not registered:
             self._wait_for_case(case, graph_input)
+            if self.env.store.message(receipt.message_pk).processed:  # the run of a dead worker, recovered meanwhile
+                self.env.store.end_run(_thread_of(case))
+                return TurnResult(case_id=case.id, case_number=case.number, duplicate=True,
+                                  outcome=TurnOutcome(action=None, note="duplicate: this email was already processed"))
         result = self._run(case, graph_input)
         if result.pending_review is not None:  # a finished run's last node marked it already
             self.env.store.mark_processed(receipt.message_pk)

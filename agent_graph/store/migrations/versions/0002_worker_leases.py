@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,7 +21,7 @@ branch_labels = None
 depends_on = None
 
 
-COLUMNS = {
+COLUMNS: dict[str, list[sa.Column[Any]]] = {
     "messages": [sa.Column("source", sa.Text), sa.Column("quarantined_at", sa.DateTime)],
     "outbox": [sa.Column("claimed_by", sa.String(200)), sa.Column("claim_expires_at", sa.DateTime)],
 }
