@@ -137,12 +137,12 @@ _CLAIM_MESSAGE = (update(messages).where(messages.c.id == bindparam("pk"))
                   .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("until")).returning(*messages.c))
 _QUEUED = select(func.count(messages.c.id)).where(*_WAITING)
 _SET_ASIDE = (update(messages).where(messages.c.id == bindparam("pk"), messages.c.processed.is_(False))
-              .values(quarantined_at=bindparam("at"), claimed_by=None, claim_expires_at=None))
+              .values(quarantined_at=bindparam("failed_at"), claimed_by=None, claim_expires_at=None))
 # Outbox emails due for delivery that no live worker is delivering, locked as above.
 _DELIVERY_CLAIMS = (select(outbox.c.id).where(
     outbox.c.status == OutboxStatus.SENT, outbox.c.delivered_at.is_(None),
     or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= bindparam("now")),
-    or_(outbox.c.claimed_by.is_(None), outbox.c.claim_expires_at <= bindparam("now")))
+    or_(outbox.c.claimed_by.is_(None), outbox.c.claim_expires_at <= bindparam("claim_at")))
     .order_by(outbox.c.id).limit(bindparam("limit")).with_for_update(skip_locked=True))
 _CLAIM_DELIVERIES = (update(outbox).where(outbox.c.id.in_(bindparam("pks", expanding=True)))
                      .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("until"))
@@ -584,7 +584,7 @@ class CaseStore:
     def set_aside(self, message_pk: int, at: datetime) -> None:
         """Take an unprocessed email out of the queue: its run failed, and it waits in the quarantine."""
         with self._writing() as c:
-            c.execute(_SET_ASIDE, {"pk": message_pk, "at": at})
+            c.execute(_SET_ASIDE, {"pk": message_pk, "failed_at": at})
             self._forget(message_pk=message_pk)
 
     def mark_processed(self, message_pk: int) -> None:
@@ -685,7 +685,7 @@ class CaseStore:
         """Claim the outbox emails due for delivery (``now``: the agent's clock) that no live worker
         is delivering, oldest first; the deliverer lets go of each (``set_outbox(claimed_by=None)``)."""
         with self._writing() as c:
-            pks = list(c.scalars(_DELIVERY_CLAIMS, {"now": now, "limit": limit}))
+            pks = list(c.scalars(_DELIVERY_CLAIMS, {"now": now, "claim_at": claim.at, "limit": limit}))
             if not pks:
                 return []
             rows = c.execute(_CLAIM_DELIVERIES, {"pks": pks, "owner": claim.owner, "until": claim.until})
