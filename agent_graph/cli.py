@@ -697,14 +697,23 @@ def bench(
     concurrency_emails: Annotated[int, typer.Option(metavar="N", help="Emails for the concurrency figure.")] = 200,
     workers: Annotated[int, typer.Option(metavar="N", help="Cases processed at once.")] = 32,
     delay_ms: Annotated[float, typer.Option(metavar="MS", help="How long the stand-in brain waits per call, in milliseconds.")] = 200,
+    db: Annotated[str | None, typer.Option("--db", metavar="URL", help=(
+        "A PostgreSQL database of its own (emptied between figures): the scale figure on it, and "
+        "throughput with 1, 2 and 4 worker processes sharing it."))] = None,
+    emails_per_worker: Annotated[int, typer.Option(metavar="N", help="Emails per worker process (--db).")] = 256,
 ) -> None:
     """Measure throughput, framework overhead, scale and concurrency; print a table, write JSON."""
     from agent_graph.bench import print_bench_report, run_bench
 
     _writable_output("--json", json_out)
     _catalog(catalog)
-    report = run_bench(catalog or Path(DEFAULT_CATALOG), emails=emails, scale_large=scale_large, concurrency_emails=concurrency_emails,
-                       workers=workers, delay_ms=delay_ms, progress=lambda text: err.print(text, style="dim"))
+    try:
+        report = run_bench(catalog or Path(DEFAULT_CATALOG), emails=emails, scale_large=scale_large,
+                           concurrency_emails=concurrency_emails, workers=workers, delay_ms=delay_ms,
+                           progress=lambda text: err.print(text, style="dim"), db=db,
+                           emails_per_worker=emails_per_worker)
+    except (ValueError, CaseAgentError) as exc:
+        raise _fail(f"--db: {exc}") from None
     print_bench_report(console, report)
     _write_json(json_out, report, "figures")
 
