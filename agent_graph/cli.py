@@ -547,14 +547,16 @@ def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
 
 @command(cls=ManualCommand)
 def status(db: DbOption = DEFAULT_DB) -> None:
-    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, the outbox
-    (pending and failed deliveries) and each mailbox `run` reads (last fetch, backlog, last error)."""
+    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, emails
+    stored and waiting for a worker, the outbox (pending and failed deliveries) and each mailbox `run`
+    reads (last fetch, backlog, last error)."""
     store = _store(db, create=True)
     by_status = store.count_cases_by_status()
     console.print(f"cases: {sum(by_status.values())}"
                   + "".join(f"\n  {name}: {count}" for name, count in by_status.items()), highlight=False)
     console.print(f"drafts waiting for review: {len(store.pending_drafts())}", highlight=False)
     console.print(f"quarantined emails: {store.count_quarantined()}", highlight=False)
+    console.print(f"emails stored and waiting to run: {store.count_queued()}", highlight=False)
     undelivered, failed = store.undelivered(), store.failed_deliveries()
     waiting = [item for item in undelivered if item.attempts]
     console.print(f"outbox: {len(undelivered)} pending delivery ({len(waiting)} after a failed attempt), "

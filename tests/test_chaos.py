@@ -12,8 +12,8 @@ import pytest
 from tests.chaos import run_chaos
 from tests.mailservers import Dovecot
 
-CHAOS_EMAILS = 120
-CHAOS_KILLS = 8
+CHAOS_EMAILS = 80
+CHAOS_KILLS = 6
 
 pytestmark = [pytest.mark.timeout(900, method="thread"), pytest.mark.both_databases]
 

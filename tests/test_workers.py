@@ -189,3 +189,13 @@ def test_a_stored_email_is_run_by_take_next_and_a_failing_one_leaves_the_queue_u
     retried = agent.take_in(raw)  # case-agent quarantine retry
     assert retried.case_number == "CAS-000002" and store.count_quarantined() == 0
     assert store.message(taken[0].id).processed and store.message(taken[0].id).quarantined_at is None
+
+
+def test_status_counts_the_emails_waiting_for_a_worker(make_agent, store: CaseStore, db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from agent_graph.cli import app
+
+    store_mail(make_agent(), email(RETURN.format(n=1), n=1), email(RETURN.format(n=2), sender="Ben <b@example.org>", n=2))
+    result = CliRunner().invoke(app, ["status", "--db", db_url])
+    assert result.exit_code == 0 and "emails stored and waiting to run: 2" in result.output
