@@ -33,7 +33,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from types import FrameType
 from typing import Any
@@ -89,6 +90,7 @@ class MailService:
         self._owner = False
         self._stored = threading.Event()
         self._sending = threading.Lock()  # one connection to the mail server, one thread at a time
+        self.failed = False
 
     # --- signals ---------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -112,7 +114,7 @@ class MailService:
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> int:
         """0 when stopped by a signal or, with ``once``, when everything waiting was handled;
-        1 with ``once`` when the mailbox could not be read."""
+        1 with ``once`` when the mailbox could not be read, and when a runner failed."""
         previous = self._install_signals()
         log.info("service started: reading %s, delivering through %s, %s email(s) at once", self.inbox.name,
                  self.sender.name, self.settings.concurrency)
@@ -126,7 +128,7 @@ class MailService:
                     self._run_queue()
                     self._deliver()
                     self._tick_if_due()
-                    return 0 if fetched else 1
+                    return 0 if fetched and not self.failed else 1
                 runners = [threading.Thread(target=self._runner, name=f"runner-{n}")
                            for n in range(self.settings.concurrency)]
                 for runner in runners:
@@ -150,7 +152,7 @@ class MailService:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             log.info("service stopped")
-        return 0
+        return 1 if self.failed else 0
 
     def _fetch(self) -> bool:
         """Store every email waiting, if this worker owns the mailbox; False when it could not be read."""
@@ -183,10 +185,11 @@ class MailService:
         return True
 
     def _runner(self) -> None:
-        while not self.stopping:
-            if not self._take_next():
-                self._stored.wait(QUEUE_CHECK)
-                self._stored.clear()
+        with self._failing_stops():
+            while not self.stopping:
+                if not self._take_next():
+                    self._stored.wait(QUEUE_CHECK)
+                    self._stored.clear()
 
     def _run_queue(self) -> None:
         """Every email in the queue, ``concurrency`` at a time (``once``)."""
@@ -197,8 +200,20 @@ class MailService:
             runner.join()
 
     def _drain(self) -> None:
-        while not self.stopping and self._take_next():
-            pass
+        with self._failing_stops():
+            while not self.stopping and self._take_next():
+                pass
+
+    @contextmanager
+    def _failing_stops(self) -> Iterator[None]:
+        """A runner that fails beyond one email (the database gone) stops the worker, which exits 1:
+        its supervisor (``--workers``, systemd, Compose) starts it again, and its claims lapse."""
+        try:
+            yield
+        except Exception:
+            log.exception("a runner failed; stopping this worker")
+            self.failed = True
+            self._stop()
 
     def _take_next(self) -> bool:
         """Run the next email of the queue and deliver what it sent; False when none waits."""
