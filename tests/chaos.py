@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent_graph.claims import Claimant
 from agent_graph.context import Context
 from agent_graph.domain import Direction
 from agent_graph.service import CaseAgent, open_checkpointer
@@ -64,6 +63,7 @@ class ChaosReport:
     statuses: dict[str, int] = field(default_factory=dict)
     cases_unlike_a_clean_run: int = 0
     unprocessed_emails: int = 0
+    queued: int = 0
     unfinished_runs: int = 0
     undelivered: int = 0
     failed_deliveries: int = 0
@@ -73,7 +73,7 @@ class ChaosReport:
 
     def problems(self) -> list[str]:
         expected = {"answered": self.emails, "replies": self.emails, "cases": self.emails, "answered_twice": 0,
-                    "cases_unlike_a_clean_run": 0, "unprocessed_emails": 0, "unfinished_runs": 0,
+                    "cases_unlike_a_clean_run": 0, "unprocessed_emails": 0, "queued": 0, "unfinished_runs": 0,
                     "undelivered": 0, "failed_deliveries": 0, "quarantined": 0}
         return [f"{name}: {getattr(self, name)} (expected {value})" for name, value in expected.items()
                 if getattr(self, name) != value]
@@ -86,7 +86,7 @@ class ChaosReport:
                 f"  replies at the SMTP server: {self.replies}; emails answered: {self.answered}; "
                 f"answered twice: {self.answered_twice}; found in the Sent folder, not sent again: {self.found_in_sent}",
                 f"  cases: {self.cases} {self.statuses}; unlike a clean run: {self.cases_unlike_a_clean_run}",
-                f"  left: unprocessed emails {self.unprocessed_emails}, runs to recover {self.unfinished_runs}, "
+                f"  left: unprocessed emails {self.unprocessed_emails} (in the queue {self.queued}), runs to recover {self.unfinished_runs}, "
                 f"undelivered {self.undelivered}, failed deliveries {self.failed_deliveries}, "
                 f"quarantined {self.quarantined}",
                 "  result: " + ("; ".join(self.problems()) or "nothing lost, nothing twice")]
@@ -215,7 +215,7 @@ def run_chaos(db_url: str, database: str, emails: int, kills: int, dovecot: Dove
     report.undelivered = len(store.undelivered())
     report.failed_deliveries = len(store.failed_deliveries())
     report.quarantined = store.count_quarantined()
-    assert store.claim_next_email(Claimant().claim()) is None or report.unprocessed_emails
+    report.queued = store.count_queued()
     store.close()
     report.seconds = time.monotonic() - started
     return report
