@@ -3,12 +3,15 @@
 Emails are generated from a catalog (the demo's by default): complete requests, requests
 missing information followed by the customer's reply, and acceptances of a proposed resolution.
 Everything runs on the production path — SQLite store, SQLite checkpointer — unless a figure says
-otherwise. Figures are printed and written as JSON; nothing here asserts a target.
+otherwise. With ``--db`` naming a PostgreSQL database of its own (the bench empties it between
+figures), the scale figure is measured on it, and throughput with 1, 2 and 4 worker processes
+sharing it is added. Figures are printed and written as JSON; nothing here asserts a target.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import random
 import statistics
 import sys
@@ -26,7 +29,7 @@ from typing import Any
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
-from sqlalchemy import insert
+from sqlalchemy import insert, inspect, text
 
 from agent_graph import graph as wiring
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest, Understanding
@@ -51,6 +54,7 @@ from agent_graph.replay import run_suite
 from agent_graph.service import CaseAgent, open_checkpointer
 from agent_graph.state import AgentState, run_input
 from agent_graph.store import CaseStore, schema
+from agent_graph.store.repository import database_url
 
 log = logging.getLogger(__name__)
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -80,6 +84,11 @@ class BenchReport(BaseModel):
     concurrent_s: float
     concurrency_speedup: float
     model_calls_per_email: float
+    scale_database: str = "sqlite"
+    workers_emails_per_s: dict[int, float] | None = Field(
+        None, description="worker processes -> emails per second, each running 32 cases at once (--db)")
+    workers_speedup_2: float | None = None
+    workers_speedup_4: float | None = None
     python: str = sys.version.split()[0]
 
 
@@ -233,7 +242,12 @@ def play(conversations: list[Conversation], process: Processor, store: CaseStore
 @contextmanager
 def production_agent(catalog: Catalog, workdir: Path, name: str, brain: OfflineBrain | None = None,
                      ) -> Iterator[CaseAgent]:
-    db = f"sqlite:///{workdir / name}.db"
+    with agent_on(catalog, f"sqlite:///{workdir / name}.db", brain) as agent:
+        yield agent
+
+
+@contextmanager
+def agent_on(catalog: Catalog, db: str, brain: OfflineBrain | None = None) -> Iterator[CaseAgent]:
     store = CaseStore(db)
     with open_checkpointer(db) as checkpointer:
         agent = CaseAgent(Context(db_url=db, catalog=catalog, store=store, clock=FixedClock(START),
@@ -290,6 +304,95 @@ def prefill(store: CaseStore, cases: int, batch: int = 5000) -> None:
                  "new_text": "Old email.", "at": START - timedelta(days=400), "processed": True,
                  "references": "", "to_addresses": "", "raw": ""}
                 for i in ids for direction in (Direction.INBOUND, Direction.OUTBOUND)])
+        if connection.dialect.name == "postgresql":  # explicit ids: move the sequences past them
+            for table in ("cases", "messages"):
+                connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                        f"(SELECT max(id) FROM {table}))"))
+
+
+# --- worker processes on a server database --------------------------------------------------------
+
+WORKER_COUNTS = (1, 2, 4)
+CASES_PER_WORKER = 32
+CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+
+
+def empty_database(db: str) -> None:
+    """Every row of the store and the checkpoints gone (the schema stays): the next figure starts
+    from the same empty database."""
+    store = CaseStore(db)
+    with store.engine.begin() as connection:
+        present = set(inspect(connection).get_table_names())
+        tables = [table.name for table in schema.metadata.sorted_tables] + [
+            name for name in CHECKPOINT_TABLES if name in present]
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    store.close()
+
+
+def refuse_a_database_with_cases(db: str) -> None:
+    store = CaseStore(db)
+    cases = store.count_cases()
+    store.close()
+    if cases:
+        raise ValueError(f"the bench empties --db between figures, and this database holds {cases} case(s): "
+                         "give it a database of its own")
+
+
+def measure_workers(catalog: Catalog, db: str, delay_ms: float, emails_per_worker: int,
+                    progress: Callable[[str], None]) -> dict[int, float]:
+    """Emails per second with 1, 2 and 4 worker processes sharing ``db``, each running
+    CASES_PER_WORKER emails at once from the queue (``CaseAgent.take_next``, as ``run`` does) with a
+    brain that waits ``delay_ms`` per call. The emails (first emails of distinct customers) are
+    stored before the clock starts; each worker's start-up is not timed."""
+    rates = {}
+    context = multiprocessing.get_context("fork")
+    for workers in WORKER_COUNTS:
+        emails = emails_per_worker * workers
+        progress(f"workers: {emails} emails through {workers} worker process(es) on {shown(db)}, "
+                 f"{CASES_PER_WORKER} cases at once each, brain waiting {delay_ms:.0f} ms per call")
+        empty_database(db)
+        raws = [_raw(c, n, c.first, None, catalog.mailbox)
+                for n, c in enumerate(generate_conversations(catalog, emails * 2, seed=5)[:emails])]
+        with agent_on(catalog, db) as agent:
+            for raw in raws:
+                agent.store_email(raw, "bench")
+        ready, go = context.Barrier(workers + 1), context.Event()
+        processes = [context.Process(target=_bench_worker, args=(catalog, db, delay_ms, ready, go))
+                     for _ in range(workers)]
+        for process in processes:
+            process.start()
+        ready.wait()
+        started = time.perf_counter()
+        go.set()
+        for process in processes:
+            process.join()
+        elapsed = time.perf_counter() - started
+        store = CaseStore(db)
+        left = store.count_queued()
+        store.close()
+        if left or any(process.exitcode for process in processes):
+            raise RuntimeError(f"a bench worker failed: {left} email(s) left in the queue")
+        rates[workers] = emails / elapsed
+    return rates
+
+
+def shown(db: str) -> str:
+    """The database's URL without its password."""
+    return database_url(db).render_as_string(hide_password=True)
+
+
+def _bench_worker(catalog: Catalog, db: str, delay_ms: float, ready: Any, go: Any) -> None:
+    with agent_on(catalog, db, DelayedBrain(delay_ms / 1000)) as agent:
+        ready.wait()
+        go.wait()
+
+        def drain() -> None:
+            while agent.take_next() is not None:
+                pass
+
+        with ThreadPoolExecutor(max_workers=CASES_PER_WORKER) as pool:
+            for future in [pool.submit(drain) for _ in range(CASES_PER_WORKER)]:
+                future.result()
 
 
 def _ms(seconds: list[float]) -> tuple[float, float, float]:
@@ -300,8 +403,12 @@ def _ms(seconds: list[float]) -> tuple[float, float, float]:
 
 def run_bench(catalog_path: Path, emails: int = 2000, scale_large: int = 100_000, scale_small: int = 1000,
               scale_emails: int = 300, concurrency_emails: int = 200, workers: int = 32, delay_ms: float = 200,
-              suite: Path | None = Path("evals/threads"), progress: Callable[[str], None] = print) -> BenchReport:
+              suite: Path | None = Path("evals/threads"), progress: Callable[[str], None] = print,
+              db: str | None = None, emails_per_worker: int = 256) -> BenchReport:
+    """``db``: a PostgreSQL database of its own, for the scale figure and worker processes (see above)."""
     catalog = load_catalog(catalog_path).without_agents()
+    if db is not None:
+        refuse_a_database_with_cases(db)
     to = catalog.mailbox
     with tempfile.TemporaryDirectory(prefix="case-agent-bench-") as tmp:
         workdir = Path(tmp)
@@ -326,8 +433,12 @@ def run_bench(catalog_path: Path, emails: int = 2000, scale_large: int = 100_000
         scale = {}
         sample = generate_conversations(catalog, scale_emails, seed=11)
         for size in (scale_small, scale_large):
-            progress(f"scale: {scale_emails} emails on a store pre-filled with {size:,} cases")
-            with production_agent(catalog, workdir, f"scale{size}") as agent:
+            progress(f"scale: {scale_emails} emails on a store pre-filled with {size:,} cases"
+                     + (f" ({shown(db)})" if db else ""))
+            if db is not None:
+                empty_database(db)
+            with (agent_on(catalog, db) if db is not None else production_agent(catalog, workdir, f"scale{size}")
+                  ) as agent:
                 prefill(agent.env.store, size)
                 play(warmup, agent.process_email, agent.env.store, to, offset=10**6)
                 scale[size] = statistics.mean(play(sample, agent.process_email, agent.env.store, to)) * 1000
@@ -348,6 +459,8 @@ def run_bench(catalog_path: Path, emails: int = 2000, scale_large: int = 100_000
                 list(pool.map(agent.process_email, first_emails))
             concurrent_s = time.perf_counter() - started
 
+        rates = (measure_workers(catalog, db, delay_ms, emails_per_worker, progress) if db is not None else None)
+
         calls = 0.0
         if suite is not None and suite.is_dir():
             progress(f"model calls: replaying {suite}")
@@ -362,6 +475,9 @@ def run_bench(catalog_path: Path, emails: int = 2000, scale_large: int = 100_000
         scale_ratio=scale[scale_large] / scale[scale_small], concurrency_emails=len(first_emails),
         concurrency_workers=workers, brain_delay_ms=delay_ms, serial_s=serial_s, concurrent_s=concurrent_s,
         concurrency_speedup=serial_s / concurrent_s, model_calls_per_email=calls,
+        scale_database=database_url(db).get_backend_name() if db else "sqlite", workers_emails_per_s=rates,
+        workers_speedup_2=rates[2] / rates[1] if rates else None,
+        workers_speedup_4=rates[4] / rates[1] if rates else None,
     )
 
 
@@ -377,9 +493,15 @@ def print_bench_report(console: Any, report: BenchReport) -> None:
                   f"graph {report.graph_ms_per_email:.1f} ms vs straight-line {report.plain_ms_per_email:.1f} ms")
     table.add_row("scale", f"{report.scale_ratio:.2f}×",
                   f"{report.scale_large_ms:.1f} ms with {report.scale_large_cases:,} cases vs "
-                  f"{report.scale_small_ms:.1f} ms with {report.scale_small_cases:,}")
+                  f"{report.scale_small_ms:.1f} ms with {report.scale_small_cases:,} ({report.scale_database})")
     table.add_row("concurrency", f"{report.concurrency_speedup:.1f}×",
                   f"{report.concurrency_emails} emails, brain waits {report.brain_delay_ms:.0f} ms: serial "
                   f"{report.serial_s:.1f} s vs {report.concurrency_workers} at once {report.concurrent_s:.1f} s")
+    if report.workers_emails_per_s:
+        rates = report.workers_emails_per_s
+        table.add_row("worker processes", f"{report.workers_speedup_2:.2f}× / {report.workers_speedup_4:.2f}×",
+                      "2 / 4 processes over 1 on one database, " + ", ".join(
+                          f"{n}: {rate:.1f} emails/s" for n, rate in sorted(rates.items()))
+                      + f"; {CASES_PER_WORKER} cases at once each, brain waits {report.brain_delay_ms:.0f} ms")
     table.add_row("model calls", f"{report.model_calls_per_email:.2f} per inbound email", "replaying evals/threads")
     console.print(table)

@@ -303,30 +303,45 @@ def run(
     retry_after: Annotated[float, typer.Option("--retry-after", min=0, help=(
         "Seconds before the first retry of a temporary delivery failure (doubling, up to an hour)."))] = 30,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+    workers: Annotated[int, typer.Option("--workers", min=1, help=(
+        "Worker processes sharing the work (restarted when one dies); any number of `run` processes "
+        "may share one database too: docs/database.md."))] = 1,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help=(
+        "Emails each worker runs at once (a language model's waits overlap)."))] = 8,
     db: DbOption = DEFAULT_DB,
     catalog: CatalogOption = None,
     automation: AutomationOption = None,
 ) -> None:
     """Run the agent on a mailbox until SIGTERM/SIGINT (or once, with --once): docs/mail.md."""
     from agent_graph.mail import open_inbox, open_sender
-    from agent_graph.runner import MailService, RunSettings, configure_logging
+    from agent_graph.runner import MailService, RunSettings, configure_logging, supervise
 
     if log_format not in ("text", "json"):
         raise _fail(f"--log-format {log_format}: choose text or json")
     configure_logging(log_format)
-    try:
-        inbox = open_inbox(mailbox, after_processing, poll)
-        sender = open_sender(smtp, mailbox, sent_folder, append_sent)
+    try:  # once here, so that a wrong setting is one line before any worker starts
+        open_inbox(mailbox, after_processing, poll).close()
+        open_sender(smtp, mailbox, sent_folder, append_sent).close()
     except CaseAgentError as exc:
         raise _fail(str(exc)) from None
-    settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after)
-    with _agent(db, catalog, automation) as agent:
-        agent.warm_up()
-        try:
-            code = MailService(agent, inbox, sender, settings).run()
-        except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
-            raise _fail(str(exc)) from None
-    raise typer.Exit(code=code)
+    settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after,
+                           concurrency=concurrency)
+
+    def work() -> int:
+        inbox = open_inbox(mailbox, after_processing, poll)
+        sender = open_sender(smtp, mailbox, sent_folder, append_sent)
+        with _agent(db, catalog, automation) as agent:
+            agent.warm_up()
+            try:
+                return MailService(agent, inbox, sender, settings).run()
+            except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
+                raise _fail(str(exc)) from None
+
+    if workers == 1:
+        raise typer.Exit(code=work())
+    with _agent(db, catalog, automation):  # the database checked and migrated once, before the workers start
+        pass
+    raise typer.Exit(code=supervise(workers, work, once))
 
 
 @command(cls=ManualCommand)
@@ -632,14 +647,16 @@ def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
 
 @command(cls=ManualCommand)
 def status(db: DbOption = DEFAULT_DB) -> None:
-    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, the outbox
-    (pending and failed deliveries) and each mailbox `run` reads (last fetch, backlog, last error)."""
+    """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, emails
+    stored and waiting for a worker, the outbox (pending and failed deliveries) and each mailbox `run`
+    reads (last fetch, backlog, last error)."""
     store = _store(db, create=True)
     by_status = store.count_cases_by_status()
     console.print(f"cases: {sum(by_status.values())}"
                   + "".join(f"\n  {name}: {count}" for name, count in by_status.items()), highlight=False)
     console.print(f"drafts waiting for review: {len(store.pending_drafts())}", highlight=False)
     console.print(f"quarantined emails: {store.count_quarantined()}", highlight=False)
+    console.print(f"emails stored and waiting to run: {store.count_queued()}", highlight=False)
     undelivered, failed = store.undelivered(), store.failed_deliveries()
     waiting = [item for item in undelivered if item.attempts]
     console.print(f"outbox: {len(undelivered)} pending delivery ({len(waiting)} after a failed attempt), "
@@ -782,14 +799,23 @@ def bench(
     concurrency_emails: Annotated[int, typer.Option(metavar="N", help="Emails for the concurrency figure.")] = 200,
     workers: Annotated[int, typer.Option(metavar="N", help="Cases processed at once.")] = 32,
     delay_ms: Annotated[float, typer.Option(metavar="MS", help="How long the stand-in brain waits per call, in milliseconds.")] = 200,
+    db: Annotated[str | None, typer.Option("--db", metavar="URL", help=(
+        "A PostgreSQL database of its own (emptied between figures): the scale figure on it, and "
+        "throughput with 1, 2 and 4 worker processes sharing it."))] = None,
+    emails_per_worker: Annotated[int, typer.Option(metavar="N", help="Emails per worker process (--db).")] = 256,
 ) -> None:
     """Measure throughput, framework overhead, scale and concurrency; print a table, write JSON."""
     from agent_graph.bench import print_bench_report, run_bench
 
     _writable_output("--json", json_out)
     _catalog(catalog)
-    report = run_bench(catalog or Path(DEFAULT_CATALOG), emails=emails, scale_large=scale_large, concurrency_emails=concurrency_emails,
-                       workers=workers, delay_ms=delay_ms, progress=lambda text: err.print(text, style="dim"))
+    try:
+        report = run_bench(catalog or Path(DEFAULT_CATALOG), emails=emails, scale_large=scale_large,
+                           concurrency_emails=concurrency_emails, workers=workers, delay_ms=delay_ms,
+                           progress=lambda text: err.print(text, style="dim"), db=db,
+                           emails_per_worker=emails_per_worker)
+    except (ValueError, CaseAgentError) as exc:
+        raise _fail(f"--db: {exc}") from None
     print_bench_report(console, report)
     _write_json(json_out, report, "figures")
 

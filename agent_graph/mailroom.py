@@ -32,14 +32,15 @@ class Receipt(BaseModel):
 
 
 def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmail, claim: Claim | None = None,
-            case: Case | None = None) -> Receipt:
+            case: Case | None = None, source: str | None = None) -> Receipt:
     """Store the email (once per Message-ID) and thread it to a case, opening one when needed.
 
     The one way an inbound email enters the store: the CLI, the ``run`` service, the mailroom
     graph and the sub-agent all call it. Automatic mail is kept on the case it threads to; it never
     opens a case of its own. With a ``claim``, the email is stored claimed by its worker, or a
     stored one that nobody runs is taken. With a ``case``, an email that threads nowhere joins
-    that case, and one that threads to another case is refused (SubAgentError).
+    that case, and one that threads to another case is refused (SubAgentError). ``source``: where
+    it was read, kept with it for the worker that runs it (``CaseAgent.take_next``).
     """
     existing = store.message_by_header(email.message_id)
     if case is not None:
@@ -65,7 +66,7 @@ def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmai
             store.record(case_id, Actor.SYSTEM, "case_reference_refused",
                          f"the subject names {refused.number}, a case of another customer: a new case was opened",
                          now, {"referenced_case": refused.number})
-    message = store.add_inbound(email, case_id, now, claim)
+    message = store.add_inbound(email, case_id, now, claim, source)
     if email.body_cut_from is not None:
         record_body_cut(store, email, message.id, case_id, now)
     return Receipt(message_pk=message.id, case_id=case_id, automatic_reason=email.automatic_reason)

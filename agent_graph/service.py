@@ -36,7 +36,7 @@ from agent_graph.nodes.decision import due_step
 from agent_graph.review import parse_human_response, pending_request
 from agent_graph.serde import checkpoint_serde
 from agent_graph.state import Trigger, TurnOutcome, run_input
-from agent_graph.store import Case
+from agent_graph.store import Case, Message
 from agent_graph.store.migration import MIGRATION_LOCK
 from agent_graph.store.repository import StoredMeanwhile, database_url, sqlite_file
 
@@ -192,6 +192,52 @@ class CaseAgent:
             receipt, case, graph_input, registered = self._receive(email, claim)
         except StoredMeanwhile:  # another worker stored it at the same moment, so it is there to find now
             receipt, case, graph_input, registered = self._receive(email, claim)
+        return self._run_received(receipt, case, graph_input, registered)
+
+    def store_email(self, raw: bytes, source: str) -> TurnResult:
+        """Store an email of an inbox, threaded to its case, for a worker to run (:meth:`take_next`);
+        one that cannot be stored is quarantined instead (as :meth:`take_in`). Nothing runs here."""
+        try:
+            email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
+            try:
+                receipt = self._store(email, source)
+            except StoredMeanwhile:
+                receipt = self._store(email, source)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it stays with this email
+            return self._quarantine(raw, source, exc)
+        return TurnResult(case_id=receipt.case_id, case_number=None, duplicate=receipt.duplicate,
+                          outcome=TurnOutcome(action=None, note="stored for a worker to run"))
+
+    def _store(self, email: InboundEmail, source: str) -> Receipt:
+        with self.env.store.unit_of_work():
+            return receive(self.env.catalog, self.env.store, self.env.clock, email, source=source)
+
+    def take_next(self) -> tuple[Message, TurnResult] | None:
+        """Claim the oldest stored email nobody runs (a case's emails in order, see
+        ``CaseStore.claim_next_email``) and run it; None when none waits. An email whose run fails
+        is quarantined (and leaves the queue) instead of raising, as in :meth:`take_in`."""
+        with self.slots.held():
+            message = self.env.store.claim_next_email(self.claimant.claim())
+            if message is None:
+                return None
+            try:
+                return message, self._run_stored(message)
+            except Exception as exc:  # noqa: BLE001 - whatever it is, it stays with this email
+                return message, self._quarantine(message.raw.encode("utf-8", errors="surrogateescape"),
+                                                  message.source or "", exc, message)
+
+    def _run_stored(self, message: Message) -> TurnResult:
+        store = self.env.store
+        with store.unit_of_work():
+            case = store.case(message.case_id) if message.case_id is not None else None
+            graph_input = run_input(message_pk=message.id, case_id=message.case_id)
+            registered = case is not None and self._begin_run(case, graph_input)
+        receipt = Receipt(message_pk=message.id, case_id=message.case_id, automatic_reason=message.automatic_reason)
+        return self._run_received(receipt, case, graph_input, registered)
+
+    def _run_received(self, receipt: Receipt, case: Case | None, graph_input: dict[str, Any],
+                      registered: bool) -> TurnResult:
+        """Run a stored email its worker claimed (``registered``: and its case's run)."""
         if receipt.duplicate or not receipt.claimed:
             note = ("duplicate: this email was already processed" if receipt.duplicate
                     else "another worker is processing this email")
@@ -202,6 +248,10 @@ class CaseAgent:
             return TurnResult(case_id=None, case_number=None, outcome=TurnOutcome(action=Action.IGNORE, note=note))
         if not registered:
             self._wait_for_case(case, graph_input)
+            if self.env.store.message(receipt.message_pk).processed:  # the run of a dead worker, recovered meanwhile
+                self.env.store.end_run(_thread_of(case))
+                return TurnResult(case_id=case.id, case_number=case.number, duplicate=True,
+                                  outcome=TurnOutcome(action=None, note="duplicate: this email was already processed"))
         result = self._run(case, graph_input)
         if result.pending_review is not None:  # a finished run's last node marked it already
             self.env.store.mark_processed(receipt.message_pk)
@@ -236,8 +286,13 @@ class CaseAgent:
             if case_ids is not None and case.id not in case_ids:
                 continue
             graph_input = run_input(trigger=Trigger.TICK, case_id=case.id)
-            if due_step(self.env.catalog, case, now) is not None and self._begin_run(case, graph_input):
-                results.append(self._run(case, graph_input))
+            if due_step(self.env.catalog, case, now) is None or not self._begin_run(case, graph_input):
+                continue
+            # Read again once claimed: another worker may have run this step since the list was read.
+            if due_step(self.env.catalog, self.env.store.case(case.id), now) is None:
+                self.env.store.end_run(_thread_of(case))
+                continue
+            results.append(self._run(case, graph_input))
         return results
 
     def _recover(self) -> list[TurnResult]:
@@ -302,24 +357,30 @@ class CaseAgent:
             outcome = outcome.model_copy(update={"outbound": Outbound.DRAFTED})
         return TurnResult(case_id=case.id, case_number=case.number, outcome=outcome, pending_review=pending)
 
-    def _quarantine(self, raw: bytes, source: str, exc: Exception) -> TurnResult:
+    def _quarantine(self, raw: bytes, source: str, exc: Exception, message: Message | None = None) -> TurnResult:
         # The caller reports the error; the traceback is for --verbose (a refusal has none worth reading).
         log.info("%s: %s; quarantined", source or "an email", exc,
                  exc_info=None if isinstance(exc, EmailParseError) else exc)
-        self._abandon_run_of(raw)
+        self._abandon_run_of(message or self._stored(raw))
         error = f"{type(exc).__name__}: {exc}"
         entry = self.env.store.quarantine(raw, source, error, self.env.clock.now())
         return TurnResult(case_id=None, case_number=None, quarantined=entry.id,
                           outcome=TurnOutcome(action=None, note=f"quarantined as #{entry.id}: {error}"))
 
-    def _abandon_run_of(self, raw: bytes) -> None:
-        """End the registered run of an email whose run failed: recovery would only fail again."""
+    def _stored(self, raw: bytes) -> Message | None:
         try:
             email = parse_email(raw, own_addresses=[self.env.catalog.mailbox])
         except EmailParseError:
-            return  # never stored
-        message = self.env.store.message_by_header(email.message_id)
-        if message is not None and message.case_id is not None and not message.processed:
+            return None  # never stored
+        return self.env.store.message_by_header(email.message_id)
+
+    def _abandon_run_of(self, message: Message | None) -> None:
+        """Take an email whose run failed out of the workers' queue and end its registered run:
+        recovery would only fail again."""
+        if message is None or message.processed:
+            return
+        self.env.store.set_aside(message.id, self.env.clock.now())
+        if message.case_id is not None:
             self.env.store.end_run(_thread_of(self.env.store.case(message.case_id)))
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 ADDED_AFTER_THE_BASELINE: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
+    "0002": ([("messages", "source"), ("messages", "quarantined_at"), ("outbox", "claimed_by"),
+              ("outbox", "claim_expires_at")], ["ix_messages_queue"]),
     "0005": ([("interactions", column) for column in (
         "actor_name", "outbox_id", "template_id", "catalog_version", "prompt_version", "edit_size",
         "decision_seconds", "useful", "comment", "reason_code")]
@@ -16,6 +18,7 @@ ADDED_AFTER_THE_BASELINE: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
 """By revision: the (table, column) pairs and the indexes it adds."""
 
 TABLES_ADDED_AFTER_THE_BASELINE: dict[str, list[str]] = {
+    "0002": ["worker_leases"],
     "0004": ["console_users"],
 }
 """By revision: the tables it adds."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import re
 
+import pytest
+
 from agent_graph.bench import generate_conversations, run_bench, sample_pattern
 from agent_graph.catalog import load_catalog
 from tests.conftest import REPO
@@ -34,3 +36,16 @@ def test_small_bench_reports_every_figure():
     assert (report.concurrency_emails, report.concurrency_workers, report.brain_delay_ms) == (8, 4, 5)
     assert report.serial_s > 0 and report.concurrent_s > 0 and report.concurrency_speedup > 0
     assert report.peak_memory_mb > 0 and report.model_calls_per_email == 0  # the offline engine calls no model
+
+
+def test_small_bench_on_postgresql_adds_worker_processes_and_measures_scale_there(postgres) -> None:
+    db = postgres.new_database()
+    report = run_bench(REPO / "examples/catalog.yaml", emails=10, scale_large=500, scale_small=50, scale_emails=6,
+                       concurrency_emails=4, workers=2, delay_ms=5, suite=None, progress=lambda _: None, db=db,
+                       emails_per_worker=6)
+    assert report.scale_database == "postgresql" and report.scale_ratio > 0
+    assert report.workers_emails_per_s is not None and sorted(report.workers_emails_per_s) == [1, 2, 4]
+    assert report.workers_speedup_2 is not None and report.workers_speedup_2 > 0
+    assert report.workers_speedup_4 is not None and report.workers_speedup_4 > 0
+    with pytest.raises(ValueError, match="holds 24 case"):  # 4 workers × 6: the last figure left them; never emptied unasked
+        run_bench(REPO / "examples/catalog.yaml", emails=2, suite=None, progress=lambda _: None, db=db)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from agent_graph.brain.types import ExtractedValue
+from agent_graph.claims import Claimant
 from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import RECORDS, OutboxItem
@@ -128,7 +129,7 @@ def test_mail_sent_before_delivery_was_a_step_counts_as_delivered_in_an_older_st
     reopened = CaseStore(f"sqlite:///{path}")
     assert reopened.outbox_item(sent.id).delivered_at == T0
     assert reopened.outbox_item(waiting.id).delivered_at is None  # a draft is not delivered
-    assert reopened.undelivered() == [] and reopened.deliveries_due(T0) == []
+    assert reopened.undelivered() == [] and reopened.claim_deliveries(Claimant().claim(), T0) == []
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'ix_outbox_delivery'").fetchone()
     reopened.close()

@@ -29,11 +29,13 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
     func,
     insert,
     make_url,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,7 +43,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import StaticPool
 
 from agent_graph.brain.types import ExtractedValue
-from agent_graph.claims import Claim, can_take
+from agent_graph.claims import Claim, can_take, process_alive
 from agent_graph.domain import Action, Actor, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import CaseAgentError, StoreUnavailable, bounded
 from agent_graph.intake.message import InboundEmail
@@ -65,6 +67,7 @@ from agent_graph.store.schema import (
     metadata,
     outbox,
     quarantine,
+    worker_leases,
 )
 
 log = logging.getLogger(__name__)
@@ -103,15 +106,13 @@ _DELIVERED = (update(cases).where(cases.c.id == bindparam("pk"))
                       follow_ups=cases.c.follow_ups + bindparam("more_follow_ups", type_=Integer)))
 _UNDELIVERED = (select(outbox).where(outbox.c.status == OutboxStatus.SENT, outbox.c.delivered_at.is_(None))
                 .order_by(outbox.c.id))
-_DELIVERIES_DUE = _UNDELIVERED.where(or_(outbox.c.next_attempt_at.is_(None),
-                                         outbox.c.next_attempt_at <= bindparam("now"))).limit(bindparam("limit"))
 _POSITION = select(mailbox_positions).where(mailbox_positions.c.name == bindparam("key"))
 _RUN = select(active_runs).where(active_runs.c.thread_id == bindparam("key"))
 _END_RUN = delete(active_runs).where(active_runs.c.thread_id == bindparam("key"))
 # Claims are compare-and-set: taken only from the holder just read (atomic on PostgreSQL too).
 _TAKE_MESSAGE = (update(messages).where(messages.c.id == bindparam("pk"), messages.c.processed.is_(False),
                                         messages.c.claimed_by.is_not_distinct_from(bindparam("seen")))
-                 .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("until")))
+                 .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("until"), quarantined_at=None))
 _TAKE_RUN = (update(active_runs).where(active_runs.c.thread_id == bindparam("key"),
                                        active_runs.c.owner.is_not_distinct_from(bindparam("seen")))
              .values(owner=bindparam("new_owner"), lease_until=bindparam("until")))
@@ -121,9 +122,56 @@ _SEND = (update(outbox).where(outbox.c.id == bindparam("pk"), outbox.c.status !=
          .values(status=OutboxStatus.SENT, sent_at=bindparam("at")).returning(*outbox.c))
 _RELEASE_RUNS = update(active_runs).where(active_runs.c.owner == bindparam("holder")).values(owner=None, lease_until=None)
 
+# The workers' queue (``claim_next_email``): the oldest stored inbound email nobody runs, that is
+# not waiting in the quarantine, and whose case has no earlier such email (a case's emails run in
+# order). On PostgreSQL the row is locked with SKIP LOCKED: two workers never wait for each other.
+_EARLIER = messages.alias("earlier")
+_WAITING = (messages.c.processed.is_(False), messages.c.direction == Direction.INBOUND,
+            messages.c.quarantined_at.is_(None))
+_NEXT_EMAIL = (select(messages.c.id).where(
+    *_WAITING, or_(messages.c.claimed_by.is_(None), messages.c.claim_expires_at <= bindparam("now")),
+    ~exists().where(_EARLIER.c.case_id == messages.c.case_id, _EARLIER.c.processed.is_(False),
+                    _EARLIER.c.direction == Direction.INBOUND, _EARLIER.c.quarantined_at.is_(None),
+                    _EARLIER.c.id < messages.c.id))
+    .order_by(messages.c.id).limit(1).with_for_update(skip_locked=True, of=messages))
+_CLAIM_MESSAGE = (update(messages).where(messages.c.id == bindparam("pk"))
+                  .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("until")).returning(*messages.c))
+_QUEUED = select(func.count(messages.c.id)).where(*_WAITING)
+_SET_ASIDE = (update(messages).where(messages.c.id == bindparam("pk"), messages.c.processed.is_(False))
+              .values(quarantined_at=bindparam("failed_at"), claimed_by=None, claim_expires_at=None))
+# Outbox emails due for delivery that no live worker is delivering, locked as above.
+_DELIVERY_CLAIMS = (select(outbox.c.id).where(
+    outbox.c.status == OutboxStatus.SENT, outbox.c.delivered_at.is_(None),
+    or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= bindparam("now")),
+    or_(outbox.c.claimed_by.is_(None), outbox.c.claim_expires_at <= bindparam("claim_at")))
+    .order_by(outbox.c.id).limit(bindparam("limit")).with_for_update(skip_locked=True))
+_CLAIM_DELIVERIES = (update(outbox).where(outbox.c.id.in_(bindparam("pks", expanding=True)))
+                     .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("until"))
+                     .returning(*outbox.c))
+_LEASE = select(worker_leases).where(worker_leases.c.name == bindparam("key"))
+_TAKE_LEASE = (update(worker_leases).where(worker_leases.c.name == bindparam("key"),
+                                           worker_leases.c.owner.is_not_distinct_from(bindparam("seen")))
+               .values(owner=bindparam("new_owner"), lease_until=bindparam("until")))
+_TAKE_TURN = (update(worker_leases).where(worker_leases.c.name == bindparam("key"), or_(
+    worker_leases.c.lease_until.is_(None), worker_leases.c.lease_until <= bindparam("now")))
+              .values(owner=bindparam("new_owner"), lease_until=bindparam("until")))
+_RELEASE_LEASE = (update(worker_leases).where(worker_leases.c.name == bindparam("key"),
+                                              worker_leases.c.owner == bindparam("holder"))
+                  .values(owner=None, lease_until=None))
+#: Leases a heartbeat renews: a mailbox's fetcher (a clock turn runs out on its own).
+MAILBOX_LEASE = "mailbox:"
+_CLAIMED = {  # table: (owner column, expiry column, what makes a row's claim still matter)
+    messages: (messages.c.claimed_by, messages.c.claim_expires_at, messages.c.processed.is_(False)),
+    active_runs: (active_runs.c.owner, active_runs.c.lease_until, None),
+    outbox: (outbox.c.claimed_by, outbox.c.claim_expires_at, outbox.c.delivered_at.is_(None)),
+    worker_leases: (worker_leases.c.owner, worker_leases.c.lease_until,
+                    worker_leases.c.name.startswith(MAILBOX_LEASE)),
+}
+
 
 _UNIQUE_KEYS = {messages: messages.c.message_id, outbox: outbox.c.idempotency_key, quarantine: quarantine.c.digest,
-                mailbox_positions: mailbox_positions.c.name, active_runs: active_runs.c.thread_id}
+                mailbox_positions: mailbox_positions.c.name, active_runs: active_runs.c.thread_id,
+                worker_leases: worker_leases.c.name}
 
 
 def _insert_new_statements(dialect: str) -> dict[str, Any]:
@@ -171,6 +219,11 @@ _REQUARANTINE = (update(quarantine).where(quarantine.c.id == bindparam("pk"))
                  .values(attempts=quarantine.c.attempts + 1).returning(*quarantine.c))
 _UNQUARANTINE = delete(quarantine).where(quarantine.c.digest == bindparam("key"))
 _DROP_QUARANTINED = delete(quarantine).where(quarantine.c.id == bindparam("pk"))
+
+
+def _lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit number) for a name."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
 def raw_digest(raw: bytes) -> str:
@@ -302,6 +355,8 @@ class CaseStore:
         dialect = self.engine.dialect.name
         self._insert_new = _INSERT_NEW.get(dialect) or _insert_new_statements(dialect)
         self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
+        self._advisory: dict[str, Connection] = {}
+        """Mailboxes this process fetches, on PostgreSQL: the connection holding each one's lock."""
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -348,6 +403,9 @@ class CaseStore:
                 self._unit.reset(token)
 
     def close(self) -> None:
+        for held in self._advisory.values():
+            held.close()
+        self._advisory.clear()
         self.engine.dispose()
 
     def _remember(self, row: R) -> R:
@@ -498,8 +556,8 @@ class CaseStore:
         by_id = {mid: case_id for mid, case_id in rows if case_id is not None}
         return next((by_id[m] for m in ids if m in by_id), None)
 
-    def add_inbound(self, email: InboundEmail, case_id: int | None, at: datetime, claim: Claim | None = None
-                    ) -> Message:
+    def add_inbound(self, email: InboundEmail, case_id: int | None, at: datetime, claim: Claim | None = None,
+                    source: str | None = None) -> Message:
         """Store an inbound email, claimed by ``claim``'s worker when given (see ``agent_graph.claims``).
 
         StoredMeanwhile when another worker stored the same Message-ID after the caller looked for it."""
@@ -510,7 +568,7 @@ class CaseStore:
             "subject": email.subject, "body_text": email.body_text, "new_text": email.new_text,
             "automatic_reason": email.automatic_reason, "raw": email.raw, "at": at, "processed": False,
             "sender_doubt": email.sender_doubt, "claimed_by": claim.owner if claim else None,
-            "claim_expires_at": claim.until if claim else None,
+            "claim_expires_at": claim.until if claim else None, "source": source,
         }
         with self._writing() as c:
             row = c.execute(self._insert_new[messages.name], values).first()
@@ -532,6 +590,28 @@ class CaseStore:
                                               "until": claim.until}).rowcount == 1
             self._forget(message_pk=message_pk)
             return taken
+
+    def claim_next_email(self, claim: Claim) -> Message | None:
+        """Claim the next email of the workers' queue for ``claim``'s worker (see ``_NEXT_EMAIL``);
+        None when no email waits that nobody runs."""
+        with self._writing() as c:
+            pk = c.scalar(_NEXT_EMAIL, {"now": claim.at})
+            if pk is None:
+                return None
+            self._forget(message_pk=pk)
+            return _record(Message, c.execute(_CLAIM_MESSAGE, {"pk": pk, "owner": claim.owner,
+                                                               "until": claim.until}).one())
+
+    def count_queued(self) -> int:
+        """Stored emails waiting to be run (claimed by a worker or not), the quarantined ones left out."""
+        with self._reading() as c:
+            return c.scalar(_QUEUED) or 0
+
+    def set_aside(self, message_pk: int, at: datetime) -> None:
+        """Take an unprocessed email out of the queue: its run failed, and it waits in the quarantine."""
+        with self._writing() as c:
+            c.execute(_SET_ASIDE, {"pk": message_pk, "failed_at": at})
+            self._forget(message_pk=message_pk)
 
     def mark_processed(self, message_pk: int) -> None:
         with self._writing() as c:
@@ -622,14 +702,20 @@ class CaseStore:
         with self._reading() as c:
             return _records(OutboxItem, c.execute(_UNDELIVERED))
 
-    def deliveries_due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        with self._reading() as c:
-            return _records(OutboxItem, c.execute(_DELIVERIES_DUE, {"now": now, "limit": limit}))
-
     def failed_deliveries(self) -> list[OutboxItem]:
         with self._reading() as c:
             return _records(OutboxItem, c.execute(select(outbox).where(outbox.c.status == OutboxStatus.FAILED)
                                                   .order_by(outbox.c.id)))
+
+    def claim_deliveries(self, claim: Claim, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Claim the outbox emails due for delivery (``now``: the agent's clock) that no live worker
+        is delivering, oldest first; the deliverer lets go of each (``set_outbox(claimed_by=None)``)."""
+        with self._writing() as c:
+            pks = list(c.scalars(_DELIVERY_CLAIMS, {"now": now, "claim_at": claim.at, "limit": limit}))
+            if not pks:
+                return []
+            rows = c.execute(_CLAIM_DELIVERIES, {"pks": pks, "owner": claim.owner, "until": claim.until})
+            return sorted(_records(OutboxItem, rows), key=lambda item: item.id or 0)
 
     def begin_delivery_attempt(self, pk: int) -> OutboxItem:
         """Count the attempt before it is made: an item with attempts may have reached the server."""
@@ -652,6 +738,88 @@ class CaseStore:
                 c.execute(self._insert_new[mailbox_positions.name], {"name": name})
             c.execute(update(mailbox_positions).where(mailbox_positions.c.name == name).values(**changes))
             return _one(MailboxPosition, c, _POSITION, key=name)
+
+    # --- workers: mailbox owners, clock turns, leases (``agent_graph.claims``) ------------------
+    def own_mailbox(self, name: str, claim: Claim) -> bool:
+        """Whether ``claim``'s worker owns (or now takes) the fetching of the mailbox ``name``: one
+        worker fetches a mailbox at a time. PostgreSQL: a session advisory lock, held on a
+        connection of its own while the process lives (the server lets go when it dies); SQLite:
+        a lease row, renewed by the worker's heartbeat and taken over when it runs out."""
+        if self.engine.dialect.name != "postgresql":
+            return self.take_lease(MAILBOX_LEASE + name, claim)
+        held = self._advisory.get(name)
+        if held is not None:
+            try:
+                held.execute(text("SELECT 1"))
+                return True
+            except SQLAlchemyError:  # the connection (and with it the lock) is gone
+                self._advisory.pop(name, None)
+                held.invalidate()
+        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": _lock_key(MAILBOX_LEASE + name)}):
+            self._advisory[name] = connection
+            return True
+        connection.close()
+        return False
+
+    def disown_mailbox(self, name: str, claim: Claim) -> None:
+        held = self._advisory.pop(name, None)
+        if held is not None:
+            held.close()  # the session ends: its advisory lock goes with it
+        else:
+            self.release_lease(MAILBOX_LEASE + name, claim.owner)
+
+    def take_lease(self, name: str, claim: Claim) -> bool:
+        """Hold the lease ``name`` for ``claim``'s worker, unless another worker holds it (``can_take``)."""
+        with self._writing() as c:
+            lease = c.execute(_LEASE, {"key": name}).first()
+            if lease is None:
+                inserted = c.execute(self._insert_new[worker_leases.name], {
+                    "name": name, "owner": claim.owner, "lease_until": claim.until}).first()
+                if inserted is not None:
+                    return True
+                lease = c.execute(_LEASE, {"key": name}).one()
+            if not can_take(lease.owner, lease.lease_until, claim):
+                return False
+            return c.execute(_TAKE_LEASE, {"key": name, "seen": lease.owner, "new_owner": claim.owner,
+                                           "until": claim.until}).rowcount == 1
+
+    def take_turn(self, name: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Whether it is ``owner``'s turn at ``name`` (the clock): nobody's turn runs until ``until``
+        then; False while another worker's turn has not run out."""
+        with self._writing() as c:
+            if c.execute(_LEASE, {"key": name}).first() is None and c.execute(
+                    self._insert_new[worker_leases.name],
+                    {"name": name, "owner": owner, "lease_until": until}).first() is not None:
+                return True
+            return c.execute(_TAKE_TURN, {"key": name, "now": now, "new_owner": owner,
+                                          "until": until}).rowcount == 1
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._writing() as c:
+            c.execute(_RELEASE_LEASE, {"key": name, "holder": owner})
+
+    def renew_claims(self, prefix: str, until: datetime) -> None:
+        """Extend to ``until`` every claim a claimant holds (owners starting with ``prefix``)."""
+        with self._writing() as c:
+            for table, (owner, expiry, live) in _CLAIMED.items():
+                where = [owner.startswith(prefix, autoescape=True)]
+                c.execute(update(table).where(*where, *([] if live is None else [live])).values({expiry: until}))
+
+    def release_dead_claims(self) -> list[str]:
+        """Let go of everything held by processes on this host that no longer exist (a worker killed
+        by SIGKILL): another worker takes it at once instead of when its lease runs out. The owners
+        let go of."""
+        with self._reading() as c:
+            owners = {owner for table, (column, _expiry, live) in _CLAIMED.items()
+                      for owner in c.scalars(select(column).distinct().where(
+                          column.is_not(None), *([] if live is None else [live])))}
+        dead = sorted(owner for owner in owners if not process_alive(owner))
+        if dead:
+            with self._writing() as c:
+                for table, (column, expiry, _live) in _CLAIMED.items():
+                    c.execute(update(table).where(column.in_(dead)).values({column: None, expiry: None}))
+        return dead
 
     # --- interactions ----------------------------------------------------------------------
     def record(self, case_id: int | None, actor: Actor, kind: str, summary: str, at: datetime,

@@ -97,6 +97,10 @@ messages = Table(
     Column("sender_doubt", Text),
     Column("claimed_by", String(200)),
     Column("claim_expires_at", UTCDateTime()),
+    # Added by migration 0002 (many workers): where it was read, and when its run failed for good.
+    Column("source", Text),
+    Column("quarantined_at", UTCDateTime()),
+    Index("ix_messages_queue", "processed", "direction"),
 )
 
 case_fields = Table(
@@ -142,6 +146,9 @@ outbox = Table(
     # Added by migration 0005: the draft as the agent proposed it, kept when a representative edited it.
     Column("proposed_subject", Text),
     Column("proposed_body", Text),
+    # Added by migration 0002: the worker delivering it now (``agent_graph.claims``).
+    Column("claimed_by", String(200)),
+    Column("claim_expires_at", UTCDateTime()),
     Index("ix_outbox_delivery", "status", "delivered_at"),
 )
 
@@ -188,6 +195,14 @@ mailbox_positions = Table(
     Column("backlog", Integer),
     Column("last_error", Text),
     Column("last_error_at", UTCDateTime()),
+)
+
+worker_leases = Table(
+    "worker_leases", metadata,
+    # ``mailbox:NAME`` (who fetches it, on SQLite) or ``clock`` (whose turn the next tick is).
+    Column("name", String(600), primary_key=True),
+    Column("owner", String(200)),
+    Column("lease_until", UTCDateTime()),
 )
 
 quarantine = Table(
@@ -275,6 +290,10 @@ class Message:
     sender_doubt: str | None = None
     claimed_by: str | None = None
     claim_expires_at: datetime | None = None
+    source: str | None = None
+    """Where the email was read (``imap://…/INBOX;UID=7``), for the worker that runs it."""
+    quarantined_at: datetime | None = None
+    """Set when its run failed and it waits in the quarantine; a retry clears it."""
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -310,6 +329,9 @@ class OutboxItem:
     """The subject as the agent proposed it, when a representative edited it (else None: as proposed)."""
     proposed_body: str | None = None
     """The body as the agent proposed it, when a representative edited it (else None: as proposed)."""
+    claimed_by: str | None = None
+    """The worker delivering it now; None when nobody is."""
+    claim_expires_at: datetime | None = None
 
 
 @dataclass(slots=True, frozen=True)
