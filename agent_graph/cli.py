@@ -570,6 +570,35 @@ def migrate(db: DbOption = DEFAULT_DB) -> None:
     store.close()
 
 
+@command(cls=ManualCommand)
+def prune(
+    older_than: Annotated[str, typer.Option("--older-than", metavar="PERIOD", help=(
+        "Prune cases untouched for longer than PERIOD, an ISO-8601 duration: P90D, P12W, P1Y."))],
+    personal_data: Annotated[bool, typer.Option("--personal-data", help=(
+        "Also remove the personal data of closed cases (addresses, subjects, bodies, field values), keeping "
+        "what reports count, and delete quarantined emails as old."))] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing.")] = False,
+    db: DbOption = DEFAULT_DB,
+    now: NowOption = None,
+) -> None:
+    """Retention: remove the checkpoints of finished cases and, with --personal-data, the personal data of
+    closed cases (docs/database.md, "Retention")."""
+    from agent_graph.retention import Pruner, parse_period
+    from agent_graph.service import open_checkpointer
+
+    try:
+        period = parse_period(older_than)
+    except CaseAgentError as exc:
+        raise _fail(f"--older-than {exc}") from None
+    clock = _clock(now)
+    store = _store(db, create=False)
+    with open_checkpointer(db) as checkpointer:
+        report = Pruner(store, checkpointer).prune(period, clock.now(), personal_data=personal_data, dry_run=dry_run)
+    store.close()
+    for line in report.lines():
+        console.print(line, highlight=False)
+
+
 @command("check-catalog", cls=ManualCommand)
 def check_catalog(path: Annotated[Path, typer.Argument(metavar="FILE", help="The catalog YAML to validate.")]) -> None:
     """Validate a catalog and print a one-screen summary."""
