@@ -531,9 +531,21 @@ def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
 
 
 @command(cls=ManualCommand)
-def status(db: DbOption = DEFAULT_DB) -> None:
+def status(
+    db: DbOption = DEFAULT_DB,
+    check: Annotated[bool, typer.Option("--check", help=(
+        "Health check: exit 0 when the database opens and the workers keep up (each mailbox fetched lately "
+        "and without error, no email overdue for delivery), else print what is wrong and exit 1 "
+        "(2: the database cannot be opened)."))] = False,
+    stale_after: Annotated[float, typer.Option("--stale-after", min=1, metavar="SECONDS", help=(
+        "--check: how long a mailbox may go unfetched, or an email undelivered, before it counts as "
+        "a problem."))] = 600,
+) -> None:
     """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, the outbox
     (pending and failed deliveries) and each mailbox `run` reads (last fetch, backlog, last error)."""
+    if check:
+        _health_check(db, stale_after)
+        return
     store = _store(db, create=True)
     by_status = store.count_cases_by_status()
     console.print(f"cases: {sum(by_status.values())}"
@@ -557,6 +569,21 @@ def status(db: DbOption = DEFAULT_DB) -> None:
     errors = [item for item in waiting if item.delivery_error]
     if errors:
         console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
+
+
+def _health_check(db: str, stale_after: float) -> None:
+    from datetime import timedelta
+
+    from agent_graph.health import health_problems
+
+    store = _store(db, create=False)
+    problems = health_problems(store, SystemClock().now(), timedelta(seconds=stale_after))
+    store.close()
+    for problem in problems:
+        typer.echo(f"unhealthy: {problem}")
+    if problems:
+        raise typer.Exit(code=1)
+    typer.echo(f"healthy: {_shown(db)}")
 
 
 @command(cls=ManualCommand)
