@@ -646,10 +646,22 @@ def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
 
 
 @command(cls=ManualCommand)
-def status(db: DbOption = DEFAULT_DB) -> None:
+def status(
+    db: DbOption = DEFAULT_DB,
+    check: Annotated[bool, typer.Option("--check", help=(
+        "Health check: exit 0 when the database opens and the workers keep up (each mailbox fetched lately "
+        "and without error, no email overdue for delivery), else print what is wrong and exit 1 "
+        "(2: the database cannot be opened)."))] = False,
+    stale_after: Annotated[float, typer.Option("--stale-after", min=1, metavar="SECONDS", help=(
+        "--check: how long a mailbox may go unfetched, or an email undelivered, before it counts as "
+        "a problem."))] = 600,
+) -> None:
     """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, emails
     stored and waiting for a worker, the outbox (pending and failed deliveries) and each mailbox `run`
     reads (last fetch, backlog, last error)."""
+    if check:
+        _health_check(db, stale_after)
+        return
     store = _store(db, create=True)
     by_status = store.count_cases_by_status()
     console.print(f"cases: {sum(by_status.values())}"
@@ -676,6 +688,21 @@ def status(db: DbOption = DEFAULT_DB) -> None:
         console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
 
 
+def _health_check(db: str, stale_after: float) -> None:
+    from datetime import timedelta
+
+    from agent_graph.health import health_problems
+
+    store = _store(db, create=False)
+    problems = health_problems(store, SystemClock().now(), timedelta(seconds=stale_after))
+    store.close()
+    for problem in problems:
+        typer.echo(f"unhealthy: {problem}")
+    if problems:
+        raise typer.Exit(code=1)
+    typer.echo(f"healthy: {_shown(db)}")
+
+
 @command(cls=ManualCommand)
 def migrate(db: DbOption = DEFAULT_DB) -> None:
     """Bring the case database to the newest schema, creating it when new, and say what was done.
@@ -685,6 +712,35 @@ def migrate(db: DbOption = DEFAULT_DB) -> None:
     store = _store(db, create=True)
     console.print(f"{_shown(db)}: {store.migration.describe()}")
     store.close()
+
+
+@command(cls=ManualCommand)
+def prune(
+    older_than: Annotated[str, typer.Option("--older-than", metavar="PERIOD", help=(
+        "Prune cases untouched for longer than PERIOD, an ISO-8601 duration: P90D, P12W, P1Y."))],
+    personal_data: Annotated[bool, typer.Option("--personal-data", help=(
+        "Also remove the personal data of closed cases (addresses, subjects, bodies, field values), keeping "
+        "what reports count, and delete quarantined emails as old."))] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing.")] = False,
+    db: DbOption = DEFAULT_DB,
+    now: NowOption = None,
+) -> None:
+    """Retention: remove the checkpoints of finished cases and, with --personal-data, the personal data of
+    closed cases (docs/database.md, "Retention")."""
+    from agent_graph.retention import Pruner, parse_period
+    from agent_graph.service import open_checkpointer
+
+    try:
+        period = parse_period(older_than)
+    except CaseAgentError as exc:
+        raise _fail(f"--older-than {exc}") from None
+    clock = _clock(now)
+    store = _store(db, create=False)
+    with open_checkpointer(db) as checkpointer:
+        report = Pruner(store, checkpointer).prune(period, clock.now(), personal_data=personal_data, dry_run=dry_run)
+    store.close()
+    for line in report.lines():
+        console.print(line, highlight=False)
 
 
 @command("check-catalog", cls=ManualCommand)

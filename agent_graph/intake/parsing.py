@@ -55,6 +55,8 @@ SELECTED_HEADERS: tuple[str, ...] = (
 
 
 GENERATED_ID_DOMAIN = "case-agent.invalid"
+#: Longest Message-ID kept as it is (``messages.message_id``); a longer one is replaced by its digest.
+MAX_MESSAGE_ID_CHARS = 998
 
 #: The most characters of body text read from one email; the rest is left unread (and the cut
 #: recorded on the case, see mailroom.receive), so one huge email costs bounded time and memory.
@@ -243,8 +245,16 @@ def _ids(value: str | None) -> list[str]:
         return []
     bracketed = _ID_RE.findall(value)
     if bracketed:
-        return bracketed
-    return [token for token in value.split() if "@" in token]
+        return [_bounded_id(found) for found in bracketed]
+    return [_bounded_id(token) for token in value.split() if "@" in token]
+
+
+def _bounded_id(message_id: str) -> str:
+    """A Message-ID longer than a header line may be (RFC 5322: 998 characters, the store's column) stands
+    for itself by its digest, the same wherever it appears, so replies to it still thread."""
+    if len(message_id) <= MAX_MESSAGE_ID_CHARS:
+        return message_id
+    return f"long-{hashlib.sha256(message_id.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}@{GENERATED_ID_DOMAIN}"
 
 
 def _first_id(value: str | None) -> str | None:
@@ -259,7 +269,7 @@ def _message_id(raw_headers: dict[str, str], raw_bytes: bytes) -> str:
         found = _ID_RE.search(value)
         message_id = found.group(1) if found else value.strip().strip("<>").strip()
         if message_id:
-            return message_id
+            return _bounded_id(message_id)
     digest = hashlib.sha256(raw_bytes).hexdigest()[:32]
     logger.info("email without Message-ID, using generated-%s@%s", digest, GENERATED_ID_DOMAIN)
     return f"generated-{digest}@{GENERATED_ID_DOMAIN}"
