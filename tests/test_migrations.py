@@ -34,6 +34,9 @@ ADDED_AFTER_THE_FIRST_RELEASE = [("messages", "sender_doubt"), ("messages", "cla
                                  ("active_runs", "lease_until"), ("outbox", "delivered_at"), ("outbox", "attempts"),
                                  ("outbox", "next_attempt_at"), ("outbox", "delivery_error"), ("cases", "language")]
 
+TABLES_OF_LATER_MIGRATIONS = ["dataverse_operations"]
+"""Made by a migration after the baseline: a database of the first release had none of them."""
+
 
 def _migrate(db: str) -> str:
     result = CliRunner().invoke(app, ["migrate", "--db", db])
@@ -45,6 +48,8 @@ def _as_the_first_release_made_it(connection: Connection) -> None:
     """No version table, nor the tables, columns and indexes added since the first release."""
     connection.execute(text("DROP TABLE alembic_version"))
     connection.execute(text("DROP TABLE quarantine"))
+    for table in TABLES_OF_LATER_MIGRATIONS:
+        connection.execute(text(f"DROP TABLE {table}"))
     connection.execute(text("DROP INDEX ix_outbox_delivery"))
     for table, column in ADDED_AFTER_THE_FIRST_RELEASE:
         connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
@@ -57,7 +62,7 @@ def test_a_new_database_is_made_at_the_newest_revision_and_equals_the_schema(db_
         assert current_revision(connection) == head()
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
     store.close()
-    assert "at revision 0001, the newest: nothing to do" in _migrate(db_url)
+    assert f"at revision {head()}, the newest: nothing to do" in _migrate(db_url)
 
 
 def test_a_database_of_the_first_release_is_upgraded_with_its_rows(db_url: str, catalog, clock):
