@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from agent_graph.catalog import AutomationLevel, Catalog, Intent
+    from agent_graph.dataverse.sync import CaseSync
     from agent_graph.service import CaseAgent, TurnResult
     from agent_graph.store import CaseStore, QuarantinedEmail
 
@@ -279,11 +280,12 @@ def _take_in(agent: CaseAgent, raw: bytes, source: str, label: str) -> TurnResul
 def run(
     mailbox: Annotated[str, typer.Option("--mailbox", envvar="CASE_AGENT_MAILBOX", help=(
         "Where mail comes in: imap://USER:PASSWORD@HOST:PORT/FOLDER (imaps:// for TLS, ?starttls=true, "
-        "?auth=xoauth2, ?password_file=PATH; password also from CASE_AGENT_MAILBOX_PASSWORD), or a folder "
-        "of .eml files."))],
-    smtp: Annotated[str, typer.Option("--smtp", envvar="CASE_AGENT_SMTP", help=(
+        "?auth=xoauth2, ?password_file=PATH; password also from CASE_AGENT_MAILBOX_PASSWORD), "
+        "graph://MAILBOX@DOMAIN (a Microsoft 365 shared mailbox, docs/microsoft.md), or a folder of .eml files."))],
+    smtp: Annotated[str | None, typer.Option("--smtp", envvar="CASE_AGENT_SMTP", help=(
         "Where mail goes out: smtp://USER:PASSWORD@HOST:PORT (smtps://, ?starttls=true, ?auth=xoauth2; "
-        "password also from CASE_AGENT_SMTP_PASSWORD), or a folder to write sent mail to."))],
+        "password also from CASE_AGENT_SMTP_PASSWORD), or a folder to write sent mail to. Not needed with "
+        "--mailbox graph://…, which sends through Microsoft Graph."))] = None,
     sent_folder: Annotated[str | None, typer.Option("--sent-folder", help=(
         "The IMAP account's Sent folder: searched by Message-ID before an email is sent again after a "
         "crash. Gmail and Microsoft 365 file mail sent by SMTP there themselves."))] = None,
@@ -300,6 +302,9 @@ def run(
     retry_after: Annotated[float, typer.Option("--retry-after", min=0, help=(
         "Seconds before the first retry of a temporary delivery failure (doubling, up to an hour)."))] = 30,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json.")] = "text",
+    cases: Annotated[str, typer.Option("--cases", envvar="CASE_AGENT_CASES", help=(
+        "The cases' system of record: local (the store only) or dataverse (also Dynamics 365 at "
+        "CASE_AGENT_DATAVERSE_URL, docs/microsoft.md)."))] = "local",
     db: DbOption = DEFAULT_DB,
     catalog: CatalogOption = None,
     automation: AutomationOption = None,
@@ -316,14 +321,32 @@ def run(
         sender = open_sender(smtp, mailbox, sent_folder, append_sent)
     except CaseAgentError as exc:
         raise _fail(str(exc)) from None
+    if cases not in ("local", "dataverse"):
+        raise _fail(f"--cases {cases}: choose local or dataverse")
     settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after)
     with _agent(db, catalog, automation) as agent:
         agent.warm_up()
         try:
-            code = MailService(agent, inbox, sender, settings).run()
+            sync = _dataverse_sync(agent, retry_after) if cases == "dataverse" else None
+            code = MailService(agent, inbox, sender, settings, sync).run()
         except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
             raise _fail(str(exc)) from None
     raise typer.Exit(code=code)
+
+
+def _dataverse_sync(agent: CaseAgent, first_retry: float) -> CaseSync:
+    from datetime import timedelta
+
+    from agent_graph.dataverse.client import Dataverse
+    from agent_graph.dataverse.sync import CaseSync
+    from agent_graph.errors import ConfigurationError
+    from agent_graph.microsoft import MicrosoftSettings
+
+    settings = MicrosoftSettings.from_env()
+    if not settings.dataverse_url:
+        raise ConfigurationError("--cases dataverse needs CASE_AGENT_DATAVERSE_URL (https://ORG.crm.dynamics.com)")
+    env = agent.env
+    return CaseSync(env.store, env.catalog, env.clock, Dataverse(settings), timedelta(seconds=first_retry))
 
 
 @command(cls=ManualCommand)
