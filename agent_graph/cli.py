@@ -556,7 +556,8 @@ def _quarantined(store: CaseStore, entry_id: int) -> QuarantinedEmail:
 @command(cls=ManualCommand)
 def status(db: DbOption = DEFAULT_DB) -> None:
     """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, the outbox
-    (pending and failed deliveries) and each mailbox `run` reads (last fetch, backlog, last error)."""
+    (pending and failed deliveries), each mailbox `run` reads (last fetch, backlog, last error) and,
+    with --cases dataverse, the Dataverse operations still to run."""
     store = _store(db, create=True)
     by_status = store.count_cases_by_status()
     console.print(f"cases: {sum(by_status.values())}"
@@ -580,6 +581,14 @@ def status(db: DbOption = DEFAULT_DB) -> None:
     errors = [item for item in waiting if item.delivery_error]
     if errors:
         console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
+    from agent_graph.dataverse.sync import outbox_summary
+
+    dataverse = outbox_summary(store)
+    if dataverse is not None:
+        console.print(f"dataverse: {dataverse.pending} operation(s) pending ({dataverse.retrying} after a failed "
+                      f"attempt), {dataverse.failed} failed", highlight=False)
+        if dataverse.last_error:
+            console.print(f"  last error: {dataverse.last_error}", highlight=False)
 
 
 @command(cls=ManualCommand)

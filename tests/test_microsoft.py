@@ -138,6 +138,9 @@ def test_run_once_on_a_graph_mailbox_answers_real_client_mail_and_keeps_datavers
     waiting = [op for op in operations(db) if op.kind == "state"]
     assert [op.status for op in waiting] == [OperationStatus.PENDING] and waiting[0].attempts >= 1
     assert "503" in (waiting[0].last_error or "")
+    status = CliRunner().invoke(app, ["status", "--db", db])
+    assert "dataverse: 1 operation(s) pending (1 after a failed attempt), 0 failed" in status.output
+    assert "CloseIncident: 503" in status.output
     assert incidents["priya.natarajan@gmail.com"]["incidentid"] in {
         a["_regardingobjectid_value"] for a in standin.rows("emails") if "TB-4821" in a["description"]}
 
@@ -159,6 +162,7 @@ def test_run_once_on_a_graph_mailbox_answers_real_client_mail_and_keeps_datavers
     assert all(op.status == OperationStatus.DONE for op in operations(db) if op.kind != "email")
     assert len(standin.rows("emails")) == 8 + 2 + 1 + 1  # runs 2 and 3: three customer emails, one answer
     assert standin.upserts == [] and "app-secret" not in log
+    assert "dataverse: 0 operation(s) pending" in CliRunner().invoke(app, ["status", "--db", db]).output
 
 
 # --- in process ------------------------------------------------------------------------------------

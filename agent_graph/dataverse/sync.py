@@ -320,8 +320,33 @@ class CaseSync:
         self.dataverse.update("emails", activity, {"statecode": 1, "statuscode": 4 if inbound else 3})
         return False
 
-    # --- for ``status`` ---------------------------------------------------------------------------
-    def counts(self) -> dict[str, int]:
-        with self.store.engine.connect() as connection:
-            return {str(status): int(count) for status, count in connection.execute(
-                select(dataverse_operations.c.status, func.count()).group_by(dataverse_operations.c.status))}
+
+class OutboxSummary(BaseModel):
+    """``case-agent status``: what Dataverse still has to be told."""
+
+    pending: int = 0
+    retrying: int = 0
+    """Pending after a failed attempt."""
+    failed: int = 0
+    last_error: str | None = None
+
+
+def outbox_summary(store: CaseStore) -> OutboxSummary | None:
+    """None when the store never synced with Dataverse."""
+    ops = dataverse_operations.c
+    with store.engine.connect() as connection:
+        rows = list(connection.execute(select(ops.status, ops.attempts > 0, func.count(), func.max(ops.id))
+                                       .where(ops.status.in_([OperationStatus.PENDING, OperationStatus.FAILED]))
+                                       .group_by(ops.status, ops.attempts > 0)))
+        if not rows and connection.execute(select(ops.id).limit(1)).first() is None:
+            return None
+        last = connection.execute(select(ops.last_error).where(ops.last_error.is_not(None), ops.status.in_(
+            [OperationStatus.PENDING, OperationStatus.FAILED])).order_by(ops.id.desc()).limit(1)).scalar()
+    summary = OutboxSummary(last_error=last)
+    for status, retried, count, _ in rows:
+        if status == OperationStatus.FAILED:
+            summary.failed += count
+        else:
+            summary.pending += count
+            summary.retrying += count if retried else 0
+    return summary
