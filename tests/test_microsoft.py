@@ -10,7 +10,8 @@ from __future__ import annotations
 import email
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,20 @@ import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from agent_graph.catalog import Catalog, DataverseMapping
 from agent_graph.cli import app
+from agent_graph.clock import FixedClock
 from agent_graph.dataverse.client import Dataverse, record_id
-from agent_graph.dataverse.sync import OperationStatus
+from agent_graph.dataverse.sync import CaseSync, OperationStatus, outbox_summary
+from agent_graph.domain import OutboxStatus
 from agent_graph.mail import Position, open_inbox, open_sender
 from agent_graph.mail.graph import GraphMailbox
 from agent_graph.microsoft import MicrosoftRefused, MicrosoftSettings, TokenRefused
+from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import dataverse_operations
 from tests.conftest import CATALOG_YAML
+from tests.conftest import email as conftest_email
 from tests.msstandin import MicrosoftStandIn
 from tests.test_mail_service import APPLE_MAIL, BOUNCE, GMAIL, MAILBOX, OUTLOOK, OUT_OF_OFFICE, cli_in_fork, crlf
 
@@ -310,3 +316,30 @@ def test_a_bad_graph_or_dataverse_setting_is_one_line(tmp_path: Path, monkeypatc
     assert result.exit_code == 2 and "graph://MAILBOX@DOMAIN" in result.output
     result = runner.invoke(app, ["run", "--once", "--mailbox", str(tmp_path), "--db", f"sqlite:///{tmp_path / 'c.db'}"])
     assert result.exit_code == 2 and "--smtp is needed" in result.output
+
+
+@pytest.mark.both_databases
+def test_each_operation_is_planned_once_and_an_answer_is_recorded_once_delivered(
+        standin: MicrosoftStandIn, store: CaseStore, clock: FixedClock, catalog: Catalog,
+        make_agent: Callable[..., CaseAgent]) -> None:
+    catalog = catalog.model_copy(update={"dataverse": DataverseMapping(intent_column="cr5a1_intent")})
+    agent = make_agent()
+    first = agent.process_email(conftest_email("Hi, I want to return the bike I bought, the frame is too big for me. "
+                                               "My order is TB-1234. Thanks, Robin", subject="Return"))
+    dataverse = Dataverse(MicrosoftSettings.from_env())
+    sync = CaseSync(store, catalog, clock, dataverse, timedelta(0))
+    report = sync.sync()
+    assert report.planned == 3 and report.done == 2 and report.waiting == 1  # the answer is not delivered yet
+    [incident] = standin.rows("incidents")
+    assert incident["cr5a1_intent"] == "return_bike" and len(standin.rows("emails")) == 1
+    another = CaseSync(store, catalog, clock, dataverse, timedelta(0))  # another process on the same store
+    assert another.plan() == 0 and sync.plan() == 0
+    [answer] = [item for item in store.outbox(first.case_id) if item.status == OutboxStatus.SENT]
+    assert answer.id is not None
+    store.set_outbox(answer.id, delivered_at=clock.now())
+    assert sync.run_due().done == 1
+    outgoing = [a for a in standin.rows("emails") if a["directioncode"]]
+    assert len(outgoing) == 1 and outgoing[0]["_regardingobjectid_value"] == incident["incidentid"]
+    assert all(op.status == OperationStatus.DONE for op in operations(store.url))
+    summary = outbox_summary(store)
+    assert summary is not None and (summary.pending, summary.failed) == (0, 0)

@@ -22,6 +22,8 @@ API_PATH = "/api/data/v9.2"
 CONCURRENCY = 8
 """Requests in flight per environment (Dataverse allows 52 per user and web server)."""
 UPDATE_TRIES = 3
+FRESH = {"If-None-Match": "null"}
+"""On reads, as Microsoft recommends: no cached answer."""
 
 NAMESPACE = uuid.UUID("2b0e9f64-0d6c-4d0f-9f0e-6a1f3c1d7e55")
 
@@ -47,8 +49,7 @@ class Dataverse:
             raise ValueError("no Dataverse URL")
         self.url = settings.dataverse_url
         self.client = RestClient(application or Application(settings), self.url + API_PATH, f"{self.url}/.default",
-                                 {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0",
-                                  "If-None-Match": "null"},
+                                 {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"},
                                  slots_for(self.url, CONCURRENCY), f"Dataverse {self.url}")
         self._queues: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -58,7 +59,7 @@ class Dataverse:
         """The id (``key`` column) of the first ``entity_set`` record whose ``column`` equals ``value``."""
         literal = quote(value.replace("'", "''"))
         found = self.client.request("GET", f"{entity_set}?$select={key}&$filter={column} eq '{literal}'&$top=1",
-                                    headers={"Prefer": "odata.maxpagesize=1"}).json()
+                                    headers={**FRESH, "Prefer": "odata.maxpagesize=1"}).json()
         rows = found.get("value") or []
         return str(rows[0][key]) if rows else None
 
@@ -74,7 +75,7 @@ class Dataverse:
         return True
 
     def read(self, entity_set: str, record: str, columns: str) -> dict[str, Any]:
-        return dict(self.client.request("GET", f"{entity_set}({record})?$select={columns}").json())
+        return dict(self.client.request("GET", f"{entity_set}({record})?$select={columns}", headers=FRESH).json())
 
     def update(self, entity_set: str, record: str, body: dict[str, Any], etag: str = "*") -> None:
         self.client.request("PATCH", f"{entity_set}({record})", json=body, headers={"If-Match": etag},

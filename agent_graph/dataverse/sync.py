@@ -110,7 +110,7 @@ class CaseSync:
         self._since: datetime | None = None
         dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(store.engine.dialect.name)
         self._insert = (dialect.insert(dataverse_operations).on_conflict_do_nothing(index_elements=["key"])
-                        if dialect is not None else insert(dataverse_operations))
+                        if dialect is not None else insert(dataverse_operations)).returning(dataverse_operations.c.id)
 
     def sync(self) -> SyncReport:
         report = self.run_due()
@@ -170,7 +170,7 @@ class CaseSync:
         if not new:
             return 0
         with self.store.engine.begin() as connection:
-            return sum(connection.execute(self._insert, row).rowcount or 0 for row in new)
+            return sum(connection.execute(self._insert, row).first() is not None for row in new)
 
     def _row(self, key: str, case: Case, kind: OperationKind, payload: dict[str, Any],
              message_pk: int | None = None) -> dict[str, Any]:
@@ -335,18 +335,18 @@ def outbox_summary(store: CaseStore) -> OutboxSummary | None:
     """None when the store never synced with Dataverse."""
     ops = dataverse_operations.c
     with store.engine.connect() as connection:
-        rows = list(connection.execute(select(ops.status, ops.attempts > 0, func.count(), func.max(ops.id))
+        rows = list(connection.execute(select(ops.status, ops.attempts, func.count())
                                        .where(ops.status.in_([OperationStatus.PENDING, OperationStatus.FAILED]))
-                                       .group_by(ops.status, ops.attempts > 0)))
+                                       .group_by(ops.status, ops.attempts)))
         if not rows and connection.execute(select(ops.id).limit(1)).first() is None:
             return None
         last = connection.execute(select(ops.last_error).where(ops.last_error.is_not(None), ops.status.in_(
             [OperationStatus.PENDING, OperationStatus.FAILED])).order_by(ops.id.desc()).limit(1)).scalar()
     summary = OutboxSummary(last_error=last)
-    for status, retried, count, _ in rows:
+    for status, attempts, count in rows:
         if status == OperationStatus.FAILED:
             summary.failed += count
         else:
             summary.pending += count
-            summary.retrying += count if retried else 0
+            summary.retrying += count if attempts else 0
     return summary
