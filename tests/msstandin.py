@@ -39,12 +39,35 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tests.mailservers import _self_signed_certificate
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAILBOX_CONCURRENCY = 4
 
 
 class Answer(Exception):
     def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None):
         self.status, self.body, self.headers = status, body, headers or {}
+
+
+def rsa_certificate() -> tuple[bytes, bytes, str]:
+    """(the private key and certificate as one PEM, the certificate alone, its SHA-1 thumbprint in
+    hex as Entra ID shows it): msal signs client assertions with RSA."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "case-agent")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    public = certificate.public_bytes(serialization.Encoding.PEM)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return private + public, public, certificate.fingerprint(hashes.SHA1()).hex().upper()
 
 
 def odata_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:
@@ -93,6 +116,8 @@ class MicrosoftStandIn:
                  custom_columns: set[str] | None = None, queues: tuple[str, ...] = ()):
         self.tenant, self.client_id, self.client_secret, self.mailbox = tenant, client_id, client_secret, mailbox
         self.token_lifetime = 3600
+        self.certificate: bytes | None = None
+        """The PEM certificate registered for the client (certificate credentials)."""
         self.tokens: dict[str, tuple[str, float]] = {}
         """access token -> (audience, expiry)"""
         self.issued = 0
@@ -248,7 +273,9 @@ class MicrosoftStandIn:
         if values.get("grant_type") != "client_credentials":
             raise Answer(400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003",
                                "correlation_id": correlation})
-        if values.get("client_id") != self.client_id or values.get("client_secret") != self.client_secret:
+        if values.get("client_assertion_type") == JWT_BEARER:
+            self._check_assertion(values, correlation)
+        elif values.get("client_id") != self.client_id or values.get("client_secret") != self.client_secret:
             raise Answer(401, {"error": "invalid_client", "error_codes": [7000215], "correlation_id": correlation,
                                "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the "
                                                     "secret being sent in the request is the client secret value, "
@@ -262,6 +289,37 @@ class MicrosoftStandIn:
         self.tokens[token] = (scope.removesuffix("/.default"), time.time() + self.token_lifetime)
         self.issued += 1
         raise Answer(200, {"token_type": "Bearer", "expires_in": self.token_lifetime, "access_token": token})
+
+    def _check_assertion(self, values: dict[str, str], correlation: str) -> None:
+        """A client assertion (certificate credentials): a JWT signed by the key of a certificate
+        registered for the client, naming its SHA-1 thumbprint (``x5t``), for this token endpoint."""
+        import jwt
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        def refuse(why: str) -> Answer:
+            return Answer(401, {"error": "invalid_client", "error_codes": [700027], "correlation_id": correlation,
+                                "error_description": f"AADSTS700027: Client assertion failed signature validation. "
+                                                     f"{why}"})
+
+        assertion = values.get("client_assertion", "")
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError:
+            raise refuse("not a JWT") from None
+        certificate = x509.load_pem_x509_certificate(self.certificate) if self.certificate else None
+        thumbprint = (base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA1())).decode().rstrip("=")
+                      if certificate else None)
+        if certificate is None or values.get("client_id") != self.client_id \
+                or str(header.get("x5t", "")).rstrip("=") != thumbprint:
+            raise refuse("No certificate registered for this client with that thumbprint.")
+        try:
+            claims = jwt.decode(assertion, certificate.public_key(), algorithms=["RS256", "PS256"],
+                                audience=f"{self.base}/{self.tenant}/oauth2/v2.0/token", issuer=self.client_id)
+        except jwt.PyJWTError as exc:
+            raise refuse(str(exc)) from None
+        if claims.get("sub") != self.client_id:
+            raise refuse("sub is not the client id")
 
     def _authorize(self, headers: dict[str, str], audience: str) -> None:
         bearer = headers.get("Authorization", "")

@@ -35,7 +35,7 @@ from agent_graph.store import CaseStore
 from agent_graph.store.schema import dataverse_operations
 from tests.conftest import CATALOG_YAML
 from tests.conftest import email as conftest_email
-from tests.msstandin import MicrosoftStandIn
+from tests.msstandin import MicrosoftStandIn, rsa_certificate
 from tests.test_mail_service import APPLE_MAIL, BOUNCE, GMAIL, MAILBOX, OUTLOOK, OUT_OF_OFFICE, cli_in_fork, crlf
 
 QUEUE = "Shop desk"
@@ -184,6 +184,28 @@ def test_a_refused_secret_names_error_and_correlation_id_but_never_the_secret(
     message = str(refused.value)
     assert "invalid_client" in message and "AADSTS7000215" in message and "correlation_id" in message
     assert "wrong-secret-4711" not in message
+
+
+def test_a_certificate_instead_of_a_secret(standin: MicrosoftStandIn, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    both, public, thumbprint = rsa_certificate()
+    standin.certificate = public
+    standin.client_id = "certificate-app"  # a fresh msal application
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(both)
+    monkeypatch.delenv("CASE_AGENT_MS_CLIENT_SECRET")
+    monkeypatch.setenv("CASE_AGENT_MS_CLIENT_ID", "certificate-app")
+    monkeypatch.setenv("CASE_AGENT_MS_CERTIFICATE", str(pem))
+    monkeypatch.setenv("CASE_AGENT_MS_CERTIFICATE_THUMBPRINT", thumbprint)
+    assert open_inbox(f"graph://{MAILBOX}").pending(None) == 0  # signed in with a client assertion
+    token_requests = [target for method, target, _ in standin.requests if target.endswith("/token")]
+    assert len(token_requests) == 1
+    _, _, other = rsa_certificate()
+    monkeypatch.setenv("CASE_AGENT_MS_CERTIFICATE_THUMBPRINT", other)  # the wrong certificate
+    monkeypatch.setenv("CASE_AGENT_MS_CLIENT_ID", "certificate-app-2")
+    standin.client_id = "certificate-app-2"
+    with pytest.raises(TokenRefused, match="AADSTS700027"):
+        GraphMailbox(f"graph://{MAILBOX}").get(f"users/{MAILBOX}/mailFolders")
 
 
 def test_tokens_come_from_msal_s_cache_and_an_expired_one_is_renewed(standin: MicrosoftStandIn) -> None:
