@@ -12,6 +12,7 @@ from agent_graph.mailroom import BODY_CUT
 from agent_graph.store import CaseStore
 from agent_graph.timeline import case_timeline
 from tests.conftest import REPO, email
+from tests.test_migrations import TABLES_OF_LATER_MIGRATIONS
 
 CLI = [sys.executable, "-m", "agent_graph.cli"]
 POISON_SENDER = "poison@customer.example"
@@ -96,6 +97,8 @@ def test_old_database_without_the_quarantine_table_still_opens(tmp_path: Path):
     with sqlite3.connect(tmp_path / "old.db") as connection:
         connection.execute("DROP TABLE quarantine")
         connection.execute("DROP TABLE alembic_version")  # made before migrations
+        for table in TABLES_OF_LATER_MIGRATIONS:
+            connection.execute(f"DROP TABLE {table}")
     reopened = CaseStore(url)
     assert reopened.count_quarantined() == 0 and reopened.count_cases() == 0
     reopened.close()

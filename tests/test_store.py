@@ -12,6 +12,7 @@ from agent_graph.brain.types import ExtractedValue
 from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import RECORDS, OutboxItem
+from tests.test_migrations import TABLES_OF_LATER_MIGRATIONS
 
 pytestmark = [pytest.mark.timeout(180, method="thread"),  # threads share the store: fail, never hang
               pytest.mark.both_databases]
@@ -120,6 +121,8 @@ def test_mail_sent_before_delivery_was_a_step_counts_as_delivered_in_an_older_st
     store.close()
     with sqlite3.connect(path) as connection:  # the outbox as the earlier release made it
         connection.execute("DROP TABLE alembic_version")  # made before migrations
+        for table in TABLES_OF_LATER_MIGRATIONS:
+            connection.execute(f"DROP TABLE {table}")
         connection.execute("DROP INDEX ix_outbox_delivery")
         for column in ("delivered_at", "attempts", "next_attempt_at", "delivery_error"):
             connection.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
