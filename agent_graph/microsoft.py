@@ -156,8 +156,24 @@ class Application:
 
     def __init__(self, settings: MicrosoftSettings):
         self.settings = settings
-        self.client = confidential_client(f"{settings.authority_url}/{settings.tenant}", settings.client_id,
-                                          settings.credential)
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """msal's application, made on first use: making it asks the authority for its OpenID
+        configuration, and an unreachable authority is a temporary failure like any other."""
+        if self._client is None:
+            settings = self.settings
+            try:
+                self._client = confidential_client(f"{settings.authority_url}/{settings.tenant}", settings.client_id,
+                                                   settings.credential)
+            except requests.RequestException as exc:
+                raise MicrosoftUnavailable(f"the identity platform {settings.authority_url} cannot be reached: "
+                                           f"{bounded(str(exc), 200)}") from None
+            except ValueError as exc:  # msal's word for a tenant, an authority or a credential it cannot use
+                raise ConfigurationError(f"the Entra application settings cannot be used (CASE_AGENT_MS_*): "
+                                         f"{bounded(str(exc), 300)}") from None
+        return self._client
 
     def token(self, scope: str) -> str:
         return token_for(self.client, scope)

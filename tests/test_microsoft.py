@@ -208,6 +208,16 @@ def test_a_certificate_instead_of_a_secret(standin: MicrosoftStandIn, tmp_path: 
         GraphMailbox(f"graph://{MAILBOX}").get(f"users/{MAILBOX}/mailFolders")
 
 
+def test_an_unreachable_identity_platform_is_a_mailbox_error_not_a_crash(
+        standin: MicrosoftStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_graph.mail import MailboxUnavailable
+
+    monkeypatch.setenv("CASE_AGENT_MS_AUTHORITY_URL", "https://127.0.0.1:9")  # nothing listens there
+    inbox = open_inbox(f"graph://{MAILBOX}")  # opening asks nobody
+    with pytest.raises(MailboxUnavailable, match="cannot be reached"):
+        inbox.pending(None)
+
+
 def test_tokens_come_from_msal_s_cache_and_an_expired_one_is_renewed(standin: MicrosoftStandIn) -> None:
     mailbox = GraphMailbox(f"graph://{MAILBOX}")
     inbox = open_inbox(f"graph://{MAILBOX}")
