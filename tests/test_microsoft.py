@@ -375,3 +375,25 @@ def test_each_operation_is_planned_once_and_an_answer_is_recorded_once_delivered
     assert all(op.status == OperationStatus.DONE for op in operations(store.url))
     summary = outbox_summary(store)
     assert summary is not None and (summary.pending, summary.failed) == (0, 0)
+
+
+def test_a_long_retry_after_makes_the_operation_wait_that_long_and_the_mail_goes_on(
+        standin: MicrosoftStandIn, store: CaseStore, clock: FixedClock, catalog: Catalog,
+        make_agent: Callable[..., CaseAgent]) -> None:
+    agent = make_agent()
+    agent.process_email(conftest_email("Hi, I want to return the bike I bought, the frame is too big for me.",
+                                       subject="Return"))
+    sync = CaseSync(store, catalog, clock, Dataverse(MicrosoftSettings.from_env()), timedelta(seconds=30))
+    standin.fail("/org/api/data/v9.2/", count=1, status=429, retry_after=120)  # throttled for two minutes
+    report = sync.sync()
+    assert report.done == 0 and standin.rows("incidents") == []
+    first = operations(store.url)[0]
+    assert first.status == OperationStatus.PENDING and first.next_attempt_at == clock.now() + timedelta(seconds=120)
+    agent.process_email(conftest_email("Hello, my brakes squeak. Could I bring my bike in for a repair?",
+                                       subject="Brakes", sender="Kim <kim@example.net>", n=2))  # mail goes on
+    clock.advance(timedelta(seconds=119))
+    assert sync.sync().done == 0 and standin.rows("incidents") == []  # nothing sent before the time asked
+    clock.advance(timedelta(seconds=1))
+    sync.sync()
+    assert {i["emailaddress"] for i in standin.rows("incidents")} == {"robin@example.net", "kim@example.net"}
+    assert len(standin.rows("emails")) == 2

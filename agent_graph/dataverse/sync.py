@@ -108,6 +108,7 @@ class CaseSync:
         self.first_retry = first_retry
         self.name = f"dataverse {dataverse.url}"
         self._since: datetime | None = None
+        self._paused_until: datetime | None = None
         dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(store.engine.dialect.name)
         self._insert = (dialect.insert(dataverse_operations).on_conflict_do_nothing(index_elements=["key"])
                         if dialect is not None else insert(dataverse_operations)).returning(dataverse_operations.c.id)
@@ -208,6 +209,8 @@ class CaseSync:
         Dataverse throttling for long, or down (UNAVAILABLE_STOPS): the rest waits for the next run."""
         report = SyncReport()
         now = self.clock.now()
+        if self._paused_until is not None and now < self._paused_until:  # Dataverse asked to wait
+            return report
         with self.store.engine.connect() as connection:
             pending = [Operation(*row) for row in connection.execute(
                 select(dataverse_operations).where(dataverse_operations.c.status == OperationStatus.PENDING)
@@ -232,6 +235,8 @@ class CaseSync:
                 report.waiting += 1
                 blocked.add(op.case_id)
                 unavailable += 1
+                if exc.retry_after is not None:  # throttled: the limits are the application user's, not the case's
+                    self._paused_until = now + wait
                 if exc.retry_after is not None or unavailable >= UNAVAILABLE_STOPS:  # throttled, or down
                     log.warning("%s: unavailable, the other operations wait for the next run: %s", self.name, exc)
                     break
