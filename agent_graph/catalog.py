@@ -252,6 +252,22 @@ class Limits(_Strict):
     )
 
 
+_LOGICAL_NAME = r"^[a-z][a-z0-9_]{0,49}$"
+
+
+class DataverseMapping(_Strict):
+    """Extension (``--cases dataverse``, docs/microsoft.md): where a case's values go on a Dataverse
+    ``incident``. Column logical names, as the table's definition shows them (a custom column
+    carries its solution publisher's prefix, e.g. ``cr5a1_intent``)."""
+
+    intent_column: str | None = Field(default=None, pattern=_LOGICAL_NAME)
+    lob_column: str | None = Field(default=None, pattern=_LOGICAL_NAME)
+    attributes: dict[Identifier, Annotated[str, Field(pattern=_LOGICAL_NAME)]] = Field(
+        default_factory=dict, description="attribute name -> column logical name")
+    queues: dict[Identifier, str] = Field(
+        default_factory=dict, description="line of business id -> Dataverse queue name (default: the LOB's queue)")
+
+
 class Catalog(_Strict):
     organisation: str
     mailbox: str
@@ -273,6 +289,8 @@ class Catalog(_Strict):
     limits: Limits = Field(default_factory=Limits)
     lines_of_business: list[LineOfBusiness] = Field(min_length=1)
     templates: list[Template] = Field(default_factory=list)
+    dataverse: DataverseMapping | None = Field(
+        default=None, description="Extension: the Dataverse columns and queues of --cases dataverse.")
 
     @model_validator(mode="before")
     @classmethod
@@ -291,6 +309,14 @@ class Catalog(_Strict):
         _reject_duplicates([lob.id for lob in self.lines_of_business], "line of business id")
         _reject_duplicates([i.id for i in self.intents()], "intent id")
         _reject_duplicates([t.id for t in self.all_templates()], "template id")
+        if self.dataverse is not None:
+            known = {attribute.name for intent in self.intents() for attribute in intent.attributes}
+            unknown = sorted(set(self.dataverse.attributes) - known)
+            lobs = sorted(set(self.dataverse.queues) - {lob.id for lob in self.lines_of_business})
+            if unknown or lobs:
+                raise ValueError("dataverse: " + "; ".join(
+                    ([f"attributes: no intent has the attribute(s) {', '.join(unknown)}"] if unknown else [])
+                    + ([f"queues: no line of business {', '.join(lobs)}"] if lobs else [])))
         return self
 
     # --- lookups -------------------------------------------------------------------------

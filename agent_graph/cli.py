@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from agent_graph.catalog import AutomationLevel, Catalog, Intent
+    from agent_graph.dataverse.sync import CaseSync
     from agent_graph.service import CaseAgent, TurnResult
     from agent_graph.store import CaseStore, QuarantinedEmail
 
@@ -282,11 +283,12 @@ def _take_in(agent: CaseAgent, raw: bytes, source: str, label: str) -> TurnResul
 def run(
     mailbox: Annotated[str, typer.Option("--mailbox", envvar="CASE_AGENT_MAILBOX", help=(
         "Where mail comes in: imap://USER:PASSWORD@HOST:PORT/FOLDER (imaps:// for TLS, ?starttls=true, "
-        "?auth=xoauth2, ?password_file=PATH; password also from CASE_AGENT_MAILBOX_PASSWORD), or a folder "
-        "of .eml files."))],
-    smtp: Annotated[str, typer.Option("--smtp", envvar="CASE_AGENT_SMTP", help=(
+        "?auth=xoauth2, ?password_file=PATH; password also from CASE_AGENT_MAILBOX_PASSWORD), "
+        "graph://MAILBOX@DOMAIN (a Microsoft 365 shared mailbox, docs/microsoft.md), or a folder of .eml files."))],
+    smtp: Annotated[str | None, typer.Option("--smtp", envvar="CASE_AGENT_SMTP", help=(
         "Where mail goes out: smtp://USER:PASSWORD@HOST:PORT (smtps://, ?starttls=true, ?auth=xoauth2; "
-        "password also from CASE_AGENT_SMTP_PASSWORD), or a folder to write sent mail to."))],
+        "password also from CASE_AGENT_SMTP_PASSWORD), or a folder to write sent mail to. Not needed with "
+        "--mailbox graph://…, which sends through Microsoft Graph."))] = None,
     sent_folder: Annotated[str | None, typer.Option("--sent-folder", help=(
         "The IMAP account's Sent folder: searched by Message-ID before an email is sent again after a "
         "crash. Gmail and Microsoft 365 file mail sent by SMTP there themselves."))] = None,
@@ -308,6 +310,9 @@ def run(
         "may share one database too: docs/database.md."))] = 1,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help=(
         "Emails each worker runs at once (a language model's waits overlap)."))] = 8,
+    cases: Annotated[str, typer.Option("--cases", envvar="CASE_AGENT_CASES", help=(
+        "The cases' system of record: local (the store only) or dataverse (also Dynamics 365 at "
+        "CASE_AGENT_DATAVERSE_URL, docs/microsoft.md)."))] = "local",
     db: DbOption = DEFAULT_DB,
     catalog: CatalogOption = None,
     automation: AutomationOption = None,
@@ -324,6 +329,8 @@ def run(
         open_sender(smtp, mailbox, sent_folder, append_sent).close()
     except CaseAgentError as exc:
         raise _fail(str(exc)) from None
+    if cases not in ("local", "dataverse"):
+        raise _fail(f"--cases {cases}: choose local or dataverse")
     settings = RunSettings(once=once, tick_every=tick_every, poll=poll, first_retry=retry_after,
                            concurrency=concurrency)
 
@@ -333,7 +340,8 @@ def run(
         with _agent(db, catalog, automation) as agent:
             agent.warm_up()
             try:
-                return MailService(agent, inbox, sender, settings).run()
+                sync = _dataverse_sync(agent, retry_after) if cases == "dataverse" else None
+                return MailService(agent, inbox, sender, settings, sync).run()
             except CaseAgentError as exc:  # a setting found wrong only on use (e.g. OAuth variables)
                 raise _fail(str(exc)) from None
 
@@ -342,6 +350,21 @@ def run(
     with _agent(db, catalog, automation):  # the database checked and migrated once, before the workers start
         pass
     raise typer.Exit(code=supervise(workers, work, once))
+
+
+def _dataverse_sync(agent: CaseAgent, first_retry: float) -> CaseSync:
+    from datetime import timedelta
+
+    from agent_graph.dataverse.client import Dataverse
+    from agent_graph.dataverse.sync import CaseSync
+    from agent_graph.errors import ConfigurationError
+    from agent_graph.microsoft import MicrosoftSettings
+
+    settings = MicrosoftSettings.from_env()
+    if not settings.dataverse_url:
+        raise ConfigurationError("--cases dataverse needs CASE_AGENT_DATAVERSE_URL (https://ORG.crm.dynamics.com)")
+    env = agent.env
+    return CaseSync(env.store, env.catalog, env.clock, Dataverse(settings), timedelta(seconds=first_retry))
 
 
 @command(cls=ManualCommand)
@@ -657,8 +680,9 @@ def status(
         "a problem."))] = 600,
 ) -> None:
     """Counts at a glance: cases by status, drafts waiting for review, quarantined emails, emails
-    stored and waiting for a worker, the outbox (pending and failed deliveries) and each mailbox `run`
-    reads (last fetch, backlog, last error)."""
+    stored and waiting for a worker, the outbox (pending and failed deliveries), each mailbox `run`
+    reads (last fetch, backlog, last error) and, with --cases dataverse, the Dataverse operations
+    still to run."""
     if check:
         _health_check(db, stale_after)
         return
@@ -686,6 +710,14 @@ def status(
     errors = [item for item in waiting if item.delivery_error]
     if errors:
         console.print(f"last delivery error: {errors[-1].delivery_error}", highlight=False)
+    from agent_graph.dataverse.sync import outbox_summary
+
+    dataverse = outbox_summary(store)
+    if dataverse is not None:
+        console.print(f"dataverse: {dataverse.pending} operation(s) pending ({dataverse.retrying} after a failed "
+                      f"attempt), {dataverse.failed} failed", highlight=False)
+        if dataverse.last_error:
+            console.print(f"  last error: {dataverse.last_error}", highlight=False)
 
 
 def _health_check(db: str, stale_after: float) -> None:

@@ -43,6 +43,7 @@ from pydantic import BaseModel
 
 from agent_graph.claims import SERVICE_LEASE, Heartbeat
 from agent_graph.clock import SystemClock
+from agent_graph.dataverse.sync import CaseSync
 from agent_graph.delivery import Deliverer
 from agent_graph.mail import Inbox, MailboxUnavailable, Position, Sender
 from agent_graph.service import CaseAgent
@@ -75,8 +76,11 @@ class _Stop(Exception):
 
 
 class MailService:
-    def __init__(self, agent: CaseAgent, inbox: Inbox, sender: Sender, settings: RunSettings):
+    def __init__(self, agent: CaseAgent, inbox: Inbox, sender: Sender, settings: RunSettings,
+                 cases: CaseSync | None = None):
         self.agent = agent
+        self.cases = cases
+        """``--cases dataverse``: the cases' system of record, told after each email and delivery."""
         self.store = agent.env.store
         self.inbox = inbox
         self.sender = sender
@@ -236,6 +240,8 @@ class MailService:
     def _deliver(self) -> None:
         with self._sending:
             self.deliverer.deliver_due()
+            if self.cases is not None and self._owner:  # one worker, the mailbox's owner, tells Dataverse
+                self.cases.sync()  # a Dataverse failure leaves its operations waiting; it never raises here
 
     def _tick_if_due(self) -> None:
         """The clock, when its period is over and (running on) it is this worker's turn; with ``once`` always."""
@@ -378,5 +384,6 @@ def configure_logging(log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
-    for name in (__name__, "agent_graph.delivery", "agent_graph.mail"):
+    for name in (__name__, "agent_graph.delivery", "agent_graph.mail", "agent_graph.dataverse",
+                 "agent_graph.microsoft"):
         logging.getLogger(name).setLevel(logging.INFO)

@@ -19,6 +19,7 @@ ADDED_AFTER_THE_BASELINE: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
 
 TABLES_ADDED_AFTER_THE_BASELINE: dict[str, list[str]] = {
     "0002": ["worker_leases"],
+    "0003": ["dataverse_operations"],
     "0004": ["console_users"],
 }
 """By revision: the tables it adds."""

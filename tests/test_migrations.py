@@ -35,7 +35,6 @@ ADDED_AFTER_THE_FIRST_RELEASE = [("messages", "sender_doubt"), ("messages", "cla
                                  ("active_runs", "lease_until"), ("outbox", "delivered_at"), ("outbox", "attempts"),
                                  ("outbox", "next_attempt_at"), ("outbox", "delivery_error"), ("cases", "language")]
 
-
 def _migrate(db: str) -> str:
     result = CliRunner().invoke(app, ["migrate", "--db", db])
     assert result.exit_code == 0, result.output

@@ -1,7 +1,7 @@
 """Mail connectors: where ``case-agent run`` reads inbound mail and how it delivers the outbox.
 
-One interface, three implementations: a local folder (demo and tests), IMAP for reading and
-SMTP for sending. The service (``agent_graph.runner``) keeps each reader's position in the
+One interface, four implementations: a local folder (demo and tests), IMAP for reading and
+SMTP for sending, and Microsoft Graph (an Exchange Online shared mailbox) for both. The service (``agent_graph.runner``) keeps each reader's position in the
 store, so a connector only has to say where an email sits; it never decides what was processed.
 """
 
@@ -84,7 +84,8 @@ class Sender(Protocol):
 
 
 def open_inbox(url: str, after_processing: str = "keep", poll: float | None = None) -> Inbox:
-    """``--mailbox``: ``imap://…``/``imaps://…``, or a folder of .eml files (a path or ``folder:PATH``)."""
+    """``--mailbox``: ``imap://…``/``imaps://…``, ``graph://MAILBOX@DOMAIN``, or a folder of .eml files
+    (a path or ``folder:PATH``)."""
     from pathlib import Path
 
     from agent_graph.errors import ConfigurationError
@@ -92,6 +93,10 @@ def open_inbox(url: str, after_processing: str = "keep", poll: float | None = No
     kind, _, move_to = after_processing.partition(":")
     if kind not in ("keep", "seen", "move") or (kind == "move") != bool(move_to):
         raise ConfigurationError(f"--after-processing {after_processing}: choose keep, seen or move:FOLDER")
+    if url.lower().startswith("graph://"):
+        from agent_graph.mail.graph import GraphInbox, GraphMailbox
+
+        return GraphInbox(GraphMailbox(url), kind, move_to or None, poll)
     if "://" in url:
         from agent_graph.mail.imap import AfterProcessing, ImapInbox
         from agent_graph.mail.settings import parse_server_url
@@ -106,14 +111,25 @@ def open_inbox(url: str, after_processing: str = "keep", poll: float | None = No
     return FolderInbox(Path(url.removeprefix("folder:")), move_to or None)
 
 
-def open_sender(url: str, mailbox_url: str | None = None, sent_folder: str | None = None,
+def open_sender(url: str | None, mailbox_url: str | None = None, sent_folder: str | None = None,
                 append_sent: bool = False) -> Sender:
-    """``--smtp``: ``smtp://…``/``smtps://…``, or a folder to write sent mail to. ``sent_folder``
-    is a folder of the IMAP account of ``mailbox_url``."""
+    """``--smtp``: ``smtp://…``/``smtps://…``, ``graph://MAILBOX@DOMAIN``, or a folder to write sent
+    mail to; None sends through the ``graph://`` mailbox read. ``sent_folder`` is a folder of the
+    IMAP account of ``mailbox_url``."""
     from pathlib import Path
 
     from agent_graph.errors import ConfigurationError
 
+    graph_mailbox = mailbox_url if mailbox_url and mailbox_url.lower().startswith("graph://") else None
+    if url is None and graph_mailbox is None:
+        raise ConfigurationError("--smtp is needed (where mail goes out), unless --mailbox is graph://…")
+    if url is None or url.lower().startswith("graph://"):
+        from agent_graph.mail.graph import GraphMailbox, GraphSender
+
+        if sent_folder or append_sent:
+            raise ConfigurationError("--sent-folder and --append-sent are for --smtp smtp://…; Graph looks in "
+                                     "the mailbox's Sent Items itself")
+        return GraphSender(GraphMailbox(url or graph_mailbox or ""))
     if "://" in url:
         from agent_graph.mail.imap import SentFolder
         from agent_graph.mail.settings import parse_server_url

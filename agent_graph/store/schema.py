@@ -190,7 +190,7 @@ mailbox_positions = Table(
     "mailbox_positions", metadata,
     Column("name", String(500), primary_key=True),
     Column("epoch", String(100)),
-    Column("position", String(500)),
+    Column("position", Text),  # an IMAP UID, or a Graph delta link (a URL with an opaque token)
     Column("last_fetch_at", UTCDateTime()),
     Column("backlog", Integer),
     Column("last_error", Text),
@@ -224,6 +224,24 @@ console_users = Table(
     # argon2id, in the PHC string format (argon2-cffi): algorithm, parameters, salt and hash in one
     Column("password_hash", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+dataverse_operations = Table(
+    # What Dataverse still has to be told (--cases dataverse, agent_graph/dataverse/): each one idempotent,
+    # run in order per case, retried later when Dataverse is throttling or down.
+    "dataverse_operations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(300), nullable=False, unique=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("message_pk", Integer, ForeignKey("messages.id")),
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("done_at", UTCDateTime()),
 )
 
 
