@@ -1,7 +1,11 @@
-"""Writing an outgoing email for a case: template choice, variables, rendering.
+"""Composing an outgoing email for a case: template choice, variables, rendering.
 
-A template that fits is rendered without asking the brain; the brain's wording is only
-computed when the template uses ``message`` or when no template fits at all.
+The words: to *compose* is to make an email's text, whichever way; to *render* is to fill a
+template; a *draft* is a composed email stored to wait for a review; the *wording* is the
+built-in text (``agent_graph.wording``).
+
+A template that fits is rendered without asking the brain; the brain composes only
+when the template uses ``message`` or when no template fits at all.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DraftContext:
-    """What an email for a case is written from, read from the store beforehand, so that no
+class ComposeContext:
+    """What an email for a case is composed from, read from the store beforehand, so that no
     transaction (nor pooled connection) is held while a language model words it."""
 
     case: Case
@@ -41,7 +45,7 @@ class DraftContext:
     customer_texts: list[str]
 
 
-def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: TemplatePurpose,
+def compose_email(catalog: Catalog, brain: Brain, context: ComposeContext, purpose: TemplatePurpose,
                   missing: list[str], follow_up_number: int = 0, message: str | None = None) -> RenderedEmail:
     """Render the email for a case, in its customer's language (docs/behaviour.md, "Languages");
     raises TemplateRenderError when the chosen template cannot be filled, and WrongLanguageError
@@ -51,7 +55,7 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
     ``message``: words already written (a custom agent's), said in the template when it uses
     ``message``, else in the built-in greeting and sign-off; the brain is not asked. They are held
     to the same grounding as a language model's draft: UngroundedDraftError, nothing stored."""
-    case, fields = draft.case, draft.fields
+    case, fields = context.case, context.fields
     intent = catalog.intent(case.intent)
     knowledge = intent.resolution.knowledge.strip() if intent else ""
     language = case.language or catalog.default_language
@@ -59,18 +63,18 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
     request = ComposeRequest(
         purpose=purpose, intent=intent, fields=fields, missing=missing, knowledge=knowledge,
         organisation=catalog.organisation, customer_first_name=first_name(case.customer_name),
-        follow_up_number=follow_up_number, customer_texts=draft.customer_texts, language=language,
+        follow_up_number=follow_up_number, customer_texts=context.customer_texts, language=language,
     )
     variables = template_variables(catalog, case, intent, fields, missing, knowledge, follow_up_number, language)
     template = choose_template(catalog, case.lob, intent, purpose, language)
     if message is not None:
-        return written_in(_written_email(request, case, variables, template, message, language), language)
+        return written_in(_composed_email(request, case, variables, template, message, language), language)
     if template is not None:
         if _uses_message(template.subject, template.body):
-            variables["message"] = _brain_wording(brain, request)  # asked for only when wrapped
+            variables["message"] = _brain_composed(brain, request)  # asked for only when wrapped
         email = render(template, variables)
     else:
-        variables["message"] = _brain_wording(brain, request)
+        variables["message"] = _brain_composed(brain, request)
         email = _framed(case, variables, language)
     unasked = unnamed_missing(email.body, variables["missing"])
     if not unasked:
@@ -82,7 +86,7 @@ def compose_email(catalog: Catalog, brain: Brain, draft: DraftContext, purpose: 
                                     template_id=None), language)
 
 
-def _brain_wording(brain: Brain, request: ComposeRequest) -> str:
+def _brain_composed(brain: Brain, request: ComposeRequest) -> str:
     """The brain's wording for ``request``, when it writes the request's language."""
     if not writes(brain, request.language):
         raise WrongLanguageError(f"no template writes a {request.purpose.value} email in '{request.language}', "
@@ -101,7 +105,7 @@ def written_in(email: RenderedEmail, language: str) -> RenderedEmail:
     return email
 
 
-def _written_email(request: ComposeRequest, case: Case, variables: dict[str, Any], template: Template | None,
+def _composed_email(request: ComposeRequest, case: Case, variables: dict[str, Any], template: Template | None,
                    message: str, language: str) -> RenderedEmail:
     details = ungrounded_details(message, compose_sources(request))
     if details:

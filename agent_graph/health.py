@@ -27,7 +27,7 @@ def health_problems(store: CaseStore, now: datetime, stale_after: timedelta) -> 
             problems.append(f"mailbox {position.name}: not fetched for over {stale_after.total_seconds():g} s "
                             f"(last: {since}); is a `case-agent run` worker up?")
     cutoff = now - stale_after
-    stuck = [at for item in store.deliveries_due(now) if (at := item.next_attempt_at or item.sent_at) and at <= cutoff]
+    stuck = [at for item in store.undelivered() if (at := item.next_attempt_at or item.sent_at) and at <= cutoff]
     if stuck:
         problems.append(f"outbox: {len(stuck)} email(s) due for delivery since {min(stuck):%Y-%m-%d %H:%M:%S} "
                         "or earlier and not delivered; is a `case-agent run` worker up?")

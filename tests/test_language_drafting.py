@@ -9,9 +9,9 @@ import yaml
 from agent_graph.brain.base import ComposeRequest
 from agent_graph.brain.offline import OfflineBrain
 from agent_graph.catalog import Catalog, parse_catalog
+from agent_graph.composing import written_in
 from agent_graph.context import Context
 from agent_graph.domain import Action
-from agent_graph.drafting import written_in
 from agent_graph.errors import WrongLanguageError
 from agent_graph.runner import CaseAgent
 from agent_graph.template_engine import RenderedEmail

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from agent_graph.catalog import TemplatePurpose
+from agent_graph.composing import ComposeContext, compose_email, outbound_message_id
 from agent_graph.context import Services
 from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, effective_status
-from agent_graph.drafting import DraftContext, compose_email, outbound_message_id
 from agent_graph.errors import PolicyViolation
 from agent_graph.interactions import InteractionKind, NewInteraction, record
 from agent_graph.store import Case, Message, OutboxItem
@@ -60,7 +60,7 @@ def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
     if args.action is Action.FOLLOW_UP and base_status is CaseStatus.AWAITING_CUSTOMER:
         intent = env.catalog.intent(case.intent)
         missing = intent.missing_from(fields) if intent else []  # a follow-up asks again
-    email = compose_email(env.catalog, env.brain, DraftContext(case, fields, [m.new_text for m in customer_mail]),
+    email = compose_email(env.catalog, env.brain, ComposeContext(case, fields, [m.new_text for m in customer_mail]),
                           PURPOSE_OF_ACTION[args.action], missing, follow_up_number, args.message)
     last_inbound = customer_mail[-1] if customer_mail else None
     with env.store.unit_of_work():

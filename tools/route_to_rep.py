@@ -19,6 +19,7 @@ def route_to_rep(env: Services, args: RouteToRepArgs) -> Case:
     case = env.store.case(args.case_id)
     lob = env.catalog.lob(case.lob)
     for draft in env.store.pending_drafts(case.id):
+        assert draft.id is not None, "a pending draft is stored"
         env.store.set_outbox(draft.id, status=OutboxStatus.SUPERSEDED)
     return env.store.update_case(case.id, env.clock.now(), status=CaseStatus.WITH_REPRESENTATIVE,
                                  queue=lob.queue if lob else None, routed_reason=args.reason,

@@ -12,9 +12,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from agent_graph.composing import reply_key_prefix
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
-from agent_graph.drafting import reply_key_prefix
 from agent_graph.errors import PolicyViolation, TemplateRenderError
 from agent_graph.interactions import InteractionKind, NewInteraction, record
 from agent_graph.nodes import end_of_run

@@ -6,9 +6,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agent_graph.composing import reply_key_prefix
 from agent_graph.context import Context, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
-from agent_graph.drafting import reply_key_prefix
 from agent_graph.intake.parsing import parse_email
 from agent_graph.mailroom import message_stranger_reason, receive
 from agent_graph.nodes import atomic, ends_run
