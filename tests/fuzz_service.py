@@ -34,7 +34,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from sqlalchemy import func, select
 
 from agent_graph.errors import EmailParseError
-from agent_graph.intake import build_email, parse_email
+from agent_graph.intake.building import build_email
+from agent_graph.intake.parsing import parse_email
 from agent_graph.store import CaseStore
 from agent_graph.store.repository import raw_digest
 from agent_graph.store.schema import messages, quarantine

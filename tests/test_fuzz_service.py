@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_graph.intake import build_email
+from agent_graph.intake.building import build_email
 from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore
 from tests.conftest import T0, email
