@@ -3,6 +3,7 @@ its own session, and stopped by the PID the test started."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,18 +21,21 @@ STARTUP_TIMEOUT = 120.0
 
 
 @contextmanager
-def langgraph_dev(folder: Path, config: Path, variables: dict[str, str]) -> Iterator[tuple[str, Path]]:
-    """The server for ``config`` with ``variables`` set, on 127.0.0.1: its URL and log file.
-    FileNotFoundError without the langgraph CLI, RuntimeError when the server does not start."""
+def langgraph_dev(folder: Path, config: dict[str, Any], variables: dict[str, str]) -> Iterator[tuple[str, Path]]:
+    """The server for ``config`` (a langgraph.json, written to ``folder``) with ``variables`` set, on
+    127.0.0.1: its URL and log file. FileNotFoundError without the langgraph CLI, RuntimeError when
+    the server does not start."""
     cli = Path(sys.executable).with_name("langgraph")
     if not cli.exists():
         raise FileNotFoundError(f"{cli} missing: install the dev extras (pip install -e '.[dev]')")
     url = f"http://127.0.0.1:{free_port()}"
     log = folder / "langgraph-dev.log"
+    config_file = folder / "langgraph.json"
+    config_file.write_text(json.dumps(config, indent=2))
     environment = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false",
                    "LANGCHAIN_TRACING_V2": "false", **variables}
     command = [str(cli), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1],
-               "--config", str(config)]
+               "--config", str(config_file)]
     with log.open("wb") as log_file:
         process = subprocess.Popen(command, cwd=folder, env=environment, stdout=log_file, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)

@@ -9,12 +9,11 @@ When ``langgraph dev`` cannot start within the bounded time, the tests are skipp
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,8 +49,8 @@ class Server:
     db_url: str
 
 
-def server_config(folder: Path) -> Path:
-    config = {
+def server_config() -> dict[str, Any]:
+    return {
         "dependencies": [str(REPO)],
         "graphs": {**{f"scripted_{name}": f"{SUITE / 'scripted_agents.py'}:{name}" for name in SERVED},
                    "case_agent": f"{REPO / 'agent_graph' / 'graph.py'}:graph",
@@ -59,9 +58,6 @@ def server_config(folder: Path) -> Path:
         "http": {"app": f"{REPO / 'agent_graph' / 'server_app.py'}:app"},
         "env": {},
     }
-    path = folder / "langgraph.json"
-    path.write_text(json.dumps(config, indent=2))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                  "CASE_AGENT_BRAIN": "offline"}
     with ExitStack() as stack:
         try:
-            url, _ = stack.enter_context(langgraph_dev(folder, server_config(folder), variables))
+            url, _ = stack.enter_context(langgraph_dev(folder, server_config(), variables))
         except (FileNotFoundError, RuntimeError) as exc:
             warnings.warn(f"langgraph dev did not start: {exc}", stacklevel=1)
             pytest.skip(f"SKIPPED LOUDLY: langgraph dev did not start, no RemoteGraph test ran: {exc}")

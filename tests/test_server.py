@@ -74,7 +74,7 @@ def mail(body: str, *, subject: str, n: int, sender: str, to: str = "support@pin
                        date=T0, in_reply_to=in_reply_to, references=[in_reply_to] if in_reply_to else [])
 
 
-def absolute_config(folder: Path) -> Path:
+def absolute_config() -> dict[str, Any]:
     """The repository's langgraph.json with its paths made absolute, so the server can run elsewhere."""
     config = json.loads((REPO / "langgraph.json").read_text())
     assert {"case_agent", "mailroom"} <= set(config["graphs"]), "langgraph.json must export case_agent and mailroom"
@@ -87,9 +87,7 @@ def absolute_config(folder: Path) -> Path:
     if "http" in config:
         target, variable = config["http"]["app"].rsplit(":", 1)
         config["http"]["app"] = f"{(REPO / target).resolve()}:{variable}"
-    path = folder / "langgraph.json"
-    path.write_text(json.dumps(config, indent=2))
-    return path
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +96,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db_url = f"sqlite:///{folder / 'cases.db'}"
     variables = {"CASE_AGENT_DB": db_url, "CASE_AGENT_CATALOG": str(DEMO_CATALOG), "CASE_AGENT_BRAIN": "offline",
                  "REFUND_AGENT_DB": str(folder / "orders.db")}
-    with langgraph_dev(folder, absolute_config(folder), variables) as (url, log), \
+    with langgraph_dev(folder, absolute_config(), variables) as (url, log), \
             httpx.Client(base_url=url, timeout=60) as http:
         yield Server(url=url, db_url=db_url, catalog_path=str(DEMO_CATALOG), log=log, http=http)
 
