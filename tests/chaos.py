@@ -37,7 +37,8 @@ from tests.conftest import CATALOG_YAML, REPO
 from tests.mailservers import Dovecot, SmtpHandler, SmtpServer
 
 MAILBOX = "help@tidewater.example"
-#: Kills of the whole service (supervisor and workers at once) among every this many kills.
+#: In every this many rounds, the whole service (supervisor and workers at once) is killed instead
+#: of one worker: the first time half-way, so that a short run has one too.
 SERVICE_KILL_EVERY = 6
 
 
@@ -186,7 +187,7 @@ def run_chaos(db_url: str, database: str, emails: int, kills: int, dovecot: Dove
             time.sleep(rng.uniform(0, 0.3))
             rounds += 1
             with lock:
-                if rounds % SERVICE_KILL_EVERY == 0:
+                if rounds % SERVICE_KILL_EVERY == SERVICE_KILL_EVERY // 2:
                     services[-1].kill_all()
                     report.kills += 1
                     report.service_kills += 1
