@@ -232,9 +232,14 @@ class RestClient:
         return path if path.startswith(("https://", "http://")) else f"{self.base_url}/{path.lstrip('/')}"
 
     def request(self, method: str, path: str, *, expect: Iterable[int] = (200,), json: Any = None,
-                data: bytes | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+                data: bytes | None = None, headers: dict[str, str] | None = None,
+                repeatable: bool = True) -> requests.Response:
         """The response when its status is in ``expect``; MicrosoftRefused for another 4xx,
-        MicrosoftUnavailable when the service stays unavailable."""
+        MicrosoftUnavailable when the service stays unavailable.
+
+        ``repeatable=False`` (sending mail): only an answer that says the request was not taken
+        (429, 503) is retried here; after a lost connection or another server error it may have
+        been, so the caller decides (delivery looks in Sent Items before sending again)."""
         expected = set(expect)
         url = self.url(path)
         renewed = False
@@ -250,7 +255,7 @@ class RestClient:
                     response = self.session.request(method, url, json=json, data=data, headers=all_headers,
                                                     timeout=TIMEOUT)
             except requests.RequestException as exc:
-                if attempt < ATTEMPTS:
+                if attempt < ATTEMPTS and repeatable:
                     self.sleep(min(2.0 ** attempt / 4, LONGEST_INLINE_WAIT))
                     continue
                 raise MicrosoftUnavailable(f"{self.name}: {method} {_path(url)}: {bounded(str(exc), 200)}") from None
@@ -265,7 +270,7 @@ class RestClient:
             if status in (429, 503) or status >= 500:
                 wait = retry_after(response, default=min(2.0 ** attempt / 2, LONGEST_INLINE_WAIT))
                 described = f"{self.name}: {method} {_path(url)}: {status} {code} {message}".replace("  ", " ")
-                if wait > LONGEST_INLINE_WAIT or attempt >= ATTEMPTS:
+                if wait > LONGEST_INLINE_WAIT or attempt >= ATTEMPTS or (status not in (429, 503) and not repeatable):
                     raise MicrosoftUnavailable(described, retry_after=wait if "Retry-After" in response.headers
                                                else None)
                 log.warning("%s (retrying in %.1fs)", described, wait)

@@ -80,6 +80,8 @@ class Failure:
     count: int
     status: int
     retry_after: int | None
+    taken: bool = False
+    """The request is carried out, and its answer lost (replaced by this failure)."""
 
 
 @dataclass
@@ -183,9 +185,11 @@ class MicrosoftStandIn:
             self.messages.append(message)
         return message
 
-    def fail(self, path: str, count: int = 1, status: int = 429, retry_after: int | None = 1) -> None:
-        """The next ``count`` requests whose path contains ``path`` answer ``status`` (with Retry-After)."""
-        self.failures.append(Failure(path, count, status, retry_after))
+    def fail(self, path: str, count: int = 1, status: int = 429, retry_after: int | None = 1,
+             taken: bool = False) -> None:
+        """The next ``count`` requests whose path contains ``path`` answer ``status`` (with Retry-After);
+        ``taken``: they are carried out all the same (the answer is lost on the way back)."""
+        self.failures.append(Failure(path, count, status, retry_after, taken))
 
     def expire_tokens(self) -> None:
         self.tokens = {token: (audience, 0.0) for token, (audience, _) in self.tokens.items()}
@@ -243,9 +247,17 @@ class MicrosoftStandIn:
         for failure in self.failures:
             if failure.count > 0 and failure.path in path:
                 failure.count -= 1
+                if failure.taken:
+                    try:
+                        self._dispatch(method, path, query, headers, body)
+                    except Answer:
+                        pass
                 raise odata_error(failure.status, "TooManyRequests" if failure.status == 429 else "ServiceUnavailable",
                                   "stand-in: failing on demand",
                                   {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {})
+        self._dispatch(method, path, query, headers, body)
+
+    def _dispatch(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> None:
         if path.startswith("/v1.0/"):
             self._authorize(headers, GRAPH_AUDIENCE)
             with self._lock:

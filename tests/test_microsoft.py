@@ -30,6 +30,7 @@ from agent_graph.domain import OutboxStatus
 from agent_graph.mail import Position, open_inbox, open_sender
 from agent_graph.mail.graph import GraphMailbox
 from agent_graph.microsoft import MicrosoftRefused, MicrosoftSettings, TokenRefused
+from agent_graph.runner import MailService, RunSettings
 from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore
 from agent_graph.store.schema import dataverse_operations
@@ -397,3 +398,17 @@ def test_a_long_retry_after_makes_the_operation_wait_that_long_and_the_mail_goes
     sync.sync()
     assert {i["emailaddress"] for i in standin.rows("incidents")} == {"robin@example.net", "kim@example.net"}
     assert len(standin.rows("emails")) == 2
+
+
+def test_a_send_whose_answer_was_lost_is_found_in_sent_items_and_not_sent_again(
+        standin: MicrosoftStandIn, store: CaseStore, make_agent: Callable[..., CaseAgent]) -> None:
+    standin.deliver(conftest_email("Hi, I want to return the bike I bought, the frame is too big for me. "
+                                   "My order is TB-1234. Thanks, Robin", subject="Return"))
+    standin.fail("/sendMail", count=1, status=504, retry_after=None, taken=True)  # Exchange took it; the answer is lost
+    agent = make_agent()
+    service = MailService(agent, open_inbox(f"graph://{MAILBOX}"), open_sender(None, f"graph://{MAILBOX}"),
+                          RunSettings(once=True, first_retry=0))
+    assert service.run() == 0
+    [item] = store.outbox()
+    assert item.delivered_at is not None and item.attempts == 1  # the retry looked in Sent Items first
+    assert [m.internet_message_id for m in standin.sent] == [f"<{item.message_id}>"]  # sent once

@@ -24,7 +24,7 @@ from agent_graph.catalog import Catalog, DataverseMapping
 from agent_graph.clock import Clock
 from agent_graph.dataverse.client import Dataverse, IncidentState, record_id
 from agent_graph.delivery import retry_wait
-from agent_graph.domain import CaseStatus, Direction, OutboxStatus
+from agent_graph.domain import CaseStatus, Direction, OutboxStatus, effective_status
 from agent_graph.errors import bounded
 from agent_graph.microsoft import MicrosoftRefused, MicrosoftUnavailable
 from agent_graph.store import Case, CaseStore
@@ -132,7 +132,8 @@ class CaseSync:
             changed = [Case(*row) for row in connection.execute(query)]
         added = 0
         for case in changed:
-            added += self._plan_case(case)
+            if case.number is not None:  # numbered in the transaction that opened it
+                added += self._plan_case(case)
             self._since = max(self._since or case.updated_at, case.updated_at)
         return added
 
@@ -193,7 +194,7 @@ class CaseSync:
         return columns
 
     def _target(self, case: Case) -> dict[str, Any]:
-        status = case.status
+        status = effective_status(case.status, case.status_before_review)  # a draft waiting changes nothing
         if status in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
             return {"state": Target.RESOLVED, "status": IncidentState.PROBLEM_SOLVED if status == CaseStatus.RESOLVED
                     else IncidentState.INFORMATION_PROVIDED}

@@ -186,7 +186,7 @@ class GraphSender:
     def send(self, raw: bytes, sender: str, recipients: list[str], message_id: str) -> None:
         try:
             self.mailbox.client.request("POST", f"{self.mailbox.user}/sendMail", data=base64.b64encode(raw),
-                                        headers={"Content-Type": "text/plain"}, expect=(202,))
+                                        headers={"Content-Type": "text/plain"}, expect=(202,), repeatable=False)
         except MicrosoftUnavailable as exc:
             raise DeliveryDeferred(str(exc)) from None
         except MicrosoftRefused as exc:
