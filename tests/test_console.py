@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from agent_graph.console.app import create_app
 from agent_graph.console.inbox import InboxFilter, inbox_rows
 from agent_graph.console.users import UserError, add_user, authenticate
-from agent_graph.domain import CaseStatus, Direction, Outbound, OutboxStatus
+from agent_graph.domain import Action, CaseStatus, Direction, Outbound, OutboxStatus
 from agent_graph.interactions import InteractionKind, InteractionQuery, draft_decisions, find
 from agent_graph.review import human_response, parse_human_response
 from agent_graph.state import ReviewKind
@@ -270,9 +270,13 @@ def test_take_over_and_hand_back(client, agent, store):
     status = store.case(1).status
     assert client.post("/cases/CAS-000001/take-over", data={"csrf": token}).status_code == 303
     assert (store.case(1).status, store.case(1).queue) == (CaseStatus.WITH_REPRESENTATIVE, "alice")
+    reply = agent.process_email(email("It still squeaks, can you help?", subject="Re: Brake repair", n=2,
+                                      in_reply_to="m1@customer.example"))
+    assert reply.outcome.action is Action.UPDATE_ONLY and reply.outcome.outbound is Outbound.NONE  # hers now
     assert client.post("/cases/CAS-000001/hand-back", data={"csrf": token}).status_code == 303
-    assert store.case(1).status == status
-    assert [i.kind for i in store.interactions(1)][-2:] == ["taken_over", "handed_back"]
+    assert store.case(1).status == status and store.case(1).queue is None
+    assert [i.kind for i in store.interactions(1) if i.kind in ("taken_over", "handed_back")] == [
+        "taken_over", "handed_back"]
 
 
 def test_feedback_on_a_suggestion(client, store):
