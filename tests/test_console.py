@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from agent_graph.console.app import create_app
 from agent_graph.console.inbox import InboxFilter, inbox_rows
 from agent_graph.console.users import UserError, add_user, authenticate
-from agent_graph.domain import CaseStatus, Direction, Outbound, OutboxStatus
+from agent_graph.domain import Action, CaseStatus, Direction, Outbound, OutboxStatus
 from agent_graph.interactions import InteractionKind, InteractionQuery, draft_decisions, find
 from agent_graph.review import human_response, parse_human_response
 from agent_graph.state import ReviewKind
@@ -185,6 +185,14 @@ def test_case_page_shows_the_draft_its_template_and_the_timeline(client, store):
     assert client.get("/cases/CAS-999999").status_code == 404
 
 
+def test_what_customers_write_is_shown_as_text(client, agent):
+    agent.process_email(email("<script>alert('x')</script> my bike <b>broke</b>", subject="<img src=x onerror=alert(1)>",
+                              sender="Eve <eve@example.net>", n=9))
+    for page in (client.get("/").text, client.get("/cases/CAS-000002").text):
+        assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<script>alert" not in client.get("/cases/CAS-000002").text
+
+
 def test_two_people_answering_one_draft_at_once_send_it_once(app, store):
     clients = [TestClient(app, follow_redirects=False) for _ in range(2)]
     tokens = [sign_in(c, name) for c, name in zip(clients, ("alice", "bob"), strict=True)]
@@ -213,7 +221,9 @@ def test_edit_and_send(client, store):
     token = csrf_of(client.get("/cases/CAS-000001").text)
     answer = client.post("/cases/CAS-000001/review", data={"csrf": token, "decision": "edit", "subject": "Booked",
                                                           "body": "See you on the 10th.\r\nThe workshop"})
-    assert answer.status_code == 303 and "edit" in answer.headers["location"]
+    assert answer.status_code == 303 and answer.headers["location"] == "/cases/CAS-000001"
+    assert 'role="status">edit: ' in client.get("/cases/CAS-000001").text  # said once, then gone
+    assert 'role="status"' not in client.get("/cases/CAS-000001").text
     sent = store.outbox(1)[-1]
     assert (sent.status, sent.subject, sent.body, sent.edited) == (OutboxStatus.SENT, "Booked",
                                                                    "See you on the 10th.\nThe workshop", True)
@@ -260,9 +270,13 @@ def test_take_over_and_hand_back(client, agent, store):
     status = store.case(1).status
     assert client.post("/cases/CAS-000001/take-over", data={"csrf": token}).status_code == 303
     assert (store.case(1).status, store.case(1).queue) == (CaseStatus.WITH_REPRESENTATIVE, "alice")
+    reply = agent.process_email(email("It still squeaks, can you help?", subject="Re: Brake repair", n=2,
+                                      in_reply_to="m1@customer.example"))
+    assert reply.outcome.action is Action.UPDATE_ONLY and reply.outcome.outbound is Outbound.NONE  # hers now
     assert client.post("/cases/CAS-000001/hand-back", data={"csrf": token}).status_code == 303
-    assert store.case(1).status == status
-    assert [i.kind for i in store.interactions(1)][-2:] == ["taken_over", "handed_back"]
+    assert store.case(1).status == status and store.case(1).queue is None
+    assert [i.kind for i in store.interactions(1) if i.kind in ("taken_over", "handed_back")] == [
+        "taken_over", "handed_back"]
 
 
 def test_feedback_on_a_suggestion(client, store):

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
+FLASH = "flash"
+"""What the last change did, shown once by the page it leads to (kept in the session, not the URL)."""
 SESSION_HOURS = 12
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -111,7 +113,7 @@ class Console:
     async def case_page(self, request: Request) -> Response:
         case = self._case(request)
         return self.render(request, "case.html", **await run_in_threadpool(self._case_view, case),
-                           message=request.query_params.get("message"))
+                           message=request.session.pop(FLASH, None))
 
     def _case_view(self, case: Case) -> dict[str, Any]:
         store, catalog = self.env.store, self.env.catalog
@@ -199,7 +201,8 @@ class Console:
         await run_in_threadpool(actions.give_feedback, self.env, case, request.session["user"], given)
         if request.headers.get("hx-request"):  # htmx swaps the form for the thank-you
             return self.render(request, "feedback_done.html", feedback=given)
-        return RedirectResponse(f"/cases/{case.number}?{urlencode({'message': 'feedback recorded'})}", status_code=303)
+        request.session[FLASH] = "feedback recorded"
+        return RedirectResponse(f"/cases/{case.number}", status_code=303)
 
     async def _changed(self, request: Request, case: Case, change: Callable[[], str]) -> Response:
         """Run a change in a worker thread, then back to the case page with what it did (or why not: 409)."""
@@ -208,7 +211,8 @@ class Console:
         except (CaseAgentError, ValueError) as exc:  # the agent says ValueError for a draft answered meanwhile
             return self.render(request, "case.html", status_code=409, error=str(exc),
                                **await run_in_threadpool(self._case_view, self.env.store.case(case.id)))
-        return RedirectResponse(f"/cases/{case.number}?{urlencode({'message': message})}", status_code=303)
+        request.session[FLASH] = message
+        return RedirectResponse(f"/cases/{case.number}", status_code=303)
 
     def _case(self, request: Request) -> Case:
         case = self.env.store.case_by_number(request.path_params["number"])
