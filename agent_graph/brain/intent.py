@@ -498,7 +498,7 @@ class IntentClassifier:
         self._sim_t = sim_t.toarray() if np.prod(sim_t.shape) <= DENSE_SIMILARITY_LIMIT else sim_t
         self._sim_classes, self._sim_starts = np.unique(sim_class[order], return_index=True)
         self._view_texts = [list(texts) for texts in view_texts]  # per intent: its own texts (weight >= 1)
-        self._view: np.ndarray | None = None  # their embeddings' unit mean direction per intent (_centroids)
+        self._view: np.ndarray | None = None  # their embeddings' unit mean direction per intent (load_embedding_view)
         self._view_lock = threading.Lock()
 
     # --- construction ----------------------------------------------------------------------
@@ -712,14 +712,15 @@ class IntentClassifier:
         texts (examples, name, description). It shares no feature with the n-gram model, so where it
         prefers another intent the two readings disagree: the decision path uses that to tell an
         ambiguous identification (``nodes/understanding.py``). The model is loaded, and the training
-        texts embedded, on the first call."""
+        texts embedded, on the first call (or by :meth:`load_embedding_view`)."""
         whole, _ = split_email(text, self.settings.max_sentences)
         with _one_blas_thread():
-            similarity = self._centroids() @ embedding.embed([whole])[0]
+            similarity = self.load_embedding_view() @ embedding.embed([whole])[0]
         return {intent: round(float(s), 4) for intent, s in zip(self.intents, similarity, strict=True)}
 
-    def _centroids(self) -> np.ndarray:
-        """Each intent's unit mean direction of its embedded training texts (weight >= 1)."""
+    def load_embedding_view(self) -> np.ndarray:
+        """Each intent's unit mean direction of its embedded training texts (weight >= 1), computed
+        once, loading the embedding model (about 1 s and 70 MB, once per process)."""
         with self._view_lock:
             if self._view is None:
                 rows = [embedding.embed(texts).sum(axis=0) for texts in self._view_texts]
