@@ -310,8 +310,13 @@ class CaseAgent:
         """For a long-running process: fit the catalog's intent classifier now rather than on the
         first email, then move everything loaded so far out of the garbage collector's sight
         (``gc.freeze``): a full collection walks every live object, which with many cases in flight
-        is a long pause (README, "Performance")."""
-        classifier_for(self.env.catalog)
+        is a long pause (README, "Performance"). A catalog with rival intents also gets the
+        classifier's second reading (the sentence embedding) loaded now: it is read at each
+        identification of an intent with a rival (``nodes/understanding.py``)."""
+        classifier = classifier_for(self.env.catalog)
+        catalog = self.env.catalog
+        if any(catalog.rivals(intent.id) for intent in catalog.intents()):
+            classifier.load_embedding_view()
         gc.collect()
         gc.freeze()
 

@@ -480,3 +480,23 @@ def test_an_intent_with_many_examples_keeps_a_few_representatives_for_the_simila
     assert (np.isclose(similarity, 1.0, atol=1e-5).sum(axis=1) == 2).all()
     assert np.array_equal(clf.features(texts)[..., 0], every.features(texts)[..., 0])  # same model scores
     assert [g.ranking[0][0] for g in clf.predict_many(texts)] == [g.ranking[0][0] for g in every.predict_many(texts)]
+
+
+def test_the_embedding_view_reads_meaning_the_ngram_model_does_not_see() -> None:
+    """The second reading of a text by an n-grams-only classifier, as catalogs use: the sentence
+    embedding against the mean direction of each intent's own texts. An intent's only text reads as that
+    intent (cosine 1); on the paraphrases, which share almost no word with the examples, it is right at
+    least as often as the n-gram model, and on some where the model is wrong: a second opinion, not a
+    copy of the first."""
+    clf = IntentClassifier.fit(LIBRARY, threshold=0.5)
+    assert clf.settings.embedding == 0.0
+    view = clf.embedding_view(LIBRARY["lost_card"][0])
+    assert set(view) == set(LIBRARY) and max(view, key=view.__getitem__) == "lost_card"
+    single = IntentClassifier.fit({"only": ["I lost my library card"]}, threshold=0.5)
+    assert single.embedding_view("I lost my library card")["only"] == pytest.approx(1.0, abs=1e-4)
+    guesses = clf.predict_many([text for _, text in LIBRARY_PARAPHRASES])
+    by_model = [g.ranking[0][0] == expected for (expected, _), g in zip(LIBRARY_PARAPHRASES, guesses, strict=True)]
+    by_view = [max(v := clf.embedding_view(text), key=v.__getitem__) == expected
+               for expected, text in LIBRARY_PARAPHRASES]
+    assert sum(by_view) >= sum(by_model)
+    assert any(v and not m for v, m in zip(by_view, by_model, strict=True))

@@ -23,11 +23,11 @@ def test_project_suite_succeeds_fully_and_safely():
     assert report.unsafe == 0
 
 
-@pytest.mark.parametrize("suite", ["other_org", "third_org", "fourth_org", "eighth_org"])
+@pytest.mark.parametrize("suite", ["other_org", "third_org", "fourth_org", "seventh_org", "eighth_org"])
 def test_other_organisations_suites(suite):
     """Suites for catalogs the engine was not written against; third_org and fourth_org were written from
-    the spec alone, blind to the code; eighth_org answers in en, es and de (issue 10). All at 100 %, as the
-    README says."""
+    the spec alone, blind to the code; seventh_org holds issue 9's remaining kinds; eighth_org answers in en,
+    es and de (issue 10). All at 100 %, as the README says."""
     report = run_suite(REPO / "tests/suites" / suite)
     failures = [(t.thread, t.turn, [f.model_dump() for f in t.failures]) for t in report.results if not t.ok]
     assert report.errors == []
@@ -43,16 +43,19 @@ KNOWN_FAILURES = {
     "sixth_org": {
         "c-h2-off-topic-minibus-no-intent": "the classifier takes an off-topic minibus hire for extra_driver (0.75)",
         "p-g1-ambiguous-repeat-or-transfer-drafted":
-            "between two intents, but the classifier is 0.84 sure and 0.45 ahead of the closest rival; right "
-            "identifications the suites expect sent are less sure (0.59, 0.37 ahead): no signal tells them apart",
-        "p-g2-ambiguous-repeat-or-missing-item-drafted":
-            "between two intents, but the classifier is 0.82 sure and ranks the other intent 0.01; no value of "
-            "the other intent in the email",
+            "between two intents, but the classifier is 0.84 sure and 0.45 ahead of the closest rival, and the "
+            "embedding's reading prefers the guess too",
     },
-    "seventh_org": {
-        "o-g2-lenses-at-the-wrong-branch-held":
-            "between two intents; the classifier picks the branch transfer (0.56), whose rival (missing item) has "
-            "no value of its own to find in the email",
+    "ninth_org": {
+        "n-a1-abroad-freeze-or-cancel-held":
+            "freeze 0.87; the embedding's reading puts cancel 0.028 ahead, under the 0.03 of a disagreement: sent",
+        "n-a2-stop-the-fee-cancel-or-payment-held":
+            "payment change 0.95; the embedding's reading puts a refund only 0.018 ahead: sent",
+        "n-a3-charged-after-ending-refund-or-cancel-held":
+            "refund 0.67; the embedding's reading prefers the refund too: sent",
+        "n-a4-knee-operation-what-to-do-held": "unidentified (0.49 < 0.5): asked about, not drafted (safe)",
+        "n-n1-non-native-cancel-sent": "non-native English left unidentified (freeze 0.27): asked about",
+        "n-n2-non-native-pause-is-a-freeze": "non-native English left unidentified (cancel 0.40): asked about",
     },
 }
 
@@ -72,8 +75,8 @@ def _thread_outcomes(suite: str) -> dict[str, tuple[bool, int]]:
 @pytest.mark.parametrize("suite", sorted(KNOWN_FAILURES))
 def test_hard_suites_succeed_but_for_their_known_failures(suite):
     """fifth_org (an airline, deliberately hard emails), sixth_org (issue 9's held-out suite) and
-    seventh_org (issue 9's remaining kinds): every thread but the known failures succeeds, and only
-    known failures may be unsafe."""
+    ninth_org (issue 9's ambiguity kinds on new material): every thread but the known failures succeeds,
+    and only known failures may be unsafe."""
     outcomes = _thread_outcomes(suite)
     known = KNOWN_FAILURES[suite]
     assert set(known) <= set(outcomes)

@@ -479,7 +479,7 @@ class IntentClassifier:
 
     def __init__(self, *, intents: list[str], threshold: float, settings: IntentSettings, encoder: _Encoder,
                  coef: np.ndarray, intercept: np.ndarray, sim_matrix: sp.csr_matrix, sim_embedding: np.ndarray | None,
-                 sim_class: np.ndarray) -> None:
+                 sim_class: np.ndarray, view_texts: Sequence[Sequence[str]] = ()) -> None:
         self.intents = intents
         self.threshold = threshold
         self.settings = settings
@@ -497,6 +497,9 @@ class IntentClassifier:
         # of a sparse-sparse one and adds up the same terms in the same order
         self._sim_t = sim_t.toarray() if np.prod(sim_t.shape) <= DENSE_SIMILARITY_LIMIT else sim_t
         self._sim_classes, self._sim_starts = np.unique(sim_class[order], return_index=True)
+        self._view_texts = [list(texts) for texts in view_texts]  # per intent: its own texts (weight >= 1)
+        self._view: np.ndarray | None = None  # their embeddings' unit mean direction per intent (load_embedding_view)
+        self._view_lock = threading.Lock()
 
     # --- construction ----------------------------------------------------------------------
     @classmethod
@@ -565,9 +568,12 @@ class IntentClassifier:
         strong = [i for i, w in enumerate(sample_weight) if w >= 1.0]
         sim_rows = _representatives(strong, y, x_ngrams, x_embedding, settings.similarity_examples)
         sim_rows += list(range(len(texts), x.shape[0]))
+        view_texts = [[t for t, label, w in zip(texts, labels, sample_weight, strict=True) if label == k and w >= 1.0]
+                      for k in range(len(intents))]
         return cls(intents=intents, threshold=threshold, settings=settings, encoder=encoder, coef=coef,
                    intercept=intercept, sim_matrix=x_ngrams[sim_rows],
-                   sim_embedding=x_embedding[sim_rows] if x_embedding is not None else None, sim_class=y[sim_rows])
+                   sim_embedding=x_embedding[sim_rows] if x_embedding is not None else None, sim_class=y[sim_rows],
+                   view_texts=view_texts)
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, *, settings: IntentSettings | None = None) -> IntentClassifier:
@@ -698,6 +704,30 @@ class IntentClassifier:
             for i, row in zip(live, self.scores_many([texts[i] for i in live]), strict=True):
                 guesses[i] = self._guess(row)
         return guesses
+
+    def embedding_view(self, text: str) -> dict[str, float]:
+        """A second, independent reading of ``text``: per intent, the cosine similarity of the
+        bundled sentence embedding (:mod:`agent_graph.brain.embedding`) of the whole cleaned text
+        (greetings, quotes and sign-off removed) to the mean direction of the intent's own training
+        texts (examples, name, description). It shares no feature with the n-gram model, so where it
+        prefers another intent the two readings disagree: the decision path uses that to tell an
+        ambiguous identification (``nodes/understanding.py``). The model is loaded, and the training
+        texts embedded, on the first call (or by :meth:`load_embedding_view`)."""
+        whole, _ = split_email(text, self.settings.max_sentences)
+        with _one_blas_thread():
+            similarity = self.load_embedding_view() @ embedding.embed([whole])[0]
+        return {intent: round(float(s), 4) for intent, s in zip(self.intents, similarity, strict=True)}
+
+    def load_embedding_view(self) -> np.ndarray:
+        """Each intent's unit mean direction of its embedded training texts (weight >= 1), computed
+        once, loading the embedding model (about 1 s and 70 MB, once per process)."""
+        with self._view_lock:
+            if self._view is None:
+                rows = [embedding.embed(texts).sum(axis=0) for texts in self._view_texts]
+                sums = np.vstack(rows) if rows else np.zeros((0, embedding.DIMENSION))
+                norms = np.linalg.norm(sums, axis=1, keepdims=True)
+                self._view = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0).astype(np.float32)
+            return self._view
 
     def _guess(self, scores: np.ndarray) -> IntentGuess:
         order = np.argsort(-scores, kind="stable")[:RANKING_SIZE]
