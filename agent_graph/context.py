@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,6 +57,22 @@ class Context:
     brain_engine: Annotated[Brain | None, _Injected, SkipJsonSchema()] = None
     mailbox: Annotated[Mailbox | None, _Injected, SkipJsonSchema()] = None
     clock: Annotated[Clock | None, _Injected, SkipJsonSchema()] = None
+
+    @cached_property
+    def services(self) -> Services:
+        """The objects the nodes use, resolved once for this context: a run's under the LangGraph
+        server (it builds one context per run), a :class:`~agent_graph.service.CaseAgent`'s for all
+        its runs (their objects are injected). Not a field: the server never sees it."""
+        store = self.store or shared_store(self.db_url)
+        clock = self.clock or (FixedClock(parse_instant(self.now)) if self.now else SystemClock())
+        return Services(
+            catalog=self.catalog or cached_catalog(self.catalog_path),
+            store=store,
+            brain=self.brain_engine or make_brain(self.brain),
+            mailbox=self.mailbox or LocalMailbox(store),
+            clock=clock,
+            automation={k: AutomationLevel(v) for k, v in self.automation.items()},
+        )
 
 
 @dataclass
@@ -119,15 +136,6 @@ def make_brain(name: str) -> Brain:
 
 
 def services(context: Context | None) -> Services:
-    """Resolve the context into the objects the nodes use."""
-    context = context or Context()
-    store = context.store or shared_store(context.db_url)
-    clock = context.clock or (FixedClock(parse_instant(context.now)) if context.now else SystemClock())
-    return Services(
-        catalog=context.catalog or cached_catalog(context.catalog_path),
-        store=store,
-        brain=context.brain_engine or make_brain(context.brain),
-        mailbox=context.mailbox or LocalMailbox(store),
-        clock=clock,
-        automation={k: AutomationLevel(v) for k, v in context.automation.items()},
-    )
+    """The objects the nodes use (:attr:`Context.services`: resolved once per context, so once per
+    run, not once or twice per node)."""
+    return (context or Context()).services

@@ -9,6 +9,7 @@ the code it stands in for, on awkward inputs as well as ordinary ones.
 from __future__ import annotations
 
 import email.utils
+import inspect
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from email import errors, policy
@@ -26,7 +27,7 @@ from mailparser_reply import EmailMessage as ReplyMessage
 from mailparser_reply import EmailReplyParser
 
 from agent_graph.intake.building import _writes_verbatim, build_email
-from agent_graph.intake.headers import POLICY, simple_mailboxes
+from agent_graph.intake.headers import HEADERS, POLICY, simple_mailboxes
 from agent_graph.intake.new_text import REPLY_LANGUAGES, _ReplySplitter, _reply_parser
 from agent_graph.intake.parsing import _part_text, extract_body_text, html_to_text, parse_email
 
@@ -333,3 +334,39 @@ def test_library_header_regex_can_only_match_at_line_starts() -> None:
     regex = ReplyMessage(text="", languages=list(_reply_parser.languages)).HEADER_REGEX
     assert starts_at_line(sre_parse.parse(regex.pattern, regex.flags))
     assert not starts_at_line(sre_parse.parse(r"^On .* wrote:$|-{5,}", regex.flags))
+
+
+# --- what the shortcuts stand on ---------------------------------------------------------------
+# The shortcuts were re-measured on the bench's emails (issue 17; figures in the README's bench
+# section) and each saves CPU, so they stay; these tests fail when a library changes what they
+# override, instead of the shortcut silently doing nothing or something else.
+
+
+def parameters(function: Any) -> list[tuple[str, Any]]:
+    """A function's parameters as a caller sees them: names and kinds (annotations aside)."""
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+
+def test_reply_splitter_overrides_what_the_library_reads() -> None:
+    """_ReplySplitter replaces the library's ``HEADER_REGEX`` property and its private
+    ``_process_signatures_disclaimers``: both must still exist, with the same shape, and be what
+    ``read`` uses."""
+    assert isinstance(inspect.getattr_static(ReplyMessage, "HEADER_REGEX"), property)
+    library = inspect.getattr_static(ReplyMessage, "_process_signatures_disclaimers")
+    assert parameters(library) == parameters(_ReplySplitter._process_signatures_disclaimers)
+    read = inspect.getsource(ReplyMessage.read)
+    assert "self.HEADER_REGEX" in read and "self._process_signatures_disclaimers(" in read
+    assert set(vars(_ReplySplitter)) - {"__module__", "__doc__", "__init__"} == {
+        "HEADER_REGEX", "_process_signatures_disclaimers"}  # nothing else of the library is replaced
+
+
+def test_header_registry_overrides_what_the_policy_calls() -> None:
+    """_HeaderRegistry replaces ``__getitem__``, ``__call__`` and ``map_to_type`` of the std-lib
+    registry, and the policy must still build every header through its ``header_factory``."""
+    for name in ("__getitem__", "__call__", "map_to_type"):
+        assert parameters(getattr(HeaderRegistry, name)) == parameters(getattr(type(HEADERS), name))
+    assert set(vars(type(HEADERS))) - {"__module__", "__doc__", "__init__"} == {
+        "__getitem__", "__call__", "map_to_type"}
+    assert POLICY.header_factory is HEADERS
+    assert "self.header_factory(" in inspect.getsource(EmailPolicy.header_store_parse)
+    assert "self.header_factory(" in inspect.getsource(EmailPolicy.header_fetch_parse)

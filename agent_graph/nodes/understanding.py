@@ -57,14 +57,14 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
         case = env.store.case(state.case_id)
         message = env.store.message(state.message_pk)
         earlier = [m.new_text for m in env.store.customer_messages(case.id) if m.id != message.id]
+        before_intent = attributes_before_intent(env.catalog, lob_before_intent(env.store, env.catalog, case)) \
+            if case.intent is None else []
     first_subject = message.subject if not earlier else ""
     language = detect_language(message.new_text)
     request = UnderstandRequest(
         new_text=message.new_text, subject=first_subject, known_intent=case.intent, earlier_texts=earlier,
         reply_to_resolution=effective_status(case.status, case.status_before_review) in REPLY_STATUSES,
-        attributes_before_intent=attributes_before_intent(env.catalog, lob_before_intent(env.store, env.catalog, case))
-        if case.intent is None else [],
-        now=env.clock.now(), language=language or case.language,
+        attributes_before_intent=before_intent, now=env.clock.now(), language=language or case.language,
     )
     understanding = env.brain.understand(env.catalog, request)
     with env.store.unit_of_work():

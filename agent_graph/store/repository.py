@@ -74,7 +74,6 @@ log = logging.getLogger(__name__)
 
 CASE_NUMBER_FORMAT = "CAS-{:06d}"
 R = TypeVar("R")
-READ_ONLY = "case_agent_read_only"
 
 _INSERT = {table.name: insert(table) for table in metadata.sorted_tables}
 # Bound-parameter names differ from column names: Core reserves a column's name for its SET value.
@@ -235,6 +234,25 @@ def make_engine(url: str) -> Engine:
     """An engine; for SQLite: WAL, a busy timeout and ``BEGIN IMMEDIATE`` so writers queue, not lose updates.
 
     StoreUnavailable when the URL names an unknown kind of database or a driver that is not installed."""
+    return _beginning_immediately(_store_engine(url))
+
+
+def _beginning_immediately(engine: Engine) -> Engine:
+    """The engine whose every transaction, on SQLite, starts with ``BEGIN IMMEDIATE`` (an event
+    listener): for code other than the store's own transactions (migrations, bulk inserts)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    beginning = engine.execution_options()  # listeners on it leave the store's own engine without any
+
+    @event.listens_for(beginning, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
+
+    return beginning
+
+
+def _store_engine(url: str) -> Engine:
+    """The engine without transaction listeners: :meth:`CaseStore._transaction` says BEGIN itself."""
     parsed = database_url(url)
     try:
         return _make_engine(url)
@@ -264,12 +282,6 @@ def _make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        # Straight to the driver: this runs for every transaction, and the statement needs no processing.
-        connection.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -338,21 +350,23 @@ class CaseStore:
         path = sqlite_file(url)
         if path is not None:
             check_sqlite_file(path, create)
-        self.engine = make_engine(url)
+        self._engine = _store_engine(url)
+        self.engine = _beginning_immediately(self._engine)
+        """For statements outside the store's methods (migrations, the bench's bulk inserts)."""
         try:
             self.migration = migrate(self.engine)
             """What opening did to the schema (``case-agent migrate`` prints it)."""
         except StoreUnavailable:
-            self.engine.dispose()
+            self._engine.dispose()
             raise
         except SQLAlchemyError as exc:
-            self.engine.dispose()
+            self._engine.dispose()
             reason = exc.orig if isinstance(exc, DBAPIError) else exc
             shown = path or database_url(url).render_as_string(hide_password=True)
             raise StoreUnavailable(f"cannot open the case database {shown}: {bounded(str(reason))}") from None
-        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
-        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         dialect = self.engine.dialect.name
+        self._sqlite = dialect == "sqlite"
+        self._write_lock = threading.Lock() if self._sqlite else None
         self._insert_new = _INSERT_NEW.get(dialect) or _insert_new_statements(dialect)
         self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
         self._advisory: dict[str, Connection] = {}
@@ -367,7 +381,21 @@ class CaseStore:
         if current is not None:
             yield current.connection
             return
-        with self._writer(), self.engine.begin() as connection:
+        with self._writer(), self._transaction(read_only=False) as connection:
+            yield connection
+
+    @contextmanager
+    def _transaction(self, read_only: bool) -> Iterator[Connection]:
+        """A transaction of the store's own; on SQLite it says ``BEGIN`` itself, ``IMMEDIATE`` to write
+        (the write lock taken at once: writers queue instead of failing to upgrade a read).
+
+        Said here rather than by an engine event listener: any listener makes SQLAlchemy dispatch
+        events around every statement, a cost ``case-agent bench`` sees on every email."""
+        with self._engine.begin() as connection:
+            if self._sqlite:  # straight to the driver: the statement needs no processing
+                driver = connection.connection.driver_connection
+                assert driver is not None  # a connection checked out of the pool
+                driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
             yield connection
 
     def _writer(self) -> AbstractContextManager[Any]:
@@ -382,7 +410,7 @@ class CaseStore:
         if current is not None:
             yield current.connection
             return
-        with self._read_engine.begin() as connection:
+        with self._transaction(read_only=True) as connection:
             yield connection
 
     @contextmanager
@@ -394,8 +422,7 @@ class CaseStore:
         if self._unit.get() is not None:
             yield
             return
-        with (nullcontext() if read_only else self._writer()), \
-                (self._read_engine if read_only else self.engine).begin() as connection:
+        with (nullcontext() if read_only else self._writer()), self._transaction(read_only) as connection:
             token = self._unit.set(_Unit(connection))
             try:
                 yield
@@ -406,7 +433,7 @@ class CaseStore:
         for held in self._advisory.values():
             held.close()
         self._advisory.clear()
-        self.engine.dispose()
+        self._engine.dispose()
 
     def _remember(self, row: R) -> R:
         """Keep a case or message row for the rest of the current unit, if there is one."""
