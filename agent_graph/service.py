@@ -76,6 +76,8 @@ def checkpoint_path(db_url: str) -> str | None:
 
 #: Connections the PostgreSQL checkpointer keeps at most (each process); a thread waits for a free one.
 CHECKPOINT_CONNECTIONS = 20
+#: Seconds between two tries for the lock under which one process sets the checkpoint tables up.
+CHECKPOINT_SETUP_POLL = 0.1
 
 
 @contextmanager
@@ -115,7 +117,10 @@ def _postgres_checkpointer(url: URL) -> Iterator[BaseCheckpointSaver]:
     try:
         saver = PostgresSaver(pool, serde=checkpoint_serde())
         with pool.connection() as lock:  # one process sets the tables up at a time, as the store's migrations
-            lock.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            # Polled, not waited for in a statement: setup() creates indexes CONCURRENTLY, which waits for
+            # every running statement to end, so a process waiting in pg_advisory_lock would deadlock it.
+            while not lock.execute("SELECT pg_try_advisory_lock(%s) AS locked", (MIGRATION_LOCK,)).fetchone()["locked"]:
+                time.sleep(CHECKPOINT_SETUP_POLL)
             try:
                 saver.setup()
             finally:

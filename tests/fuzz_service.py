@@ -22,6 +22,7 @@ Run alone (the full size; a throwaway PostgreSQL cluster unless ``--db`` names a
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
@@ -53,8 +54,8 @@ def corpus(count: int, first_seed: int = DEFAULT_SEED) -> list[bytes]:
     CHUNK (it repeats small examples: chunks are drawn until ``count`` distinct ones are there)."""
     emails: dict[bytes, None] = {}
     chunk_seed = first_seed
-    while len(emails) < count:
-        for raw in _chunk(min(CHUNK, count - len(emails)), chunk_seed):
+    while len(emails) < count:  # whole chunks: each seed's first examples are the simplest, the same ones
+        for raw in _chunk(CHUNK if count > CHUNK else count, chunk_seed):
             if len(emails) < count:
                 emails[raw] = None
         chunk_seed += 1
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     logging.basicConfig(level=logging.ERROR)  # the counting re-parses the corpus: no warning per odd email
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the throwaway cluster is stopped too
 
     folder = args.folder or Path(tempfile.mkdtemp(prefix="case-agent-fuzz-"))
     with (_throwaway_postgres() if args.db is None else _given(args.db)) as db:

@@ -6,14 +6,19 @@ quarantined, nothing blocked."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from agent_graph.intake.building import build_email
 from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore
-from tests.conftest import T0, email
+from agent_graph.store.migration import MIGRATION_LOCK
+from tests.conftest import REPO, T0, email
 from tests.fuzz_service import fuzz_service
 
 FUZZ_SERVICE_EMAILS = int(os.environ.get("FUZZ_SERVICE_EMAILS", "300"))
@@ -48,3 +53,39 @@ def test_a_message_id_longer_than_a_header_line_is_stored_and_threads(make_agent
     reply = agent.take_in(email("My order is TB-1234.", subject="Re: Return", n=2, in_reply_to=huge))
     assert reply.quarantined is None and reply.case_id == taken.case_id
     assert agent.take_in(first).duplicate
+
+
+OPEN_CHECKPOINTER = """
+import sys
+from agent_graph.service import open_checkpointer
+print("ready", flush=True)
+with open_checkpointer(sys.argv[1]):
+    print("opened", flush=True)
+"""
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_processes_starting_together_set_the_checkpoint_tables_up_without_a_deadlock(db_url: str) -> None:
+    """Found by the corpus run: two workers started at the same moment on a new database hung for
+    good. One held the setup lock while LangGraph's setup created an index CONCURRENTLY, which waits
+    for every running statement, among them the other's wait for the lock. Here both wait for the
+    lock (held by the test) before it is let go."""
+    admin = db_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        workers = [subprocess.Popen([sys.executable, "-c", OPEN_CHECKPOINTER, db_url], cwd=REPO, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+        for worker in workers:
+            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        time.sleep(3)  # both are at the lock by now (an order of events, not a timing assertion)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    outputs = []
+    for worker in workers:
+        try:
+            outputs.append(worker.communicate(timeout=120)[0])
+        except subprocess.TimeoutExpired:
+            for other in workers:
+                other.kill()
+            pytest.fail("the two processes setting the checkpoint tables up deadlocked")
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    assert all("opened" in output for output in outputs)
