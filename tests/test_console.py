@@ -176,6 +176,13 @@ def test_inbox_filters_counts_and_waiting_order(client, agent, store, clock):
     assert client.get("/", params={"status": "no-such-status"}).status_code == 400
 
 
+def test_the_report_page_is_the_managers_report(client, app):
+    page = client.get("/report")
+    assert page.status_code == 200 and "<svg" in page.text and "repair_booking" in page.text
+    with TestClient(app, follow_redirects=False) as anonymous:
+        assert anonymous.get("/report").status_code == 303
+
+
 def test_case_page_shows_the_draft_its_template_and_the_timeline(client, store):
     page = client.get("/cases/CAS-000001").text
     draft = store.pending_drafts(1)[0]

@@ -46,6 +46,7 @@ from agent_graph.service import CaseAgent
 from agent_graph.state import ReviewKind
 from agent_graph.store import Case, Interaction
 from agent_graph.timeline import case_timeline
+from agent_graph.usage_report import build_report, render_html
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,11 @@ class Console:
                     "intents": [i.id for i in self.env.catalog.intents()], "languages": self.env.catalog.languages}
 
         return self.render(request, "inbox.html", chosen=chosen, **await run_in_threadpool(read))
+
+    async def report(self, request: Request) -> Response:
+        """The managers' usage report (``case-agent report --html``) of every case, as of now."""
+        built = await run_in_threadpool(build_report, self.env.store, self.env.clock.now())
+        return HTMLResponse(render_html(built))
 
     async def case_page(self, request: Request) -> Response:
         case = self._case(request)
@@ -306,6 +312,7 @@ def create_app(agent: CaseAgent, secret: str) -> Starlette:
         Route("/login", console.login, methods=["POST"]),
         Route("/logout", _signed_in(console.logout), methods=["POST"]),
         Route("/", _signed_in(console.inbox), methods=["GET"]),
+        Route("/report", _signed_in(console.report), methods=["GET"]),
         Route("/cases/{number}", _signed_in(console.case_page), methods=["GET"]),
         Route("/cases/{number}/review", _signed_in(console.review), methods=["POST"]),
         Route("/cases/{number}/fields", _signed_in(console.edit_field), methods=["POST"]),
