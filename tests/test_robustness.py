@@ -12,6 +12,7 @@ from agent_graph.mailroom import BODY_CUT
 from agent_graph.store import CaseStore
 from agent_graph.timeline import case_timeline
 from tests.conftest import REPO, email
+from tests.later_migrations import undo_later_migrations
 
 CLI = [sys.executable, "-m", "agent_graph.cli"]
 POISON_SENDER = "poison@customer.example"
@@ -96,6 +97,7 @@ def test_old_database_without_the_quarantine_table_still_opens(tmp_path: Path):
     with sqlite3.connect(tmp_path / "old.db") as connection:
         connection.execute("DROP TABLE quarantine")
         connection.execute("DROP TABLE alembic_version")  # made before migrations
+        undo_later_migrations(connection.execute)
     reopened = CaseStore(url)
     assert reopened.count_quarantined() == 0 and reopened.count_cases() == 0
     reopened.close()
