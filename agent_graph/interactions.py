@@ -115,9 +115,22 @@ def find(store: CaseStore, query: InteractionQuery | None = None) -> list[Intera
     return store.interactions(query.case_id, since=query.since, until=query.until, kinds=query.kinds)
 
 
+_VERSIONS: dict[int, tuple[Catalog, str]] = {}
+"""Versions of the catalogs seen, by id (a catalog is immutable; the entry keeps it, so its id is not reused)."""
+_VERSIONS_KEPT = 32
+
+
 def catalog_version(catalog: Catalog) -> str:
-    """A short fingerprint of the catalog's content: the same catalog gives the same version, any change another."""
-    return hashlib.sha256(catalog.model_dump_json().encode("utf-8")).hexdigest()[:12]
+    """A short fingerprint of the catalog's content: the same catalog gives the same version, any change another.
+    Computed once per catalog (it takes about a millisecond, and the agent records several times per email)."""
+    cached = _VERSIONS.get(id(catalog))
+    if cached is not None and cached[0] is catalog:
+        return cached[1]
+    version = hashlib.sha256(catalog.model_dump_json().encode("utf-8")).hexdigest()[:12]
+    if len(_VERSIONS) >= _VERSIONS_KEPT:
+        _VERSIONS.clear()
+    _VERSIONS[id(catalog)] = (catalog, version)
+    return version
 
 
 def edit_size(before: str, after: str) -> int:

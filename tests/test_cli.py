@@ -32,7 +32,7 @@ def test_help_explains_every_command():
 
 COMMANDS = [[], ["process"], ["tick"], ["review"], ["cases"], ["show"], ["status"], ["check-catalog"], ["eval"],
             ["eval-intents"], ["bench"], ["demo"], ["eval-replies"], ["quarantine"], ["quarantine", "list"],
-            ["quarantine", "show"], ["quarantine", "retry"], ["quarantine", "drop"]]
+            ["quarantine", "show"], ["quarantine", "retry"], ["quarantine", "drop"], ["field"], ["export"], ["report"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "case-agent")

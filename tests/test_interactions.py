@@ -19,6 +19,7 @@ from agent_graph.interactions import (
     NewInteraction,
     catalog_version,
     edit_size,
+    feedback,
     find,
     record,
 )
@@ -227,3 +228,13 @@ def test_a_malformed_answer_leaves_the_draft_waiting_for_a_good_one(pending, sto
     assert agent.pending_review(case_id) is not None
     agent.answer_review(case_id, [{"type": "ignore", "args": None, "reason_code": "not_needed"}])
     assert store.outbox(case_id)[-1].status == OutboxStatus.DISCARDED
+
+
+def test_feedback_on_a_suggestion_is_recorded_with_its_draft(pending, store, catalog, clock):
+    agent, case_id = pending
+    item = store.outbox(case_id)[-1]
+    feedback(agent.env, store.case(case_id), "dana", useful=False, comment="asks for the date again",
+             reason_code="redundant_question", outbox_id=item.id)
+    (noted,) = find(store, InteractionQuery(case_id=case_id, kinds=[InteractionKind.FEEDBACK]))
+    assert (noted.actor_name, noted.useful, noted.reason_code, noted.outbox_id, noted.summary) == (
+        "dana", False, "redundant_question", item.id, "not useful: asks for the date again")
