@@ -54,7 +54,7 @@ def corpus(count: int, first_seed: int = DEFAULT_SEED) -> list[bytes]:
     emails: dict[bytes, None] = {}
     chunk_seed = first_seed
     while len(emails) < count:  # whole chunks: each seed's first examples are the simplest, the same ones
-        for raw in _chunk(CHUNK if count > CHUNK else count, chunk_seed):
+        for raw in _chunk(min(count, CHUNK), chunk_seed):
             if len(emails) < count:
                 emails[raw] = None
         chunk_seed += 1
