@@ -76,7 +76,10 @@ def checkpoint_path(db_url: str) -> str | None:
 
 #: Connections the PostgreSQL checkpointer keeps at most (each process); a thread waits for a free one.
 CHECKPOINT_CONNECTIONS = 20
-#: Seconds between two tries for the lock under which one process sets the checkpoint tables up.
+#: The lock under which one process sets the checkpoint tables up: not the store's migration lock, which
+#: a process opening the store waits for inside a transaction (see _postgres_checkpointer).
+CHECKPOINT_SETUP_LOCK = MIGRATION_LOCK + 1
+#: Seconds between two tries for CHECKPOINT_SETUP_LOCK.
 CHECKPOINT_SETUP_POLL = 0.1
 
 
@@ -117,14 +120,16 @@ def _postgres_checkpointer(url: URL) -> Iterator[BaseCheckpointSaver]:
     try:
         saver = PostgresSaver(pool, serde=checkpoint_serde())
         with pool.connection() as lock:  # one process sets the tables up at a time, as the store's migrations
-            # Polled, not waited for in a statement: setup() creates indexes CONCURRENTLY, which waits for
-            # every running statement to end, so a process waiting in pg_advisory_lock would deadlock it.
-            while not lock.execute("SELECT pg_try_advisory_lock(%s) AS locked", (MIGRATION_LOCK,)).fetchone()["locked"]:
+            # setup() creates indexes CONCURRENTLY, which waits for every transaction in the database to
+            # end: no other process may wait for a lock this one holds meanwhile. So the lock is its own
+            # (not the migration lock a process opening the store waits for) and is polled, not waited for.
+            while not lock.execute("SELECT pg_try_advisory_lock(%s) AS locked",
+                                   (CHECKPOINT_SETUP_LOCK,)).fetchone()["locked"]:
                 time.sleep(CHECKPOINT_SETUP_POLL)
             try:
                 saver.setup()
             finally:
-                lock.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+                lock.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
         yield saver
     finally:
         pool.close()

@@ -15,9 +15,8 @@ import psycopg
 import pytest
 
 from agent_graph.intake.building import build_email
-from agent_graph.service import CaseAgent
+from agent_graph.service import CHECKPOINT_SETUP_LOCK, CaseAgent
 from agent_graph.store import CaseStore
-from agent_graph.store.migration import MIGRATION_LOCK
 from tests.conftest import REPO, T0, email
 from tests.fuzz_service import fuzz_service
 
@@ -58,7 +57,9 @@ def test_a_message_id_longer_than_a_header_line_is_stored_and_threads(make_agent
 OPEN_CHECKPOINTER = """
 import sys
 from agent_graph.service import open_checkpointer
+from agent_graph.store import CaseStore
 print("ready", flush=True)
+CaseStore(sys.argv[1]).close()  # as every command: the store, then the checkpoints
 with open_checkpointer(sys.argv[1]):
     print("opened", flush=True)
 """
@@ -68,17 +69,18 @@ with open_checkpointer(sys.argv[1]):
 def test_processes_starting_together_set_the_checkpoint_tables_up_without_a_deadlock(db_url: str) -> None:
     """Found by the corpus run: two workers started at the same moment on a new database hung for
     good. One held the setup lock while LangGraph's setup created an index CONCURRENTLY, which waits
-    for every running statement, among them the other's wait for the lock. Here both wait for the
-    lock (held by the test) before it is let go."""
+    for every transaction, among them the other's wait for that lock (in pg_advisory_lock, or in the
+    store's migration, which took the same lock). Here both wait for the lock (held by the test)
+    before it is let go."""
     admin = db_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(admin, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        holder.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
         workers = [subprocess.Popen([sys.executable, "-c", OPEN_CHECKPOINTER, db_url], cwd=REPO, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
         for worker in workers:
             assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
         time.sleep(3)  # both are at the lock by now (an order of events, not a timing assertion)
-        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        holder.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
     outputs = []
     for worker in workers:
         try:
