@@ -34,11 +34,21 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, or_, select, text, update
 
+from agent_graph.dataverse.sync import OperationStatus
 from agent_graph.domain import Actor, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import ConfigurationError, bounded
 from agent_graph.service import thread_id_for
 from agent_graph.store import CaseStore
-from agent_graph.store.schema import active_runs, case_fields, cases, interactions, messages, outbox, quarantine
+from agent_graph.store.schema import (
+    active_runs,
+    case_fields,
+    cases,
+    dataverse_operations,
+    interactions,
+    messages,
+    outbox,
+    quarantine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -204,10 +214,16 @@ class Pruner:
             "field_values": c.execute(update(case_fields).where(case_fields.c.case_id.in_(case_ids)).values(
                 value="", span=None)).rowcount,
             "outbox_items": c.execute(update(outbox).where(outbox.c.case_id.in_(case_ids)).values(
-                to_address="", subject="", body="", delivery_error=None)).rowcount,
+                to_address="", subject="", body="", delivery_error=None, proposed_subject=None,
+                proposed_body=None)).rowcount,
             "interactions": c.execute(update(interactions).where(interactions.c.case_id.in_(case_ids)).values(
-                summary="", detail={})).rowcount,
+                summary="", detail={}, comment=None)).rowcount,
         }
+        # what Dataverse was told (titles, descriptions, email texts): kept only while it is still to be told
+        c.execute(update(dataverse_operations).where(
+            dataverse_operations.c.case_id.in_(case_ids),
+            dataverse_operations.c.status.in_([OperationStatus.DONE, OperationStatus.SKIPPED])).values(
+                payload={}, last_error=None))
         c.execute(update(cases).where(cases.c.id.in_(case_ids)).values(
             title="", customer_email="", customer_name=None, routed_reason=None))
         c.execute(interactions.insert(), [

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from agent_graph.catalog import Catalog
@@ -20,7 +21,7 @@ from agent_graph.domain import Action, CaseStatus, OutboxStatus
 from agent_graph.mail import open_sender
 from agent_graph.retention import PERSONAL_DATA_REMOVED, PruneReport, Pruner, parse_period
 from agent_graph.service import CaseAgent, open_checkpointer, thread_id_for
-from agent_graph.store import CaseStore
+from agent_graph.store import CaseStore, schema
 from tests.conftest import T0, email
 
 pytestmark = pytest.mark.both_databases
@@ -114,6 +115,11 @@ def test_checkpoints_of_finished_cases_go_after_the_period_and_the_cases_still_t
 
 def test_personal_data_of_closed_cases_goes_what_reports_count_stays(world: World):
     resolved, closed, waiting = cases_of(world)
+    with world.store.engine.begin() as connection:  # a draft a representative edited, a comment on it
+        connection.execute(update(schema.outbox).where(schema.outbox.c.case_id == closed).values(
+            proposed_subject="Your order for Quinn", proposed_body="Dear Quinn Marsh, as proposed"))
+        connection.execute(update(schema.interactions).where(schema.interactions.c.case_id == closed).values(
+            comment="Quinn rang about this"))
     before = {pk: (world.store.case(pk), len(world.store.messages(pk)), len(world.store.field_history(pk)),
                    len(world.store.outbox(pk)), len(world.store.interactions(pk))) for pk in (resolved, closed, waiting)}
     by_status = world.store.count_cases_by_status()
@@ -146,9 +152,10 @@ def test_personal_data_of_closed_cases_goes_what_reports_count_stays(world: Worl
         texts += [message.from_address, message.from_name or "", message.to_addresses, message.subject,
                   message.body_text, message.new_text, message.raw]
     texts += [field.value + (field.span or "") for field in world.store.field_history(closed)]
-    texts += [item.to_address + item.subject + item.body for item in world.store.outbox(closed)]
-    texts += [i.summary + (str(i.detail) if i.detail else "") for i in world.store.interactions(closed)
-              if i.kind != PERSONAL_DATA_REMOVED]
+    texts += [item.to_address + item.subject + item.body + (item.proposed_subject or "") + (item.proposed_body or "")
+              for item in world.store.outbox(closed)]
+    texts += [i.summary + (str(i.detail) if i.detail else "") + (i.comment or "")
+              for i in world.store.interactions(closed) if i.kind != PERSONAL_DATA_REMOVED]
     assert not [text for text in texts if text], "every personal text of the closed case is blank"
     assert world.store.count_quarantined() == 0
 
