@@ -95,7 +95,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixtur
 def warm(request: pytest.FixtureRequest) -> None:
     """What every run loads, loaded in this process once, so the forked runs start at once."""
     from agent_graph.brain.intent import classifier_for
-    from agent_graph.brain.llm import LLMBrain
+    from agent_graph.brain.llm.brain import LLMBrain
     from agent_graph.catalog import load_catalog
     from agent_graph.graph import build_graph
     from agent_graph.mail import imap, oauth
