@@ -255,7 +255,7 @@ _TO_THE_CUSTOMER = re.compile(
 )
 
 
-def handoff_sources(facts: HandoffFacts) -> list[str]:
+def _handoff_sources(facts: HandoffFacts) -> list[str]:
     """What a hand-off summary may repeat: the facts, every one of them."""
     return [facts.case_number or "", facts.wants, *(f"{k}: {v}" for k, v in facts.known.items()), *facts.missing,
             *facts.tried, facts.why]
@@ -265,7 +265,7 @@ def handoff_problems(summary: str, facts: HandoffFacts) -> list[str]:
     """Why a model's hand-off summary cannot be shown: details (addresses, links, phone numbers,
     amounts, references) or numbers (case and order numbers, counts, dates) that the facts do not
     hold, and words addressed to the customer. Empty when it can."""
-    sources = handoff_sources(facts)
+    sources = _handoff_sources(facts)
     problems = [f"{d.kind.value} {d.text!r} not in the facts" for d in ungrounded_details(summary, sources)]
     known = _Sources(sources).numbers
     rest = summary

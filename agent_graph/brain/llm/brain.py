@@ -135,13 +135,9 @@ class LLMBrain:
     def word_handoff(self, facts: HandoffFacts) -> str:
         """The hand-off summary in the model's words. Raises :class:`ModelStepError` when the model
         gives no usable answer, :class:`UnusableHandoffError` when code will not show its words;
-        ``handoff_summary`` then uses the offline words and records why."""
-        try:
-            answer = self._ask("handoff", HANDOFF_SCHEMA_NAME, HANDOFF_SCHEMA, handoff_messages(self.prompts, facts),
-                               ModelHandoff)
-        except ModelStepError as exc:
-            log.warning("handoff: the model gave no usable answer (%s)", exc)
-            raise
+        ``handoff_summary`` then uses the offline words, and logs and records why."""
+        answer = self._ask("handoff", HANDOFF_SCHEMA_NAME, HANDOFF_SCHEMA, handoff_messages(self.prompts, facts),
+                           ModelHandoff)
         assert isinstance(answer, ModelHandoff)
         problems = handoff_problems(answer.summary, facts)
         if problems:
