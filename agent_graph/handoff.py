@@ -5,7 +5,7 @@ case was routed.
 The facts come from the store and the catalog, never from a model: :func:`handoff_facts`. The words
 come from the offline engine (:func:`offline_wording`), or from the brain when it can word a
 hand-off (:class:`HandoffWriter`; the offline brain cannot); a brain that fails falls back to the
-offline words. The summary is stored in the route's record (the ``routed`` interaction's detail) and
+offline words, and the summary records why (``fallback``). The summary is stored in the route's record (the ``routed`` interaction's detail) and
 shown by ``case-agent show`` and the console.
 """
 
@@ -41,6 +41,7 @@ class HandoffSummary(BaseModel):
     facts: HandoffFacts
     text: str
     worded_by: str = Field(description="'offline', or the brain that worded it")
+    fallback: str | None = Field(default=None, description="why the brain's words were not used, when it tried")
 
 
 @runtime_checkable
@@ -93,16 +94,19 @@ def offline_wording(facts: HandoffFacts) -> str:
 
 def handoff_summary(facts: HandoffFacts, brain: object | None = None) -> HandoffSummary:
     """Word the facts: with the brain when it can word a hand-off, else (or when it fails) offline."""
+    fallback = None
     if isinstance(brain, HandoffWriter):
         try:
             text = brain.word_handoff(facts).strip()
         except CaseAgentError as exc:
+            fallback = str(exc)
             log.warning("the brain could not word the hand-off of %s (%s): the offline words are used",
                         facts.case_number, exc)
         else:
             if text:
                 return HandoffSummary(facts=facts, text=text, worded_by=type(brain).__name__)
-    return HandoffSummary(facts=facts, text=offline_wording(facts), worded_by="offline")
+            fallback = "the brain gave an empty summary"
+    return HandoffSummary(facts=facts, text=offline_wording(facts), worded_by="offline", fallback=fallback)
 
 
 def _excerpt(text: str) -> str:

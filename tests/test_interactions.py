@@ -180,6 +180,7 @@ def test_a_brain_that_can_words_the_hand_off_and_a_failing_one_falls_back(catalo
     handoff = routed.detail["handoff"]
     if fail:
         assert handoff["worded_by"] == "offline" and handoff["text"].startswith("Customer wants: Repair booking")
+        assert handoff["fallback"] == "the model is down"
     else:
         assert handoff == {**handoff, "worded_by": "_WordingBrain",
                            "text": "CAS-000001: wants Repair booking; the representative discarded the draft"}

@@ -13,6 +13,8 @@ way past it.
   only taken when the offline reply reader does not object.
 - :func:`ungrounded_details`: a drafted email holding an address, link, phone number, amount or
   reference that none of its sources holds is not sent: :class:`UngroundedDraftError`.
+- :func:`handoff_problems`: a hand-off summary holding such a detail or any number the facts do
+  not hold, or words to the customer, is not used: :class:`UnusableHandoffError`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from agent_graph.brain.replies import REPLY_LANGUAGES, classify_reply
 from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import Attribute, AttributeType
 from agent_graph.errors import PolicyViolation
+from agent_graph.handoff import HandoffFacts
 
 # --- grounding of extracted values ----------------------------------------------------------
 
@@ -241,3 +244,42 @@ def compose_sources(request: ComposeRequest) -> list[str]:
         sources += [f"{a.label} {a.description}" for a in intent.attributes if a.name in request.missing]
     sources += list(getattr(request, "customer_texts", None) or [])
     return sources
+
+
+# --- hand-off summaries -----------------------------------------------------------------------
+
+_TO_THE_CUSTOMER = re.compile(
+    r"^\s*(?:dear|hi|hello)\b|\b(?:kind|best|warm)\s+regards\b|\bsincerely\b|\breply to this (?:e-?mail|message)\b"
+    r"|\bthank you for (?:contacting|your (?:e-?mail|message|patience))\b|<<<|>>>",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _handoff_sources(facts: HandoffFacts) -> list[str]:
+    """What a hand-off summary may repeat: the facts, every one of them."""
+    return [facts.case_number or "", facts.wants, *(f"{k}: {v}" for k, v in facts.known.items()), *facts.missing,
+            *facts.tried, facts.why]
+
+
+def handoff_problems(summary: str, facts: HandoffFacts) -> list[str]:
+    """Why a model's hand-off summary cannot be shown: details (addresses, links, phone numbers,
+    amounts, references) or numbers (case and order numbers, counts, dates) that the facts do not
+    hold, and words addressed to the customer. Empty when it can."""
+    sources = _handoff_sources(facts)
+    problems = [f"{d.kind.value} {d.text!r} not in the facts" for d in ungrounded_details(summary, sources)]
+    known = _Sources(sources).numbers
+    rest = summary
+    for pattern in (_EMAIL, _URL, _BARE_DOMAIN, _AMOUNT, _REFERENCE):  # judged whole above
+        rest = pattern.sub(" ", rest)
+    invented = {m.group(0) for m in _NUMBER.finditer(rest) if _number(m.group(0)) not in known}
+    problems += [f"number {n!r} not in the facts" for n in sorted(invented)]
+    problems += [f"words to the customer: {m.group(0).strip()!r}" for m in _TO_THE_CUSTOMER.finditer(summary)]
+    return problems
+
+
+class UnusableHandoffError(PolicyViolation):
+    """A model's hand-off summary that code will not show a representative; the offline words are used."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"the model's hand-off summary was not used: {'; '.join(problems)}")

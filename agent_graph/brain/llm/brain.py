@@ -1,8 +1,9 @@
 """The language-model brain: the brain interface on a chat model.
 
-One structured call per inbound email (``understand``) and, only where no template fits or a
-template wraps ``message``, one call to word an email (``compose``). The model proposes; code
-disposes (``llm_guard.py``, then the graph's own guards).
+One structured call per inbound email (``understand``), only where no template fits or a
+template wraps ``message`` one call to word an email (``compose``), and one call to word the
+hand-off summary of a routed case (``word_handoff``). The model proposes; code disposes
+(``llm_guard.py``, then the graph's own guards).
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from agent_graph.brain.base import Brain, ComposeRequest, UnderstandRequest, Understanding, writes
-from agent_graph.brain.llm.prompts import Prompts, draft_messages, load_prompts, understand_messages
+from agent_graph.brain.llm.prompts import Prompts, draft_messages, handoff_messages, load_prompts, understand_messages
 from agent_graph.brain.llm.retries import ModelStepError, invoke_with_retries
 from agent_graph.brain.llm.schema import (
     DRAFT_SCHEMA,
     DRAFT_SCHEMA_NAME,
+    HANDOFF_SCHEMA,
+    HANDOFF_SCHEMA_NAME,
     REPLY_KINDS,
     UNDERSTAND_SCHEMA_NAME,
     ModelDraft,
+    ModelHandoff,
     ModelUnderstanding,
     no_intent_id,
     understanding_schema,
@@ -36,7 +40,9 @@ from agent_graph.brain.llm.settings import LLMSettings, StructuredMethod, build_
 from agent_graph.brain.llm.usage import ModelCall, ModelUsage, usage_of
 from agent_graph.brain.llm_guard import (
     UngroundedDraftError,
+    UnusableHandoffError,
     compose_sources,
+    handoff_problems,
     reconcile_reply,
     span_in_texts,
     supported_value,
@@ -46,6 +52,7 @@ from agent_graph.brain.replies import asks_for_person
 from agent_graph.brain.types import ExtractedValue, IntentGuess, ReplyKind
 from agent_graph.catalog import Attribute, AutomationLevel, Catalog
 from agent_graph.errors import WrongLanguageError
+from agent_graph.handoff import HandoffFacts
 from agent_graph.intake.message import is_first_subject
 
 if TYPE_CHECKING:
@@ -125,6 +132,20 @@ class LLMBrain:
             raise error
         return answer.body
 
+    def word_handoff(self, facts: HandoffFacts) -> str:
+        """The hand-off summary in the model's words. Raises :class:`ModelStepError` when the model
+        gives no usable answer, :class:`UnusableHandoffError` when code will not show its words;
+        ``handoff_summary`` then uses the offline words, and logs and records why."""
+        answer = self._ask("handoff", HANDOFF_SCHEMA_NAME, HANDOFF_SCHEMA, handoff_messages(self.prompts, facts),
+                           ModelHandoff)
+        assert isinstance(answer, ModelHandoff)
+        problems = handoff_problems(answer.summary, facts)
+        if problems:
+            with self._lock:
+                self.usage.refused_handoffs += 1
+            raise UnusableHandoffError(problems)
+        return answer.summary
+
     # --- one model call ----------------------------------------------------------------------
 
     def _model(self) -> BaseChatModel:
@@ -152,7 +173,7 @@ class LLMBrain:
             self._runnables[key] = runnable
         return runnable
 
-    def _ask(self, step: Literal["understand", "compose"], schema_name: str, schema: dict[str, Any],
+    def _ask(self, step: Literal["understand", "compose", "handoff"], schema_name: str, schema: dict[str, Any],
              messages: list[Any], output: type[BaseModel]) -> BaseModel:
         """One model call with retries; a validated answer, or ModelStepError after recording why."""
         runnable = self._runnable(schema_name, schema)

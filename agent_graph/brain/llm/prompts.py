@@ -1,4 +1,4 @@
-"""The prompts: the prompt files and their version, and the two steps' messages built from them
+"""The prompts: the prompt files and their version, and the steps' messages built from them
 (customer text fenced, the catalog as the model reads it)."""
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from pydantic import BaseModel, ConfigDict
 from agent_graph.brain.base import ComposeRequest, UnderstandRequest
 from agent_graph.brain.llm.settings import LLMConfigError
 from agent_graph.catalog import Catalog
+from agent_graph.handoff import HandoffFacts
 from agent_graph.template_engine import MissingDetail, missing_details
 
 PROMPTS_VARIABLE = "CASE_AGENT_PROMPTS"
 DEFAULT_PROMPTS = Path(__file__).resolve().parents[3] / "prompts"
-PROMPT_FILES = ("understand.system.md", "understand.user.md", "draft.system.md", "draft.user.md")
+PROMPT_FILES = ("understand.system.md", "understand.user.md", "draft.system.md", "draft.user.md",
+                "handoff.system.md", "handoff.user.md")
 
 class Prompts(BaseModel):
-    """The prompt files of both steps, and their version (recorded on every model answer)."""
+    """The prompt files of the steps, and their version (recorded on every model answer)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -31,13 +33,15 @@ class Prompts(BaseModel):
     understand_user: str
     draft_system: str
     draft_user: str
+    handoff_system: str
+    handoff_user: str
     version: str
 
 
 @lru_cache(maxsize=4)
 def load_prompts(directory: Path | None = None) -> Prompts:
     """Read ``prompts/`` (or $CASE_AGENT_PROMPTS). The version is ``prompts/VERSION`` plus a hash of
-    the four prompt files, so an edited prompt never goes out under an old version."""
+    the prompt files, so an edited prompt never goes out under an old version."""
     folder = Path(directory or os.environ.get(PROMPTS_VARIABLE) or DEFAULT_PROMPTS)
     try:
         texts = {name: (folder / name).read_text(encoding="utf-8") for name in PROMPT_FILES}
@@ -48,6 +52,7 @@ def load_prompts(directory: Path | None = None) -> Prompts:
     digest = hashlib.sha256("\0".join(texts[name] for name in PROMPT_FILES).encode()).hexdigest()[:10]
     return Prompts(understand_system=texts["understand.system.md"], understand_user=texts["understand.user.md"],
                    draft_system=texts["draft.system.md"], draft_user=texts["draft.user.md"],
+                   handoff_system=texts["handoff.system.md"], handoff_user=texts["handoff.user.md"],
                    version=f"{label}+{digest}")
 
 
@@ -122,6 +127,16 @@ def draft_messages(prompts: Prompts, request: ComposeRequest) -> list[Any]:
         missing="\n".join(missing) or "(nothing)", knowledge=request.knowledge.strip() or "(none)",
     )
     return [SystemMessage(prompts.draft_system), HumanMessage(user)]
+
+
+def handoff_messages(prompts: Prompts, facts: HandoffFacts) -> list[Any]:
+    """The messages of the "handoff" step: the facts as JSON between markers (the customer's words
+    in them are data)."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    user = _fill(prompts.handoff_user, case_number=facts.case_number or "none yet",
+                 facts=_fenced(json.dumps(facts.model_dump(mode="json"), ensure_ascii=False, indent=1)))
+    return [SystemMessage(prompts.handoff_system), HumanMessage(user)]
 
 
 def _missing_line(detail: MissingDetail) -> str:

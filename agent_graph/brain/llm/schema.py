@@ -1,4 +1,4 @@
-"""The output contracts of the two model steps: the JSON schemas sent to the model, and the
+"""The output contracts of the model steps: the JSON schemas sent to the model, and the
 pydantic models its answer must fit before code disposes of it."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from agent_graph.catalog import Catalog
 
 UNDERSTAND_SCHEMA_NAME = "understanding"
 DRAFT_SCHEMA_NAME = "drafted_email"
+HANDOFF_SCHEMA_NAME = "handoff_summary"
+HANDOFF_MAX_CHARS = 1200
 NO_INTENT = "none"
 
 def no_intent_id(catalog: Catalog) -> str:
@@ -59,6 +61,17 @@ DRAFT_SCHEMA: dict[str, Any] = {
         "language": {"type": "string", "description": "ISO 639-1 code of the language written in"},
     },
     "required": ["body", "language"],
+    "additionalProperties": False,
+}
+
+
+HANDOFF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string",
+                    "description": f"the hand-off note for the representative, at most {HANDOFF_MAX_CHARS} characters"},
+    },
+    "required": ["summary"],
     "additionalProperties": False,
 }
 
@@ -110,6 +123,21 @@ class ModelDraft(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the drafted body is empty")
+        return value.strip()
+
+
+class ModelHandoff(BaseModel):
+    """The model's hand-off note: not blank, bounded (a longer one is not used at all, never cut)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    summary: str = Field(min_length=1, max_length=HANDOFF_MAX_CHARS)
+
+    @field_validator("summary")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the hand-off summary is empty")
         return value.strip()
 
 

@@ -16,9 +16,9 @@ from agent_graph.brain.llm.retries import FallbackReason
 
 
 class ModelCall(BaseModel):
-    """One model call (one step: understand or compose), retries included."""
+    """One model call (one step: understand, compose or handoff), retries included."""
 
-    step: Literal["understand", "compose"]
+    step: Literal["understand", "compose", "handoff"]
     prompt_version: str
     outcome: Literal["ok", "fallback"]
     reason: FallbackReason | None = None
@@ -36,6 +36,7 @@ class ModelUsage(BaseModel):
     attempts: int = Field(default=0, description="HTTP requests, retries included")
     understand_calls: int = 0
     compose_calls: int = 0
+    handoff_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0
@@ -43,6 +44,8 @@ class ModelUsage(BaseModel):
     fallbacks: dict[str, int] = Field(default_factory=dict, description="steps done by the offline engine, by reason")
     dropped_values: int = Field(default=0, description="values whose span did not support them")
     held_drafts: int = Field(default=0, description="drafted emails not sent: ungrounded details")
+    refused_handoffs: int = Field(default=0, description="hand-off summaries not used: ungrounded details, or "
+                                                         "words to the customer")
     injection_flags: int = Field(default=0, description="emails the model found trying to instruct the agent")
     contradicted_intents: int = Field(default=0, description="model intents the offline classifier contradicted")
 
@@ -51,8 +54,10 @@ class ModelUsage(BaseModel):
         self.attempts += call.attempts
         if call.step == "understand":
             self.understand_calls += 1
-        else:
+        elif call.step == "compose":
             self.compose_calls += 1
+        else:
+            self.handoff_calls += 1
         self.prompt_tokens += call.prompt_tokens
         self.completion_tokens += call.completion_tokens
         self.cached_prompt_tokens += call.cached_prompt_tokens
