@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
+from agent_graph.domain import Direction
 from agent_graph.interactions import InteractionQuery, find
 from agent_graph.store import Case, CaseStore, Interaction, Message
 
@@ -108,7 +109,7 @@ def _case_row(case: Case) -> ExportRow:
 
 
 def _message_row(message: Message, number: str | None) -> ExportRow:
-    inbound = message.direction == "inbound"
+    inbound = message.direction == Direction.INBOUND
     return ExportRow(record=RecordType.MESSAGE, id=message.id, case_number=number, at=message.at,
                      direction=message.direction, sender=message.from_address, subject=message.subject,
                      text=message.new_text if inbound else message.body_text,
