@@ -106,6 +106,34 @@ def test_a_wrong_password_or_name_signs_nobody_in(app, store):
     assert authenticate(store, "alice", PASSWORD) is not None
 
 
+def _try_password(client: TestClient, name: str, password: str):
+    token = csrf_of(client.get("/login").text)
+    return client.post("/login", data={"csrf": token, "name": name, "password": password})
+
+
+def test_repeated_failed_sign_ins_are_refused_for_a_while_even_with_the_right_password(app):
+    with TestClient(app, follow_redirects=False) as guesser:
+        answers = [_try_password(guesser, "alice", f"guess number {n}") for n in range(5)]
+        assert [a.status_code for a in answers] == [401] * 5
+        refused = _try_password(guesser, "alice", PASSWORD)  # right, but after five failures in a row
+        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+        assert 60 <= int(refused.headers["retry-after"]) <= 15 * 60
+        assert guesser.get("/").status_code == 303  # nobody signed in
+        # Another user from the same address is not locked out by alice's failures.
+        assert _try_password(guesser, "bob", PASSWORD).status_code == 303
+
+
+def test_one_address_cannot_try_many_names():
+    from agent_graph.console.throttle import SignInThrottle
+
+    throttle = SignInThrottle()
+    for n in range(30):
+        assert throttle.wait_seconds(f"user{n}", "192.0.2.7") == 0
+        throttle.failed(f"user{n}", "192.0.2.7")
+    assert throttle.wait_seconds("someone-else", "192.0.2.7") > 0
+    assert throttle.wait_seconds("someone-else", "192.0.2.8") == 0  # another address is not held back
+
+
 def test_passwords_are_stored_as_argon2id_hashes_only(store, agent):
     from sqlalchemy import select
 

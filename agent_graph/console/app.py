@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_graph.console import actions
 from agent_graph.console.inbox import InboxFilter, inbox_rows
+from agent_graph.console.throttle import SignInThrottle
 from agent_graph.console.users import authenticate
 from agent_graph.domain import Action, CaseStatus
 from agent_graph.errors import CaseAgentError
@@ -63,17 +64,20 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Console:
     """The routes, on one agent (its store, catalog and clock)."""
 
-    def __init__(self, agent: CaseAgent):
+    def __init__(self, agent: CaseAgent, throttle: SignInThrottle | None = None):
         self.agent = agent
         self.env = agent.env
+        self.throttle = throttle or SignInThrottle()
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.globals["statuses"] = list(CaseStatus)
         self.templates.env.globals["ignore_reasons"] = list(actions.IgnoreReason)
         self.templates.env.filters["when"] = _when
 
-    def render(self, request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    def render(self, request: Request, name: str, status_code: int = 200, headers: dict[str, str] | None = None,
+               **values: Any) -> HTMLResponse:
         return self.templates.TemplateResponse(request, name, {
-            "user": request.session.get("user"), "csrf": _csrf_token(request), **values}, status_code=status_code)
+            "user": request.session.get("user"), "csrf": _csrf_token(request), **values}, status_code=status_code,
+            headers=headers)
 
     # --- signing in ----------------------------------------------------------------------------
     async def login_page(self, request: Request) -> Response:
@@ -82,9 +86,18 @@ class Console:
     async def login(self, request: Request) -> Response:
         form = await _checked_form(request)
         name, password = str(form.get("name", "")), str(form.get("password", ""))
+        address = request.client.host if request.client else "unknown"
+        wait = self.throttle.wait_seconds(name, address)
+        if wait:
+            log.warning("console: sign-in for %r from %s refused: too many failures", name[:100], address)
+            minutes = -(-wait // 60)
+            return self.render(request, "login.html", status_code=429, next=_local(form.get("next")),
+                               error=f"Too many failed sign-ins. Try again in {minutes} minute"
+                                     f"{'s' if minutes > 1 else ''}.", headers={"Retry-After": str(wait)})
         user = await run_in_threadpool(authenticate, self.env.store, name, password)
         if user is None:
-            log.warning("console: failed sign-in for %r", name[:100])
+            self.throttle.failed(name, address)
+            log.warning("console: failed sign-in for %r from %s", name[:100], address)
             return self.render(request, "login.html", status_code=401, next=_local(form.get("next")),
                                error="Wrong name or password.")
         request.session.clear()  # a new session: nothing of the anonymous one carries over
