@@ -508,7 +508,7 @@ def show(case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, 
     console.print(table)
     handoff = latest_handoff(store, found.id)
     if handoff is not None:
-        console.print(f"[bold]Hand-off summary[/] ({handoff.worded_by})\n{handoff.text}", highlight=False)
+        console.print(f"[bold]Hand-off summary[/] ({handoff.provenance})\n{handoff.text}", highlight=False)
 
 
 @command(cls=ManualCommand)

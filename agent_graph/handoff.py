@@ -43,6 +43,13 @@ class HandoffSummary(BaseModel):
     worded_by: str = Field(description="'offline', or the brain that worded it")
     fallback: str | None = Field(default=None, description="why the brain's words were not used, when it tried")
 
+    @property
+    def provenance(self) -> str:
+        """Who worded the summary, and why not the brain when it tried (shown beside the summary)."""
+        if self.fallback:
+            return f"worded offline: the brain's words were not used ({self.fallback})"
+        return "worded offline" if self.worded_by == "offline" else f"worded by {self.worded_by}"
+
 
 @runtime_checkable
 class HandoffWriter(Protocol):

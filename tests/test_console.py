@@ -278,6 +278,7 @@ def test_ignore_with_a_reason_routes_the_case_and_records_why(client, store):
     (routed,) = find(store, InteractionQuery(case_id=1, kinds=[InteractionKind.ROUTED]))
     page = client.get("/cases/CAS-000001").text
     assert "Hand-off" in page and html.escape(routed.detail["handoff"]["text"], quote=False).split("\n")[0] in page
+    assert "Summary worded offline." in page  # who worded it (the offline brain has no words of its own)
     bad = client.post("/cases/CAS-000001/review", data={"csrf": token, "decision": "ignore", "reason": "bored"})
     assert bad.status_code == 400
 

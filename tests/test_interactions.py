@@ -24,6 +24,7 @@ from agent_graph.interactions import (
     record,
 )
 from agent_graph.service import CaseAgent
+from agent_graph.timeline import latest_handoff
 from tests.conftest import T0, email
 from tools.send_email import disclosure, with_disclosure
 from tools.update_case_fields import EditFieldArgs, edit_field
@@ -184,6 +185,9 @@ def test_a_brain_that_can_words_the_hand_off_and_a_failing_one_falls_back(catalo
     else:
         assert handoff == {**handoff, "worded_by": "_WordingBrain",
                            "text": "CAS-000001: wants Repair booking; the representative discarded the draft"}
+    shown = latest_handoff(store, case_id)
+    assert shown is not None and shown.provenance == (
+        "worded offline: the brain's words were not used (the model is down)" if fail else "worded by _WordingBrain")
 
 
 def test_a_field_a_person_set_is_kept_from_the_agent_unless_the_catalog_allows(catalog, store, clock):

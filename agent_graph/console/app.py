@@ -41,6 +41,7 @@ from agent_graph.console.throttle import SignInThrottle
 from agent_graph.console.users import authenticate
 from agent_graph.domain import Action, CaseStatus
 from agent_graph.errors import CaseAgentError
+from agent_graph.handoff import HandoffSummary
 from agent_graph.interactions import InteractionKind
 from agent_graph.review import human_response
 from agent_graph.service import CaseAgent
@@ -240,10 +241,14 @@ class Console:
         return case
 
 
-def _handoff(routed: Interaction) -> str:
-    """The hand-off summary of a routing (its record's ``handoff``), else what the record says."""
-    summary = routed.detail.get("handoff")
-    return str(summary["text"]) if isinstance(summary, dict) and summary.get("text") else routed.summary
+def _handoff(routed: Interaction) -> tuple[str, str | None]:
+    """The hand-off summary of a routing (its record's ``handoff``) and who worded it, else what the
+    record says (a case routed before hand-off summaries)."""
+    stored = routed.detail.get("handoff")
+    if not stored:
+        return routed.summary, None
+    summary = HandoffSummary.model_validate(stored)
+    return summary.text, summary.provenance
 
 
 def _field(form: FormData, name: str) -> str | None:
