@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, Services, services
 from agent_graph.state import AgentState
 
-Node = Callable[[AgentState, Runtime[Context]], dict[str, Any]]
+Update_co = TypeVar("Update_co", covariant=True)
+
+
+class Step(Protocol[Update_co]):
+    """A node as LangGraph calls it: the state, and the run's ``runtime`` (passed by name, which a
+    plain ``Callable[[AgentState, Runtime[Context]], …]`` cannot promise, so ``add_node`` refuses it)."""
+
+    def __call__(self, state: AgentState, runtime: Runtime[Context]) -> Update_co: ...
+
+
+Node = Step[dict[str, Any]]
+"""A node that returns its update of the state."""
 
 
 def reads_store(node: Node) -> Node:

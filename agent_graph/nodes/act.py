@@ -37,8 +37,7 @@ def act_key(case_number: str, trigger: Trigger, source: str | None) -> str:
 @atomic
 def act(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
-    assert state.case_id is not None
-    case = env.store.case(state.case_id)
+    case = env.store.case(state.known_case_id)
     key = act_key(case.number or str(case.id), state.trigger, state.source)
     done = next((i for i in env.store.interactions(case.id) if i.kind == ACT and i.detail.get("key") == key), None)
     if done is not None:

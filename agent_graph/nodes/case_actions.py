@@ -22,7 +22,7 @@ from tools.route_to_rep import RouteToRepArgs, route_to_rep
 def resolve(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     try:
-        case = resolve_case(env, ResolveCaseArgs(case_id=state.case_id, accepting_message_pk=state.message_pk))
+        case = resolve_case(env, ResolveCaseArgs(case_id=state.known_case_id, accepting_message_pk=state.message_pk))
     except PolicyViolation as exc:
         return _route(state, runtime, f"could not resolve: {exc}")
     env.record(case.id, Actor.AGENT, Action.RESOLVE_CASE, "customer accepted; case resolved")
@@ -36,7 +36,7 @@ def route(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
     reason = state.plan.reason or "routed by policy"
     with env.store.unit_of_work(read_only=True):
-        facts = handoff_facts(env.store, env.catalog, env.store.case(state.case_id), reason)
+        facts = handoff_facts(env.store, env.catalog, env.store.case(state.known_case_id), reason)
     summary = handoff_summary(facts, env.brain)
     with env.store.unit_of_work():
         update = _route(state, runtime, reason, summary)
@@ -50,8 +50,8 @@ def _route(state: AgentState, runtime: Runtime[Context], reason: str,
     inside a write transaction)."""
     env = services(runtime.context)
     if summary is None:
-        summary = handoff_summary(handoff_facts(env.store, env.catalog, env.store.case(state.case_id), reason))
-    case = route_to_rep(env, RouteToRepArgs(case_id=state.case_id, reason=reason))
+        summary = handoff_summary(handoff_facts(env.store, env.catalog, env.store.case(state.known_case_id), reason))
+    case = route_to_rep(env, RouteToRepArgs(case_id=state.known_case_id, reason=reason))
     record(env, NewInteraction(kind=InteractionKind.ROUTED, case_id=case.id, actor=Actor.AGENT,
                                summary=f"to queue {case.queue}: {reason}",
                                detail={"queue": case.queue, "handoff": summary.model_dump(mode="json")}))
@@ -61,7 +61,7 @@ def _route(state: AgentState, runtime: Runtime[Context], reason: str,
 @ends_run
 def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
-    case = close_case(env, CloseCaseArgs(case_id=state.case_id))
+    case = close_case(env, CloseCaseArgs(case_id=state.known_case_id))
     env.record(case.id, Actor.AGENT, Action.CLOSE_CASE, "closed after the last follow-up")
     return {"outcome": TurnOutcome(action=Action.CLOSE_CASE, status=CaseStatus(case.status))}
 
@@ -69,7 +69,7 @@ def close(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
 @ends_run
 def update_only(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
-    case = env.store.case(state.case_id)
+    case = env.store.case(state.known_case_id)
     reason = state.plan.reason if state.plan else f"act {state.trigger.value} read {state.source}"
     env.record(case.id, Actor.AGENT, Action.UPDATE_ONLY, f"fields updated, nothing sent ({reason})")
     return {"outcome": TurnOutcome(action=Action.UPDATE_ONLY, status=CaseStatus(case.status), note=reason)}

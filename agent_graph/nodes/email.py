@@ -35,7 +35,7 @@ def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     plan = state.plan
     assert plan is not None
     with env.store.unit_of_work(read_only=True):
-        case = env.store.case(state.case_id)
+        case = env.store.case(state.known_case_id)
         key = idempotency_key(env, state, case, plan.action)
     for_review = plan.delivery is Delivery.REVIEW
     try:
@@ -63,6 +63,7 @@ def idempotency_key(env: Services, state: AgentState, case: Case, action: Action
     if state.trigger is Trigger.TICK:
         since = case.last_outbound_at.isoformat() if case.last_outbound_at else "never"
         return f"{case.number}:follow-up:{case.follow_ups + 1}:{since}"
+    assert state.message_pk is not None, "a run on an email has its message_pk from ingest"
     message = env.store.message(state.message_pk)
     return reply_key_prefix(case.number or str(case.id), message.message_id) + action.value
 
@@ -70,6 +71,7 @@ def idempotency_key(env: Services, state: AgentState, case: Case, action: Action
 def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Pause for a representative. They may accept, edit (subject/body), respond with feedback, or ignore."""
     env = services(runtime.context)
+    assert state.draft_id is not None, "review follows a node that drafted"
     item = env.store.outbox_item(state.draft_id)
     already = decision_already_taken(item.status)
     if already is not None:  # a run repeated after a crash: the representative has answered

@@ -52,9 +52,9 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.stranger is not None:
         return {"understanding": None}
     env = services(runtime.context)
-    assert state.case_id is not None and state.message_pk is not None
+    assert state.message_pk is not None
     with env.store.unit_of_work(read_only=True):
-        case = env.store.case(state.case_id)
+        case = env.store.case(state.known_case_id)
         message = env.store.message(state.message_pk)
         earlier = [m.new_text for m in env.store.customer_messages(case.id) if m.id != message.id]
         before_intent = attributes_before_intent(env.catalog, lob_before_intent(env.store, env.catalog, case)) \
@@ -68,8 +68,8 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     understanding = env.brain.understand(env.catalog, request)
     with env.store.unit_of_work():
-        record_language(env, state.case_id, language)
-        update = record_fields(env, state.case_id, state.message_pk, understanding)
+        record_language(env, state.known_case_id, language)
+        update = record_fields(env, state.known_case_id, state.message_pk, understanding)
     return {"understanding": understanding, "update": update, "language": language or case.language,
             "language_unrecognised": language is None and case.language is None
             and long_enough_to_tell(message.new_text)}

@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 
 CASE_NUMBER_FORMAT = "CAS-{:06d}"
 R = TypeVar("R")
+Kept = TypeVar("Kept", Case, Message)
+"""The rows a unit of work keeps (``_Unit``)."""
 
 _INSERT = {table.name: insert(table) for table in metadata.sorted_tables}
 # Bound-parameter names differ from column names: Core reserves a column's name for its SET value.
@@ -435,11 +437,14 @@ class CaseStore:
         self._advisory.clear()
         self._engine.dispose()
 
-    def _remember(self, row: R) -> R:
+    def _remember(self, row: Kept) -> Kept:
         """Keep a case or message row for the rest of the current unit, if there is one."""
         unit = self._unit.get()
         if unit is not None:
-            (unit.cases if isinstance(row, Case) else unit.messages)[row.id] = row  # type: ignore[attr-defined]
+            if isinstance(row, Case):
+                unit.cases[row.id] = row
+            else:
+                unit.messages[row.id] = row
         return row
 
     def _seen_inbound(self, case_id: int, at: datetime) -> None:
@@ -451,17 +456,21 @@ class CaseStore:
     def _forget(self, *, case_id: int | None = None, message_pk: int | None = None) -> None:
         unit = self._unit.get()
         if unit is not None:
-            unit.cases.pop(case_id, None)  # type: ignore[arg-type]
-            unit.messages.pop(message_pk, None)  # type: ignore[arg-type]
+            if case_id is not None:
+                unit.cases.pop(case_id, None)
+            if message_pk is not None:
+                unit.messages.pop(message_pk, None)
 
     # --- cases -----------------------------------------------------------------------------
     def open_case(self, *, lob: str, customer_email: str, customer_name: str | None, title: str,
                   at: datetime) -> Case:
         with self._writing() as c:
-            (case_id,) = c.execute(_INSERT[cases.name], {
+            inserted = c.execute(_INSERT[cases.name], {
                 "status": CaseStatus.NEW, "lob": lob, "customer_email": customer_email,
                 "customer_name": customer_name, "title": title, "created_at": at, "updated_at": at,
             }).inserted_primary_key
+            assert inserted is not None, "a single-row INSERT has its primary key"
+            (case_id,) = inserted
             numbered = c.execute(_UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)}).one()
             return self._remember(_record(Case, numbered))
 
@@ -588,7 +597,7 @@ class CaseStore:
         """Store an inbound email, claimed by ``claim``'s worker when given (see ``agent_graph.claims``).
 
         StoredMeanwhile when another worker stored the same Message-ID after the caller looked for it."""
-        values = {
+        values: dict[str, Any] = {
             "case_id": case_id, "direction": Direction.INBOUND, "message_id": email.message_id,
             "in_reply_to": email.in_reply_to, "references": " ".join(email.references),
             "from_address": email.from_address, "from_name": email.from_name, "to_addresses": ", ".join(email.to),
@@ -915,7 +924,7 @@ class CaseStore:
         with self._writing() as c:
             existing = _maybe(QuarantinedEmail, c, _QUARANTINED_BY_DIGEST, key=digest)
             if existing is None:
-                values = {"digest": digest, "raw": raw, "source": source, "error": error, "first_at": at,
+                values: dict[str, Any] = {"digest": digest, "raw": raw, "source": source, "error": error, "first_at": at,
                           "last_at": at, "attempts": 1}
                 row = c.execute(self._insert_new[quarantine.name], values).first()
                 if row is not None:
