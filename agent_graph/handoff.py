@@ -54,7 +54,7 @@ class HandoffWriter(Protocol):
 def handoff_facts(store: CaseStore, catalog: Catalog, case: Case, why: str) -> HandoffFacts:
     """The facts of a case for its hand-off, read from the store (no model involved)."""
     intent = catalog.intent(case.intent)
-    fields = {name: row.value for name, row in store.current_fields(case.id).items()}
+    fields = store.field_values(case.id)
     if intent is not None:
         wants = f"{intent.name} ({intent.id})" + (f": {intent.description}" if intent.description else "")
     else:

@@ -282,7 +282,7 @@ class ThreadRunner:
         if self.case_id is None:
             return actual
         case = self.store.case(self.case_id)
-        fields = {name: row.value for name, row in self.store.current_fields(case.id).items()}
+        fields = self.store.field_values(case.id)
         intent = self.catalog.intent(case.intent)
         actual.update(intent=case.intent, intent_confidence=case.intent_confidence, intent_margin=case.intent_margin,
                       status=case.status, queue=case.queue, fields=fields, language=case.language,

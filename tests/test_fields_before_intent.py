@@ -110,7 +110,7 @@ class Thread:
         return result
 
     def fields(self) -> dict[str, str]:
-        return {name: f.value for name, f in self.store.current_fields(self.case_id).items()}
+        return self.store.field_values(self.case_id)
 
     def _last_sent(self):
         if self.case_id is None:

@@ -35,7 +35,7 @@ def raw_email(from_header: str, body: str, *, subject: str = "Hello", n: int = 1
 def snapshot(store: CaseStore, case_id: int) -> dict:
     """Everything about a case that another customer's email must not change."""
     return {"case": asdict(store.case(case_id)),
-            "fields": {name: row.value for name, row in store.current_fields(case_id).items()},
+            "fields": store.field_values(case_id),
             "outbox": [asdict(item) for item in store.outbox(case_id)],
             "messages": [m.message_id for m in store.messages(case_id)]}
 

@@ -51,7 +51,7 @@ def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
         if existing is not None:
             return existing
         case = env.store.case(args.case_id)
-        fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
+        fields = env.store.field_values(case.id)
         customer_mail = env.store.customer_messages(case.id)
     # Worded outside any transaction: a language model may take seconds here.
     follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0

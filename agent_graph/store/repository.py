@@ -553,6 +553,10 @@ class CaseStore:
         """The newest value of each field."""
         return {row.name: row for row in self.field_history(case_id)}
 
+    def field_values(self, case_id: int) -> dict[str, str]:
+        """The current value of each field, by name (what templates, views and hand-offs read)."""
+        return {row.name: row.value for row in self.field_history(case_id)}
+
     def field_history(self, case_id: int) -> list[CaseField]:
         with self._reading() as c:
             return _records(CaseField, c.execute(_FIELDS, {"pk": case_id}))
