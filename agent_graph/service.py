@@ -340,7 +340,7 @@ class CaseAgent:
 
     # --- internals ---------------------------------------------------------------------------
     def _begin_run(self, case: Case, graph_input: Any) -> bool:
-        """Claim the case and record the run before it starts, so a crash leaves it for :meth:`recover`.
+        """Claim the case and register the run before it starts, so a crash leaves it for :meth:`recover`.
 
         False when another worker is running the case."""
         return self.env.store.begin_run(_thread_of(case), case.id, self.env.clock.now(), _payload(graph_input),

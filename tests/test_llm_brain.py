@@ -654,7 +654,7 @@ def test_injected_instructions_change_no_recipient_and_resolve_nothing(endpoint,
 
 class RawBrain:
     """Hands the graph a hostile understanding without any of the LLM brain's own checks, to show
-    that the graph's guards (record_fields, update_case_fields) hold by themselves."""
+    that the graph's guards (save_fields, update_case_fields) hold by themselves."""
 
     name = "raw"
     calls = 0

@@ -228,7 +228,7 @@ class Console:
 
 
 def _handoff(routed: Interaction) -> str:
-    """The hand-off summary of a routing (its record's ``handoff``), else what the record says."""
+    """The hand-off summary of a routing (its interaction's ``handoff``), else what the interaction says."""
     summary = routed.detail.get("handoff")
     return str(summary["text"]) if isinstance(summary, dict) and summary.get("text") else routed.summary
 

@@ -64,7 +64,7 @@ def ends_run(node: Node) -> Node:
 
 def end_of_run(env: Services, state: AgentState, runtime: Runtime[Context]) -> None:
     """The run has done what it was started for, in the caller's transaction: its email is marked
-    processed (a repeated delivery is then a duplicate) and the record that crash recovery would
+    processed (a repeated delivery is then a duplicate) and the run's row that crash recovery would
     run again is removed (``CaseAgent`` writes it; under the LangGraph server there is none). An
     act's source message is only read, never marked processed (``nodes/act.py``)."""
     if state.message_pk is not None and not state.trigger.acts:

@@ -43,11 +43,12 @@ def act(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if done is not None:
         return already_done(env.store.pending_drafts(case.id), case, key, f"already done: {key} ran at "
                                                                           f"{done.at.isoformat()}")
-    env.store.record(case.id, Actor.SYSTEM, ACT, f"act {state.trigger.value} asked"
-                     + (f" on {state.source}" if state.source else "")
-                     + (f" at automation {state.automation.value}" if state.automation else ""), env.clock.now(),
-                     {"key": key, "action": state.trigger.value, "source": state.source,
-                      "automation": state.automation.value if state.automation else None})
+    env.store.add_interaction(case.id, Actor.SYSTEM, ACT, f"act {state.trigger.value} asked"
+                              + (f" on {state.source}" if state.source else "")
+                              + (f" at automation {state.automation.value}" if state.automation else ""),
+                              env.clock.now(),
+                              {"key": key, "action": state.trigger.value, "source": state.source,
+                               "automation": state.automation.value if state.automation else None})
     if state.trigger is Trigger.ENRICH:
         return {}
     supersede_pending_drafts(runtime, case.id, own_prefix=key)

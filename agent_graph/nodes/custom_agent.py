@@ -54,7 +54,8 @@ def consult(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     assert ref is not None
     call = call_custom_agent(env, ref, case)
     with env.store.unit_of_work():
-        env.store.record(case.id, Actor.AGENT, CUSTOM_AGENT_CALL, call.summary(), env.clock.now(), call.detail())
+        env.store.add_interaction(case.id, Actor.AGENT, CUSTOM_AGENT_CALL, call.summary(), env.clock.now(),
+                                  call.detail())
     level = env.automation_for(case.lob, state.automation)
     return {"plan": plan_for_answer(call, state.plan, case, level, env.catalog.limits)}
 

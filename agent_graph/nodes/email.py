@@ -16,7 +16,7 @@ from agent_graph.composing import reply_key_prefix
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
 from agent_graph.errors import PolicyViolation, TemplateRenderError
-from agent_graph.interactions import InteractionKind, NewInteraction, record
+from agent_graph.interactions import InteractionKind, NewInteraction, log_interaction
 from agent_graph.nodes import end_of_run
 from agent_graph.nodes.act import act_key
 from agent_graph.review import carry_out, inbox_request, parse_human_response
@@ -92,7 +92,7 @@ def decision_already_taken(status: str) -> dict[str, Any] | None:
 
 
 def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Deliver the approved draft, then record it and end the run.
+    """Deliver the approved draft, then log it and end the run.
 
     Not one transaction: a mailbox outside the store must see its delivery recorded at once."""
     env = services(runtime.context)
@@ -101,10 +101,10 @@ def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     item = send_email(env, SendEmailArgs(outbox_id=state.draft_id))
     with env.store.unit_of_work():
         case = env.store.case(item.case_id)
-        record(env, NewInteraction(kind=InteractionKind.DRAFT_SENT, case_id=case.id, actor=Actor.AGENT,
-                                   summary=f"{plan.action.value} sent to {item.to_address}", outbox_id=item.id,
-                                   template_id=item.template_id,
-                                   detail={"action": item.action, "edited": item.edited}))
+        log_interaction(env, NewInteraction(kind=InteractionKind.DRAFT_SENT, case_id=case.id, actor=Actor.AGENT,
+                                            summary=f"{plan.action.value} sent to {item.to_address}", outbox_id=item.id,
+                                            template_id=item.template_id,
+                                            detail={"action": item.action, "edited": item.edited}))
         end_of_run(env, state, runtime)
     return {"outcome": TurnOutcome(action=plan.action, outbound=Outbound.SENT, status=CaseStatus(case.status),
                                    outbox_id=item.id)}

@@ -89,7 +89,7 @@ def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, own_prefix
     if case.status == CaseStatus.PENDING_REVIEW:
         env.store.update_case(case_id, env.clock.now(), status=case.status_before_review or CaseStatus.NEW,
                               status_before_review=None)
-    env.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by new input")
+    env.log_interaction(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by new input")
 
 
 @ends_run
@@ -100,5 +100,5 @@ def set_aside(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.duplicate:
         return {"outcome": TurnOutcome(action=None, status=status, note="duplicate email: already processed")}
     note = f"automatic mail ({state.automatic_reason}): recorded, not answered"
-    env.record(state.case_id, Actor.AGENT, Action.IGNORE, note, {"message_pk": state.message_pk})
+    env.log_interaction(state.case_id, Actor.AGENT, Action.IGNORE, note, {"message_pk": state.message_pk})
     return {"outcome": TurnOutcome(action=Action.IGNORE, outbound=Outbound.NONE, status=status, note=note)}
