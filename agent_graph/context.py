@@ -84,11 +84,11 @@ class Services:
     clock: Clock
     automation: dict[str, AutomationLevel]
 
-    def record(self, case_id: int | None, actor: Actor, kind: str, summary: str,
-               detail: dict[str, Any] | None = None) -> None:
-        """Record an agent action or a representative decision, when the catalog keeps them."""
+    def log_interaction(self, case_id: int | None, actor: Actor, kind: str, summary: str,
+                        detail: dict[str, Any] | None = None) -> None:
+        """Log an agent action or a representative decision (an interaction), when the catalog keeps them."""
         if self.catalog.record_interactions:
-            self.store.record(case_id, actor, kind, summary, self.clock.now(), detail)
+            self.store.add_interaction(case_id, actor, kind, summary, self.clock.now(), detail)
 
     def automation_for(self, lob_id: str, run_override: AutomationLevel | None = None) -> AutomationLevel:
         if run_override is not None:

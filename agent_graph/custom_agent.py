@@ -140,7 +140,7 @@ def find_case(store: CaseStore, ref: str | int) -> Case:
 
 
 def case_view(env: Services, case: Case) -> CaseView:
-    fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
+    fields = env.store.field_values(case.id)
     texts = [CustomerText(at=m.at, text=m.new_text) for m in env.store.customer_messages(case.id)]
     return CaseView(number=case.number or str(case.id), status=case.status, intent=case.intent, fields=fields,
                     customer=Customer(email=case.customer_email, name=case.customer_name), new_texts=texts)

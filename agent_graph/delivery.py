@@ -127,8 +127,8 @@ class Deliverer:
         with env.store.unit_of_work():
             env.store.set_outbox(item.id, status=OutboxStatus.FAILED, delivery_error=error, **_LET_GO)
             case = route_to_rep(env, RouteToRepArgs(case_id=item.case_id, reason=reason))
-            env.store.record(case.id, Actor.SYSTEM, "delivery_failed", reason, env.clock.now(),
-                             {"outbox_id": item.id, "error": error})
+            env.store.add_interaction(case.id, Actor.SYSTEM, "delivery_failed", reason, env.clock.now(),
+                                      {"outbox_id": item.id, "error": error})
         log.error("delivery outbox=%s case=%s message_id=%s: failed for good, case routed to %s: %s", item.id,
                   case.number, item.message_id, case.queue, error)
         return DeliveryResult(outbox_id=item.id, outcome="failed", error=error)

@@ -34,6 +34,7 @@ from langgraph.types import Command
 
 from agent_graph.context import Context
 from agent_graph.domain import Action
+from agent_graph.nodes import Node, Step
 from agent_graph.nodes.act import act
 from agent_graph.nodes.case_actions import close, resolve, route, update_only
 from agent_graph.nodes.custom_agent import consult, consults_custom_agent
@@ -104,8 +105,7 @@ def pure(router: Callable[[AgentState], str]) -> Router:
     return lambda state, runtime: router(state)
 
 
-def routed(node: Callable[..., dict[str, Any]], router: Router
-           ) -> Callable[[AgentState, Runtime[Context]], Command[str]]:
+def routed(node: Node, router: Router) -> Step[Command[str]]:
     """The node, then its router on the updated state, in one step."""
 
     @functools.wraps(node)
@@ -116,7 +116,8 @@ def routed(node: Callable[..., dict[str, Any]], router: Router
     return run
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None
+                ) -> CompiledStateGraph[AgentState, Context, AgentInput, AgentState]:
     """Compile the agent. Pass a checkpointer for pausing at reviews (the server brings its own)."""
     builder = StateGraph(AgentState, context_schema=Context, input_schema=AgentInput)
     builder.add_node("ingest", routed(ingest, pure(after_ingest)),

@@ -5,8 +5,8 @@ case was routed.
 The facts come from the store and the catalog, never from a model: :func:`handoff_facts`. The words
 come from the offline engine (:func:`offline_wording`), or from the brain when it can word a
 hand-off (:class:`HandoffWriter`; the offline brain cannot); a brain that fails falls back to the
-offline words, and the summary records why (``fallback``). The summary is stored in the route's record (the ``routed`` interaction's detail) and
-shown by ``case-agent show`` and the console.
+offline words, and the summary says why (``fallback``). The summary is kept in the ``routed``
+interaction's detail and shown by ``case-agent show`` and the console.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class HandoffWriter(Protocol):
 def handoff_facts(store: CaseStore, catalog: Catalog, case: Case, why: str) -> HandoffFacts:
     """The facts of a case for its hand-off, read from the store (no model involved)."""
     intent = catalog.intent(case.intent)
-    fields = {name: row.value for name, row in store.current_fields(case.id).items()}
+    fields = store.field_values(case.id)
     if intent is not None:
         wants = f"{intent.name} ({intent.id})" + (f": {intent.description}" if intent.description else "")
     else:

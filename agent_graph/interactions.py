@@ -1,5 +1,5 @@
 """What representatives and the agent did with each other: drafts proposed, reviewed, sent; feedback on
-the agent's suggestions; fields a person edited; hand-offs. One typed way to record it, one way to read
+the agent's suggestions; fields a person edited; hand-offs. One typed way to log it, one way to read
 it back (the console, ``case-agent export`` and ``case-agent report`` read through :func:`find`).
 
 Rows live in the store's ``interactions`` table beside the agent's other notes (intent identified,
@@ -67,7 +67,7 @@ _DRAFT_DECISIONS = frozenset({InteractionKind.DRAFT_ACCEPTED, InteractionKind.DR
 
 
 class NewInteraction(BaseModel):
-    """One interaction to record. ``actor_name`` names the representative (None for the agent)."""
+    """One interaction to log. ``actor_name`` names the representative (None for the agent)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -96,8 +96,8 @@ class InteractionQuery(BaseModel):
     kinds: list[str] = Field(default_factory=list)
 
 
-def record(env: Services, entry: NewInteraction) -> None:
-    """Record an interaction, stamped with the clock, the catalog's version and the brain's prompt version;
+def log_interaction(env: Services, entry: NewInteraction) -> None:
+    """Log an interaction, stamped with the clock, the catalog's version and the brain's prompt version;
     nothing when the catalog's ``record_interactions`` is false."""
     if not env.catalog.record_interactions:
         return
@@ -105,7 +105,8 @@ def record(env: Services, entry: NewInteraction) -> None:
     columns["catalog_version"] = catalog_version(env.catalog)
     # The language-model brain has a prompt version; the offline brain has none.
     columns["prompt_version"] = entry.prompt_version or getattr(env.brain, "prompt_version", None)
-    env.store.record(entry.case_id, entry.actor, entry.kind, entry.summary, env.clock.now(), entry.detail, **columns)
+    env.store.add_interaction(entry.case_id, entry.actor, entry.kind, entry.summary, env.clock.now(), entry.detail,
+                              **columns)
     log.debug("interaction %s on case %s by %s", entry.kind, entry.case_id, entry.actor_name or entry.actor)
 
 
@@ -157,9 +158,9 @@ def feedback(env: Services, case: Case, reviewer: str, *, useful: bool | None, c
              reason_code: str | None = None, outbox_id: int | None = None) -> None:
     """A representative's feedback on an agent suggestion (a draft, when ``outbox_id`` is given)."""
     words = {True: "useful", False: "not useful", None: "no rating"}[useful]
-    record(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=case.id, actor=Actor.REPRESENTATIVE,
-                               actor_name=reviewer, summary=f"{words}" + (f": {comment}" if comment else ""),
-                               outbox_id=outbox_id, useful=useful, comment=comment, reason_code=reason_code))
+    log_interaction(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=case.id, actor=Actor.REPRESENTATIVE,
+                                        actor_name=reviewer, summary=f"{words}" + (f": {comment}" if comment else ""),
+                                        outbox_id=outbox_id, useful=useful, comment=comment, reason_code=reason_code))
 
 
 def draft_decisions(store: CaseStore, since: datetime | None = None) -> list[Interaction]:

@@ -19,7 +19,7 @@ class Mailbox(Protocol):
 
 
 class LocalMailbox:
-    """Records the email as sent in the store, in one transaction: exactly once. It then waits in
+    """Marks the email sent in the store, in one transaction: exactly once. It then waits in
     the outbox until ``case-agent run`` delivers it."""
 
     def __init__(self, store: CaseStore):
@@ -31,4 +31,4 @@ class LocalMailbox:
             from_=sender, to=item.to_address, subject=item.subject, body=item.body, message_id=item.message_id,
             date=at, in_reply_to=item.in_reply_to, references=item.references.split(),
         )
-        return self.store.record_delivery(item.id, at, raw.decode("utf-8", errors="replace"))
+        return self.store.mark_sent(item.id, at, raw.decode("utf-8", errors="replace"))

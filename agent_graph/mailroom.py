@@ -63,12 +63,12 @@ def receive(catalog: Catalog, store: CaseStore, clock: Clock, email: InboundEmai
                                title=case_title(email.subject), at=now)
         case_id = case.id
         if refused is not None:
-            store.record(case_id, Actor.SYSTEM, "case_reference_refused",
-                         f"the subject names {refused.number}, a case of another customer: a new case was opened",
-                         now, {"referenced_case": refused.number})
+            store.add_interaction(case_id, Actor.SYSTEM, "case_reference_refused",
+                                  f"the subject names {refused.number}, a case of another customer: "
+                                  "a new case was opened", now, {"referenced_case": refused.number})
     message = store.add_inbound(email, case_id, now, claim, source)
     if email.body_cut_from is not None:
-        record_body_cut(store, email, message.id, case_id, now)
+        log_body_cut(store, email, message.id, case_id, now)
     return Receipt(message_pk=message.id, case_id=case_id, automatic_reason=email.automatic_reason)
 
 
@@ -76,17 +76,18 @@ def set_aside_unthreaded(env: Services, receipt: Receipt) -> str:
     """Automatic mail that belongs to no case: no agent run follows, so it is recorded (once) here."""
     note = f"automatic mail ({receipt.automatic_reason or 'automatic'}) that belongs to no case: recorded, not answered"
     if not receipt.duplicate:
-        env.record(None, Actor.AGENT, Action.IGNORE, note, {"message_pk": receipt.message_pk})
+        env.log_interaction(None, Actor.AGENT, Action.IGNORE, note, {"message_pk": receipt.message_pk})
         env.store.mark_processed(receipt.message_pk)
     return note
 
 
-def record_body_cut(store: CaseStore, email: InboundEmail, message_pk: int, case_id: int | None,
-                    at: datetime) -> None:
+def log_body_cut(store: CaseStore, email: InboundEmail, message_pk: int, case_id: int | None,
+                 at: datetime) -> None:
     """Say on the case (``case-agent show``) that only the start of a huge body was read."""
-    store.record(case_id, Actor.SYSTEM, BODY_CUT, f"the body of {email.message_id} had {email.body_cut_from:,} "
-                 f"characters; only the first {MAX_BODY_CHARS:,} were read", at,
-                 {"message_pk": message_pk, "body_chars": email.body_cut_from})
+    store.add_interaction(case_id, Actor.SYSTEM, BODY_CUT,
+                          f"the body of {email.message_id} had {email.body_cut_from:,} characters; "
+                          f"only the first {MAX_BODY_CHARS:,} were read", at,
+                          {"message_pk": message_pk, "body_chars": email.body_cut_from})
 
 
 def find_case(store: CaseStore, email: InboundEmail) -> int | None:

@@ -12,10 +12,12 @@ import logging
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import EllipsisType
-from typing import Any, Literal
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -187,7 +189,7 @@ class ThreadRunner:
         self.expected_intent: str | None | EllipsisType = ...  # ...: no turn has stated it yet
 
     @classmethod
-    def fresh(cls, thread: RecordedThread, catalog: Catalog, brain: Brain, workdir: Path) -> ThreadRunner:
+    def fresh(cls, thread: RecordedThread, catalog: Catalog, brain: Brain, workdir: Path) -> Self:
         """A runner on a new, empty store in workdir."""
         clock = FixedClock(datetime(2026, 1, 1))
         store = CaseStore(f"sqlite:///{workdir / 'store.db'}")
@@ -280,7 +282,7 @@ class ThreadRunner:
         if self.case_id is None:
             return actual
         case = self.store.case(self.case_id)
-        fields = {name: row.value for name, row in self.store.current_fields(case.id).items()}
+        fields = self.store.field_values(case.id)
         intent = self.catalog.intent(case.intent)
         actual.update(intent=case.intent, intent_confidence=case.intent_confidence, intent_margin=case.intent_margin,
                       status=case.status, queue=case.queue, fields=fields, language=case.language,
@@ -386,16 +388,28 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text)[:60] or "thread"
 
 
+Runner = TypeVar("Runner", bound=ThreadRunner)
+
+
+@contextmanager
+def runner_for(path: Path, brain: Brain, kind: type[Runner]) -> Iterator[Runner]:
+    """A runner of the recorded thread in ``path`` (``kind``: ThreadRunner or a subclass), on a new
+    store in a temporary folder that is gone after."""
+    thread = load_thread(path)
+    catalog = catalog_for(thread, path)
+    with tempfile.TemporaryDirectory(prefix="case-agent-replay-") as workdir:
+        runner = kind.fresh(thread, catalog, brain, Path(workdir))
+        try:
+            yield runner
+        finally:
+            runner.store.close()
+
+
 def replay_file(path: Path, brain: Brain) -> ThreadReport:
     try:
-        thread = load_thread(path)
-        catalog = catalog_for(thread, path)
-        with tempfile.TemporaryDirectory(prefix="case-agent-replay-") as workdir:
-            runner = ThreadRunner.fresh(thread, catalog, brain, Path(workdir))
-            try:
-                turns = runner.run()
-            finally:
-                runner.store.close()
+        with runner_for(path, brain, ThreadRunner) as runner:
+            thread = runner.thread
+            turns = runner.run()
     except CaseAgentError as exc:
         log.error("%s", exc)
         return ThreadReport(thread=path.stem, file=str(path), ok=False, error=str(exc))

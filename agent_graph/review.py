@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from agent_graph.context import Services
 from agent_graph.domain import Action, Actor, OutboxStatus
-from agent_graph.interactions import InteractionKind, NewInteraction, decision_seconds, edit_size, record
+from agent_graph.interactions import InteractionKind, NewInteraction, decision_seconds, edit_size, log_interaction
 from agent_graph.state import Plan, ReviewDecision, ReviewKind
 from agent_graph.store import Case, OutboxItem
 
@@ -93,7 +93,7 @@ def parse_human_response(answer: Any) -> ReviewDecision:
 
 
 def carry_out(env: Services, case: Case, item: OutboxItem, decision: ReviewDecision) -> dict[str, Any]:
-    """Apply a representative's decision to the draft and record it: approve it as it is, approve it edited
+    """Apply a representative's decision to the draft and log it: approve it as it is, approve it edited
     (the draft as proposed is kept beside it), or discard it and route the case. Returns the graph's
     state update."""
     assert item.id is not None, "a stored draft has an id"
@@ -110,7 +110,7 @@ def carry_out(env: Services, case: Case, item: OutboxItem, decision: ReviewDecis
         env.store.set_outbox(item.id, status=OutboxStatus.APPROVED)
     else:
         env.store.set_outbox(item.id, status=OutboxStatus.DISCARDED)
-    record(env, NewInteraction(
+    log_interaction(env, NewInteraction(
         kind=DECISION_KINDS[decision.kind], case_id=case.id, actor=Actor.REPRESENTATIVE, actor_name=decision.reviewer,
         summary=review_summary(decision), outbox_id=item.id, template_id=item.template_id, edit_size=size,
         decision_seconds=decision_seconds(item, now), useful=decision.useful,

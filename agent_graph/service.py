@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -84,7 +85,7 @@ CHECKPOINT_SETUP_POLL = 0.1
 
 
 @contextmanager
-def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
+def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver[str]]:
     """The graph's checkpoints beside the store: a SQLite file next to a SQLite store's, LangGraph's
     PostgreSQL checkpointer in a PostgreSQL store's own database (its tables are ``checkpoint*``),
     in memory otherwise (a store in memory)."""
@@ -107,7 +108,7 @@ def open_checkpointer(db_url: str) -> Iterator[BaseCheckpointSaver]:
 
 
 @contextmanager
-def _postgres_checkpointer(url: URL) -> Iterator[BaseCheckpointSaver]:
+def _postgres_checkpointer(url: URL) -> Iterator[BaseCheckpointSaver[str]]:
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
@@ -146,7 +147,7 @@ class CaseAgent:
     thread's Python at a time anyway); the others wait, and a thread waiting on a language model
     gives its slot back (see ``cpu_slots.py``)."""
 
-    def __init__(self, context: Context, checkpointer: BaseCheckpointSaver | None = None,
+    def __init__(self, context: Context, checkpointer: BaseCheckpointSaver[str] | None = None,
                  cpu_slots: int | None = None):
         env = services(context)
         self.slots = CpuSlots(cpu_slots)
@@ -282,7 +283,7 @@ class CaseAgent:
         case = self.env.store.case(case_id)
         if self.pending_review(case_id) is None:
             raise ValueError(f"case {case.number} has no draft waiting for review")
-        command = Command(resume=response)
+        command: Command[str] = Command(resume=response)
         self._wait_for_case(case, command)
         if self.pending_review(case_id) is None:  # another worker answered it while this one waited
             self.env.store.end_run(_thread_of(case))
@@ -334,12 +335,12 @@ class CaseAgent:
     def pending_review(self, case_id: int) -> dict[str, Any] | None:
         """The Agent Inbox request a case is paused on, if any."""
         case = self.env.store.case(case_id)
-        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id_for(case.number)}})
+        snapshot = self.graph.get_state({"configurable": {"thread_id": _thread_of(case)}})
         return pending_request(snapshot.interrupts)
 
     # --- internals ---------------------------------------------------------------------------
     def _begin_run(self, case: Case, graph_input: Any) -> bool:
-        """Claim the case and record the run before it starts, so a crash leaves it for :meth:`recover`.
+        """Claim the case and register the run before it starts, so a crash leaves it for :meth:`recover`.
 
         False when another worker is running the case."""
         return self.env.store.begin_run(_thread_of(case), case.id, self.env.clock.now(), _payload(graph_input),
@@ -358,7 +359,7 @@ class CaseAgent:
 
         A run that raises lets go of its claims, and its run row stays for :meth:`recover`."""
         thread = _thread_of(case)
-        config = {"configurable": {"thread_id": thread}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
         try:
             values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
         except BaseException:

@@ -134,6 +134,13 @@ class AgentState(AgentInput):
     review: ReviewDecision | None = None
     outcome: TurnOutcome | None = None
 
+    @property
+    def known_case_id(self) -> int:
+        """The case the run is about, for every node after ``ingest``: a tick or an act names it, and
+        ingest threads an email to one (or sets the email aside before any node asks)."""
+        assert self.case_id is not None, "no case_id in the state: only nodes after ingest may ask for it"
+        return self.case_id
+
 
 RUN_FIELDS = tuple(name for name in AgentState.model_fields if name not in AgentInput.model_fields)
 

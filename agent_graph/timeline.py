@@ -64,7 +64,7 @@ def _short(text: str, limit: int = 90) -> str:
 
 
 def latest_handoff(store: CaseStore, case_id: int) -> HandoffSummary | None:
-    """The hand-off summary of the case's last routing, as its ``routed`` record keeps it; None when the
+    """The hand-off summary of the case's last routing, as its ``routed`` interaction keeps it; None when the
     case was never routed (or the catalog records no interactions)."""
     routed = store.interactions(case_id, kinds=[InteractionKind.ROUTED])
     stored = routed[-1].detail.get("handoff") if routed else None

@@ -20,7 +20,7 @@ from agent_graph.clock import FixedClock
 from agent_graph.context import Context
 from agent_graph.intake.building import build_email
 from agent_graph.service import CaseAgent
-from agent_graph.store import CaseStore
+from agent_graph.store import CaseStore, Message, OutboxItem
 from tests.pgserver import PostgresCluster
 
 REPO = Path(__file__).resolve().parent.parent
@@ -200,3 +200,11 @@ def email(body: str, *, subject: str = "Hello", sender: str = "Robin Vale <robin
     return build_email(from_=sender, to="help@tidewater.example", subject=subject, body=body,
                        message_id=f"m{n}@customer.example", date=at, in_reply_to=in_reply_to,
                        references=[in_reply_to] if in_reply_to else [], headers=headers)
+
+
+def thread_email(body: str, *, subject: str, sender: str, to: str, message_id: str, at: datetime,
+                 last: Message | OutboxItem | None) -> bytes:
+    """A customer's email on a thread: the first one, or the reply to ``last`` (the subject gets "Re: ")."""
+    return build_email(from_=sender, to=to, subject=subject if last is None else f"Re: {subject}", body=body,
+                       message_id=message_id, date=at, in_reply_to=last.message_id if last else None,
+                       references=[last.message_id] if last else [])

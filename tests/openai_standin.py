@@ -34,7 +34,6 @@ import json
 import logging
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -412,7 +411,7 @@ def adversarial_audit(directories: list[Path], brain: Any) -> dict[str, Any]:
     the audit's findings: intents outside the catalog, values failing their type or pattern,
     emails to anyone but the customer, sent emails holding an address or link from no source.
     """
-    from agent_graph.replay import ThreadReport, ThreadRunner, catalog_for, load_thread, summarise, thread_files
+    from agent_graph.replay import ThreadReport, ThreadRunner, runner_for, summarise, thread_files
 
     class AuditRunner(ThreadRunner):
         """A review turn with no draft waiting (the model led the case elsewhere) is scored as a
@@ -433,21 +432,17 @@ def adversarial_audit(directories: list[Path], brain: Any) -> dict[str, Any]:
         AuditRunner.skipped_reviews = 0
         usage_before = brain.usage.model_copy(deep=True)
         for path in thread_files(directory):
-            thread = load_thread(path)
-            catalog = catalog_for(thread, path)
-            with tempfile.TemporaryDirectory(prefix="standin-audit-") as workdir:
-                runner = AuditRunner.fresh(thread, catalog, brain, Path(workdir))
+            with runner_for(path, brain, AuditRunner) as runner:
+                thread = runner.thread
                 try:
                     turns = runner.run()
                     reports.append(ThreadReport(thread=thread.id, file=str(path), ok=all(t.ok for t in turns),
                                                 turns=turns))
                     for case in runner.store.list_cases():
-                        findings += _findings_for_case(runner.store, catalog, case)
+                        findings += _findings_for_case(runner.store, runner.catalog, case)
                 except Exception as exc:  # noqa: BLE001 - the audit reports crashes instead of stopping
                     crashes.append(f"{path.name}: {type(exc).__name__}: {exc}")
                     reports.append(ThreadReport(thread=thread.id, file=str(path), ok=False, error=str(exc)))
-                finally:
-                    runner.store.close()
         suite = summarise(reports, brain)
         usage = brain.usage
         inbound = max(suite.inbound_emails, 1)

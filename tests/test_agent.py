@@ -256,8 +256,8 @@ def test_graph_run_twice_on_the_same_stored_email_acts_once(make_agent, store):
 
 @pytest.mark.parametrize("level", ["full", "confirm", "disabled"])
 def test_every_finished_or_paused_run_leaves_nothing_for_recovery(make_agent, store, clock, level):
-    """Ending nodes remove the run's record in their own transaction; a pause or a run with
-    nothing to do is closed by the service. A record left behind would be re-run at next start."""
+    """Ending nodes remove the run's row in their own transaction; a pause or a run with
+    nothing to do is closed by the service. A row left behind would be re-run at next start."""
     agent = make_agent(shop=level)
     first = agent.process_email(email(RETURN_MISSING, subject="Return"))
     assert store.unfinished_runs() == []

@@ -22,7 +22,7 @@ from agent_graph.service import CaseAgent
 from agent_graph.state import CaseUpdate, Delivery, Proposal
 from agent_graph.store import Case, CaseStore
 from agent_graph.templates import templates_that_do_not_ask
-from tests.conftest import REPO, T0
+from tests.conftest import REPO, T0, thread_email
 
 FERRIES = REPO / "tests/fixtures/ferries/catalog.yaml"
 PASSENGER = "Ines Moreau <ines.moreau@example.org>"
@@ -138,16 +138,11 @@ class Passenger:
         self.case_id: int | None = None
 
     def writes(self, body: str, subject: str = "Ferry booking"):  # type: ignore[no-untyped-def]
-        from agent_graph.intake.building import build_email
-
         self.sent += 1
         self.clock.advance(timedelta(hours=1))
         last = self.store.last_message(self.case_id) if self.case_id else None
-        raw = build_email(from_=PASSENGER, to="help@marlow-ferries.example",
-                          subject=subject if last is None else f"Re: {subject}", body=body,
-                          message_id=f"{self.tag}{self.sent}@example.org", date=self.clock.now(),
-                          in_reply_to=last.message_id if last else None,
-                          references=[last.message_id] if last else [])
+        raw = thread_email(body, subject=subject, sender=PASSENGER, to="help@marlow-ferries.example",
+                           message_id=f"{self.tag}{self.sent}@example.org", at=self.clock.now(), last=last)
         result = self.agent.process_email(raw)
         self.case_id = result.case_id
         return result

@@ -13,9 +13,8 @@ from agent_graph.brain.types import ExtractedValue
 from agent_graph.catalog import Attribute, Catalog, parse_catalog
 from agent_graph.context import Context, services
 from agent_graph.domain import Action, OutboxStatus
-from agent_graph.intake.building import build_email
 from agent_graph.service import CaseAgent
-from tests.conftest import T0
+from tests.conftest import T0, thread_email
 from tools.update_case_fields import UpdateCaseFieldsArgs, attributes_before_intent, update_case_fields
 
 QUAYSIDE = """
@@ -102,18 +101,16 @@ class Thread:
     def send(self, body: str, subject: str = "Question"):
         self.n += 1
         last = self._last_sent()
-        raw = build_email(from_="Ada Quill <ada@example.org>", to=self.to,
-                          subject=subject if last is None else f"Re: {subject}", body=body,
-                          message_id=f"{self.to.split('@')[0]}-{self.n}@example.org", date=self.clock.now(),
-                          in_reply_to=last.message_id if last else None,
-                          references=[last.message_id] if last else [])
+        raw = thread_email(body, subject=subject, sender="Ada Quill <ada@example.org>", to=self.to,
+                           message_id=f"{self.to.split('@')[0]}-{self.n}@example.org", at=self.clock.now(),
+                           last=last)
         result = self.agent.process_email(raw)
         self.case_id = result.case_id
         self.clock.advance(timedelta(hours=3))
         return result
 
     def fields(self) -> dict[str, str]:
-        return {name: f.value for name, f in self.store.current_fields(self.case_id).items()}
+        return self.store.field_values(self.case_id)
 
     def _last_sent(self):
         if self.case_id is None:

@@ -21,7 +21,7 @@ from agent_graph.interactions import (
     edit_size,
     feedback,
     find,
-    record,
+    log_interaction,
 )
 from agent_graph.service import CaseAgent
 from agent_graph.timeline import latest_handoff
@@ -38,9 +38,9 @@ def _services(catalog, store, clock):
 
 def test_recorded_interaction_reads_back_typed_and_stamped(catalog, store, clock):
     env = _services(catalog, store, clock)
-    record(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=None, actor=Actor.REPRESENTATIVE,
-                               actor_name="dana", summary="not useful", useful=False, comment="wrong order",
-                               reason_code="wrong_intent"))
+    log_interaction(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=None, actor=Actor.REPRESENTATIVE,
+                                        actor_name="dana", summary="not useful", useful=False, comment="wrong order",
+                                        reason_code="wrong_intent"))
     (row,) = find(store, InteractionQuery(kinds=[InteractionKind.FEEDBACK]))
     assert (row.kind, row.actor, row.actor_name, row.useful, row.comment, row.reason_code) == (
         "feedback", "representative", "dana", False, "wrong order", "wrong_intent")
@@ -51,8 +51,8 @@ def test_recorded_interaction_reads_back_typed_and_stamped(catalog, store, clock
 
 def test_nothing_recorded_when_the_catalog_keeps_nothing_personal(catalog, store):
     env = _services(catalog.model_copy(update={"record_interactions": False}), store, FixedClock(T0))
-    record(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=None, actor=Actor.REPRESENTATIVE,
-                               actor_name="dana", useful=True))
+    log_interaction(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=None, actor=Actor.REPRESENTATIVE,
+                                        actor_name="dana", useful=True))
     assert find(store) == []
 
 

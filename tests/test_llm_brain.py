@@ -541,7 +541,7 @@ def test_hallucinated_intent_leaves_the_case_unidentified(endpoint, vcr, catalog
     case = store.case(result.case_id)
     assert case.intent is None
     # the order reference belongs to one attribute of the mailbox's LOB: kept for when the intent is known
-    assert {name: f.value for name, f in store.current_fields(case.id).items()} == {"order_ref": "TB-1234"}
+    assert store.field_values(case.id) == {"order_ref": "TB-1234"}
     assert result.outcome.action is Action.REQUEST_INFO
     assert [i.to_address for i in sent_items(store, case.id)] == ["robin@example.net"]
     assert brain.calls == 2 and model_made(brain) and played(endpoint, vcr)
@@ -561,7 +561,7 @@ def test_before_the_intent_only_values_code_ties_to_one_attribute_are_kept(endpo
     result = agent_with(brain, catalog, store, clock).process_email(
         email("Hi, TB-5150 again, it squeaks and I could come next Monday.", subject="Hi"))
     assert store.case(result.case_id).intent is None
-    assert {name: f.value for name, f in store.current_fields(result.case_id).items()} == {"order_ref": "TB-5150"}
+    assert store.field_values(result.case_id) == {"order_ref": "TB-5150"}
     assert result.outcome.action is Action.REQUEST_INFO and model_made(brain) and played(endpoint, vcr)
 
 
@@ -654,7 +654,7 @@ def test_injected_instructions_change_no_recipient_and_resolve_nothing(endpoint,
 
 class RawBrain:
     """Hands the graph a hostile understanding without any of the LLM brain's own checks, to show
-    that the graph's guards (record_fields, update_case_fields) hold by themselves."""
+    that the graph's guards (save_fields, update_case_fields) hold by themselves."""
 
     name = "raw"
     calls = 0

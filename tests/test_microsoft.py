@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from agent_graph.catalog import Catalog, DataverseMapping
 from agent_graph.cli import app
 from agent_graph.clock import FixedClock
-from agent_graph.dataverse.client import Dataverse, record_id
+from agent_graph.dataverse.client import Dataverse, row_id
 from agent_graph.dataverse.sync import CaseSync, OperationStatus, outbox_summary
 from agent_graph.domain import OutboxStatus
 from agent_graph.mail import Position, open_inbox, open_sender
@@ -296,17 +296,17 @@ def test_dataverse_refuses_what_the_real_service_refuses(standin: MicrosoftStand
     dataverse = Dataverse(MicrosoftSettings.from_env())
     contact = dataverse.contact_for("robin@example.net", "Robin Vale")
     assert dataverse.contact_for("Robin@Example.net", None) == contact  # found by address, not made twice
-    incident = record_id("incident", "test")
+    incident = row_id("incident", "test")
     with pytest.raises(MicrosoftRefused, match="Customer: Required"):
         dataverse.create("incidents", incident, {"title": "No customer"})
     assert dataverse.create("incidents", incident, {"title": "Return", "customerid_contact@odata.bind": f"/contacts({contact})"})
     assert not dataverse.create("incidents", incident, {"title": "Return again",  # a repeat changes nothing
                                                         "customerid_contact@odata.bind": f"/contacts({contact})"})
     with pytest.raises(MicrosoftRefused, match="undeclared property 'regardingobjectid_incident'"):
-        dataverse.create("emails", record_id("email", "x"), {
+        dataverse.create("emails", row_id("email", "x"), {
             "subject": "Hi", "regardingobjectid_incident@odata.bind": f"/incidents({incident})"})
     with pytest.raises(MicrosoftRefused, match="Does Not Exist"):  # If-Match: * never creates
-        dataverse.update("incidents", record_id("incident", "missing"), {"title": "x"})
+        dataverse.update("incidents", row_id("incident", "missing"), {"title": "x"})
     token = dataverse.client.application.token(f"{standin.dataverse_url}/.default")
     bare = requests.get(f"{standin.dataverse_url}/api/data/v9.2/incidents({incident})",
                         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -325,7 +325,7 @@ def test_dataverse_refuses_what_the_real_service_refuses(standin: MicrosoftStand
 def test_an_update_re_reads_on_412_and_reopens_a_resolved_case_first(standin: MicrosoftStandIn) -> None:
     dataverse = Dataverse(MicrosoftSettings.from_env())
     contact = dataverse.contact_for("robin@example.net", "Robin Vale")
-    incident = record_id("incident", "reopen")
+    incident = row_id("incident", "reopen")
     dataverse.create("incidents", incident, {"title": "Return", "customerid_contact@odata.bind": f"/contacts({contact})"})
     dataverse.resolve(incident, "resolved by the agent", 5)
     dataverse.resolve(incident, "resolved by the agent", 5)  # a repeat: nothing to do

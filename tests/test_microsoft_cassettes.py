@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from agent_graph.dataverse.client import Dataverse, record_id
+from agent_graph.dataverse.client import Dataverse, row_id
 from agent_graph.mail import open_inbox, open_sender
 from agent_graph.microsoft import MicrosoftRefused, MicrosoftSettings, TokenRefused
 from tests.msstandin import MicrosoftStandIn
@@ -118,11 +118,11 @@ def test_dataverse_case_activity_resolution_and_queue_as_recorded(standin: Micro
                                                                    vcr: Any) -> None:
     dataverse = Dataverse(MicrosoftSettings.from_env())
     contact = dataverse.contact_for("robin@example.net", "Robin Vale")
-    incident = record_id("incident", "cassette")
+    incident = row_id("incident", "cassette")
     assert dataverse.create("incidents", incident, {"title": "Return a bike", "cr5a1_intent": "return_bike",
                                                     "caseorigincode": 2,
                                                     "customerid_contact@odata.bind": f"/contacts({contact})"})
-    activity = record_id("email", "robin-1@example.net")
+    activity = row_id("email", "robin-1@example.net")
     dataverse.create("emails", activity, {
         "subject": "Return", "directioncode": False, "messageid": "<robin-1@example.net>",
         "regardingobjectid_incident_email@odata.bind": f"/incidents({incident})",
@@ -144,8 +144,8 @@ def test_a_refused_secret_and_a_wrong_binding_as_recorded(standin: MicrosoftStan
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     dataverse = Dataverse(MicrosoftSettings.from_env())
     with pytest.raises(MicrosoftRefused, match="undeclared property 'regardingobjectid_incident'"):
-        dataverse.create("emails", record_id("email", "wrong"), {
-            "subject": "Hi", "regardingobjectid_incident@odata.bind": f"/incidents({record_id('incident', 'x')})"})
+        dataverse.create("emails", row_id("email", "wrong"), {
+            "subject": "Hi", "regardingobjectid_incident@odata.bind": f"/incidents({row_id('incident', 'x')})"})
     monkeypatch.setenv("CASE_AGENT_MS_CLIENT_ID", "unknown-app")
     monkeypatch.setenv("CASE_AGENT_MS_CLIENT_SECRET", "wrong-secret-4711")
     with pytest.raises(TokenRefused) as refused:

@@ -35,7 +35,7 @@ def raw_email(from_header: str, body: str, *, subject: str = "Hello", n: int = 1
 def snapshot(store: CaseStore, case_id: int) -> dict:
     """Everything about a case that another customer's email must not change."""
     return {"case": asdict(store.case(case_id)),
-            "fields": {name: row.value for name, row in store.current_fields(case_id).items()},
+            "fields": store.field_values(case_id),
             "outbox": [asdict(item) for item in store.outbox(case_id)],
             "messages": [m.message_id for m in store.messages(case_id)]}
 
@@ -49,15 +49,20 @@ def victim(make_agent) -> tuple[CaseAgent, int]:
     return agent, first.case_id
 
 
-def test_a_stranger_naming_a_case_number_gets_a_case_of_their_own(victim, store: CaseStore):
+def naming_the_case(victim, store: CaseStore, from_header: str, subject: str):
+    """An email from ``from_header`` whose subject names the victim's case (``{number}`` in ``subject``):
+    it must not join the case, nor change anything of it. The result, and the case number."""
     agent, case_id = victim
     number = store.case(case_id).number
     before = snapshot(store, case_id)
-
-    result = agent.process_email(raw_email("Eve <eve@example.org>", ORDER, subject=f"Re: Return my bike [{number}]"))
-
+    result = agent.process_email(raw_email(from_header, ORDER, subject=subject.format(number=number)))
     assert result.case_id != case_id
     assert snapshot(store, case_id) == before
+    return result, number
+
+
+def test_a_stranger_naming_a_case_number_gets_a_case_of_their_own(victim, store: CaseStore):
+    result, number = naming_the_case(victim, store, "Eve <eve@example.org>", "Re: Return my bike [{number}]")
     own = store.case(result.case_id)
     assert own.customer_email == "eve@example.org" and number not in own.title
     notes = [i for i in store.interactions(own.id) if i.kind == "case_reference_refused"]
@@ -124,12 +129,7 @@ def test_an_ambiguous_sender_is_stored_and_handed_to_a_person_never_answered(mak
 
 
 def test_an_ambiguous_sender_naming_a_case_number_does_not_join_it(victim, store: CaseStore):
-    agent, case_id = victim
-    number = store.case(case_id).number
-    before = snapshot(store, case_id)
-    result = agent.process_email(raw_email("robin@example.net <eve@example.org>", ORDER, subject=f"Re: [{number}]"))
-    assert result.case_id != case_id
-    assert snapshot(store, case_id) == before
+    naming_the_case(victim, store, "robin@example.net <eve@example.org>", "Re: [{number}]")
 
 
 def test_a_second_from_header_makes_the_sender_ambiguous():

@@ -12,7 +12,7 @@ from agent_graph.brain.types import ExtractedValue
 from agent_graph.claims import Claimant
 from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.store import CaseStore
-from agent_graph.store.schema import RECORDS, OutboxItem
+from agent_graph.store.schema import ROW_TABLES, OutboxItem
 from tests.later_migrations import undo_later_migrations
 
 pytestmark = [pytest.mark.timeout(180, method="thread"),  # threads share the store: fail, never hang
@@ -21,9 +21,9 @@ pytestmark = [pytest.mark.timeout(180, method="thread"),  # threads share the st
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("record", list(RECORDS), ids=lambda r: r.__name__)
-def test_each_record_has_its_tables_columns_in_order(record):
-    assert [f.name for f in dataclasses.fields(record)] == [c.name for c in RECORDS[record].columns]
+@pytest.mark.parametrize("row_type", list(ROW_TABLES), ids=lambda r: r.__name__)
+def test_each_row_type_has_its_tables_columns_in_order(row_type):
+    assert [f.name for f in dataclasses.fields(row_type)] == [c.name for c in ROW_TABLES[row_type].columns]
 
 
 def _case(store: CaseStore, email: str = "robin@example.net"):
@@ -80,7 +80,7 @@ def test_a_delivery_is_recorded_once(store):
     item = store.add_outbox(_draft(case.id, "k1"))
     assert store.add_outbox(_draft(case.id, "k1")).id == item.id  # same key: the stored draft
     for _ in range(2):
-        sent = store.record_delivery(item.id, T0, "raw source")
+        sent = store.mark_sent(item.id, T0, "raw source")
     assert sent.status == OutboxStatus.SENT and store.outbox_item(item.id) == sent
     outbound = [m for m in store.messages(case.id) if m.direction == Direction.OUTBOUND]
     assert [m.message_id for m in outbound] == ["<k1@agent.example>"]
@@ -92,7 +92,7 @@ def test_a_delivery_is_recorded_once(store):
 def test_writers_on_many_threads_lose_nothing(store):
     def open_and_note(n: int) -> int:
         case = _case(store, f"customer{n}@example.net")
-        store.record(case.id, "agent", "note", f"note {n}", T0)
+        store.add_interaction(case.id, "agent", "note", f"note {n}", T0)
         return case.id
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -117,7 +117,7 @@ def test_mail_sent_before_delivery_was_a_step_counts_as_delivered_in_an_older_st
     path = tmp_path / "old.db"
     store = CaseStore(f"sqlite:///{path}")
     case = _case(store)
-    sent = store.record_delivery(store.add_outbox(_draft(case.id, "k1")).id, T0, "raw source")
+    sent = store.mark_sent(store.add_outbox(_draft(case.id, "k1")).id, T0, "raw source")
     waiting = store.add_outbox(_draft(case.id, "k2"))
     store.close()
     with sqlite3.connect(path) as connection:  # the outbox as the earlier release made it

@@ -107,7 +107,7 @@ def test_each_outbox_email_is_claimed_for_delivery_by_one_worker(make_agent, sto
                                            status=OutboxStatus.APPROVED, status_after_send="awaiting_customer",
                                            in_reply_to=None, message_id=f"<o{n}@x>", created_at=T0))
         assert item.id is not None
-        store.record_delivery(item.id, T0, "raw")
+        store.mark_sent(item.id, T0, "raw")
     a, b = Claimant(), Claimant()
     first = store.claim_deliveries(a.claim(), T0, limit=4)
     second = store.claim_deliveries(b.claim(), T0)

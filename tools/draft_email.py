@@ -9,7 +9,7 @@ from agent_graph.composing import ComposeContext, compose_email, outbound_messag
 from agent_graph.context import Services
 from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, effective_status
 from agent_graph.errors import PolicyViolation
-from agent_graph.interactions import InteractionKind, NewInteraction, record
+from agent_graph.interactions import InteractionKind, NewInteraction, log_interaction
 from agent_graph.store import Case, Message, OutboxItem
 from agent_graph.template_engine import RenderedEmail
 
@@ -51,7 +51,7 @@ def draft_email(env: Services, args: DraftEmailArgs) -> OutboxItem:
         if existing is not None:
             return existing
         case = env.store.case(args.case_id)
-        fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
+        fields = env.store.field_values(case.id)
         customer_mail = env.store.customer_messages(case.id)
     # Worded outside any transaction: a language model may take seconds here.
     follow_up_number = case.follow_ups + 1 if args.action is Action.FOLLOW_UP else 0
@@ -84,8 +84,8 @@ def _store_draft(env: Services, args: DraftEmailArgs, case: Case, email: Rendere
     ))
     if args.for_review:
         env.store.update_case(case.id, now, status=CaseStatus.PENDING_REVIEW, status_before_review=base_status)
-        record(env, NewInteraction(kind=InteractionKind.DRAFT_PROPOSED, case_id=case.id, actor=Actor.AGENT,
-                                   summary=f"{args.action.value} drafted for review: {item.subject}",
-                                   outbox_id=item.id, template_id=item.template_id,
-                                   detail={"action": args.action, "missing": args.missing}))
+        log_interaction(env, NewInteraction(kind=InteractionKind.DRAFT_PROPOSED, case_id=case.id, actor=Actor.AGENT,
+                                            summary=f"{args.action.value} drafted for review: {item.subject}",
+                                            outbox_id=item.id, template_id=item.template_id,
+                                            detail={"action": args.action, "missing": args.missing}))
     return item

@@ -11,7 +11,7 @@ from agent_graph.catalog import Attribute, AttributeType, Catalog, Intent
 from agent_graph.context import Services
 from agent_graph.domain import Actor
 from agent_graph.errors import PolicyViolation
-from agent_graph.interactions import InteractionKind, NewInteraction, person, record
+from agent_graph.interactions import InteractionKind, NewInteraction, log_interaction, person
 from agent_graph.store import Case, CaseField, CaseStore
 
 
@@ -118,11 +118,11 @@ def edit_field(env: Services, args: EditFieldArgs) -> CaseField:
     env.store.write_fields(case.id, [ExtractedValue(name=attribute.name, value=normalised, span="",
                                                     extractor="representative", confidence=1.0)],
                            None, env.clock.now(), set_by=who)
-    record(env, NewInteraction(kind=InteractionKind.FIELD_EDITED, case_id=case.id, actor=Actor.REPRESENTATIVE,
-                               actor_name=args.person, summary=f"{attribute.name} = {normalised}"
-                               + (f" (was {before.value})" if before else ""),
-                               detail={"name": attribute.name, "value": normalised,
-                                       "before": before.value if before else None}))
+    log_interaction(env, NewInteraction(kind=InteractionKind.FIELD_EDITED, case_id=case.id, actor=Actor.REPRESENTATIVE,
+                                        actor_name=args.person, summary=f"{attribute.name} = {normalised}"
+                                        + (f" (was {before.value})" if before else ""),
+                                        detail={"name": attribute.name, "value": normalised,
+                                                "before": before.value if before else None}))
     return env.store.current_fields(case.id)[attribute.name]
 
 

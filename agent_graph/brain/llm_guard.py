@@ -1,7 +1,7 @@
 """Code that disposes of what a language model proposes.
 
 The language-model brain (``brain/llm/``) runs every model answer through these checks before any
-of it reaches the graph; the graph's own guards (``nodes/understanding.record_fields``,
+of it reaches the graph; the graph's own guards (``nodes/understanding.save_fields``,
 ``tools/update_case_fields``, ``tools/send_email``) then apply the catalog and the policy
 again. Everything here is plain, deterministic code with no network: a model cannot talk its
 way past it.
@@ -40,7 +40,7 @@ from agent_graph.handoff import HandoffFacts
 
 
 def flat(text: str) -> str:
-    """Whitespace- and case-insensitive form (the same comparison ``record_fields`` uses)."""
+    """Whitespace- and case-insensitive form (the same comparison ``save_fields`` uses)."""
     return " ".join(text.split()).lower()
 
 

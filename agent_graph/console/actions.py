@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agent_graph.context import Services
 from agent_graph.domain import Actor, CaseStatus
 from agent_graph.errors import CaseAgentError
-from agent_graph.interactions import InteractionKind, InteractionQuery, NewInteraction, find, person, record
+from agent_graph.interactions import InteractionKind, InteractionQuery, NewInteraction, find, log_interaction, person
 from agent_graph.store import Case, CaseStore
 from tools.update_case_fields import EditFieldArgs
 from tools.update_case_fields import edit_field as edit_field_tool
@@ -72,9 +72,9 @@ def take_over(env: Services, case: Case, user: str) -> Case:
     with env.store.unit_of_work():
         taken = env.store.update_case(case.id, env.clock.now(), status=CaseStatus.WITH_REPRESENTATIVE,
                                       queue=person(env, user)[:100])
-        record(env, NewInteraction(kind=InteractionKind.TAKEN_OVER, case_id=case.id, actor=Actor.REPRESENTATIVE,
-                                   actor_name=user, summary="took the case over",
-                                   detail={"status_before": case.status, "queue_before": case.queue}))
+        log_interaction(env, NewInteraction(kind=InteractionKind.TAKEN_OVER, case_id=case.id,
+                                            actor=Actor.REPRESENTATIVE, actor_name=user, summary="took the case over",
+                                            detail={"status_before": case.status, "queue_before": case.queue}))
     return taken
 
 
@@ -88,9 +88,10 @@ def hand_back(env: Services, case: Case, user: str) -> Case:
     status = before.get("status_before") or CaseStatus.NEW
     with env.store.unit_of_work():
         back = env.store.update_case(case.id, env.clock.now(), status=status, queue=before.get("queue_before"))
-        record(env, NewInteraction(kind=InteractionKind.HANDED_BACK, case_id=case.id, actor=Actor.REPRESENTATIVE,
-                                   actor_name=user, summary=f"handed the case back to the agent ({status})",
-                                   detail={"status": status}))
+        log_interaction(env, NewInteraction(kind=InteractionKind.HANDED_BACK, case_id=case.id,
+                                            actor=Actor.REPRESENTATIVE, actor_name=user,
+                                            summary=f"handed the case back to the agent ({status})",
+                                            detail={"status": status}))
     return back
 
 
@@ -98,12 +99,12 @@ def give_feedback(env: Services, case: Case, user: str, feedback: Feedback) -> N
     """Useful / not useful on a suggestion of the agent (a draft: its outbox id is recorded too)."""
     kind, _, number = feedback.target.partition(":")
     verdict = "useful" if feedback.useful else "not useful"
-    record(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=case.id, actor=Actor.REPRESENTATIVE,
-                               actor_name=user, summary=f"{feedback.target}: {verdict}"
-                               + (f": {feedback.comment}" if feedback.comment else ""),
-                               outbox_id=int(number) if kind + ":" == DRAFT_TARGET else None,
-                               useful=feedback.useful, comment=feedback.comment or None,
-                               detail={"target": feedback.target}))
+    log_interaction(env, NewInteraction(kind=InteractionKind.FEEDBACK, case_id=case.id, actor=Actor.REPRESENTATIVE,
+                                        actor_name=user, summary=f"{feedback.target}: {verdict}"
+                                        + (f": {feedback.comment}" if feedback.comment else ""),
+                                        outbox_id=int(number) if kind + ":" == DRAFT_TARGET else None,
+                                        useful=feedback.useful, comment=feedback.comment or None,
+                                        detail={"target": feedback.target}))
 
 
 def belongs_to(store: CaseStore, case: Case, feedback: Feedback) -> bool:

@@ -242,8 +242,8 @@ class Console:
 
 
 def _handoff(routed: Interaction) -> tuple[str, str | None]:
-    """The hand-off summary of a routing (its record's ``handoff``) and who worded it, else what the
-    record says (a case routed before hand-off summaries)."""
+    """The hand-off summary of a routing (its interaction's ``handoff``) and who worded it, else what the
+    interaction says (a case routed before hand-off summaries)."""
     stored = routed.detail.get("handoff")
     if not stored:
         return routed.summary, None

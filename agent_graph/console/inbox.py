@@ -56,6 +56,6 @@ def inbox_rows(store: CaseStore, chosen: InboxFilter, now: datetime) -> list[Inb
         if value:
             query = query.where(column == value)
     with store.engine.connect() as connection:
-        found = [Case(*row) for row in connection.execute(query)]  # a record's fields are its columns
+        found = [Case(*row) for row in connection.execute(query)]  # a row type's fields are its columns
     return [InboxRow(case=c, waiting=None if c.status in FINISHED
                      else max(now - (c.last_inbound_at or c.created_at), timedelta(0))) for c in found]

@@ -1,9 +1,9 @@
 """Dataverse Web API v9.2 calls the case sync makes, each safe to repeat.
 
-- Records the agent creates get their id from the agent (uuid5 of what they stand for) and are
+- Rows the agent creates get their id from the agent (uuid5 of what they stand for) and are
   created with ``PATCH …(id)`` and ``If-None-Match: *``: a repeat answers 412 and changes
   nothing, so a crash between Dataverse's answer and the store's commit never makes two.
-- Updates carry ``If-Match`` (the record's ETag): never an accidental upsert; on 412 the record
+- Updates carry ``If-Match`` (the row's ETag): never an accidental upsert; on 412 the row
   is read again and the update re-applied.
 - A resolved or cancelled case is reactivated before it is edited (Dataverse refuses edits of a
   closed case).
@@ -28,8 +28,10 @@ FRESH = {"If-None-Match": "null"}
 NAMESPACE = uuid.UUID("2b0e9f64-0d6c-4d0f-9f0e-6a1f3c1d7e55")
 
 
-def record_id(kind: str, key: str) -> str:
-    """The Dataverse id of the record the agent makes for ``key`` (the same on every retry)."""
+def row_id(kind: str, key: str) -> str:
+    """The Dataverse id of the row the agent makes for ``key`` (the same on every retry). Dataverse's
+    own word for a row is now "row" (formerly "record"), for a table "table" (the Web API still says
+    "entity set")."""
     return str(uuid.uuid5(NAMESPACE, f"{kind}:{key}"))
 
 
@@ -56,17 +58,17 @@ class Dataverse:
 
     # --- generic -----------------------------------------------------------------------------
     def find(self, entity_set: str, column: str, value: str, key: str) -> str | None:
-        """The id (``key`` column) of the first ``entity_set`` record whose ``column`` equals ``value``."""
+        """The id (``key`` column) of the first ``entity_set`` row whose ``column`` equals ``value``."""
         literal = quote(value.replace("'", "''"))
         found = self.client.request("GET", f"{entity_set}?$select={key}&$filter={column} eq '{literal}'&$top=1",
                                     headers={**FRESH, "Prefer": "odata.maxpagesize=1"}).json()
         rows = found.get("value") or []
         return str(rows[0][key]) if rows else None
 
-    def create(self, entity_set: str, record: str, body: dict[str, Any]) -> bool:
-        """Create ``entity_set(record)`` unless it exists; True when this call created it."""
+    def create(self, entity_set: str, row: str, body: dict[str, Any]) -> bool:
+        """Create ``entity_set(row)`` unless it exists; True when this call created it."""
         try:
-            self.client.request("PATCH", f"{entity_set}({record})", json=body, headers={"If-None-Match": "*"},
+            self.client.request("PATCH", f"{entity_set}({row})", json=body, headers={"If-None-Match": "*"},
                                 expect=(200, 201, 204))
         except MicrosoftRefused as exc:
             if exc.status == 412:  # made by an earlier attempt
@@ -74,11 +76,11 @@ class Dataverse:
             raise
         return True
 
-    def read(self, entity_set: str, record: str, columns: str) -> dict[str, Any]:
-        return dict(self.client.request("GET", f"{entity_set}({record})?$select={columns}", headers=FRESH).json())
+    def read(self, entity_set: str, row: str, columns: str) -> dict[str, Any]:
+        return dict(self.client.request("GET", f"{entity_set}({row})?$select={columns}", headers=FRESH).json())
 
-    def update(self, entity_set: str, record: str, body: dict[str, Any], etag: str = "*") -> None:
-        self.client.request("PATCH", f"{entity_set}({record})", json=body, headers={"If-Match": etag},
+    def update(self, entity_set: str, row: str, body: dict[str, Any], etag: str = "*") -> None:
+        self.client.request("PATCH", f"{entity_set}({row})", json=body, headers={"If-Match": etag},
                             expect=(200, 204))
 
     # --- cases ---------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ class Dataverse:
         found = self.find("contacts", "emailaddress1", email, "contactid")
         if found:
             return found
-        contact = record_id("contact", email.lower())
+        contact = row_id("contact", email.lower())
         first, _, last = (name or "").strip().rpartition(" ")
         self.create("contacts", contact, {"emailaddress1": email, "firstname": first or None,
                                           "lastname": last or email.split("@")[0]})

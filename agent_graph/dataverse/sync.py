@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from agent_graph.catalog import Catalog, DataverseMapping
 from agent_graph.clock import Clock
-from agent_graph.dataverse.client import Dataverse, IncidentState, record_id
+from agent_graph.dataverse.client import Dataverse, IncidentState, row_id
 from agent_graph.delivery import retry_wait
 from agent_graph.domain import CaseStatus, Direction, OutboxStatus, effective_status
 from agent_graph.errors import bounded
@@ -94,7 +94,7 @@ class _NotYet(Exception):
 
 
 def incident_id(case: Case) -> str:
-    return record_id("incident", f"{case.number}:{case.created_at.isoformat()}")
+    return row_id("incident", f"{case.number}:{case.created_at.isoformat()}")
 
 
 class CaseSync:
@@ -315,7 +315,7 @@ class CaseSync:
         contact = self.dataverse.contact_for(case.customer_email, case.customer_name)
         customer = {"partyid_contact@odata.bind": f"/contacts({contact})"}
         mailbox = {"addressused": self.catalog.mailbox}
-        activity = record_id("email", message.message_id)
+        activity = row_id("email", message.message_id)
         self.dataverse.create("emails", activity, {
             "subject": bounded(message.subject, 800), "directioncode": not inbound,
             "description": "<pre>" + html.escape(message.body_text) + "</pre>",

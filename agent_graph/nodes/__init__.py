@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from langgraph.runtime import Runtime
 
 from agent_graph.context import Context, Services, services
 from agent_graph.state import AgentState
 
-Node = Callable[[AgentState, Runtime[Context]], dict[str, Any]]
+Update_co = TypeVar("Update_co", covariant=True)
+
+
+class Step(Protocol[Update_co]):
+    """A node as LangGraph calls it: the state, and the run's ``runtime`` (passed by name, which a
+    plain ``Callable[[AgentState, Runtime[Context]], …]`` cannot promise, so ``add_node`` refuses it)."""
+
+    def __call__(self, state: AgentState, runtime: Runtime[Context]) -> Update_co: ...
+
+
+Node = Step[dict[str, Any]]
+"""A node that returns its update of the state."""
 
 
 def reads_store(node: Node) -> Node:
@@ -54,7 +64,7 @@ def ends_run(node: Node) -> Node:
 
 def end_of_run(env: Services, state: AgentState, runtime: Runtime[Context]) -> None:
     """The run has done what it was started for, in the caller's transaction: its email is marked
-    processed (a repeated delivery is then a duplicate) and the record that crash recovery would
+    processed (a repeated delivery is then a duplicate) and the run's row that crash recovery would
     run again is removed (``CaseAgent`` writes it; under the LangGraph server there is none). An
     act's source message is only read, never marked processed (``nodes/act.py``)."""
     if state.message_pk is not None and not state.trigger.acts:

@@ -37,18 +37,18 @@ def act_key(case_number: str, trigger: Trigger, source: str | None) -> str:
 @atomic
 def act(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
-    assert state.case_id is not None
-    case = env.store.case(state.case_id)
+    case = env.store.case(state.known_case_id)
     key = act_key(case.number or str(case.id), state.trigger, state.source)
     done = next((i for i in env.store.interactions(case.id) if i.kind == ACT and i.detail.get("key") == key), None)
     if done is not None:
         return already_done(env.store.pending_drafts(case.id), case, key, f"already done: {key} ran at "
                                                                           f"{done.at.isoformat()}")
-    env.store.record(case.id, Actor.SYSTEM, ACT, f"act {state.trigger.value} asked"
-                     + (f" on {state.source}" if state.source else "")
-                     + (f" at automation {state.automation.value}" if state.automation else ""), env.clock.now(),
-                     {"key": key, "action": state.trigger.value, "source": state.source,
-                      "automation": state.automation.value if state.automation else None})
+    env.store.add_interaction(case.id, Actor.SYSTEM, ACT, f"act {state.trigger.value} asked"
+                              + (f" on {state.source}" if state.source else "")
+                              + (f" at automation {state.automation.value}" if state.automation else ""),
+                              env.clock.now(),
+                              {"key": key, "action": state.trigger.value, "source": state.source,
+                               "automation": state.automation.value if state.automation else None})
     if state.trigger is Trigger.ENRICH:
         return {}
     supersede_pending_drafts(runtime, case.id, own_prefix=key)

@@ -47,14 +47,15 @@ def consult(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
 
     Not one transaction: the agent may take up to its timeout, and reads the case meanwhile."""
     env = services(runtime.context)
-    assert state.plan is not None and state.case_id is not None
+    assert state.plan is not None
     with env.store.unit_of_work(read_only=True):
-        case = env.store.case(state.case_id)
+        case = env.store.case(state.known_case_id)
     ref = env.catalog.agent_for(case.intent)
     assert ref is not None
     call = call_custom_agent(env, ref, case)
     with env.store.unit_of_work():
-        env.store.record(case.id, Actor.AGENT, CUSTOM_AGENT_CALL, call.summary(), env.clock.now(), call.detail())
+        env.store.add_interaction(case.id, Actor.AGENT, CUSTOM_AGENT_CALL, call.summary(), env.clock.now(),
+                                  call.detail())
     level = env.automation_for(case.lob, state.automation)
     return {"plan": plan_for_answer(call, state.plan, case, level, env.catalog.limits)}
 

@@ -21,7 +21,7 @@ def decide(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.stranger is not None:  # security (docs/behaviour.md step 2), before the decision table
         return {"proposal": Proposal(action=Action.ROUTE_TO_REP, reason=f"not answered: {state.stranger}")}
     env = services(runtime.context)
-    case = env.store.case(state.case_id)
+    case = env.store.case(state.known_case_id)
     assert state.understanding is not None
     fields = set(env.store.current_fields(case.id))
     return {"proposal": decide_for_email(env.catalog, case, fields, state.understanding, state.update,
@@ -83,7 +83,7 @@ def brings_new_information(catalog: Catalog, case: Case, update: CaseUpdate) -> 
 @reads_store
 def decide_on_clock(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
-    case = env.store.case(state.case_id)
+    case = env.store.case(state.known_case_id)
     return {"proposal": due_step(env.catalog, case, env.clock.now())}
 
 

@@ -16,7 +16,7 @@ from agent_graph.composing import reply_key_prefix
 from agent_graph.context import Context, Services, services
 from agent_graph.domain import Action, Actor, CaseStatus, Outbound, OutboxStatus
 from agent_graph.errors import PolicyViolation, TemplateRenderError
-from agent_graph.interactions import InteractionKind, NewInteraction, record
+from agent_graph.interactions import InteractionKind, NewInteraction, log_interaction
 from agent_graph.nodes import end_of_run
 from agent_graph.nodes.act import act_key
 from agent_graph.review import carry_out, inbox_request, parse_human_response
@@ -35,7 +35,7 @@ def compose(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     plan = state.plan
     assert plan is not None
     with env.store.unit_of_work(read_only=True):
-        case = env.store.case(state.case_id)
+        case = env.store.case(state.known_case_id)
         key = idempotency_key(env, state, case, plan.action)
     for_review = plan.delivery is Delivery.REVIEW
     try:
@@ -63,6 +63,7 @@ def idempotency_key(env: Services, state: AgentState, case: Case, action: Action
     if state.trigger is Trigger.TICK:
         since = case.last_outbound_at.isoformat() if case.last_outbound_at else "never"
         return f"{case.number}:follow-up:{case.follow_ups + 1}:{since}"
+    assert state.message_pk is not None, "a run on an email has its message_pk from ingest"
     message = env.store.message(state.message_pk)
     return reply_key_prefix(case.number or str(case.id), message.message_id) + action.value
 
@@ -70,6 +71,7 @@ def idempotency_key(env: Services, state: AgentState, case: Case, action: Action
 def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Pause for a representative. They may accept, edit (subject/body), respond with feedback, or ignore."""
     env = services(runtime.context)
+    assert state.draft_id is not None, "review follows a node that drafted"
     item = env.store.outbox_item(state.draft_id)
     already = decision_already_taken(item.status)
     if already is not None:  # a run repeated after a crash: the representative has answered
@@ -90,7 +92,7 @@ def decision_already_taken(status: str) -> dict[str, Any] | None:
 
 
 def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Deliver the approved draft, then record it and end the run.
+    """Deliver the approved draft, then log it and end the run.
 
     Not one transaction: a mailbox outside the store must see its delivery recorded at once."""
     env = services(runtime.context)
@@ -99,10 +101,10 @@ def send(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     item = send_email(env, SendEmailArgs(outbox_id=state.draft_id))
     with env.store.unit_of_work():
         case = env.store.case(item.case_id)
-        record(env, NewInteraction(kind=InteractionKind.DRAFT_SENT, case_id=case.id, actor=Actor.AGENT,
-                                   summary=f"{plan.action.value} sent to {item.to_address}", outbox_id=item.id,
-                                   template_id=item.template_id,
-                                   detail={"action": item.action, "edited": item.edited}))
+        log_interaction(env, NewInteraction(kind=InteractionKind.DRAFT_SENT, case_id=case.id, actor=Actor.AGENT,
+                                            summary=f"{plan.action.value} sent to {item.to_address}", outbox_id=item.id,
+                                            template_id=item.template_id,
+                                            detail={"action": item.action, "edited": item.edited}))
         end_of_run(env, state, runtime)
     return {"outcome": TurnOutcome(action=plan.action, outbound=Outbound.SENT, status=CaseStatus(case.status),
                                    outbox_id=item.id)}

@@ -21,7 +21,7 @@ from agent_graph.store import Case
 @reads_store
 def guard(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     env = services(runtime.context)
-    case = env.store.case(state.case_id)
+    case = env.store.case(state.known_case_id)
     plan = None
     if state.proposal is not None:
         level = env.automation_for(case.lob, state.automation)

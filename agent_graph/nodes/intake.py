@@ -32,15 +32,18 @@ def ingest(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
             raise ValueError("the input needs raw_email (RFC 5322 text) or message_pk (a stored email)")
         email = parse_email(state.raw_email, own_addresses=[env.catalog.mailbox])
         receipt = receive(env.catalog, env.store, env.clock, email)
-        update: dict[str, Any] = {**cleared, "message_pk": receipt.message_pk, "case_id": receipt.case_id,
+        message_pk, case_id = receipt.message_pk, receipt.case_id
+        update: dict[str, Any] = {**cleared, "message_pk": message_pk, "case_id": case_id,
                                   "automatic_reason": receipt.automatic_reason, "duplicate": receipt.duplicate}
     else:
-        message = env.store.message(state.message_pk)  # stored by the service or the mailroom graph
-        update = {**cleared, "case_id": message.case_id, "automatic_reason": message.automatic_reason,
+        message_pk = state.message_pk
+        message = env.store.message(message_pk)  # stored by the service or the mailroom graph
+        case_id = message.case_id
+        update = {**cleared, "case_id": case_id, "automatic_reason": message.automatic_reason,
                   "duplicate": message.processed}
-    if update["case_id"] is not None and not update["automatic_reason"] and not update.get("duplicate"):
-        case = env.store.case(update["case_id"])
-        message = env.store.message(update.get("message_pk") or state.message_pk)
+    if case_id is not None and not update["automatic_reason"] and not update["duplicate"]:
+        case = env.store.case(case_id)
+        message = env.store.message(message_pk)
         update["stranger"] = message_stranger_reason(case, message)
         supersede_pending_drafts(runtime, case.id, reply_key_prefix(case.number or str(case.id), message.message_id))
     return update
@@ -80,12 +83,13 @@ def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, own_prefix
     if not drafts:
         return
     for draft in drafts:
+        assert draft.id is not None, "a pending draft is stored"
         env.store.set_outbox(draft.id, status=OutboxStatus.SUPERSEDED)
     case = env.store.case(case_id)
     if case.status == CaseStatus.PENDING_REVIEW:
         env.store.update_case(case_id, env.clock.now(), status=case.status_before_review or CaseStatus.NEW,
                               status_before_review=None)
-    env.record(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by new input")
+    env.log_interaction(case_id, Actor.SYSTEM, "draft_superseded", f"{len(drafts)} draft(s) superseded by new input")
 
 
 @ends_run
@@ -96,5 +100,5 @@ def set_aside(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.duplicate:
         return {"outcome": TurnOutcome(action=None, status=status, note="duplicate email: already processed")}
     note = f"automatic mail ({state.automatic_reason}): recorded, not answered"
-    env.record(state.case_id, Actor.AGENT, Action.IGNORE, note, {"message_pk": state.message_pk})
+    env.log_interaction(state.case_id, Actor.AGENT, Action.IGNORE, note, {"message_pk": state.message_pk})
     return {"outcome": TurnOutcome(action=Action.IGNORE, outbound=Outbound.NONE, status=status, note=note)}

@@ -44,7 +44,7 @@ EMBEDDING_DISAGREEMENT = 0.03
 
 
 def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """The brain proposes intent and values; :func:`record_fields` keeps what holds up and writes it.
+    """The brain proposes intent and values; :func:`save_fields` keeps what holds up and writes it.
 
     The store is read first and released before the brain is asked (a language model may take
     seconds); what is kept is written in one transaction after. An email that does not speak for
@@ -52,9 +52,9 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.stranger is not None:
         return {"understanding": None}
     env = services(runtime.context)
-    assert state.case_id is not None and state.message_pk is not None
+    assert state.message_pk is not None
     with env.store.unit_of_work(read_only=True):
-        case = env.store.case(state.case_id)
+        case = env.store.case(state.known_case_id)
         message = env.store.message(state.message_pk)
         earlier = [m.new_text for m in env.store.customer_messages(case.id) if m.id != message.id]
         before_intent = attributes_before_intent(env.catalog, lob_before_intent(env.store, env.catalog, case)) \
@@ -68,25 +68,26 @@ def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     understanding = env.brain.understand(env.catalog, request)
     with env.store.unit_of_work():
-        record_language(env, state.case_id, language)
-        update = record_fields(env, state.case_id, state.message_pk, understanding)
+        save_language(env, state.known_case_id, language)
+        update = save_fields(env, state.known_case_id, state.message_pk, understanding)
     return {"understanding": understanding, "update": update, "language": language or case.language,
             "language_unrecognised": language is None and case.language is None
             and long_enough_to_tell(message.new_text)}
 
 
-def record_language(env: Services, case_id: int, language: str | None) -> None:
+def save_language(env: Services, case_id: int, language: str | None) -> None:
     """The case remembers the language of its customer's latest email that tells one (detected on the
     new text, brain/language.py); an email too short to tell ("ok", "TT-240617") keeps the case's."""
     case = env.store.case(case_id)
     if language is None or language == case.language:
         return
     env.store.update_case(case_id, env.clock.now(), language=language)
-    env.record(case_id, Actor.AGENT, "language", f"customer writes in {language}"
-               + (f" (was {case.language})" if case.language else ""), {"language": language, "was": case.language})
+    env.log_interaction(case_id, Actor.AGENT, "language", f"customer writes in {language}"
+                        + (f" (was {case.language})" if case.language else ""),
+                        {"language": language, "was": case.language})
 
 
-def record_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> CaseUpdate:
+def save_fields(env: Services, case_id: int, message_pk: int, understanding: Understanding) -> CaseUpdate:
     """Guard for the brain's proposals: an intent outside the catalog or below the confidence
     threshold counts as unidentified; a value whose span is not in the customer's own text is dropped;
     while the case stays without intent, so is a value that code cannot tie to exactly one attribute.
@@ -120,16 +121,16 @@ def record_fields(env: Services, case_id: int, message_pk: int, understanding: U
     if intent_id:
         summary = f"intent {intent_id} ({guess.confidence:.2f})" + (f", replacing {case.intent}" if replaces else "") \
             + (f", {margin:.2f} ahead of {rival}" if rival is not None and margin is not None else "")
-        env.record(case.id, Actor.AGENT, "intent_identified", summary,
-                   {"prompt_version": understanding.prompt_version, "language": understanding.language})
+        env.log_interaction(case.id, Actor.AGENT, "intent_identified", summary,
+                            {"prompt_version": understanding.prompt_version, "language": understanding.language})
     if understanding.instructs_agent:
-        env.record(case.id, Actor.AGENT, "instructions_ignored",
-                   "the email tries to instruct the agent; it changes nothing the agent may do")
+        env.log_interaction(case.id, Actor.AGENT, "instructions_ignored",
+                            "the email tries to instruct the agent; it changes nothing the agent may do")
     if result.written or result.rejected or dropped or ambiguous:
-        env.record(case.id, Actor.AGENT, "update_case_fields",
-                   f"wrote {', '.join(result.written) or 'nothing'}",
-                   {"written": result.written, "rejected": [r.model_dump() for r in result.rejected],
-                    "ungrounded": dropped, "ambiguous_without_intent": ambiguous})
+        env.log_interaction(case.id, Actor.AGENT, "update_case_fields",
+                            f"wrote {', '.join(result.written) or 'nothing'}",
+                            {"written": result.written, "rejected": [r.model_dump() for r in result.rejected],
+                             "ungrounded": dropped, "ambiguous_without_intent": ambiguous})
     return CaseUpdate(new_intent=intent_id, written=result.written)
 
 

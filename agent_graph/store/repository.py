@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 
 CASE_NUMBER_FORMAT = "CAS-{:06d}"
 R = TypeVar("R")
+Kept = TypeVar("Kept", Case, Message)
+"""The rows a unit of work keeps (``_Unit``)."""
 
 _INSERT = {table.name: insert(table) for table in metadata.sorted_tables}
 # Bound-parameter names differ from column names: Core reserves a column's name for its SET value.
@@ -286,11 +288,11 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def _record(kind: type[R], row: Row[Any]) -> R:
+def _from_row(kind: type[R], row: Row[Any]) -> R:
     return kind(**row._asdict())
 
 
-def _records(kind: type[R], rows: Any) -> list[R]:
+def _from_rows(kind: type[R], rows: Any) -> list[R]:
     return [kind(**row._asdict()) for row in rows]
 
 
@@ -298,12 +300,12 @@ def _one(kind: type[R], connection: Connection, statement: Any, **params: Any) -
     row = connection.execute(statement, params).first()
     if row is None:
         raise LookupError(f"no {kind.__name__} row matching {params}")
-    return _record(kind, row)
+    return _from_row(kind, row)
 
 
 def _maybe(kind: type[R], connection: Connection, statement: Any, **params: Any) -> R | None:
     row = connection.execute(statement, params).first()
-    return None if row is None else _record(kind, row)
+    return None if row is None else _from_row(kind, row)
 
 
 @dataclasses.dataclass(slots=True)
@@ -435,11 +437,14 @@ class CaseStore:
         self._advisory.clear()
         self._engine.dispose()
 
-    def _remember(self, row: R) -> R:
+    def _remember(self, row: Kept) -> Kept:
         """Keep a case or message row for the rest of the current unit, if there is one."""
         unit = self._unit.get()
         if unit is not None:
-            (unit.cases if isinstance(row, Case) else unit.messages)[row.id] = row  # type: ignore[attr-defined]
+            if isinstance(row, Case):
+                unit.cases[row.id] = row
+            else:
+                unit.messages[row.id] = row
         return row
 
     def _seen_inbound(self, case_id: int, at: datetime) -> None:
@@ -451,19 +456,23 @@ class CaseStore:
     def _forget(self, *, case_id: int | None = None, message_pk: int | None = None) -> None:
         unit = self._unit.get()
         if unit is not None:
-            unit.cases.pop(case_id, None)  # type: ignore[arg-type]
-            unit.messages.pop(message_pk, None)  # type: ignore[arg-type]
+            if case_id is not None:
+                unit.cases.pop(case_id, None)
+            if message_pk is not None:
+                unit.messages.pop(message_pk, None)
 
     # --- cases -----------------------------------------------------------------------------
     def open_case(self, *, lob: str, customer_email: str, customer_name: str | None, title: str,
                   at: datetime) -> Case:
         with self._writing() as c:
-            (case_id,) = c.execute(_INSERT[cases.name], {
+            inserted = c.execute(_INSERT[cases.name], {
                 "status": CaseStatus.NEW, "lob": lob, "customer_email": customer_email,
                 "customer_name": customer_name, "title": title, "created_at": at, "updated_at": at,
             }).inserted_primary_key
+            assert inserted is not None, "a single-row INSERT has its primary key"
+            (case_id,) = inserted
             numbered = c.execute(_UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)}).one()
-            return self._remember(_record(Case, numbered))
+            return self._remember(_from_row(Case, numbered))
 
     def case(self, case_id: int) -> Case:
         unit = self._unit.get()
@@ -490,7 +499,7 @@ class CaseStore:
             row = c.execute(_UPDATE_CASE, {**changes, "updated_at": at, "pk": case_id}).first()
             if row is None:
                 raise LookupError(f"no case with id {case_id}")
-            return self._remember(_record(Case, row))
+            return self._remember(_from_row(Case, row))
 
     def list_cases(self, status: str | None = None, limit: int | None = None) -> list[Case]:
         query = select(cases).order_by(cases.c.id)
@@ -499,7 +508,7 @@ class CaseStore:
         if limit:
             query = query.limit(limit)
         with self._reading() as c:
-            return _records(Case, c.execute(query))
+            return _from_rows(Case, c.execute(query))
 
     def cases_since(self, since: datetime | None = None) -> list[Case]:
         """Cases opened at or after ``since`` (every case without it), oldest first (exports and reports)."""
@@ -507,7 +516,7 @@ class CaseStore:
         if since is not None:
             query = query.where(cases.c.created_at >= since)
         with self._reading() as c:
-            return _records(Case, c.execute(query))
+            return _from_rows(Case, c.execute(query))
 
     def messages_since(self, since: datetime | None = None) -> list[Message]:
         """Messages of cases, at or after ``since``, oldest first (exports)."""
@@ -515,7 +524,7 @@ class CaseStore:
         if since is not None:
             query = query.where(messages.c.at >= since)
         with self._reading() as c:
-            return _records(Message, c.execute(query))
+            return _from_rows(Message, c.execute(query))
 
     def first_replies(self) -> dict[int, datetime]:
         """When the agent (or a person through it) first wrote to each case's customer, by case id."""
@@ -527,7 +536,7 @@ class CaseStore:
     def cases_awaiting_reply(self) -> list[Case]:
         """Cases the clock may follow up or close."""
         with self._reading() as c:
-            return _records(Case, c.execute(_CASES_AWAITING))
+            return _from_rows(Case, c.execute(_CASES_AWAITING))
 
     def count_cases(self) -> int:
         with self._reading() as c:
@@ -544,9 +553,13 @@ class CaseStore:
         """The newest value of each field."""
         return {row.name: row for row in self.field_history(case_id)}
 
+    def field_values(self, case_id: int) -> dict[str, str]:
+        """The current value of each field, by name (what templates, views and hand-offs read)."""
+        return {row.name: row.value for row in self.field_history(case_id)}
+
     def field_history(self, case_id: int) -> list[CaseField]:
         with self._reading() as c:
-            return _records(CaseField, c.execute(_FIELDS, {"pk": case_id}))
+            return _from_rows(CaseField, c.execute(_FIELDS, {"pk": case_id}))
 
     def write_fields(self, case_id: int, values: Sequence[ExtractedValue], message_id: int | None,
                      at: datetime, set_by: str | None = None) -> None:
@@ -588,7 +601,7 @@ class CaseStore:
         """Store an inbound email, claimed by ``claim``'s worker when given (see ``agent_graph.claims``).
 
         StoredMeanwhile when another worker stored the same Message-ID after the caller looked for it."""
-        values = {
+        values: dict[str, Any] = {
             "case_id": case_id, "direction": Direction.INBOUND, "message_id": email.message_id,
             "in_reply_to": email.in_reply_to, "references": " ".join(email.references),
             "from_address": email.from_address, "from_name": email.from_name, "to_addresses": ", ".join(email.to),
@@ -626,8 +639,8 @@ class CaseStore:
             if pk is None:
                 return None
             self._forget(message_pk=pk)
-            return _record(Message, c.execute(_CLAIM_MESSAGE, {"pk": pk, "owner": claim.owner,
-                                                               "until": claim.until}).one())
+            return _from_row(Message, c.execute(_CLAIM_MESSAGE, {"pk": pk, "owner": claim.owner,
+                                                                 "until": claim.until}).one())
 
     def count_queued(self) -> int:
         """Stored emails waiting to be run (claimed by a worker or not), the quarantined ones left out."""
@@ -647,7 +660,7 @@ class CaseStore:
 
     def messages(self, case_id: int) -> list[Message]:
         with self._reading() as c:
-            return _records(Message, c.execute(_MESSAGES, {"pk": case_id}))
+            return _from_rows(Message, c.execute(_MESSAGES, {"pk": case_id}))
 
     def customer_messages(self, case_id: int) -> list[Message]:
         """The customer's own emails on a case, oldest first: automatic mail, and mail from anyone
@@ -674,13 +687,13 @@ class CaseStore:
         if case_id is not None:
             query = query.where(outbox.c.case_id == case_id)
         with self._reading() as c:
-            return _records(OutboxItem, c.execute(query))
+            return _from_rows(OutboxItem, c.execute(query))
 
     def pending_drafts(self, case_id: int | None = None) -> list[OutboxItem]:
         with self._reading() as c:
             if case_id is None:
-                return _records(OutboxItem, c.execute(_PENDING_DRAFTS))
-            return _records(OutboxItem, c.execute(_PENDING_DRAFTS_OF_CASE, {"pk": case_id}))
+                return _from_rows(OutboxItem, c.execute(_PENDING_DRAFTS))
+            return _from_rows(OutboxItem, c.execute(_PENDING_DRAFTS_OF_CASE, {"pk": case_id}))
 
     def add_outbox(self, item: OutboxItem) -> OutboxItem:
         """Insert a draft, or return the one already stored under its idempotency key."""
@@ -700,15 +713,15 @@ class CaseStore:
             row = c.execute(_UPDATE_OUTBOX, {**changes, "pk": pk}).first()
             if row is None:
                 raise LookupError(f"no outbox item with id {pk}")
-            return _record(OutboxItem, row)
+            return _from_row(OutboxItem, row)
 
-    def record_delivery(self, pk: int, at: datetime, raw: str) -> OutboxItem:
+    def mark_sent(self, pk: int, at: datetime, raw: str) -> OutboxItem:
         """Mark an outbox item sent and thread it on its case, in one transaction (exactly once)."""
         with self._writing() as c:
             row = c.execute(_SEND, {"pk": pk, "at": at}).first()  # compare-and-set: one transaction sends it
             if row is None:
                 return _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)  # sent already (or no such item: LookupError)
-            sent = _record(OutboxItem, row)
+            sent = _from_row(OutboxItem, row)
             c.execute(_INSERT[messages.name], {
                 "case_id": sent.case_id, "direction": Direction.OUTBOUND, "message_id": sent.message_id,
                 "in_reply_to": sent.in_reply_to, "references": sent.references, "from_address": "",
@@ -727,12 +740,12 @@ class CaseStore:
     def undelivered(self) -> list[OutboxItem]:
         """Sent by the agent, not yet handed to the mail server (some may wait for a retry)."""
         with self._reading() as c:
-            return _records(OutboxItem, c.execute(_UNDELIVERED))
+            return _from_rows(OutboxItem, c.execute(_UNDELIVERED))
 
     def failed_deliveries(self) -> list[OutboxItem]:
         with self._reading() as c:
-            return _records(OutboxItem, c.execute(select(outbox).where(outbox.c.status == OutboxStatus.FAILED)
-                                                  .order_by(outbox.c.id)))
+            return _from_rows(OutboxItem, c.execute(select(outbox).where(outbox.c.status == OutboxStatus.FAILED)
+                                                    .order_by(outbox.c.id)))
 
     def claim_deliveries(self, claim: Claim, now: datetime, limit: int = 100) -> list[OutboxItem]:
         """Claim the outbox emails due for delivery (``now``: the agent's clock) that no live worker
@@ -742,13 +755,13 @@ class CaseStore:
             if not pks:
                 return []
             rows = c.execute(_CLAIM_DELIVERIES, {"pks": pks, "owner": claim.owner, "until": claim.until})
-            return sorted(_records(OutboxItem, rows), key=lambda item: item.id or 0)
+            return sorted(_from_rows(OutboxItem, rows), key=lambda item: item.id or 0)
 
     def begin_delivery_attempt(self, pk: int) -> OutboxItem:
         """Count the attempt before it is made: an item with attempts may have reached the server."""
         with self._writing() as c:
-            return _record(OutboxItem, c.execute(_UPDATE_OUTBOX.values(attempts=func.coalesce(outbox.c.attempts, 0) + 1),
-                                                 {"pk": pk}).one())
+            counted = _UPDATE_OUTBOX.values(attempts=func.coalesce(outbox.c.attempts, 0) + 1)
+            return _from_row(OutboxItem, c.execute(counted, {"pk": pk}).one())
 
     # --- mailbox positions -------------------------------------------------------------------
     def mailbox_position(self, name: str) -> MailboxPosition | None:
@@ -757,7 +770,7 @@ class CaseStore:
 
     def mailbox_positions(self) -> list[MailboxPosition]:
         with self._reading() as c:
-            return _records(MailboxPosition, c.execute(select(mailbox_positions).order_by(mailbox_positions.c.name)))
+            return _from_rows(MailboxPosition, c.execute(select(mailbox_positions).order_by(mailbox_positions.c.name)))
 
     def set_mailbox_position(self, name: str, **changes: Any) -> MailboxPosition:
         with self._writing() as c:
@@ -849,8 +862,8 @@ class CaseStore:
         return dead
 
     # --- interactions ----------------------------------------------------------------------
-    def record(self, case_id: int | None, actor: Actor, kind: str, summary: str, at: datetime,
-               detail: dict[str, Any] | None = None, **columns: Any) -> None:
+    def add_interaction(self, case_id: int | None, actor: Actor, kind: str, summary: str, at: datetime,
+                        detail: dict[str, Any] | None = None, **columns: Any) -> None:
         """Add an interaction; ``columns`` are its typed columns (``agent_graph.interactions`` fills them)."""
         with self._writing() as c:
             c.execute(_INSERT[interactions.name], {"case_id": case_id, "at": at, "actor": actor,
@@ -869,7 +882,7 @@ class CaseStore:
         if kinds:
             query = query.where(interactions.c.kind.in_(list(kinds)))
         with self._reading() as c:
-            return _records(Interaction, c.execute(query))
+            return _from_rows(Interaction, c.execute(query))
 
     # --- runs in progress ------------------------------------------------------------------
     def begin_run(self, thread_id: str, case_id: int, at: datetime, payload: dict[str, Any],
@@ -906,7 +919,7 @@ class CaseStore:
 
     def unfinished_runs(self) -> list[ActiveRun]:
         with self._reading() as c:
-            return _records(ActiveRun, c.execute(select(active_runs).order_by(active_runs.c.started_at)))
+            return _from_rows(ActiveRun, c.execute(select(active_runs).order_by(active_runs.c.started_at)))
 
     # --- quarantine ------------------------------------------------------------------------
     def quarantine(self, raw: bytes, source: str, error: str, at: datetime) -> QuarantinedEmail:
@@ -915,18 +928,18 @@ class CaseStore:
         with self._writing() as c:
             existing = _maybe(QuarantinedEmail, c, _QUARANTINED_BY_DIGEST, key=digest)
             if existing is None:
-                values = {"digest": digest, "raw": raw, "source": source, "error": error, "first_at": at,
-                          "last_at": at, "attempts": 1}
+                values: dict[str, Any] = {"digest": digest, "raw": raw, "source": source, "error": error,
+                                          "first_at": at, "last_at": at, "attempts": 1}
                 row = c.execute(self._insert_new[quarantine.name], values).first()
                 if row is not None:
                     return QuarantinedEmail(id=row[0], **values)
                 existing = _one(QuarantinedEmail, c, _QUARANTINED_BY_DIGEST, key=digest)  # stored meanwhile
-            return _record(QuarantinedEmail, c.execute(_REQUARANTINE, {
+            return _from_row(QuarantinedEmail, c.execute(_REQUARANTINE, {
                 "pk": existing.id, "error": error, "last_at": at, "source": source or existing.source}).one())
 
     def quarantined(self) -> list[QuarantinedEmail]:
         with self._reading() as c:
-            return _records(QuarantinedEmail, c.execute(select(quarantine).order_by(quarantine.c.id)))
+            return _from_rows(QuarantinedEmail, c.execute(select(quarantine).order_by(quarantine.c.id)))
 
     def quarantined_email(self, pk: int) -> QuarantinedEmail | None:
         with self._reading() as c:

@@ -1,10 +1,10 @@
-"""The store's tables (SQLAlchemy Core) and the records read from them (plain dataclasses).
+"""The store's tables (SQLAlchemy Core) and the rows read from them (plain dataclasses).
 
 The store speaks Core, not the ORM: a profile of the agent showed the ORM's sessions, identity map
 and unit-of-work flushes taking half of the CPU of every email, and the agent only ever needs
-"read these rows" and "write these values". Records are snapshots: a change goes through
-:class:`~agent_graph.store.repository.CaseStore`, which returns the record as written.
-Each record's fields are its table's columns, in order (``tests/test_store.py`` checks it).
+"read these rows" and "write these values". Rows are snapshots: a change goes through
+:class:`~agent_graph.store.repository.CaseStore`, which returns the row as written.
+Each row type's fields are its table's columns, in order (``tests/test_store.py`` checks it).
 """
 
 from __future__ import annotations
@@ -428,6 +428,6 @@ class MailboxPosition:
     last_error_at: datetime | None = None
 
 
-RECORDS: dict[type, Table] = {Case: cases, CaseField: case_fields, Message: messages, OutboxItem: outbox,
-                              Interaction: interactions, ActiveRun: active_runs,
-                              QuarantinedEmail: quarantine, MailboxPosition: mailbox_positions}
+ROW_TABLES: dict[type, Table] = {Case: cases, CaseField: case_fields, Message: messages, OutboxItem: outbox,
+                                 Interaction: interactions, ActiveRun: active_runs,
+                                 QuarantinedEmail: quarantine, MailboxPosition: mailbox_positions}

@@ -62,7 +62,7 @@ def find_case_ref(store: CaseStore, ref: str | int) -> Case:
 
 
 def case_snapshot(env: Services, case: Case) -> CaseSnapshot:
-    fields = {name: row.value for name, row in env.store.current_fields(case.id).items()}
+    fields = env.store.field_values(case.id)
     return CaseSnapshot(id=case.id, number=case.number or str(case.id), status=CaseStatus(case.status),
                       title=case.title, lob=case.lob, intent=case.intent, customer_email=case.customer_email,
                       customer_name=case.customer_name, queue=case.queue, fields=fields,

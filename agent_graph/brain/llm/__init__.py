@@ -5,7 +5,7 @@ template wraps ``message``, one call to word an email (``compose``); one call pe
 word its hand-off summary (``word_handoff``). The model proposes; code disposes (``llm_guard.py``
 here, then the graph's own guards):
 
-- the intent must be one of the catalog's (``record_fields`` makes any other unidentified);
+- the intent must be one of the catalog's (``save_fields`` makes any other unidentified);
 - a value is kept only when its quoted span is in the customer's text and reads as the value;
 - "accepts" (which resolves a case) needs the offline reply reader's agreement;
 - a drafted email with an address, link, phone number, amount or reference found in none of

@@ -202,7 +202,7 @@ class LLMBrain:
         if request.known_intent is not None:
             guess = IntentGuess(intent_id=request.known_intent, confidence=1.0, ranking=ranking)
         else:
-            # An id outside the catalog is passed on as proposed: record_fields makes it unidentified.
+            # An id outside the catalog is passed on as proposed: save_fields makes it unidentified.
             guess = IntentGuess(intent_id=proposed, confidence=answer.confidence, ranking=ranking)
             if proposed is not None and catalog.intent(proposed) is None:
                 log.warning("the model proposed intent %r, which is not in the catalog", proposed)

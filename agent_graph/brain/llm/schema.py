@@ -121,9 +121,7 @@ class ModelDraft(BaseModel):
     @field_validator("body")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the drafted body is empty")
-        return value.strip()
+        return stripped_not_blank(value, "the drafted body")
 
 
 class ModelHandoff(BaseModel):
@@ -136,9 +134,14 @@ class ModelHandoff(BaseModel):
     @field_validator("summary")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the hand-off summary is empty")
-        return value.strip()
+        return stripped_not_blank(value, "the hand-off summary")
+
+
+def stripped_not_blank(value: str, what: str) -> str:
+    """A text the model wrote, stripped; ValueError when nothing is left of it."""
+    if not value.strip():
+        raise ValueError(f"{what} is empty")
+    return value.strip()
 
 
 REPLY_KINDS = {"accepts": ReplyKind.ACCEPTS, "needs_help": ReplyKind.NEEDS_HELP}
