@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from agent_graph.brain.intent import IntentSettings
-from agent_graph.brain.intent_datasets import OOS, load_banking77, load_clinc150
+from agent_graph.brain.intent_datasets import OOS, by_intent, load_banking77, load_clinc150
 from agent_graph.intent_eval import (
     OOS_INTENT_ID,
     Candidate,
@@ -90,6 +90,21 @@ def test_banking77_slice_with_shots() -> None:
     assert data["oos_recall"] is None and data["oos_precision"] is None
     assert data["threshold"] == 0.0  # no out-of-scope class: nothing to reject
     assert data["operating_points"] == []
+
+
+def test_loaders_read_the_slices(tmp_path: Path) -> None:
+    clinc = load_clinc150(CLINC)
+    assert {name: len(rows) for name, rows in clinc.items()} == {"train": 110, "val": 35, "test": 65}
+    assert {name: sum(label == OOS for _, label in rows) for name, rows in clinc.items()} == {
+        "train": 10, "val": 5, "test": 15}
+    assert len(by_intent(clinc["train"])) == 10  # out-of-scope rows are not an intent
+    banking = load_banking77(BANKING)
+    assert {name: len(rows) for name, rows in banking.items()} == {"train": 30, "val": 10, "test": 15}
+    assert all(text.strip() and label for rows in banking.values() for text, label in rows)
+    folder = tmp_path / "banking77"  # a dataset's folder holds its file
+    folder.mkdir()
+    (folder / BANKING.name).write_bytes(BANKING.read_bytes())
+    assert load_banking77(folder) == banking
 
 
 def test_dstc11_split_is_seeded_stratified_and_disjoint() -> None:
