@@ -13,7 +13,9 @@ from agent_graph.brain.intent import IntentClassifier, classifier_for, clean_ema
 from agent_graph.brain.replies import asks_for_person, classify_reply
 from agent_graph.brain.types import IntentGuess, ReplyKind
 from agent_graph.catalog import Catalog, parse_catalog
-from agent_graph.intent_eval import Candidate, choose_threshold, figures, fit_task, load_tasks
+from agent_graph.intent_eval.datasets import load_tasks
+from agent_graph.intent_eval.scoring import figures
+from agent_graph.intent_eval.selection import Candidate, choose_threshold, fit_task
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

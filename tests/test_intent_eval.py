@@ -1,4 +1,4 @@
-"""``eval-intents`` (agent_graph/intent_eval.py) on the dataset slices shipped in tests/fixtures.
+"""``eval-intents`` (agent_graph/intent_eval/) on the dataset slices shipped in tests/fixtures.
 
 The slices are far too small to measure anything; these tests check the path end to end, the
 report's keys and ranges, the --shots sample, the DSTC11 split, and that the test split cannot
@@ -16,24 +16,20 @@ import pytest
 from rich.console import Console
 
 from agent_graph.brain.intent import IntentSettings
-from agent_graph.brain.intent_datasets import OOS, by_intent, load_banking77, load_clinc150
-from agent_graph.intent_eval import (
-    OOS_INTENT_ID,
-    Candidate,
-    IntentEvalReport,
-    Scored,
+from agent_graph.intent_eval import report as report_module
+from agent_graph.intent_eval.datasets import (
+    OOS,
     Task,
-    build_catalog,
-    choose_threshold,
-    default_grid,
-    intent_id,
+    by_intent,
+    load_banking77,
+    load_clinc150,
     load_dstc11,
     load_tasks,
-    print_intent_report,
-    run_intent_eval,
     sample_shots,
-    select,
 )
+from agent_graph.intent_eval.report import IntentEvalReport, print_intent_report, run_intent_eval
+from agent_graph.intent_eval.scoring import OOS_INTENT_ID, Scored, build_catalog, intent_id
+from agent_graph.intent_eval.selection import Candidate, choose_threshold, default_grid, select
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CLINC = FIXTURES / "clinc150_slice.jsonl.gz"
@@ -175,9 +171,7 @@ def test_choices_never_read_the_test_split() -> None:
 
 
 def test_changing_the_test_split_changes_no_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    import agent_graph.intent_eval as module
-
-    real = module.load_tasks
+    real = load_tasks
 
     def scrambled(dataset, data):
         tasks = real(dataset, data)
@@ -189,7 +183,7 @@ def test_changing_the_test_split_changes_no_choice(monkeypatch: pytest.MonkeyPat
         return tasks
 
     honest = run_intent_eval("clinc150", CLINC, None, grid=SMALL_GRID, log=lambda _: None)
-    monkeypatch.setattr(module, "load_tasks", scrambled)
+    monkeypatch.setattr(report_module, "load_tasks", scrambled)
     scrambled_run = run_intent_eval("clinc150", CLINC, None, grid=SMALL_GRID, log=lambda _: None)
     assert scrambled_run.threshold == honest.threshold
     assert scrambled_run.settings == honest.settings

@@ -1,93 +1,24 @@
-"""Public intent datasets: loaders, and the offline calibration of the confidence.
+"""The offline calibration of the intent classifier's confidence (``brain.intent.CALIBRATION``).
 
-Formats (see shared/datasets/*/README.md): JSON Lines, optionally gzip, one object per line with
-at least ``text``, ``intent`` and ``split``; CLINC150 marks out-of-scope queries ``"intent": "oos"``.
-The measurement itself is ``case-agent eval-intents`` (agent_graph/intent_eval.py).
+Few-shot episodes from CLINC150 train (examples) and validation (queries); see the module doc of
+agent_graph/brain/intent.py for what the weights mean. Usage::
 
-Usage::
-
-    python -m agent_graph.brain.intent_datasets calibrate PATH/clinc150 --model svm --c 2  # -> CALIBRATION
-
-PATH may be a folder (the ``*.jsonl.gz`` in it is read) or the file itself.
+    python -m agent_graph.intent_eval.calibration PATH/clinc150 --model svm --c 2 --embedding 1  # -> CALIBRATION
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import random
 import sys
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from agent_graph.brain.intent import IntentClassifier, IntentSettings
+from agent_graph.intent_eval.datasets import OOS, Splits, by_intent, load_clinc150
 
-OOS = "oos"
-
-Example = tuple[str, str]  # (text, intent)
-Splits = dict[str, list[Example]]
-
-
-# --- loaders -------------------------------------------------------------------------------------
-
-def _data_file(path: str | Path, stem: str) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        candidates = sorted(path.glob(f"{stem}*.jsonl.gz")) + sorted(path.glob(f"{stem}*.jsonl"))
-        candidates = candidates or sorted(path.glob("*.jsonl.gz")) + sorted(path.glob("*.jsonl"))
-        if not candidates:
-            raise FileNotFoundError(f"no {stem}*.jsonl(.gz) in {path}")
-        return candidates[0]
-    return path
-
-
-def _rows(file: Path) -> Iterable[dict]:
-    opener = gzip.open if file.suffix == ".gz" else open
-    with opener(file, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
-
-
-def load_clinc150(path: str | Path) -> Splits:
-    """``{"train"|"val"|"test": [(text, intent), ...]}``; out-of-scope rows have intent ``"oos"``."""
-    splits: Splits = defaultdict(list)
-    for row in _rows(_data_file(path, "clinc150")):
-        splits[row["split"]].append((row["text"], row["intent"]))
-    return dict(splits)
-
-
-def load_banking77(path: str | Path) -> Splits:
-    """``{"train"|"val"|"test": [(text, intent), ...]}`` (val: 10 % of the source's train)."""
-    splits: Splits = defaultdict(list)
-    for row in _rows(_data_file(path, "banking77")):
-        splits[row["split"]].append((row["text"], row["intent"]))
-    return dict(splits)
-
-
-def by_intent(examples: Iterable[Example], *, skip: str | None = OOS) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for text, intent in examples:
-        if intent != skip:
-            grouped[intent].append(text)
-    return dict(sorted(grouped.items()))
-
-
-def few_shot(examples: Sequence[Example], shots: int, *, seed: int = 0, skip: str | None = OOS) -> list[Example]:
-    """``shots`` examples per intent, drawn reproducibly."""
-    rng = random.Random(seed)
-    out: list[Example] = []
-    for intent, texts in by_intent(examples, skip=skip).items():
-        out.extend((t, intent) for t in rng.sample(texts, min(shots, len(texts))))
-    return out
-
-
-# --- offline calibration of the confidence -------------------------------------------------------
 
 def calibration_data(splits: Splits, *, episodes: int = 300, seed: int = 0,
                      settings: IntentSettings | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -144,16 +75,15 @@ def calibrate(splits: Splits, *, episodes: int = 300, seed: int = 0, settings: I
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["calibrate"])
-    parser.add_argument("path")
-    parser.add_argument("--c", type=float, nargs="*", default=[], help="C of the model (the first value)")
-    parser.add_argument("--model", choices=["svm", "lr"], nargs="*", default=["svm"], help="model kind (the first)")
+    parser.add_argument("path", help="CLINC150's folder (or its .jsonl.gz file)")
+    parser.add_argument("--model", choices=["svm", "lr"], default=IntentSettings().model, help="model kind")
+    parser.add_argument("--c", type=float, default=IntentSettings().c, help="C of the model")
     parser.add_argument("--embedding", type=float, default=IntentSettings().embedding,
                         help="weight of the sentence embedding against the n-grams (0: n-grams only)")
     parser.add_argument("--episodes", type=int, default=300)
     args = parser.parse_args(argv)
 
-    settings = replace(IntentSettings(), model=args.model[0], c=args.c[0] if args.c else IntentSettings().c,
+    settings = replace(IntentSettings(), model=args.model, c=args.c,
                        embedding=args.embedding)
     weights = calibrate(load_clinc150(args.path), episodes=args.episodes, settings=settings)
     print(f"CALIBRATION = {weights}")
@@ -162,4 +92,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
