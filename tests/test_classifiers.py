@@ -13,6 +13,7 @@ from agent_graph.brain.intent import IntentClassifier, classifier_for, clean_ema
 from agent_graph.brain.replies import asks_for_person, classify_reply
 from agent_graph.brain.types import IntentGuess, ReplyKind
 from agent_graph.catalog import Catalog, parse_catalog
+from agent_graph.intent_eval.choices import IntentDataset
 from agent_graph.intent_eval.datasets import load_tasks
 from agent_graph.intent_eval.scoring import figures
 from agent_graph.intent_eval.selection import Candidate, choose_threshold, fit_task
@@ -284,17 +285,17 @@ def test_email_cleaning_and_segments() -> None:
 
 # --- intent: public dataset slices, through eval-intents' harness (no shared/ needed) -------------
 
-@pytest.mark.parametrize("dataset", ["clinc150", "banking77"])
-def test_classifier_from_a_dataset_slice_catalog(dataset: str) -> None:
+@pytest.mark.parametrize("dataset", [IntentDataset.CLINC150, IntentDataset.BANKING77])
+def test_classifier_from_a_dataset_slice_catalog(dataset: IntentDataset) -> None:
     """The classifier of a catalog built from a slice's training rows, its threshold set on the
     validation rows, on the test rows: a sanity check on 6-10 examples per intent, not a benchmark."""
-    (task,) = load_tasks(dataset, FIXTURES / f"{dataset}_slice.jsonl.gz")  # type: ignore[arg-type]
+    (task,) = load_tasks(dataset, FIXTURES / f"{dataset}_slice.jsonl.gz")
     fitted = fit_task(task, Candidate(intent_module.IntentSettings()), task.train)
     threshold = choose_threshold(fitted.score(task.val), max_in_scope_loss=None)
     test = figures(fitted.score(task.test), threshold)
     assert test.n == len(task.test)
     assert test.in_scope_top1 >= 0.6
-    if dataset == "clinc150":  # 15 out-of-scope test rows
+    if dataset is IntentDataset.CLINC150:  # 15 out-of-scope test rows
         assert threshold > 0.0 and test.oos_recall is not None and test.oos_recall > 0.3
     else:  # no out-of-scope class: nothing is rejected
         assert threshold == 0.0 and test.oos_recall is None and test.in_scope_accuracy == test.in_scope_top1

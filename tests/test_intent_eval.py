@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from rich.console import Console
 
 from agent_graph.brain.intent import IntentSettings
 from agent_graph.intent_eval import report as report_module
+from agent_graph.intent_eval.choices import IntentDataset
 from agent_graph.intent_eval.datasets import (
     OOS,
     Task,
@@ -103,6 +105,18 @@ def test_loaders_read_the_slices(tmp_path: Path) -> None:
     assert load_banking77(folder) == banking
 
 
+@pytest.mark.parametrize(("load", "row"), [
+    (load_clinc150, {"text": "book a table", "split": "train"}),  # no intent
+    (load_banking77, {"text": "card?", "intent": "card_arrival"}),  # no split
+    (load_dstc11, {"text": "a quote please", "intent": "GetQuote", "split": "dev"}),  # DSTC11: no domain
+])
+def test_a_malformed_row_is_refused(tmp_path: Path, load: Callable[[Path], object], row: dict[str, str]) -> None:
+    file = tmp_path / "rows.jsonl"
+    file.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError):  # eval-intents reports a ValueError as "error: PATH: ..." (exit 2)
+        load(file)
+
+
 def test_dstc11_split_is_seeded_stratified_and_disjoint() -> None:
     domains = load_dstc11(DSTC11)
     assert set(domains) == {"banking", "finance", "insurance"}
@@ -164,7 +178,7 @@ class _Untouchable(list):
 
 
 def test_choices_never_read_the_test_split() -> None:
-    task = load_tasks("clinc150", CLINC)[0]
+    task = load_tasks(IntentDataset.CLINC150, CLINC)[0]
     poisoned = Task(task.name, task.train, task.val, _Untouchable())
     selection = select([poisoned], {task.name: task.train}, SMALL_GRID, log=lambda _: None)
     assert 0.0 <= selection.threshold <= 1.0 and selection.candidate in SMALL_GRID
@@ -173,7 +187,7 @@ def test_choices_never_read_the_test_split() -> None:
 def test_changing_the_test_split_changes_no_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     real = load_tasks
 
-    def scrambled(dataset, data):
+    def scrambled(dataset: IntentDataset, data: Path) -> list[Task]:
         tasks = real(dataset, data)
         rng = np.random.default_rng(0)
         for task in tasks:
@@ -215,7 +229,7 @@ def test_print_report(clinc_report: IntentEvalReport) -> None:
 
 def test_unknown_dataset_is_refused() -> None:
     with pytest.raises(ValueError):
-        run_intent_eval("snips", CLINC, None, log=lambda _: None)  # type: ignore[arg-type]
+        run_intent_eval("snips", CLINC, None, log=lambda _: None)
     with pytest.raises(ValueError):
         run_intent_eval("clinc150", CLINC, 0, log=lambda _: None)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -51,7 +51,7 @@ def calibration_data(splits: Splits, *, episodes: int = 300, seed: int = 0,
 
 
 def calibrate(splits: Splits, *, episodes: int = 300, seed: int = 0, settings: IntentSettings | None = None,
-              log=print) -> tuple[float, ...]:
+              log: Callable[[str], None] = print) -> tuple[float, ...]:
     """Weights of the confidence (see ``intent.CALIBRATION``) for ``settings``; checked on other episodes."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score

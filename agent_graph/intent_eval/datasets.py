@@ -8,19 +8,20 @@ A path may be a dataset's folder (its ``*.jsonl.gz`` is read) or the file itself
 from __future__ import annotations
 
 import gzip
-import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from agent_graph.intent_eval.choices import IntentDataset
 
 OOS = "oos"
 
 Example = tuple[str, str]  # (text, intent)
 Splits = dict[str, list[Example]]
-DatasetName = Literal["clinc150", "banking77", "dstc11"]
 
 DSTC11_SPLIT_SEED = 0
 DSTC11_FRACTIONS = (0.6, 0.2, 0.2)  # train, val, test per (domain, intent)
@@ -39,28 +40,40 @@ def _data_file(path: str | Path, stem: str) -> Path:
     return path
 
 
-def _rows(file: Path) -> Iterable[dict]:
-    opener = gzip.open if file.suffix == ".gz" else open
-    with opener(file, "rt", encoding="utf-8") as handle:
+class DatasetRow(BaseModel):
+    """One line of a dataset file (other keys, such as BANKING77's ``official_split``, are ignored)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    intent: str
+    split: str
+    domain: str | None = None  # CLINC150 and DSTC11
+
+
+def _rows(file: Path) -> Iterator[DatasetRow]:
+    with (gzip.open(file, "rt", encoding="utf-8") if file.suffix == ".gz"
+          else file.open(encoding="utf-8")) as handle:
         for line in handle:
             if line.strip():
-                yield json.loads(line)
+                yield DatasetRow.model_validate_json(line)
+
+
+def _load_splits(path: str | Path, stem: str) -> Splits:
+    splits: Splits = defaultdict(list)
+    for row in _rows(_data_file(path, stem)):
+        splits[row.split].append((row.text, row.intent))
+    return dict(splits)
 
 
 def load_clinc150(path: str | Path) -> Splits:
     """``{"train"|"val"|"test": [(text, intent), ...]}``; out-of-scope rows have intent ``"oos"``."""
-    splits: Splits = defaultdict(list)
-    for row in _rows(_data_file(path, "clinc150")):
-        splits[row["split"]].append((row["text"], row["intent"]))
-    return dict(splits)
+    return _load_splits(path, "clinc150")
 
 
 def load_banking77(path: str | Path) -> Splits:
     """``{"train"|"val"|"test": [(text, intent), ...]}`` (val: 10 % of the source's train)."""
-    splits: Splits = defaultdict(list)
-    for row in _rows(_data_file(path, "banking77")):
-        splits[row["split"]].append((row["text"], row["intent"]))
-    return dict(splits)
+    return _load_splits(path, "banking77")
 
 
 def by_intent(examples: Iterable[Example], *, skip: str | None = OOS) -> dict[str, list[str]]:
@@ -98,8 +111,11 @@ def load_dstc11(path: str | Path, *, seed: int = DSTC11_SPLIT_SEED,
     then cut: ``round(val * n)`` (at least 1) to val, as many to test by ``test``, the rest to train.
     """
     rows: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for row in _rows(_data_file(path, "dstc11")):
-        rows[row["domain"]][row["intent"]].append(row["text"])
+    file = _data_file(path, "dstc11")
+    for row in _rows(file):
+        if row.domain is None:
+            raise ValueError(f"{file}: a row without a domain ({row.text!r}); DSTC11 rows name theirs")
+        rows[row.domain][row.intent].append(row.text)
     out: dict[str, Splits] = {}
     for domain in sorted(rows):
         splits: Splits = {"train": [], "val": [], "test": []}
@@ -118,16 +134,16 @@ def load_dstc11(path: str | Path, *, seed: int = DSTC11_SPLIT_SEED,
     return out
 
 
-def load_tasks(dataset: DatasetName, data: Path) -> list[Task]:
-    if dataset == "clinc150":
-        s = load_clinc150(data)
-        return [Task("clinc150", s["train"], s["val"], s["test"])]
-    if dataset == "banking77":
-        s = load_banking77(data)
-        return [Task("banking77", s["train"], s["val"], s["test"])]
-    if dataset == "dstc11":
-        return [Task(domain, s["train"], s["val"], s["test"]) for domain, s in load_dstc11(data).items()]
-    raise ValueError(f"unknown dataset {dataset!r}; expected clinc150, banking77 or dstc11")
+def load_tasks(dataset: IntentDataset, data: Path) -> list[Task]:
+    """The dataset's catalogs' worth of rows: one task, or one per DSTC11 domain."""
+    match dataset:
+        case IntentDataset.CLINC150:
+            s = load_clinc150(data)
+        case IntentDataset.BANKING77:
+            s = load_banking77(data)
+        case IntentDataset.DSTC11:
+            return [Task(domain, s["train"], s["val"], s["test"]) for domain, s in load_dstc11(data).items()]
+    return [Task(dataset.value, s["train"], s["val"], s["test"])]
 
 
 def sample_shots(train: Sequence[Example], shots: int | None, seed: int) -> list[Example]:

@@ -7,8 +7,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,14 @@ from rich.table import Table
 
 from agent_graph.brain.intent import IntentClassifier
 from agent_graph.intent_eval.choices import IntentDataset
-from agent_graph.intent_eval.datasets import OOS, DatasetName, load_tasks, sample_shots
-from agent_graph.intent_eval.scoring import OOS_INTENT_ID, Fitted, concat, figures, figures_line, rounded
+from agent_graph.intent_eval.datasets import OOS, load_tasks, sample_shots
+from agent_graph.intent_eval.scoring import OOS_INTENT_ID, Figure, Fitted, concat, figures, figures_line
 from agent_graph.intent_eval.selection import (
     GRID_MODELS,
     IN_SCOPE_LOSS,
     Candidate,
     Log,
+    TriedCandidate,
     choose_threshold,
     default_grid,
     select,
@@ -70,10 +70,10 @@ class IntentEvalReport(BaseModel):
     macro_f1: float
     threshold: float
     threshold_rule: str
-    settings: dict
+    settings: dict[str, object]
     selected_by: str
-    validation: dict = Field(description="figures of the chosen settings on the validation split")
-    candidates: list[dict] = Field(description="every settings candidate tried, with its validation figures")
+    validation: dict[str, Figure] = Field(description="figures of the chosen settings on the validation split")
+    candidates: list[TriedCandidate] = Field(description="every settings candidate tried, with its validation figures")
     operating_points: list[OperatingPoint] = Field(
         default_factory=list, description="test figures at thresholds chosen on validation by other rules")
     per_domain: dict[str, DomainFigures] | None = None
@@ -127,7 +127,7 @@ def time_predictions(fitted: Sequence[Fitted], *, seed: int = 0,
     return wall, cpu
 
 
-def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, seed: int = 0, *,
+def run_intent_eval(dataset: IntentDataset | str, data: Path, shots: int | None = None, seed: int = 0, *,
                     grid: Sequence[Candidate] | None = None, models: Sequence[str] | None = None,
                     log: Log | None = None) -> IntentEvalReport:
     """Build catalogs from train, choose on validation, report on test (see the module doc).
@@ -138,9 +138,9 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
     log = log or _stderr_log(start)
     if shots is not None and shots < 1:
         raise ValueError("shots must be at least 1")
-    dataset = IntentDataset(dataset).value  # type: ignore[assignment]
-    log(f"loading {dataset} from {data}")
-    tasks = load_tasks(dataset, Path(data))
+    name = IntentDataset(dataset)
+    log(f"loading {name} from {data}")
+    tasks = load_tasks(name, Path(data))
     train = {t.name: sample_shots(t.train, shots, seed) for t in tasks}
     has_oos = any(label == OOS for t in tasks for _, label in t.val)
     n_train = sum(len(v) for v in train.values())
@@ -158,7 +158,7 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
     final = figures(test, chosen.threshold)
     log(f"  test: {figures_line(final, chosen.threshold)}")
 
-    points = []
+    points: list[OperatingPoint] = []
     if has_oos:
         val_scored = concat([f.score(f.task.val) for f in chosen.fitted])
         rules = [(f"val: in-scope within {100 * IN_SCOPE_LOSS:g} pt of top-1 (reported)", chosen.threshold),
@@ -166,26 +166,26 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
                  ("val: max in-scope accuracy + oos recall", choose_threshold(val_scored, max_in_scope_loss=None)),
                  ("catalog default 0.5", 0.5)]
         for rule, t in rules:
-            f = figures(test, t)
-            points.append(OperatingPoint(rule=rule, threshold=t, in_scope_accuracy=round(f.in_scope_accuracy, 4),
-                                         oos_recall=_r(f.oos_recall), oos_precision=_r(f.oos_precision)))
+            at = figures(test, t)
+            points.append(OperatingPoint(rule=rule, threshold=t, in_scope_accuracy=round(at.in_scope_accuracy, 4),
+                                         oos_recall=_r(at.oos_recall), oos_precision=_r(at.oos_precision)))
 
-    per_domain = None
+    per_domain: dict[str, DomainFigures] | None = None
     if len(per_task) > 1:
         per_domain = {}
-        for f, scored in per_task:
+        for fitted, scored in per_task:
             d = figures(scored, chosen.threshold)
-            per_domain[f.task.name] = DomainFigures(
-                n_train=len(train[f.task.name]), n_test=len(f.task.test),
-                n_intents=len([i for i in f.classifier.intents if i != OOS_INTENT_ID]),
+            per_domain[fitted.task.name] = DomainFigures(
+                n_train=len(train[fitted.task.name]), n_test=len(fitted.task.test),
+                n_intents=len([i for i in fitted.classifier.intents if i != OOS_INTENT_ID]),
                 in_scope_accuracy=round(d.in_scope_accuracy, 4), macro_f1=round(d.macro_f1, 4))
 
-    for f in chosen.fitted:
-        f.classifier.threshold = chosen.threshold
+    for fitted in chosen.fitted:
+        fitted.classifier.threshold = chosen.threshold
     log("timing single predictions")
     times, cpu_times = time_predictions(chosen.fitted, seed=seed)
     report = IntentEvalReport(
-        dataset=dataset, data=str(data), shots=shots, seed=seed,
+        dataset=name.value, data=str(data), shots=shots, seed=seed,
         n_intents=sum(len([i for i in f.classifier.intents if i != OOS_INTENT_ID]) for f in chosen.fitted),
         n_train=n_train, n_val=sum(len(t.val) for t in tasks), n_test=len(test.gold),
         in_scope_accuracy=round(final.in_scope_accuracy, 4), in_scope_top1=round(final.in_scope_top1, 4),
@@ -196,7 +196,7 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
                         else "0: no out-of-scope class, so nothing is rejected"),
         settings=chosen.candidate.as_dict(),
         selected_by="validation macro-F1 at the chosen threshold",
-        validation=rounded(asdict(chosen.val)),
+        validation=chosen.val.rounded(),
         candidates=chosen.tried,
         operating_points=points,
         per_domain=per_domain,
@@ -261,7 +261,7 @@ def print_intent_report(console: Console, report: IntentEvalReport) -> None:
         console.print(domains)
 
 
-def _settings_text(settings: dict) -> str:
+def _settings_text(settings: Mapping[str, object]) -> str:
     text = f"{settings.get('model')} C={settings.get('c')}"
     if settings.get("embedding"):
         text += f", sentence embedding weight {settings['embedding']:g}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -13,6 +13,8 @@ from agent_graph.catalog import Catalog, Intent, LineOfBusiness
 from agent_graph.intent_eval.datasets import OOS, Example, Task, by_intent
 
 OOS_INTENT_ID = "out_of_scope"  # the catalog intent made of CLINC150's out-of-scope training sentences
+
+Figure = float | int | None  # a fraction, a count, or none (out-of-scope figures without such rows)
 
 
 # --- the catalog ----------------------------------------------------------------------------------
@@ -104,6 +106,10 @@ class Figures:
     macro_f1: float
     n: int
 
+    def rounded(self) -> dict[str, Figure]:
+        """The figures by name, fractions rounded to 4 places (as reports give them)."""
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
 
 def figures(scored: Scored, threshold: float) -> Figures:
     from sklearn.metrics import f1_score
@@ -124,10 +130,6 @@ def figures(scored: Scored, threshold: float) -> Figures:
         if len(gold) else 0.0,
         n=len(gold),
     )
-
-
-def rounded(d: dict) -> dict:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
 
 
 def figures_line(f: Figures, threshold: float) -> str:

@@ -13,6 +13,7 @@ from agent_graph.brain.intent import IntentClassifier, IntentSettings
 from agent_graph.intent_eval.choices import ModelKind
 from agent_graph.intent_eval.datasets import OOS, Example, Task
 from agent_graph.intent_eval.scoring import (
+    Figure,
     Figures,
     Fitted,
     Scored,
@@ -21,13 +22,13 @@ from agent_graph.intent_eval.scoring import (
     figures,
     figures_line,
     intent_id,
-    rounded,
 )
 
 EMBEDDING_WEIGHTS = (0.0, 1.0, 2.0)  # the grid's weights of the sentence embedding (0: n-grams only)
 IN_SCOPE_LOSS = 0.005  # the threshold rule: give up at most this much validation in-scope accuracy
 
 Log = Callable[[str], None]
+TriedCandidate = dict[str, str | Figure]  # a candidate's label, threshold, fitting time and validation figures
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ class Candidate:
             text += " +oos intent"
         return text
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {"oos_intent": self.oos_intent, **asdict(self.settings)}
 
 
@@ -115,7 +116,7 @@ class Selection:
     threshold: float
     fitted: list[Fitted]
     val: Figures
-    tried: list[dict]
+    tried: list[TriedCandidate]
 
 
 def select(tasks: Sequence[Task], train: dict[str, list[Example]], grid: Sequence[Candidate],
@@ -126,9 +127,9 @@ def select(tasks: Sequence[Task], train: dict[str, list[Example]], grid: Sequenc
     """
     best: Selection | None = None
     best_value = -1.0
-    tried = []
+    tried: list[TriedCandidate] = []
     for candidate in grid:
-        fitted = []
+        fitted: list[Fitted] = []
         for task in tasks:
             log(f"fitting {candidate.label()} on {task.name}: {len(train[task.name])} training sentences")
             fitted.append(fit_task(task, candidate, train[task.name]))
@@ -137,7 +138,7 @@ def select(tasks: Sequence[Task], train: dict[str, list[Example]], grid: Sequenc
         figs = figures(val, threshold)
         value = selection_value(figs)
         tried.append({"candidate": candidate.label(), "threshold": threshold, "fit_seconds":
-                      round(sum(f.fit_seconds for f in fitted), 3), **rounded(asdict(figs))})
+                      round(sum(f.fit_seconds for f in fitted), 3), **figs.rounded()})
         log(f"  validation: {figures_line(figs, threshold)}")
         if best is None or value > best_value + 1e-9:
             best, best_value = Selection(candidate, threshold, fitted, figs, tried), value
