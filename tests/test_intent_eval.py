@@ -113,7 +113,7 @@ def test_loaders_read_the_slices(tmp_path: Path) -> None:
 def test_a_malformed_row_is_refused(tmp_path: Path, load: Callable[[Path], object], row: dict[str, str]) -> None:
     file = tmp_path / "rows.jsonl"
     file.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError):  # eval-intents reports a ValueError as "error: PATH: ..." (exit 2)
+    with pytest.raises(ValueError, match=r"rows\.jsonl, line 1: not a dataset row"):  # eval-intents: exit 2
         load(file)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent_graph.intent_eval.choices import IntentDataset
 
@@ -54,9 +54,14 @@ class DatasetRow(BaseModel):
 def _rows(file: Path) -> Iterator[DatasetRow]:
     with (gzip.open(file, "rt", encoding="utf-8") if file.suffix == ".gz"
           else file.open(encoding="utf-8")) as handle:
-        for line in handle:
-            if line.strip():
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
                 yield DatasetRow.model_validate_json(line)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the line'}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"{file}, line {number}: not a dataset row ({problems})") from None
 
 
 def _load_splits(path: str | Path, stem: str) -> Splits:
