@@ -8,6 +8,7 @@ influence what is chosen.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -105,15 +106,17 @@ def test_loaders_read_the_slices(tmp_path: Path) -> None:
     assert load_banking77(folder) == banking
 
 
-@pytest.mark.parametrize(("load", "row"), [
-    (load_clinc150, {"text": "book a table", "split": "train"}),  # no intent
-    (load_banking77, {"text": "card?", "intent": "card_arrival"}),  # no split
-    (load_dstc11, {"text": "a quote please", "intent": "GetQuote", "split": "dev"}),  # DSTC11: no domain
+@pytest.mark.parametrize(("load", "row", "message"), [
+    (load_clinc150, {"text": "book a table", "split": "train"}, "line 2: not a dataset row (intent: Field required)"),
+    (load_banking77, {"text": "card?", "intent": "card_arrival"}, "line 2: not a dataset row (split: Field required)"),
+    (load_dstc11, {"text": "a quote", "intent": "GetQuote", "split": "dev"}, "a row without a domain ('a quote')"),
 ])
-def test_a_malformed_row_is_refused(tmp_path: Path, load: Callable[[Path], object], row: dict[str, str]) -> None:
+def test_a_malformed_row_is_refused(tmp_path: Path, load: Callable[[Path], object], row: dict[str, str],
+                                    message: str) -> None:
     file = tmp_path / "rows.jsonl"
-    file.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"rows\.jsonl, line 1: not a dataset row"):  # eval-intents: exit 2
+    good = {"text": "hello", "intent": "greet", "split": "train", "domain": "banking"}
+    file.write_text(f"{json.dumps(good)}\n{json.dumps(row)}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(f"{file}") + ".*" + re.escape(message)):  # eval-intents: exit 2
         load(file)
 
 
