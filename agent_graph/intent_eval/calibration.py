@@ -30,7 +30,8 @@ def calibration_data(splits: Splits, *, episodes: int = 300, seed: int = 0,
     val = by_intent(splits["val"])
     oos_val = [t for t, i in splits["val"] if i == OOS]
     names = sorted(train)
-    feats, labels = [], []
+    feats: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
     for _ in range(episodes):
         chosen = rng.sample(names, rng.randint(5, 15))
         shots = {n: rng.sample(train[n], rng.randint(2, 6)) + [n.replace("_", " ")] for n in chosen}

@@ -71,6 +71,8 @@ class Scored:
 
 @dataclass
 class Fitted:
+    """A candidate's classifier fitted on one task's training rows (``selection.fit_task``)."""
+
     task: Task
     classifier: IntentClassifier
     labels: dict[str, str]  # catalog id -> dataset label
@@ -99,6 +101,8 @@ def concat(parts: Sequence[Scored]) -> Scored:
 
 @dataclass
 class Figures:
+    """The figures of some scored rows at a threshold (definitions in the package doc)."""
+
     in_scope_accuracy: float
     in_scope_top1: float
     oos_recall: float | None
