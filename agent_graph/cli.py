@@ -24,7 +24,7 @@ from agent_graph.clock import Clock, FixedClock, SystemClock, parse_instant
 from agent_graph.defaults import DEFAULT_CATALOG, DEFAULT_DB, PROJECT
 from agent_graph.domain import CaseStatus
 from agent_graph.errors import CaseAgentError, CatalogError, CatalogNotFound, StoreUnavailable, bounded
-from agent_graph.intent_eval_choices import IntentDataset, ModelKind
+from agent_graph.intent_eval.choices import IntentDataset, ModelKind
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -865,7 +865,7 @@ def eval_intents(
         "--model", help="Model kinds the validation grid chooses from (repeat; default: svm and lr).")] = None,
 ) -> None:
     """Measure the intent classifier on a public dataset: catalog from train, choices on validation, figures on test."""
-    from agent_graph.intent_eval import print_intent_report, run_intent_eval
+    from agent_graph.intent_eval.report import print_intent_report, run_intent_eval
 
     _writable_output("--json", json_out)
     if not data.exists():

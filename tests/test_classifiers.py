@@ -10,20 +10,13 @@ import yaml
 
 from agent_graph.brain import intent as intent_module
 from agent_graph.brain.intent import IntentClassifier, classifier_for, clean_email, clear_cache, segments
-from agent_graph.brain.intent_datasets import (
-    OOS,
-    best_threshold,
-    by_intent,
-    evaluate,
-    few_shot,
-    load_banking77,
-    load_clinc150,
-    report,
-    score_matrix,
-)
 from agent_graph.brain.replies import asks_for_person, classify_reply
 from agent_graph.brain.types import IntentGuess, ReplyKind
 from agent_graph.catalog import Catalog, parse_catalog
+from agent_graph.intent_eval.choices import IntentDataset
+from agent_graph.intent_eval.datasets import load_tasks
+from agent_graph.intent_eval.scoring import figures
+from agent_graph.intent_eval.selection import Candidate, choose_threshold, fit_task
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -290,33 +283,22 @@ def test_email_cleaning_and_segments() -> None:
     assert segs[0] == long and "I left my green bag on the boat." in segs and len(segs) > 3
 
 
-# --- intent: public dataset slices (no shared/ needed) ---------------------------------------------
+# --- intent: public dataset slices, through eval-intents' harness (no shared/ needed) -------------
 
-def test_clinc150_slice_loads_and_evaluates() -> None:
-    splits = load_clinc150(FIXTURES / "clinc150_slice.jsonl.gz")
-    assert set(splits) == {"train", "val", "test"}
-    assert len(by_intent(splits["train"])) == 10
-    assert sum(1 for _, i in splits["test"] if i == OOS) == 15
-    assert len(few_shot(splits["train"], 3)) == 30
-    logs: list[str] = []
-    result = evaluate(splits["train"], splits["val"], splits["test"], log=logs.append)
-    test_report = result["reports"]["val-balanced"]
-    assert test_report.n_in_scope == 50 and test_report.n_oos == 15
-    assert test_report.in_scope_top1 >= 0.6  # 10 examples per intent; sanity, not a benchmark
-    assert test_report.oos_recall is not None and test_report.oos_recall > 0.3
-    assert any("median predict" in line for line in logs)
-
-
-def test_banking77_slice_loads_and_scores() -> None:
-    splits = load_banking77(FIXTURES / "banking77_slice.jsonl.gz")
-    assert {"train", "val", "test", "official_train"} <= set(splits)
-    assert len(splits["official_train"]) == len(splits["train"]) + len(splits["val"])
-    clf = IntentClassifier.fit(by_intent(splits["train"]), threshold=0.5)
-    scores = score_matrix(clf, splits["test"])
-    threshold = best_threshold(clf, splits["val"], score_matrix(clf, splits["val"]))
-    r = report(clf, splits["test"], scores, threshold)
-    assert r.oos_recall is None and r.n_in_scope == 15
-    assert r.in_scope_top1 >= 0.6
+@pytest.mark.parametrize("dataset", [IntentDataset.CLINC150, IntentDataset.BANKING77])
+def test_classifier_from_a_dataset_slice_catalog(dataset: IntentDataset) -> None:
+    """The classifier of a catalog built from a slice's training rows, its threshold set on the
+    validation rows, on the test rows: a sanity check on 6-10 examples per intent, not a benchmark."""
+    (task,) = load_tasks(dataset, FIXTURES / f"{dataset}_slice.jsonl.gz")
+    fitted = fit_task(task, Candidate(intent_module.IntentSettings()), task.train)
+    threshold = choose_threshold(fitted.score(task.val), max_in_scope_loss=None)
+    test = figures(fitted.score(task.test), threshold)
+    assert test.n == len(task.test)
+    assert test.in_scope_top1 >= 0.6
+    if dataset is IntentDataset.CLINC150:  # 15 out-of-scope test rows
+        assert threshold > 0.0 and test.oos_recall is not None and test.oos_recall > 0.3
+    else:  # no out-of-scope class: nothing is rejected
+        assert threshold == 0.0 and test.oos_recall is None and test.in_scope_accuracy == test.in_scope_top1
 
 
 # --- replies -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``eval-intents`` (agent_graph/intent_eval.py) on the dataset slices shipped in tests/fixtures.
+"""``eval-intents`` (agent_graph/intent_eval/) on the dataset slices shipped in tests/fixtures.
 
 The slices are far too small to measure anything; these tests check the path end to end, the
 report's keys and ranges, the --shots sample, the DSTC11 split, and that the test split cannot
@@ -8,7 +8,9 @@ influence what is chosen.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,24 +18,21 @@ import pytest
 from rich.console import Console
 
 from agent_graph.brain.intent import IntentSettings
-from agent_graph.brain.intent_datasets import OOS, load_banking77, load_clinc150
-from agent_graph.intent_eval import (
-    OOS_INTENT_ID,
-    Candidate,
-    IntentEvalReport,
-    Scored,
+from agent_graph.intent_eval import report as report_module
+from agent_graph.intent_eval.choices import IntentDataset
+from agent_graph.intent_eval.datasets import (
+    OOS,
     Task,
-    build_catalog,
-    choose_threshold,
-    default_grid,
-    intent_id,
+    by_intent,
+    load_banking77,
+    load_clinc150,
     load_dstc11,
     load_tasks,
-    print_intent_report,
-    run_intent_eval,
     sample_shots,
-    select,
 )
+from agent_graph.intent_eval.report import IntentEvalReport, print_intent_report, run_intent_eval
+from agent_graph.intent_eval.scoring import OOS_INTENT_ID, Scored, build_catalog, intent_id
+from agent_graph.intent_eval.selection import Candidate, choose_threshold, default_grid, select
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CLINC = FIXTURES / "clinc150_slice.jsonl.gz"
@@ -90,6 +89,35 @@ def test_banking77_slice_with_shots() -> None:
     assert data["oos_recall"] is None and data["oos_precision"] is None
     assert data["threshold"] == 0.0  # no out-of-scope class: nothing to reject
     assert data["operating_points"] == []
+
+
+def test_loaders_read_the_slices(tmp_path: Path) -> None:
+    clinc = load_clinc150(CLINC)
+    assert {name: len(rows) for name, rows in clinc.items()} == {"train": 110, "val": 35, "test": 65}
+    assert {name: sum(label == OOS for _, label in rows) for name, rows in clinc.items()} == {
+        "train": 10, "val": 5, "test": 15}
+    assert len(by_intent(clinc["train"])) == 10  # out-of-scope rows are not an intent
+    banking = load_banking77(BANKING)
+    assert {name: len(rows) for name, rows in banking.items()} == {"train": 30, "val": 10, "test": 15}
+    assert all(text.strip() and label for rows in banking.values() for text, label in rows)
+    folder = tmp_path / "banking77"  # a dataset's folder holds its file
+    folder.mkdir()
+    (folder / BANKING.name).write_bytes(BANKING.read_bytes())
+    assert load_banking77(folder) == banking
+
+
+@pytest.mark.parametrize(("load", "row", "message"), [
+    (load_clinc150, {"text": "book a table", "split": "train"}, "line 2: not a dataset row (intent: Field required)"),
+    (load_banking77, {"text": "card?", "intent": "card_arrival"}, "line 2: not a dataset row (split: Field required)"),
+    (load_dstc11, {"text": "a quote", "intent": "GetQuote", "split": "dev"}, "a row without a domain ('a quote')"),
+])
+def test_a_malformed_row_is_refused(tmp_path: Path, load: Callable[[Path], object], row: dict[str, str],
+                                    message: str) -> None:
+    file = tmp_path / "rows.jsonl"
+    good = {"text": "hello", "intent": "greet", "split": "train", "domain": "banking"}
+    file.write_text(f"{json.dumps(good)}\n{json.dumps(row)}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(f"{file}") + ".*" + re.escape(message)):  # eval-intents: exit 2
+        load(file)
 
 
 def test_dstc11_split_is_seeded_stratified_and_disjoint() -> None:
@@ -153,18 +181,16 @@ class _Untouchable(list):
 
 
 def test_choices_never_read_the_test_split() -> None:
-    task = load_tasks("clinc150", CLINC)[0]
+    task = load_tasks(IntentDataset.CLINC150, CLINC)[0]
     poisoned = Task(task.name, task.train, task.val, _Untouchable())
     selection = select([poisoned], {task.name: task.train}, SMALL_GRID, log=lambda _: None)
     assert 0.0 <= selection.threshold <= 1.0 and selection.candidate in SMALL_GRID
 
 
 def test_changing_the_test_split_changes_no_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    import agent_graph.intent_eval as module
+    real = load_tasks
 
-    real = module.load_tasks
-
-    def scrambled(dataset, data):
+    def scrambled(dataset: IntentDataset, data: Path) -> list[Task]:
         tasks = real(dataset, data)
         rng = np.random.default_rng(0)
         for task in tasks:
@@ -174,7 +200,7 @@ def test_changing_the_test_split_changes_no_choice(monkeypatch: pytest.MonkeyPat
         return tasks
 
     honest = run_intent_eval("clinc150", CLINC, None, grid=SMALL_GRID, log=lambda _: None)
-    monkeypatch.setattr(module, "load_tasks", scrambled)
+    monkeypatch.setattr(report_module, "load_tasks", scrambled)
     scrambled_run = run_intent_eval("clinc150", CLINC, None, grid=SMALL_GRID, log=lambda _: None)
     assert scrambled_run.threshold == honest.threshold
     assert scrambled_run.settings == honest.settings
@@ -206,7 +232,7 @@ def test_print_report(clinc_report: IntentEvalReport) -> None:
 
 def test_unknown_dataset_is_refused() -> None:
     with pytest.raises(ValueError):
-        run_intent_eval("snips", CLINC, None, log=lambda _: None)  # type: ignore[arg-type]
+        run_intent_eval("snips", CLINC, None, log=lambda _: None)
     with pytest.raises(ValueError):
         run_intent_eval("clinc150", CLINC, 0, log=lambda _: None)
 

@@ -35,7 +35,7 @@ linear model *plus* a calibrated confidence:
   regression on few-shot episodes drawn from the public CLINC150 train (examples) and validation
   (queries) splits: 5-15 random intents with 2-6 examples and the intent name each; queries of
   those intents are positives when ranked right, queries of other intents and out-of-scope
-  queries are negatives (``python -m agent_graph.brain.intent_datasets calibrate``). So the
+  queries are negatives (``python -m agent_graph.intent_eval.calibration``). So the
   confidence estimates "the top intent is right and the text is about it", a threshold of 0.5
   means "more likely right than not", and nothing in it depends on a particular catalog.
 """
@@ -73,7 +73,7 @@ DENSE_SIMILARITY_LIMIT = 1 << 22  # cells (16 MB of float32) up to which the sim
 
 # Weights of the confidence per model kind and embedding weight: bias, score, score margin, own
 # similarity, similarity margin. Fitted offline on CLINC150 few-shot episodes by ``python -m
-# agent_graph.brain.intent_datasets calibrate PATH --model KIND --c C --embedding WEIGHT`` (see
+# agent_graph.intent_eval.calibration PATH --model KIND --c C --embedding WEIGHT`` (see
 # module doc; C 2 for "svm", 30 for "lr" with the embedding).
 CALIBRATION: dict[tuple[str, float], tuple[float, ...]] = {
     ("svm", 0.0): (1.065, 6.83, -0.135, 1.079, -1.634),
@@ -120,7 +120,7 @@ class IntentSettings:
             known = ", ".join(f"{m} with embedding {w:g}" for m, w in CALIBRATION)
             raise UncalibratedSettings(
                 f"no confidence calibration for model {self.model!r} with embedding weight {self.embedding:g} "
-                f"(calibrated: {known}); run `python -m agent_graph.brain.intent_datasets calibrate PATH/clinc150 "
+                f"(calibrated: {known}); run `python -m agent_graph.intent_eval.calibration PATH/clinc150 "
                 f"--model {self.model} --embedding {self.embedding:g}` and pass IntentSettings(calibration=...)") from None
 
 
