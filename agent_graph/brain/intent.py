@@ -266,8 +266,7 @@ def segments(text: str, max_sentences: int = 12, min_words: int = SEGMENT_MIN_WO
     if len(sentences) > 1 and len(_WORD.findall(whole)) > min_words:
         out.extend(s for s in sentences if len(_WORD.findall(s)) >= MIN_SENTENCE_WORDS)
         out.extend(f"{a} {b}" for a, b in pairwise(sentences))
-    seen: set[str] = set()
-    return [s for s in out if s and not (s in seen or seen.add(s))]
+    return list(dict.fromkeys(s for s in out if s))  # each segment once, in order
 
 
 # --- background: content-free email sentences -------------------------------------------------
@@ -310,7 +309,8 @@ BACKGROUND: tuple[str, ...] = (
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return result
 
 
 class _Vectoriser:
@@ -690,7 +690,8 @@ class IntentClassifier:
 
     def scores(self, text: str) -> np.ndarray:
         """Confidence per intent (in :attr:`intents` order), best segment of the text."""
-        return self.scores_many([text])[0]
+        row: np.ndarray = self.scores_many([text])[0]
+        return row
 
     def predict(self, text: str) -> IntentGuess:
         """The best intent of a text; ``intent_id`` is None when its confidence is below the threshold."""
@@ -746,7 +747,8 @@ def _one_blas_thread() -> AbstractContextManager[object]:
     by 256 dimensions by a few thousand rows at most), and a second BLAS thread only adds a
     hand-over: on a busy machine it waits for a core, which made a one-sentence prediction on
     BANKING77 take 10-12 ms instead of 1.5 ms (measured under a load average of 4)."""
-    return _blas().limit(limits=1, user_api="blas")
+    limited: AbstractContextManager[object] = _blas().limit(limits=1, user_api="blas")
+    return limited
 
 
 def _representatives(rows: Sequence[int], y: np.ndarray, x: sp.csr_matrix, e: np.ndarray | None,
@@ -788,7 +790,8 @@ def _model(settings: IntentSettings) -> LinearSVC | LogisticRegression:
 
 def _logsumexp(m: np.ndarray) -> np.ndarray:
     top = m.max(axis=1, keepdims=True)
-    return top + np.log(np.exp(m - top).sum(axis=1, keepdims=True))
+    result: np.ndarray = top + np.log(np.exp(m - top).sum(axis=1, keepdims=True))
+    return result
 
 
 def _best_other(m: np.ndarray) -> np.ndarray:
