@@ -18,7 +18,8 @@ linear model *plus* a calibrated confidence:
   built-in background of content-free email sentences (greetings, sign-offs, "I have a
   question", pleasantries, spam) and any caller-supplied negatives. Background sentences that
   resemble a training text of the catalog are dropped, so the background never competes with an
-  intent the catalog covers. Classes are balanced by sample weight.
+  intent the catalog covers. Classes are balanced by sample weight (``IntentSettings.class_weights``
+  can give one more).
 * **Emails**: greeting lines, quoted lines and everything from a sign-off line on are removed. A
   text of up to :data:`SEGMENT_MIN_WORDS` words is scored whole. A longer one is also scored per
   sentence (of at least :data:`MIN_SENTENCE_WORDS` words), per pair of adjacent sentences, and
@@ -106,6 +107,9 @@ class IntentSettings:
     concepts: bool = True
     embedding: float = 0.0  # weight of the sentence-embedding block against the n-gram block; 0: n-grams only
     similarity_examples: int = 24  # per intent, at most this many examples are kept for the similarity signals
+    # (intent id, factor) pairs: that intent's class carries ``factor`` times the total training weight of
+    # every other class (e.g. an "anything else" intent, which covers far more ground than one request)
+    class_weights: tuple[tuple[str, float], ...] = ()
     calibration: tuple[float, ...] | None = None  # None: CALIBRATION[(model, embedding)]
     max_iter: int = 300
 
@@ -550,7 +554,10 @@ class IntentClassifier:
         sw = np.asarray(sample_weight + [1.0] * len(negative_texts), dtype=np.float64)
         totals = np.bincount(y, weights=sw, minlength=none + 1)
         present = totals > 0
-        sw = sw * (len(y) / (present.sum() * totals[y]))  # every class carries the same total weight
+        sw = sw * (len(y) / (present.sum() * totals[y]))  # every class carries the same total weight...
+        for intent, factor in settings.class_weights:  # ...times its factor, if given
+            if intent in intents:
+                sw[y == intents.index(intent)] *= factor
         coef = np.zeros((none + 1, x.shape[1]))
         intercept = np.full(none + 1, -1.0 if settings.model == "svm" else -10.0)
         classes = np.flatnonzero(present)
