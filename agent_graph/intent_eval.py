@@ -17,7 +17,8 @@ The method (docs/intent-eval.md has the figures and the commands):
    rows and the validation rows only.
 3. **Report on the test split** at the chosen settings and threshold: in-scope accuracy, out-of-scope
    recall and precision (CLINC150's ``oos``), macro-F1, training time, median and p99 time of one
-   ``predict`` call, and peak memory.
+   ``predict`` call, and peak memory. With ``refit``, the chosen setting is first fitted again on
+   train + validation (nothing is chosen again).
 
 Datasets (``shared/datasets/*/README.md``):
 
@@ -518,7 +519,8 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
         grid = default_grid(has_oos, models or tuple(GRID_MODELS))
     chosen = select(tasks, train, list(grid), log)
     log(f"chosen on validation: {chosen.candidate.label()}, threshold {chosen.threshold:.2f}")
-    val_scored = _concat([f.score(f.task.val) for f in chosen.fitted])  # before a refit has seen them
+    # the other threshold rules read validation with the classifiers that were chosen, before a refit learns it
+    val_scored = _concat([f.score(f.task.val) for f in chosen.fitted]) if has_oos else None
     if refit:
         log("fitting the chosen setting again on train + validation")
         chosen.fitted = [fit_task(f.task, chosen.candidate, train[f.task.name] + f.task.val) for f in chosen.fitted]
@@ -530,7 +532,7 @@ def run_intent_eval(dataset: DatasetName, data: Path, shots: int | None = None, 
     log(f"  test: {_line(final, chosen.threshold)}")
 
     points = []
-    if has_oos:
+    if val_scored is not None:
         rules = [(f"val: in-scope within {100 * IN_SCOPE_LOSS:g} pt of top-1 (reported)", chosen.threshold),
                  ("val: in-scope within 1 pt of top-1", choose_threshold(val_scored, max_in_scope_loss=0.01)),
                  ("val: max in-scope accuracy + oos recall", choose_threshold(val_scored, max_in_scope_loss=None)),
