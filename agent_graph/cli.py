@@ -863,6 +863,9 @@ def eval_intents(
     json_out: JsonOption = None,
     model: Annotated[list[ModelKind] | None, typer.Option(
         "--model", help="Model kinds the validation grid chooses from (repeat; default: svm and lr).")] = None,
+    refit: Annotated[bool, typer.Option("--refit", help=(
+        "Fit the chosen setting again on train + validation before the test (thresholds as chosen; not with "
+        "--shots)."))] = False,
 ) -> None:
     """Measure the intent classifier on a public dataset: catalog from train, choices on validation, figures on test."""
     from agent_graph.intent_eval.report import print_intent_report, run_intent_eval
@@ -871,7 +874,8 @@ def eval_intents(
     if not data.exists():
         raise _fail(f"{data}: no such file or folder")
     try:
-        report = run_intent_eval(dataset.value, data, shots, seed, models=[m.value for m in model] if model else None)
+        report = run_intent_eval(dataset.value, data, shots, seed, models=[m.value for m in model] if model else None,
+                                 refit=refit)
     except (OSError, ValueError, KeyError) as exc:
         raise _fail(f"{data}: {exc}") from None
     print_intent_report(console, report)

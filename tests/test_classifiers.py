@@ -252,6 +252,24 @@ def test_fit_from_mapping_and_single_intent() -> None:
         IntentClassifier.fit({"empty": ["  "]}, threshold=0.5)
 
 
+def test_a_class_weight_gives_that_intent_more_ground() -> None:
+    # a catch-all intent covers far more ground than its few examples show: weighting its class makes
+    # the model lean towards it on texts between it and a specific intent, and a factor of 1 is no weight
+    training = {"pets": ["Can I bring my dog?", "Are pets allowed on board?", "Can my cat travel with me?"],
+                "anything_else": ["What is the weather like tomorrow?", "Tell me about your company",
+                                  "Do you sell gift cards?", "Can I bring my bike?"]}
+    texts = ["Can I bring my surfboard?", "Are bicycles allowed on board?", "Do you have a gift shop?"]
+    plain = IntentClassifier.fit(training, threshold=0.5)
+    settings = intent_module.IntentSettings(class_weights=(("anything_else", 5.0),))
+    weighted = IntentClassifier.fit(training, threshold=0.5, settings=settings)
+    index = plain.intents.index("anything_else")
+    assert (weighted.scores_many(texts)[:, index] > plain.scores_many(texts)[:, index]).all()
+    assert weighted.predict("Can my dog come with me?").intent_id == "pets"
+    same = IntentClassifier.fit(training, threshold=0.5,
+                                settings=intent_module.IntentSettings(class_weights=(("anything_else", 1.0),)))
+    assert np.array_equal(same.scores_many(texts), plain.scores_many(texts))
+
+
 def test_background_never_competes_with_a_covered_intent() -> None:
     # a catalog whose intent *is* a greeting-like text keeps it: similar background texts are dropped
     clf = IntentClassifier.fit({"say_thanks": ["Thank you for your help", "Thanks so much", "Many thanks"],

@@ -134,6 +134,27 @@ def test_dstc11_split_is_seeded_stratified_and_disjoint() -> None:
         assert not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
 
 
+def test_refit_fits_the_chosen_setting_on_train_and_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_graph.intent_eval import selection
+
+    plain = run_intent_eval("banking77", BANKING, None, grid=SMALL_GRID[:1], log=lambda _: None)
+    fitted_on: list[int] = []
+    real = selection.fit_task
+
+    def counting(task, candidate, train):  # type: ignore[no-untyped-def]
+        fitted_on.append(len(train))
+        return real(task, candidate, train)
+
+    monkeypatch.setattr(selection, "fit_task", counting)  # the fits of the choice
+    monkeypatch.setattr(report_module, "fit_task", counting)  # the refit
+    refitted = run_intent_eval("banking77", BANKING, None, grid=SMALL_GRID[:1], refit=True, log=lambda _: None)
+    assert (refitted.refit, plain.refit) == (True, False)
+    assert refitted.settings == plain.settings and refitted.validation == plain.validation  # chosen alike
+    assert fitted_on == [refitted.n_train, refitted.n_train + refitted.n_val]  # then train + validation
+    with pytest.raises(ValueError, match="shots"):
+        run_intent_eval("banking77", BANKING, 3, refit=True, log=lambda _: None)
+
+
 def test_dstc11_slice_end_to_end() -> None:
     report = run_intent_eval("dstc11", DSTC11, None, log=lambda _: None)
     data = json.loads(report.model_dump_json())

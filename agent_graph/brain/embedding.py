@@ -52,4 +52,5 @@ def embed(texts: list[str]) -> np.ndarray:
         return np.zeros((0, DIMENSION), dtype=np.float32)
     vectors = np.asarray(model().embed(texts, norm=False), dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    unit: np.ndarray = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit

@@ -18,7 +18,8 @@ linear model *plus* a calibrated confidence:
   built-in background of content-free email sentences (greetings, sign-offs, "I have a
   question", pleasantries, spam) and any caller-supplied negatives. Background sentences that
   resemble a training text of the catalog are dropped, so the background never competes with an
-  intent the catalog covers. Classes are balanced by sample weight.
+  intent the catalog covers. Classes are balanced by sample weight (``IntentSettings.class_weights``
+  can give one more).
 * **Emails**: greeting lines, quoted lines and everything from a sign-off line on are removed. A
   text of up to :data:`SEGMENT_MIN_WORDS` words is scored whole. A longer one is also scored per
   sentence (of at least :data:`MIN_SENTENCE_WORDS` words), per pair of adjacent sentences, and
@@ -106,6 +107,9 @@ class IntentSettings:
     concepts: bool = True
     embedding: float = 0.0  # weight of the sentence-embedding block against the n-gram block; 0: n-grams only
     similarity_examples: int = 24  # per intent, at most this many examples are kept for the similarity signals
+    # (intent id, factor) pairs: that intent's class carries ``factor`` times the total training weight of
+    # every other class (e.g. an "anything else" intent, which covers far more ground than one request)
+    class_weights: tuple[tuple[str, float], ...] = ()
     calibration: tuple[float, ...] | None = None  # None: CALIBRATION[(model, embedding)]
     max_iter: int = 300
 
@@ -266,8 +270,7 @@ def segments(text: str, max_sentences: int = 12, min_words: int = SEGMENT_MIN_WO
     if len(sentences) > 1 and len(_WORD.findall(whole)) > min_words:
         out.extend(s for s in sentences if len(_WORD.findall(s)) >= MIN_SENTENCE_WORDS)
         out.extend(f"{a} {b}" for a, b in pairwise(sentences))
-    seen: set[str] = set()
-    return [s for s in out if s and not (s in seen or seen.add(s))]
+    return list(dict.fromkeys(s for s in out if s))  # each segment once, in order
 
 
 # --- background: content-free email sentences -------------------------------------------------
@@ -310,7 +313,8 @@ BACKGROUND: tuple[str, ...] = (
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return result
 
 
 class _Vectoriser:
@@ -550,7 +554,10 @@ class IntentClassifier:
         sw = np.asarray(sample_weight + [1.0] * len(negative_texts), dtype=np.float64)
         totals = np.bincount(y, weights=sw, minlength=none + 1)
         present = totals > 0
-        sw = sw * (len(y) / (present.sum() * totals[y]))  # every class carries the same total weight
+        sw = sw * (len(y) / (present.sum() * totals[y]))  # every class carries the same total weight...
+        for intent, factor in settings.class_weights:  # ...times its factor, if given
+            if intent in intents:
+                sw[y == intents.index(intent)] *= factor
         coef = np.zeros((none + 1, x.shape[1]))
         intercept = np.full(none + 1, -1.0 if settings.model == "svm" else -10.0)
         classes = np.flatnonzero(present)
@@ -690,7 +697,8 @@ class IntentClassifier:
 
     def scores(self, text: str) -> np.ndarray:
         """Confidence per intent (in :attr:`intents` order), best segment of the text."""
-        return self.scores_many([text])[0]
+        row: np.ndarray = self.scores_many([text])[0]
+        return row
 
     def predict(self, text: str) -> IntentGuess:
         """The best intent of a text; ``intent_id`` is None when its confidence is below the threshold."""
@@ -746,7 +754,8 @@ def _one_blas_thread() -> AbstractContextManager[object]:
     by 256 dimensions by a few thousand rows at most), and a second BLAS thread only adds a
     hand-over: on a busy machine it waits for a core, which made a one-sentence prediction on
     BANKING77 take 10-12 ms instead of 1.5 ms (measured under a load average of 4)."""
-    return _blas().limit(limits=1, user_api="blas")
+    limited: AbstractContextManager[object] = _blas().limit(limits=1, user_api="blas")
+    return limited
 
 
 def _representatives(rows: Sequence[int], y: np.ndarray, x: sp.csr_matrix, e: np.ndarray | None,
@@ -788,7 +797,8 @@ def _model(settings: IntentSettings) -> LinearSVC | LogisticRegression:
 
 def _logsumexp(m: np.ndarray) -> np.ndarray:
     top = m.max(axis=1, keepdims=True)
-    return top + np.log(np.exp(m - top).sum(axis=1, keepdims=True))
+    result: np.ndarray = top + np.log(np.exp(m - top).sum(axis=1, keepdims=True))
+    return result
 
 
 def _best_other(m: np.ndarray) -> np.ndarray:

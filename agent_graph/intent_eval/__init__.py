@@ -25,7 +25,8 @@ The method (docs/intent-eval.md has the figures and the commands):
    rows and the validation rows only.
 3. **Report on the test split** at the chosen settings and threshold: in-scope accuracy, out-of-scope
    recall and precision (CLINC150's ``oos``), macro-F1, training time, median and p99 time of one
-   ``predict`` call, and peak memory.
+   ``predict`` call, and peak memory. With ``refit``, the chosen setting is first fitted again on
+   train + validation (nothing is chosen again).
 
 Datasets (``shared/datasets/*/README.md``):
 
