@@ -43,4 +43,5 @@ def _best_other(values: np.ndarray) -> np.ndarray:
     if len(values) < 2:
         return np.zeros_like(values)
     second, first = np.partition(values, -2)[-2:]
-    return np.where(values >= first, second, first)
+    others: np.ndarray = np.where(values >= first, second, first)
+    return others
