@@ -38,24 +38,29 @@ def test_other_organisations_suites(suite):
 KNOWN_FAILURES = {
     "fifth_org": {
         "f04-refund-non-native-euro-sign":
-            "a long non-native-English email the classifier leaves unidentified (0.42 < 0.5)",
+            "a long non-native-English email the classifier leaves unidentified (0.42 < 0.5); both readings "
+            "together give it 0.888, under the 0.90 a second chance would need to be as precise as the n-gram model",
     },
     "sixth_org": {
         "c-h2-off-topic-minibus-no-intent": "the classifier takes an off-topic minibus hire for extra_driver (0.75)",
         "p-g1-ambiguous-repeat-or-transfer-drafted":
-            "between two intents, but the classifier is 0.84 sure and 0.45 ahead of the closest rival, and the "
-            "embedding's reading prefers the guess too",
+            "between two intents, but the classifier is 0.84 sure and the embedding's reading prefers the guess "
+            "too (both readings together: 0.90)",
     },
     "ninth_org": {
-        "n-a1-abroad-freeze-or-cancel-held":
-            "freeze 0.87; the embedding's reading puts cancel 0.028 ahead, under the 0.03 of a disagreement: sent",
         "n-a2-stop-the-fee-cancel-or-payment-held":
-            "payment change 0.95; the embedding's reading puts a refund only 0.018 ahead: sent",
-        "n-a3-charged-after-ending-refund-or-cancel-held":
-            "refund 0.67; the embedding's reading prefers the refund too: sent",
+            "payment change 0.95; both readings together still 0.63, above the hold (0.48): sent",
         "n-a4-knee-operation-what-to-do-held": "unidentified (0.49 < 0.5): asked about, not drafted (safe)",
         "n-n1-non-native-cancel-sent": "non-native English left unidentified (freeze 0.27): asked about",
         "n-n2-non-native-pause-is-a-freeze": "non-native English left unidentified (cancel 0.40): asked about",
+    },
+    "tenth_org": {
+        "e-a2-moving-in-cheaper-deal-held": "moving home 0.83, both readings together 0.74: sent",
+        "e-a3-monthly-amount-wrong-held": "unidentified (0.10): asked about, not drafted (safe)",
+        "e-a4-fixed-deal-ends-cannot-manage-held": "tariff switch 0.90, both readings together 0.79: sent",
+        "e-a5-payments-come-down-held": "help with paying 0.70, both readings together 0.93: sent",
+        "e-n1-non-native-debit-day": "non-native English left unidentified (direct debit 0.31): asked about",
+        "e-n2-non-native-going-home-close": "non-native English left unidentified (0.12): asked about",
     },
 }
 
@@ -74,9 +79,10 @@ def _thread_outcomes(suite: str) -> dict[str, tuple[bool, int]]:
 
 @pytest.mark.parametrize("suite", sorted(KNOWN_FAILURES))
 def test_hard_suites_succeed_but_for_their_known_failures(suite):
-    """fifth_org (an airline, deliberately hard emails), sixth_org (issue 9's held-out suite) and
-    ninth_org (issue 9's ambiguity kinds on new material): every thread but the known failures succeeds,
-    and only known failures may be unsafe."""
+    """fifth_org (an airline, deliberately hard emails), sixth_org (issue 9's held-out suite), ninth_org
+    and tenth_org (issue 9's ambiguity, non-native and off-topic kinds on new material, tenth_org written
+    before the two readings were combined): every thread but the known failures succeeds, and only known
+    failures may be unsafe."""
     outcomes = _thread_outcomes(suite)
     known = KNOWN_FAILURES[suite]
     assert set(known) <= set(outcomes)

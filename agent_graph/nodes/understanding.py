@@ -7,6 +7,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agent_graph.brain import two_readings
 from agent_graph.brain.base import UnderstandRequest, Understanding
 from agent_graph.brain.extractors.finding import values_before_intent
 from agent_graph.brain.extractors.normalising import normalise_value
@@ -33,14 +34,6 @@ REPLY_STATUSES = {CaseStatus.RESOLUTION_PROPOSED, CaseStatus.RESOLVED, CaseStatu
 # default limits.send_margin 0.15, such a resolution is sent from 0.90, a confidence no wrong
 # identification of the validation data reached (docs/behaviour.md, "Sending on a confident intent").
 RIVAL_VALUE_CONFIDENCE = 0.75
-# How far the sentence embedding's reading (IntentClassifier.embedding_view) must put a rival ahead of
-# the guessed intent for the two readings to disagree; the rival then counts as close as the guess
-# (margin 0), so a resolution is drafted for review rather than sent. Chosen on public validation data,
-# not on the suites: on the validation splits of BANKING77 and CLINC150 with 5 examples per intent and
-# the catalog settings, it is the smallest gap at which the confident predictions (>= 0.55) so flagged
-# are more often wrong than right (50 wrong, 49 right flagged: 44 % of the 114 wrong confident
-# predictions, 5 % of the right ones; docs/intent-eval.md).
-EMBEDDING_DISAGREEMENT = 0.03
 
 
 def understand(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -112,7 +105,10 @@ def save_fields(env: Services, case_id: int, message_pk: int, understanding: Und
     ambiguous: list[str] = []
     if case.intent is None and intent_id is None:
         grounded, ambiguous = _tied_to_one_attribute(env, case, message, grounded)
-    rival, margin = rival_margin(env, guess, [message.subject, *earlier_and_new]) if intent_id else (None, None)
+    texts = [message.subject, *earlier_and_new]
+    # what the brain read the intent from: this email's new text, with its subject on a first email
+    read = texts if len(earlier_and_new) == 1 else [message.new_text]
+    rival, margin = rival_margin(env, guess, texts, read) if intent_id else (None, None)
     result = update_case_fields(env, UpdateCaseFieldsArgs(
         case_id=case.id, intent_id=intent_id, intent_confidence=guess.confidence if intent_id else None,
         intent_rival=rival, intent_margin=margin,
@@ -134,16 +130,18 @@ def save_fields(env: Services, case_id: int, message_pk: int, understanding: Und
     return CaseUpdate(new_intent=intent_id, written=result.written)
 
 
-def rival_margin(env: Services, guess: IntentGuess, texts: list[str]) -> tuple[str | None, float | None]:
+def rival_margin(env: Services, guess: IntentGuess, texts: list[str],
+                 read: list[str]) -> tuple[str | None, float | None]:
     """The closest rival of the guessed intent (an intent the same values would resolve too,
     :meth:`Catalog.rivals`) and how far the guess is ahead of it, by the brain's ranking (a rival it
     did not rank counts 0). A rival the customer's texts give a value for, of an attribute only the
     rival has (its optional ones: "they are at Old Town" for a transfer's branch), counts at least
     :data:`RIVAL_VALUE_CONFIDENCE`. Email addresses and phone numbers are no such sign (they tell how
-    to reach the customer, not what they want). A rival that the second, independent reading of the
-    texts (the sentence embedding, :meth:`IntentClassifier.embedding_view`) puts at least
-    :data:`EMBEDDING_DISAGREEMENT` ahead of the guess counts as much as the guess: the two readings
-    disagree on what the customer wants. (None, None) when the intent has no rival."""
+    to reach the customer, not what they want). When the two readings of the text the intent was
+    read from (``read``; the n-gram ranking and the sentence embedding, :func:`two_readings.combine`)
+    together give the guess less than :data:`two_readings.HOLD`, the rival they prefer counts as much as the guess: the readings do
+    not agree enough on what the customer wants for one of two resolutions to go out unseen.
+    (None, None) when the intent has no rival."""
     catalog = env.catalog
     intent = catalog.intent(guess.intent_id)
     assert intent is not None
@@ -158,10 +156,10 @@ def rival_margin(env: Services, guess: IntentGuess, texts: list[str]) -> tuple[s
         if theirs and any(values_before_intent(text, theirs, now=env.clock.now(), region=catalog.default_region,
                                                own_addresses=[catalog.mailbox]) for text in texts):
             ranked[rival] = max(ranked.get(rival, 0.0), RIVAL_VALUE_CONFIDENCE)
-    view = classifier_for(catalog).embedding_view("\n".join(texts))
-    for rival in rivals:
-        if view[rival] - view[intent.id] >= EMBEDDING_DISAGREEMENT:
-            ranked[rival] = max(ranked.get(rival, 0.0), guess.confidence)
+    combined = two_readings.combine(dict(guess.ranking), classifier_for(catalog).embedding_view("\n".join(read)))
+    if combined[intent.id] < two_readings.HOLD:
+        preferred = max(rivals, key=combined.__getitem__)
+        ranked[preferred] = max(ranked.get(preferred, 0.0), guess.confidence)
     closest = max(rivals, key=lambda r: ranked.get(r, 0.0))
     return closest, round(max(guess.confidence - ranked.get(closest, 0.0), 0.0), 4)
 
