@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from agent_graph.brain import embedding
 from agent_graph.brain.intent import IntentClassifier, split_email
-from agent_graph.brain.intent_datasets import OOS, by_intent, load_banking77, load_clinc150
+from agent_graph.intent_eval.datasets import OOS, by_intent, load_banking77, load_clinc150
 from agent_graph.brain.two_readings import reading_features
 from agent_graph.catalog import DEFAULT_SEND_CONFIDENCE
 
