@@ -359,7 +359,9 @@ class CaseAgent:
 
         A run that raises lets go of its claims, and its run row stays for :meth:`recover`."""
         thread = _thread_of(case)
-        config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        # One node runs at a time anyway; LangGraph's checkpoint writes at the end then share one
+        # background thread instead of starting one each.
+        config: RunnableConfig = {"configurable": {"thread_id": thread}, "max_concurrency": 1}
         try:
             values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
         except BaseException:
