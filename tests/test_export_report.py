@@ -109,7 +109,7 @@ def test_review_feedback_field_edit_and_hand_off_from_the_cli(store, db_url, tmp
     assert (ignored.actor_name, ignored.reason_code, ignored.useful, ignored.comment) == (
         "lee", "not_needed", False, "he called")
     shown = _invoke("show", "CAS-000001", "--db", db_url)
-    assert "Hand-off summary (offline)" in shown and "Routed because: the representative discarded the draft" in shown
+    assert "Hand-off summary (worded offline)" in shown and "Routed because: the representative discarded the draft" in shown
     set_field = _invoke("field", "CAS-000001", "preferred_date", "2026-03-12", "--by", "lee", "--db", db_url,
                         "--catalog", str(catalog_file))
     assert "preferred_date = 2026-03-12 (set by lee)" in set_field
