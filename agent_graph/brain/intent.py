@@ -141,8 +141,11 @@ _SPACE = re.compile(r"\s+")
 # arrived", share a feature even when a catalog gives only one wording. Nothing here is about a
 # particular business.
 CONCEPTS: tuple[tuple[str, str], ...] = (
-    ("cancel", r"cancel\w*|terminat\w*|discontinu\w*|(?:end|stop|quit) (?:my|our|the|this) |opt(?:ing)? out|unsubscrib\w*"),
-    ("pause", r"pause\w*|freez\w*|frozen|suspen\w*|on hold|put \w+ on hold|take a break"),
+    ("cancel", r"cancel\w*|terminat\w*|discontinu\w*|(?:end|stop|quit|finish) (?:my|our|the|this) |opt(?:ing)? out|unsubscrib\w*"
+               r"|no (?:more|longer) (?:a )?(?:member|customer)"),
+    ("pause", r"pause\w*|freez\w*|frozen|suspen\w*|on hold|put \w+ on hold|take a break|temporar\w*|for a while"
+              r"|(?:for|during) (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?) only"
+              r"|(?:only|just) for (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?)"),
     ("receive", r"arriv\w*|receiv\w*|deliver\w*|show(?:n|ed)? up|turn(?:ed)? up|(?:not|\w+n't|never) (?:got|gotten|come|seen)"),
     ("ship", r"ship\w*|dispatch\w*|parcel\w*|package\w*|courier\w*|postage|posted"),
     ("track", r"track\w*|where is|whereabouts|status of"),
@@ -157,7 +160,10 @@ CONCEPTS: tuple[tuple[str, str], ...] = (
     ("login", r"log ?in\w*|log into|logging|sign(?:ing)? ?in(?:to)?|signin|access (?:my|the) account|locked out|credentials"),
     ("password", r"password\w*|passcode|pin code|credentials"),
     ("forgot", r"forg[oe]t\w*|reset\w*|can't remember|cannot remember|don't remember"),
-    ("address", r"address\w*|moved|moving|relocat\w*|new home|move house"),
+    ("address", r"address\w*|moved|moving|relocat\w*|new home|move house|move out"
+                r"|leav\w* (?:the|my|our) (?:flat|house|home|apartment|property)"
+                r"|(?:not|no longer|never) (?:live|living|stay|staying) (?:in|at|there)"
+                r"|(?:go|going|goes|gone|went|return\w*|mov\w*) (?:back )?(?:to|home to) (?:my|our|his|her|their) (?:home )?country"),
     ("change", r"chang\w*|updat\w*|modif\w*|amend\w*|edit\w*|correct (?:my|the)"),
     ("delete", r"delet\w*|remov\w*|eras\w*|close (?:my|our|the) account|deactivat\w*|gdpr|personal data|forget me"),
     ("book", r"book(?:ing|ed)?|reserv\w*|sign (?:me )?up|register\w*|enrol\w*|appointment\w*|schedul\w*|a spot|a place|a seat"),
