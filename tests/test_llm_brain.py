@@ -586,6 +586,35 @@ def test_ungrounded_values_are_dropped(endpoint, vcr, catalog, store, clock):
     assert model_made(brain) and played(endpoint, vcr)
 
 
+@pytest.mark.parametrize("also_possible,outbound,rival", [
+    (["delivery_date"], OutboxStatus.PENDING_REVIEW, "delivery_date"),  # a rival: it waits for a person
+    (["repair_booking"], OutboxStatus.PENDING_REVIEW, "repair_booking"),  # another LOB's intent: the same
+    (["no_such_intent", "return_bike"], OutboxStatus.SENT, "delivery_date"),  # not in the catalog; itself
+    ([], OutboxStatus.SENT, "delivery_date"),
+])
+@pytest.mark.vcr
+def test_an_intent_the_model_finds_just_as_possible_holds_the_resolution(endpoint, vcr, catalog, store, clock,
+                                                                         also_possible, outbound, rival):
+    """Under `full`, a rival the model names as just as possible leaves the intent no margin: drafted."""
+    scripted_only()
+    text = "Hi, about order TB-2468: the bike is too small for my son, what can you do?"
+    endpoint.script(
+        Reply(understanding("return_bike", 0.93, [
+            {"name": "order_ref", "value": "TB-2468", "span": "TB-2468"},
+            {"name": "reason", "value": "too small for my son", "span": "the bike is too small for my son"},
+        ], also_possible=also_possible)),
+        Reply({"body": "We have started the return of your bike.", "language": "en"}),
+    )
+    brain = LLMBrain(endpoint.settings())
+    result = agent_with(brain, catalog, store, clock).process_email(email(text, subject="Order TB-2468"))
+    case = store.case(result.case_id)
+    assert (case.intent, result.outcome.action) == ("return_bike", Action.SEND_RESOLUTION)
+    assert [i.status for i in store.outbox(case.id)] == [outbound]
+    assert case.intent_rival == rival
+    assert (case.intent_margin == 0.0) is (outbound is OutboxStatus.PENDING_REVIEW)
+    assert model_made(brain) and played(endpoint, vcr)
+
+
 @pytest.mark.vcr
 def test_a_drafted_email_with_an_invented_link_is_held(endpoint, vcr, catalog, store, clock):
     scripted_only()

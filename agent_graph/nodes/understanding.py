@@ -141,10 +141,15 @@ def rival_margin(env: Services, guess: IntentGuess, texts: list[str],
     read from (``read``; the n-gram ranking and the sentence embedding, :func:`two_readings.combine`)
     together give the guess less than :data:`two_readings.HOLD`, the rival they prefer counts as much as the guess: the readings do
     not agree enough on what the customer wants for one of two resolutions to go out unseen.
-    (None, None) when the intent has no rival."""
+    An intent the brain ranks as high as the guess (a language model names the intents the email could
+    just as well be about, brain/llm ``also_possible``) is the closest rival, whatever its values: the
+    reader cannot tell, so there is no margin. (None, None) when the intent has no rival."""
     catalog = env.catalog
     intent = catalog.intent(guess.intent_id)
     assert intent is not None
+    tied = [i for i, c in guess.ranking if i != intent.id and c >= guess.confidence and catalog.intent(i)]
+    if tied:
+        return tied[0], 0.0
     rivals = catalog.rivals(intent.id)
     if not rivals:
         return None, None

@@ -198,7 +198,7 @@ class LLMBrain:
 
     def _dispose(self, catalog: Catalog, request: UnderstandRequest, answer: ModelUnderstanding) -> Understanding:
         proposed = None if answer.intent.strip() in ("", no_intent_id(catalog)) else answer.intent.strip()
-        ranking = [(proposed, answer.confidence)] if proposed else []
+        ranking = [(proposed, answer.confidence), *self._alternatives(catalog, proposed, answer)] if proposed else []
         if request.known_intent is not None:
             guess = IntentGuess(intent_id=request.known_intent, confidence=1.0, ranking=ranking)
         else:
@@ -225,6 +225,15 @@ class LLMBrain:
             "language": answer.language or None, "instructs_agent": answer.instructs_agent,
             "prompt_version": self.prompt_version,
         })
+
+    @staticmethod
+    def _alternatives(catalog: Catalog, proposed: str, answer: ModelUnderstanding) -> list[tuple[str, float]]:
+        """The other catalog intents the model says the email could just as well be about, each ranked
+        as sure as the proposed one: to the decision path any of them leaves the proposed intent no
+        margin, so under ``full`` its resolution is drafted for review (nodes/understanding.py
+        ``rival_margin``). The model can only make the agent more careful this way, never less."""
+        named = dict.fromkeys(i.strip() for i in answer.also_possible)
+        return [(i, answer.confidence) for i in named if i != proposed and catalog.intent(i) is not None]
 
     def _cross_checked(self, catalog: Catalog, request: UnderstandRequest, guess: IntentGuess,
                        instructed: bool) -> IntentGuess:

@@ -45,6 +45,8 @@ def understanding_schema(catalog: Catalog) -> dict[str, Any]:
         "intent": {"type": "string", "enum": [*(i.id for i in catalog.intents()), no_intent_id(catalog)],
                    "description": "the catalog intent the email is about, or none"},
         "confidence": {"type": "number", "description": "0 to 1"},
+        "also_possible": {"type": "array", "items": {"type": "string", "enum": [i.id for i in catalog.intents()]},
+                          "description": "other catalog intents the email could just as well be about"},
         "values": {"type": "array", "items": value_item},
         "reply_kind": {"type": "string", "enum": ["accepts", "needs_help", "new_information", "other"]},
         "language": {"type": "string", "description": "ISO 639-1 code of the customer's language"},
@@ -85,6 +87,11 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+def _strings_only(value: Any) -> Any:
+    """A list's strings; anything else in it (or a list that is not one) counts as nothing said."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 class ModelValue(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -100,6 +107,7 @@ class ModelUnderstanding(BaseModel):
 
     intent: str
     confidence: float
+    also_possible: Annotated[list[str], BeforeValidator(_strings_only)] = Field(default_factory=list)
     values: list[ModelValue] = Field(default_factory=list)
     reply_kind: str = "other"
     language: str = ""
