@@ -75,7 +75,6 @@ class Deliverer:
                 results.append(self.deliver(item))
             except BaseException:
                 for left in claimed[index:]:  # not delivered: another worker may take them now
-                    assert left.id is not None
                     self.env.store.set_outbox(left.id, claimed_by=None, claim_expires_at=None)
                 raise
         return results
@@ -83,7 +82,6 @@ class Deliverer:
     def deliver(self, item: OutboxItem) -> DeliveryResult:
         """Deliver one outbox email (claimed by this worker, or by nobody) and let go of its claim."""
         pk = item.id
-        assert pk is not None
         store = self.env.store
         case = store.case(item.case_id)
         try:
@@ -108,7 +106,6 @@ class Deliverer:
         return DeliveryResult(outbox_id=pk, outcome="delivered")
 
     def _defer(self, item: OutboxItem, case_number: str | None, error: str) -> DeliveryResult:
-        assert item.id is not None
         attempts = item.attempts or 0
         if attempts >= MAX_ATTEMPTS:
             return self._fail(item, f"still failing after {attempts} attempts: {error}")
@@ -121,7 +118,6 @@ class Deliverer:
 
     def _fail(self, item: OutboxItem, error: str) -> DeliveryResult:
         """The email is failed and its case goes to a representative, in one transaction."""
-        assert item.id is not None
         env = self.env
         reason = f"the email {item.subject!r} could not be delivered to {item.to_address}: {error}"
         with env.store.unit_of_work():

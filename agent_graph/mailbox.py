@@ -26,7 +26,6 @@ class LocalMailbox:
         self.store = store
 
     def deliver(self, item: OutboxItem, sender: str, at: datetime) -> OutboxItem:
-        assert item.id is not None, "only a stored outbox item is delivered"
         raw = build_email(
             from_=sender, to=item.to_address, subject=item.subject, body=item.body, message_id=item.message_id,
             date=at, in_reply_to=item.in_reply_to, references=item.references.split(),

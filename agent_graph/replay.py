@@ -203,7 +203,7 @@ class ThreadRunner:
     def run_turn(self, index: int, turn: Turn) -> TurnReport:
         if turn.at:
             self.clock.set(parse_instant(turn.at))
-        sent_before = {i.id for i in self.store.outbox() if i.status == OutboxStatus.SENT and i.id is not None}
+        sent_before = {i.id for i in self.store.outbox() if i.status == OutboxStatus.SENT}
         automatic = False
         result: TurnResult | None
         if turn.email is not None:

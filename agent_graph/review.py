@@ -96,7 +96,6 @@ def carry_out(env: Services, case: Case, item: OutboxItem, decision: ReviewDecis
     """Apply a representative's decision to the draft and log it: approve it as it is, approve it edited
     (the draft as proposed is kept beside it), or discard it and route the case. Returns the graph's
     state update."""
-    assert item.id is not None, "a stored draft has an id"
     now = env.clock.now()
     size: int | None = 0 if decision.kind is ReviewKind.ACCEPT else None
     if decision.kind is ReviewKind.EDIT:

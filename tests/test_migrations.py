@@ -18,7 +18,7 @@ from agent_graph.context import Context
 from agent_graph.domain import Action, OutboxStatus
 from agent_graph.errors import StoreUnavailable
 from agent_graph.service import CaseAgent
-from agent_graph.store import CaseStore, OutboxItem
+from agent_graph.store import CaseStore, NewOutboxItem
 from agent_graph.store.migration import Before, current_revision, head
 from agent_graph.store.schema import metadata
 from tests.conftest import REPO, T0, email
@@ -66,7 +66,7 @@ def test_a_database_of_the_first_release_is_upgraded_with_its_rows(db_url: str, 
     agent = CaseAgent(Context(catalog=catalog, store=store, clock=clock))
     first = agent.process_email(email("I want to return the bike I bought, my order is TB-1234.", subject="Return"))
     assert first.outcome.action is Action.SEND_RESOLUTION
-    draft = store.add_outbox(OutboxItem(
+    draft = store.add_outbox(NewOutboxItem(
         case_id=first.case_id, idempotency_key="k-draft", action=Action.FOLLOW_UP, purpose="follow_up",
         template_id=None, to_address="robin@example.net", subject="Still there?", body="…",
         status=OutboxStatus.PENDING_REVIEW, status_after_send="awaiting_customer", in_reply_to=None,

@@ -12,7 +12,7 @@ from agent_graph.domain import Action, CaseStatus, Direction, OutboxStatus
 from agent_graph.errors import PolicyViolation
 from agent_graph.intake.parsing import parse_email
 from agent_graph.service import CaseAgent
-from agent_graph.store import CaseStore, OutboxItem
+from agent_graph.store import CaseStore, NewOutboxItem
 from tests.conftest import T0, email
 from tests.later_migrations import undo_later_migrations
 from tools.send_email import SendEmailArgs, send_email
@@ -150,7 +150,7 @@ def test_ordinary_senders_are_not_in_doubt(from_header: str):
 def test_sending_needs_a_customer_address_the_agent_may_write_to(victim, store: CaseStore):
     agent, _ = victim
     case = store.open_case(lob="shop", customer_email="robin@localhost", customer_name=None, title="x", at=T0)
-    item = store.add_outbox(OutboxItem(
+    item = store.add_outbox(NewOutboxItem(
         case_id=case.id, idempotency_key="k1", action=Action.REQUEST_INFO, purpose="request_info", template_id=None,
         to_address="robin@localhost", subject="s", body="b", status=OutboxStatus.APPROVED,
         status_after_send=CaseStatus.AWAITING_CUSTOMER, in_reply_to=None, message_id="o1@tidewater.example",

@@ -21,8 +21,7 @@ from agent_graph.clock import FixedClock
 from agent_graph.context import Context
 from agent_graph.domain import OutboxStatus
 from agent_graph.service import CaseAgent
-from agent_graph.store import CaseStore
-from agent_graph.store.schema import OutboxItem
+from agent_graph.store import CaseStore, NewOutboxItem
 from tests.conftest import REPO, T0, email
 
 pytestmark = [pytest.mark.timeout(600, method="thread"), pytest.mark.both_databases]
@@ -102,11 +101,10 @@ def test_each_outbox_email_is_claimed_for_delivery_by_one_worker(make_agent, sto
     make_agent()
     case = store.open_case(lob="orders", customer_email="ana@example.org", customer_name=None, title="t", at=T0)
     for n in range(6):
-        item = store.add_outbox(OutboxItem(case_id=case.id, idempotency_key=f"k{n}", action="reply", purpose="reply",
+        item = store.add_outbox(NewOutboxItem(case_id=case.id, idempotency_key=f"k{n}", action="reply", purpose="reply",
                                            template_id=None, to_address="ana@example.org", subject="s", body="b",
                                            status=OutboxStatus.APPROVED, status_after_send="awaiting_customer",
                                            in_reply_to=None, message_id=f"<o{n}@x>", created_at=T0))
-        assert item.id is not None
         store.mark_sent(item.id, T0, "raw")
     a, b = Claimant(), Claimant()
     first = store.claim_deliveries(a.claim(), T0, limit=4)

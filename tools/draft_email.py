@@ -10,7 +10,7 @@ from agent_graph.context import Services
 from agent_graph.domain import Action, Actor, CaseStatus, OutboxStatus, effective_status
 from agent_graph.errors import PolicyViolation
 from agent_graph.interactions import InteractionKind, NewInteraction, log_interaction
-from agent_graph.store import Case, Message, OutboxItem
+from agent_graph.store import Case, Message, NewOutboxItem, OutboxItem
 from agent_graph.template_engine import RenderedEmail
 
 PURPOSE_OF_ACTION = {
@@ -72,7 +72,7 @@ def _store_draft(env: Services, args: DraftEmailArgs, case: Case, email: Rendere
     references = f"{last_inbound.references} {last_inbound.message_id}".strip() if last_inbound else ""
     now = env.clock.now()
     base_status = effective_status(case.status, case.status_before_review)
-    item = env.store.add_outbox(OutboxItem(
+    item = env.store.add_outbox(NewOutboxItem(
         case_id=case.id, idempotency_key=args.idempotency_key, action=args.action,
         purpose=PURPOSE_OF_ACTION[args.action], template_id=email.template_id, to_address=case.customer_email,
         subject=email.subject, body=email.body,

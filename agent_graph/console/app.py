@@ -141,9 +141,9 @@ class Console:
         fields = store.current_fields(case.id)
         drafts = store.pending_drafts(case.id)
         pending = self.agent.pending_review(case.id)
-        records = store.interactions(case.id)
-        routes = ([i for i in records if i.kind == InteractionKind.ROUTED]
-                  or [i for i in records if i.kind == Action.ROUTE_TO_REP])  # a case routed before hand-offs
+        history = store.interactions(case.id)
+        routes = ([i for i in history if i.kind == InteractionKind.ROUTED]
+                  or [i for i in history if i.kind == Action.ROUTE_TO_REP])  # a case routed before hand-offs
         return {
             "case": case, "intent": intent, "fields": fields, "timeline": case_timeline(store, case.id),
             "editable": actions.editable_fields(self.env, case),

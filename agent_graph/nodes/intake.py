@@ -83,7 +83,6 @@ def supersede_pending_drafts(runtime: Runtime[Context], case_id: int, own_prefix
     if not drafts:
         return
     for draft in drafts:
-        assert draft.id is not None, "a pending draft is stored"
         env.store.set_outbox(draft.id, status=OutboxStatus.SUPERSEDED)
     case = env.store.case(case_id)
     if case.status == CaseStatus.PENDING_REVIEW:

@@ -10,8 +10,9 @@ from agent_graph.store.schema import (
     Interaction,
     MailboxPosition,
     Message,
+    NewOutboxItem,
     OutboxItem,
     QuarantinedEmail,
 )
 
-__all__ = ["Case", "CaseField", "CaseStore", "Interaction", "MailboxPosition", "Message", "OutboxItem", "QuarantinedEmail"]
+__all__ = ["Case", "CaseField", "CaseStore", "Interaction", "MailboxPosition", "Message", "NewOutboxItem", "OutboxItem", "QuarantinedEmail"]

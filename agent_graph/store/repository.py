@@ -56,6 +56,7 @@ from agent_graph.store.schema import (
     Interaction,
     MailboxPosition,
     Message,
+    NewOutboxItem,
     OutboxItem,
     QuarantinedEmail,
     active_runs,
@@ -276,7 +277,7 @@ def _make_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, _connection_record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -695,18 +696,17 @@ class CaseStore:
                 return _from_rows(OutboxItem, c.execute(_PENDING_DRAFTS))
             return _from_rows(OutboxItem, c.execute(_PENDING_DRAFTS_OF_CASE, {"pk": case_id}))
 
-    def add_outbox(self, item: OutboxItem) -> OutboxItem:
+    def add_outbox(self, item: NewOutboxItem) -> OutboxItem:
         """Insert a draft, or return the one already stored under its idempotency key."""
         with self._writing() as c:
             existing = _maybe(OutboxItem, c, _OUTBOX_BY_KEY, key=item.idempotency_key)
             if existing is not None:
                 return existing
-            values = dataclasses.asdict(item)
-            del values["id"]
+            values = {f.name: getattr(item, f.name) for f in dataclasses.fields(NewOutboxItem)}
             row = c.execute(self._insert_new[outbox.name], values).first()
             if row is None:  # another worker drafted it meanwhile
                 return _one(OutboxItem, c, _OUTBOX_BY_KEY, key=item.idempotency_key)
-            return dataclasses.replace(item, id=row[0])
+            return OutboxItem(id=row[0], **values)
 
     def set_outbox(self, pk: int, **changes: Any) -> OutboxItem:
         with self._writing() as c:
@@ -755,7 +755,7 @@ class CaseStore:
             if not pks:
                 return []
             rows = c.execute(_CLAIM_DELIVERIES, {"pks": pks, "owner": claim.owner, "until": claim.until})
-            return sorted(_from_rows(OutboxItem, rows), key=lambda item: item.id or 0)
+            return sorted(_from_rows(OutboxItem, rows), key=lambda item: item.id)
 
     def begin_delivery_attempt(self, pk: int) -> OutboxItem:
         """Count the attempt before it is made: an item with attempts may have reached the server."""

@@ -315,12 +315,10 @@ class Message:
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
-class OutboxItem:
-    """A draft or sent email. ``idempotency_key`` makes sending exactly-once across retries.
+class NewOutboxItem:
+    """A draft as whoever drafts builds it, before the store keeps it (and gives it an ``id``).
+    ``idempotency_key`` makes sending exactly-once across retries."""
 
-    Built without an ``id`` by whoever drafts; the store gives it one."""
-
-    id: int | None = None
     case_id: int
     idempotency_key: str
     action: str
@@ -336,6 +334,13 @@ class OutboxItem:
     message_id: str
     edited: bool = False
     created_at: datetime
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class OutboxItem(NewOutboxItem):
+    """A draft or sent email as the store keeps it, with its delivery state."""
+
+    id: int
     sent_at: datetime | None = None
     """When the agent sent it: the case's transaction committed it to the outbox for delivery."""
     delivered_at: datetime | None = None
