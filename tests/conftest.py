@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent_graph.brain.types import ReplyKind
 from agent_graph.catalog import Catalog, parse_catalog
 from agent_graph.clock import FixedClock
 from agent_graph.context import Context
@@ -208,3 +209,9 @@ def thread_email(body: str, *, subject: str, sender: str, to: str, message_id: s
     return build_email(from_=sender, to=to, subject=subject if last is None else f"Re: {subject}", body=body,
                        message_id=message_id, date=at, in_reply_to=last.message_id if last else None,
                        references=[last.message_id] if last else [])
+
+
+def reply_cases(*groups: tuple[ReplyKind, list[str]]) -> list[tuple[str, ReplyKind]]:
+    """(sentence, kind) pairs from groups of sentences written for one kind: one parametrized test of
+    ``classify_reply`` covers them all."""
+    return [(text, kind) for kind, texts in groups for text in texts]

@@ -17,6 +17,7 @@ from agent_graph.intent_eval.choices import IntentDataset
 from agent_graph.intent_eval.datasets import load_tasks
 from agent_graph.intent_eval.scoring import figures
 from agent_graph.intent_eval.selection import Candidate, choose_threshold, fit_task
+from tests.conftest import reply_cases
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -357,19 +358,10 @@ OTHER = [
 ]
 
 
-@pytest.mark.parametrize("text", ACCEPTS)
-def test_reply_accepts(text: str) -> None:
-    assert classify_reply(text) is ReplyKind.ACCEPTS
-
-
-@pytest.mark.parametrize("text", NEEDS_HELP)
-def test_reply_needs_help(text: str) -> None:
-    assert classify_reply(text) is ReplyKind.NEEDS_HELP
-
-
-@pytest.mark.parametrize("text", OTHER)
-def test_reply_other(text: str) -> None:
-    assert classify_reply(text) is ReplyKind.OTHER
+@pytest.mark.parametrize(("text", "kind"), reply_cases((ReplyKind.ACCEPTS, ACCEPTS), (ReplyKind.NEEDS_HELP, NEEDS_HELP),
+                                                  (ReplyKind.OTHER, OTHER)))
+def test_reply_kind(text: str, kind: ReplyKind) -> None:
+    assert classify_reply(text) is kind
 
 
 @pytest.mark.parametrize(

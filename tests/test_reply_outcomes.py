@@ -23,7 +23,7 @@ from agent_graph.reply_eval import (
     run_reply_eval,
     score,
 )
-from tests.conftest import REPO
+from tests.conftest import REPO, reply_cases
 
 OUTCOME_CONFIRMED = [
     # money appeared
@@ -87,35 +87,21 @@ OTHER = [
 ]
 
 
-@pytest.mark.parametrize("text", OUTCOME_CONFIRMED)
-def test_a_confirmed_outcome_accepts(text: str) -> None:
-    assert classify_reply(text) is ReplyKind.ACCEPTS
-
-
-@pytest.mark.parametrize("text", OUTCOME_ACTED_ON)
-def test_acting_on_the_outcome_accepts(text: str) -> None:
-    assert classify_reply(text) is ReplyKind.ACCEPTS
-
-
-@pytest.mark.parametrize("text", ["Sorted.", "Perfect."])
-def test_a_one_word_acceptance_is_no_signature(text: str) -> None:
-    assert classify_reply(text) is ReplyKind.ACCEPTS
+@pytest.mark.parametrize(("text", "kind"), reply_cases(
+    (ReplyKind.ACCEPTS, OUTCOME_CONFIRMED),  # a confirmed outcome accepts
+    (ReplyKind.ACCEPTS, OUTCOME_ACTED_ON),  # so does acting on it
+    (ReplyKind.ACCEPTS, ["Sorted.", "Perfect."]),  # a one-word acceptance is no signature
+    (ReplyKind.NEEDS_HELP, NEEDS_HELP),  # "thanks, but …", partial outcomes and questions
+    (ReplyKind.OTHER, OTHER),  # plans, hopes and conditions are no acceptance
+))
+def test_reply_kind(text: str, kind: ReplyKind) -> None:
+    assert classify_reply(text) is kind
 
 
 @pytest.mark.parametrize("correction", CORRECTIONS)
 def test_a_corrected_value_is_new_information(correction: str) -> None:
     assert classify_reply(correction) is ReplyKind.OTHER
     assert all(classify_reply(complaint) is ReplyKind.NEEDS_HELP for complaint in WRONG_VALUE_COMPLAINTS)
-
-
-@pytest.mark.parametrize("text", NEEDS_HELP)
-def test_thanks_but_partial_outcomes_and_questions_need_help(text: str) -> None:
-    assert classify_reply(text) is ReplyKind.NEEDS_HELP
-
-
-@pytest.mark.parametrize("text", OTHER)
-def test_plans_hopes_and_conditions_are_no_acceptance(text: str) -> None:
-    assert classify_reply(text) is ReplyKind.OTHER
 
 
 # --- the measurement --------------------------------------------------------------------------------
