@@ -21,6 +21,12 @@ def last_sent(store, case_id):
     return [i for i in store.outbox(case_id) if i.status == OutboxStatus.SENT][-1]
 
 
+def answer(agent, store, case_id, body, *, n=2, subject="Re: Return", **more):
+    """The customer's answer to the last email the agent sent on the case."""
+    return agent.process_email(email(body, subject=subject, n=n, in_reply_to=last_sent(store, case_id).message_id,
+                                     **more))
+
+
 @pytest.mark.parametrize("level,outbound,status", [
     ("full", Outbound.SENT, CaseStatus.RESOLUTION_PROPOSED),
     ("confirm", Outbound.DRAFTED, CaseStatus.PENDING_REVIEW),
@@ -54,9 +60,7 @@ def test_acceptance_resolves_without_approval(make_agent, store, level):
     first = agent.process_email(email(RETURN_COMPLETE, subject="Return"))
     if level == "confirm":
         agent.answer_review(first.case_id, [{"type": "accept", "args": None}])
-    proposal = last_sent(store, first.case_id)
-    reply = agent.process_email(email("Perfect, thank you!", subject="Re: Return", n=2,
-                                      in_reply_to=proposal.message_id))
+    reply = answer(agent, store, first.case_id, "Perfect, thank you!")
     assert reply.outcome.action is Action.RESOLVE_CASE and reply.outcome.outbound is Outbound.NONE
     assert store.case(first.case_id).status == CaseStatus.RESOLVED
 
@@ -111,9 +115,7 @@ def test_missing_then_supplied_then_accepted(make_agent, store, clock):
     assert second.case_id == first.case_id
     assert second.outcome.action is Action.SEND_RESOLUTION
     assert store.case(first.case_id).status == CaseStatus.RESOLUTION_PROPOSED
-    proposal = last_sent(store, first.case_id)
-    third = agent.process_email(email("Got it, thanks a lot!", subject="Re: Return", n=3,
-                                      in_reply_to=proposal.message_id))
+    third = answer(agent, store, first.case_id, "Got it, thanks a lot!", n=3)
     assert third.outcome.action is Action.RESOLVE_CASE
     assert third.outcome.outbound is Outbound.NONE
     assert store.case(first.case_id).status == CaseStatus.RESOLVED
@@ -122,9 +124,7 @@ def test_missing_then_supplied_then_accepted(make_agent, store, clock):
 def test_still_needs_help_routes(make_agent, store):
     agent = make_agent()
     first = agent.process_email(email(RETURN_COMPLETE, subject="Return"))
-    proposal = last_sent(store, first.case_id)
-    reply = agent.process_email(email("That doesn't help, the courier never came. I still need help.",
-                                      subject="Re: Return", n=2, in_reply_to=proposal.message_id))
+    reply = answer(agent, store, first.case_id, "That doesn't help, the courier never came. I still need help.")
     assert reply.outcome.action is Action.ROUTE_TO_REP
     assert store.case(first.case_id).status == CaseStatus.WITH_REPRESENTATIVE
 
@@ -132,9 +132,8 @@ def test_still_needs_help_routes(make_agent, store):
 def test_value_only_in_quoted_history_is_not_taken(make_agent, store):
     agent = make_agent()
     first = agent.process_email(email(RETURN_MISSING, subject="Return"))
-    asked = last_sent(store, first.case_id)
     body = "I don't have it to hand yet, sorry.\n\nOn Mon, 2 Mar 2026 at 10:00, Help wrote:\n> order TB-9999 was\n> an example"
-    second = agent.process_email(email(body, subject="Re: Return", n=2, in_reply_to=asked.message_id))
+    second = answer(agent, store, first.case_id, body)
     assert "order_ref" not in store.current_fields(first.case_id)
     assert second.outcome.action is Action.REQUEST_INFO
 
@@ -143,10 +142,8 @@ def test_max_info_requests_routes(make_agent, store, clock):
     agent = make_agent()
     result = agent.process_email(email(RETURN_MISSING, subject="Return"))
     for n in (2, 3):
-        asked = last_sent(store, result.case_id)
         clock.advance(timedelta(hours=1))
-        result = agent.process_email(email("I'm not sure what you mean.", subject="Re: Return", n=n,
-                                           in_reply_to=asked.message_id))
+        result = answer(agent, store, result.case_id, "I'm not sure what you mean.", n=n)
     assert result.outcome.action is Action.ROUTE_TO_REP
     case = store.case(result.case_id)
     assert case.info_requests == 2 and case.queue == "shop-desk"
@@ -179,9 +176,8 @@ def test_same_email_twice_is_processed_once(make_agent, store):
 def test_automatic_mail_is_recorded_never_answered(make_agent, store, headers, sender):
     agent = make_agent()
     first = agent.process_email(email(RETURN_MISSING, subject="Return"))
-    asked = last_sent(store, first.case_id)
-    auto = agent.process_email(email("I am out of the office until Monday.", subject="Automatic reply: Return",
-                                     sender=sender, n=2, in_reply_to=asked.message_id, headers=headers))
+    auto = answer(agent, store, first.case_id, "I am out of the office until Monday.", subject="Automatic reply: Return",
+                  sender=sender, headers=headers)
     assert auto.outcome.action is Action.IGNORE
     assert len(store.outbox(first.case_id)) == 1
     assert store.case(first.case_id).status == CaseStatus.AWAITING_CUSTOMER
@@ -213,9 +209,8 @@ def test_customer_reply_resets_follow_ups(make_agent, store, clock):
     first = agent.process_email(email(RETURN_MISSING, subject="Return"))
     clock.advance(timedelta(days=2))
     assert [r.outcome.action for r in agent.tick()] == [Action.FOLLOW_UP]
-    asked = last_sent(store, first.case_id)
     clock.advance(timedelta(hours=1))
-    agent.process_email(email("Here it is: TB-2222", subject="Re: Return", n=2, in_reply_to=asked.message_id))
+    answer(agent, store, first.case_id, "Here it is: TB-2222")
     assert store.case(first.case_id).follow_ups == 0
     assert store.case(first.case_id).status == CaseStatus.RESOLUTION_PROPOSED
 

@@ -320,6 +320,10 @@ class _Unit:
     cases: dict[int, Case] = dataclasses.field(default_factory=dict)
     messages: dict[int, Message] = dataclasses.field(default_factory=dict)
 
+    def rows(self, kind: type[Case | Message]) -> dict[int, Any]:
+        """The rows of this kind the unit keeps, by id."""
+        return self.cases if kind is Case else self.messages
+
 
 def check_sqlite_file(path: Path, create: bool) -> None:
     """Refuse, in one sentence, a SQLite file that cannot be used: missing when it must exist
@@ -442,11 +446,17 @@ class CaseStore:
         """Keep a case or message row for the rest of the current unit, if there is one."""
         unit = self._unit.get()
         if unit is not None:
-            if isinstance(row, Case):
-                unit.cases[row.id] = row
-            else:
-                unit.messages[row.id] = row
+            unit.rows(type(row))[row.id] = row
         return row
+
+    def _kept_or_read(self, kind: type[Kept], query: Any, pk: int) -> Kept:
+        """A case or message row by id: the current unit's copy when it has one, else read (and kept)."""
+        unit = self._unit.get()
+        if unit is not None and pk in unit.rows(kind):
+            kept: Kept = unit.rows(kind)[pk]
+            return kept
+        with self._reading() as c:
+            return self._remember(_one(kind, c, query, pk=pk))
 
     def _seen_inbound(self, case_id: int, at: datetime) -> None:
         """What ``_INBOUND_SEEN`` did, applied to the unit's copy of the case (saves reading it again)."""
@@ -476,11 +486,7 @@ class CaseStore:
             return self._remember(_from_row(Case, numbered))
 
     def case(self, case_id: int) -> Case:
-        unit = self._unit.get()
-        if unit is not None and case_id in unit.cases:
-            return unit.cases[case_id]
-        with self._reading() as c:
-            return self._remember(_one(Case, c, _CASE, pk=case_id))
+        return self._kept_or_read(Case, _CASE, case_id)
 
     def case_by_number(self, number: str) -> Case | None:
         with self._reading() as c:
@@ -581,11 +587,7 @@ class CaseStore:
             return _maybe(Message, c, _MESSAGE_BY_HEADER, key=message_id)
 
     def message(self, pk: int) -> Message:
-        unit = self._unit.get()
-        if unit is not None and pk in unit.messages:
-            return unit.messages[pk]
-        with self._reading() as c:
-            return self._remember(_one(Message, c, _MESSAGE, pk=pk))
+        return self._kept_or_read(Message, _MESSAGE, pk)
 
     def case_for_thread(self, message_ids: Sequence[str]) -> int | None:
         """The case of the first of these Message-IDs (In-Reply-To first, then References newest first)."""
