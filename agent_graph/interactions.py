@@ -123,7 +123,7 @@ _VERSIONS_KEPT = 32
 
 def catalog_version(catalog: Catalog) -> str:
     """A short fingerprint of the catalog's content: the same catalog gives the same version, any change another.
-    Computed once per catalog (it takes about a millisecond, and the agent records several times per email)."""
+    Computed once per catalog: the agent logs several interactions per email."""
     cached = _VERSIONS.get(id(catalog))
     if cached is not None and cached[0] is catalog:
         return cached[1]

@@ -734,7 +734,7 @@ class IntentClassifier:
 
     def load_embedding_view(self) -> np.ndarray:
         """Each intent's unit mean direction of its embedded training texts (weight >= 1), computed
-        once, loading the embedding model (about 1 s and 70 MB, once per process)."""
+        once, loading the embedding model (once per process)."""
         with self._view_lock:
             if self._view is None:
                 rows = [embedding.embed(texts).sum(axis=0) for texts in self._view_texts]
@@ -758,8 +758,7 @@ def _blas() -> ThreadpoolController:
 def _one_blas_thread() -> AbstractContextManager[object]:
     """The embedding block's products run on one BLAS thread. They are small (a few sentences
     by 256 dimensions by a few thousand rows at most), and a second BLAS thread only adds a
-    hand-over: on a busy machine it waits for a core, which made a one-sentence prediction on
-    BANKING77 take 10-12 ms instead of 1.5 ms (measured under a load average of 4)."""
+    hand-over: on a busy machine it waits for a core (the figures: README.md, docs/intent-eval.md)."""
     limited: AbstractContextManager[object] = _blas().limit(limits=1, user_api="blas")
     return limited
 

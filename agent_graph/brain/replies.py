@@ -451,7 +451,9 @@ def _split(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCES.split(text) if s and s.strip()]
 
 
-def _is_english_enough(text: str) -> bool:
+def _mostly_latin_letters(text: str) -> bool:
+    """Whether the English lexicons could match anything: a reply mostly in another script ("谢谢",
+    "Спасибо") is no reading for them. Not a language test: that is ``llm_guard.looks_english``."""
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return False
@@ -557,7 +559,7 @@ def read_reply(text: str, language: str | None = None) -> ReplyReading:
     if lexicon is not None:
         return _read_in(lexicon, _prepare(text))
     text = _prepare(text)
-    if not text or not _is_english_enough(text):
+    if not text or not _mostly_latin_letters(text):
         return ReplyReading(ReplyKind.OTHER)
     sentences = _split(text)
     if asks_for_person(text) or any(_needs_help(s) for s in sentences):
