@@ -360,7 +360,7 @@ def _dataverse_sync(agent: CaseAgent, first_retry: float) -> CaseSync:
     from agent_graph.errors import ConfigurationError
     from agent_graph.microsoft import MicrosoftSettings
 
-    settings = MicrosoftSettings.from_env()
+    settings = MicrosoftSettings.from_environment()
     if not settings.dataverse_url:
         raise ConfigurationError("--cases dataverse needs CASE_AGENT_DATAVERSE_URL (https://ORG.crm.dynamics.com)")
     env = agent.env

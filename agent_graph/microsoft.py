@@ -9,7 +9,7 @@
 - :class:`RestClient`: ``requests`` with a bearer token from that application, ``Retry-After``
   honoured on 429 and 503, a bounded number of requests in flight (Graph allows 4 per mailbox).
 
-Settings come from the environment (:meth:`MicrosoftSettings.from_env`), base URLs included, so
+Settings come from the environment (:meth:`MicrosoftSettings.from_environment`), base URLs included, so
 the tests point them at a local stand-in (``tests/msstandin.py``). docs/microsoft.md.
 """
 
@@ -80,27 +80,27 @@ class MicrosoftSettings(BaseModel):
     dataverse_url: str | None = None
 
     @classmethod
-    def from_env(cls) -> MicrosoftSettings:
-        env = os.environ
-        tenant, client_id = env.get("CASE_AGENT_MS_TENANT"), env.get("CASE_AGENT_MS_CLIENT_ID")
+    def from_environment(cls) -> MicrosoftSettings:
+        environ = os.environ
+        tenant, client_id = environ.get("CASE_AGENT_MS_TENANT"), environ.get("CASE_AGENT_MS_CLIENT_ID")
         if not tenant or not client_id:
             raise ConfigurationError("Microsoft 365 needs CASE_AGENT_MS_TENANT and CASE_AGENT_MS_CLIENT_ID, with "
                                      "CASE_AGENT_MS_CLIENT_SECRET or CASE_AGENT_MS_CERTIFICATE and "
                                      "CASE_AGENT_MS_CERTIFICATE_THUMBPRINT (docs/microsoft.md)")
-        secret, certificate = env.get("CASE_AGENT_MS_CLIENT_SECRET"), env.get("CASE_AGENT_MS_CERTIFICATE")
+        secret, certificate = environ.get("CASE_AGENT_MS_CLIENT_SECRET"), environ.get("CASE_AGENT_MS_CERTIFICATE")
         if not secret and not certificate:
             raise ConfigurationError("Microsoft 365 needs CASE_AGENT_MS_CLIENT_SECRET, or CASE_AGENT_MS_CERTIFICATE "
                                      "(a PEM file) and CASE_AGENT_MS_CERTIFICATE_THUMBPRINT")
-        if certificate and not secret and not env.get("CASE_AGENT_MS_CERTIFICATE_THUMBPRINT"):
+        if certificate and not secret and not environ.get("CASE_AGENT_MS_CERTIFICATE_THUMBPRINT"):
             raise ConfigurationError("CASE_AGENT_MS_CERTIFICATE needs CASE_AGENT_MS_CERTIFICATE_THUMBPRINT "
                                      "(the certificate's SHA-1 thumbprint, as Entra ID shows it)")
         return cls(tenant=tenant, client_id=client_id, client_secret=SecretStr(secret) if secret else None,
                    certificate=Path(certificate) if certificate and not secret else None,
-                   thumbprint=env.get("CASE_AGENT_MS_CERTIFICATE_THUMBPRINT"),
-                   authority_url=env.get("CASE_AGENT_MS_AUTHORITY_URL", LOGIN_URL).rstrip("/"),
-                   graph_url=env.get("CASE_AGENT_GRAPH_URL", GRAPH_URL).rstrip("/"),
-                   graph_scope=env.get("CASE_AGENT_GRAPH_SCOPE", GRAPH_SCOPE),
-                   dataverse_url=(env.get("CASE_AGENT_DATAVERSE_URL") or "").rstrip("/") or None)
+                   thumbprint=environ.get("CASE_AGENT_MS_CERTIFICATE_THUMBPRINT"),
+                   authority_url=environ.get("CASE_AGENT_MS_AUTHORITY_URL", LOGIN_URL).rstrip("/"),
+                   graph_url=environ.get("CASE_AGENT_GRAPH_URL", GRAPH_URL).rstrip("/"),
+                   graph_scope=environ.get("CASE_AGENT_GRAPH_SCOPE", GRAPH_SCOPE),
+                   dataverse_url=(environ.get("CASE_AGENT_DATAVERSE_URL") or "").rstrip("/") or None)
 
     def credential(self) -> Any:
         """msal's ``client_credential``: the secret, or the certificate's private key and thumbprint."""

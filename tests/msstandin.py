@@ -167,7 +167,7 @@ class MicrosoftStandIn:
     def dataverse_url(self) -> str:
         return f"{self.base}/org"
 
-    def env(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
         return {"CASE_AGENT_MS_TENANT": self.tenant, "CASE_AGENT_MS_CLIENT_ID": self.client_id,
                 "CASE_AGENT_MS_CLIENT_SECRET": self.client_secret, "CASE_AGENT_MS_AUTHORITY_URL": self.base,
                 "CASE_AGENT_GRAPH_URL": self.graph_url, "CASE_AGENT_DATAVERSE_URL": self.dataverse_url,

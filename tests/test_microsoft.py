@@ -46,7 +46,7 @@ COLUMNS = {"cr5a1_intent", "cr5a1_lineofbusiness", "cr5a1_orderref"}
 @pytest.fixture
 def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MicrosoftStandIn]:
     server = MicrosoftStandIn(tmp_path, mailbox=MAILBOX, custom_columns=COLUMNS, queues=(QUEUE, "Workshop desk"))
-    for name, value in server.env().items():
+    for name, value in server.environment().items():
         monkeypatch.setenv(name, value)
     yield server
     server.close()
@@ -293,7 +293,7 @@ def test_a_mailbox_outside_the_application_access_policy_is_an_error(standin: Mi
 
 
 def test_dataverse_refuses_what_the_real_service_refuses(standin: MicrosoftStandIn) -> None:
-    dataverse = Dataverse(MicrosoftSettings.from_env())
+    dataverse = Dataverse(MicrosoftSettings.from_environment())
     contact = dataverse.contact_for("robin@example.net", "Robin Vale")
     assert dataverse.contact_for("Robin@Example.net", None) == contact  # found by address, not made twice
     incident = row_id("incident", "test")
@@ -323,7 +323,7 @@ def test_dataverse_refuses_what_the_real_service_refuses(standin: MicrosoftStand
 
 
 def test_an_update_re_reads_on_412_and_reopens_a_resolved_case_first(standin: MicrosoftStandIn) -> None:
-    dataverse = Dataverse(MicrosoftSettings.from_env())
+    dataverse = Dataverse(MicrosoftSettings.from_environment())
     contact = dataverse.contact_for("robin@example.net", "Robin Vale")
     incident = row_id("incident", "reopen")
     dataverse.create("incidents", incident, {"title": "Return", "customerid_contact@odata.bind": f"/contacts({contact})"})
@@ -359,7 +359,7 @@ def test_each_operation_is_planned_once_and_an_answer_is_recorded_once_delivered
     agent = make_agent()
     first = agent.process_email(conftest_email("Hi, I want to return the bike I bought, the frame is too big for me. "
                                                "My order is TB-1234. Thanks, Robin", subject="Return"))
-    dataverse = Dataverse(MicrosoftSettings.from_env())
+    dataverse = Dataverse(MicrosoftSettings.from_environment())
     sync = CaseSync(store, catalog, clock, dataverse, timedelta(0))
     report = sync.sync()
     assert report.planned == 3 and report.done == 2 and report.waiting == 1  # the answer is not delivered yet
@@ -384,7 +384,7 @@ def test_a_long_retry_after_makes_the_operation_wait_that_long_and_the_mail_goes
     agent = make_agent()
     agent.process_email(conftest_email("Hi, I want to return the bike I bought, the frame is too big for me.",
                                        subject="Return"))
-    sync = CaseSync(store, catalog, clock, Dataverse(MicrosoftSettings.from_env()), timedelta(seconds=30))
+    sync = CaseSync(store, catalog, clock, Dataverse(MicrosoftSettings.from_environment()), timedelta(seconds=30))
     standin.fail("/org/api/data/v9.2/", count=1, status=429, retry_after=120)  # throttled for two minutes
     report = sync.sync()
     assert report.done == 0 and standin.rows("incidents") == []

@@ -116,7 +116,7 @@ def test_graph_reads_moves_and_sends_as_recorded(standin: MicrosoftStandIn | Non
 @pytest.mark.vcr
 def test_dataverse_case_activity_resolution_and_queue_as_recorded(standin: MicrosoftStandIn | None,
                                                                    vcr: Any) -> None:
-    dataverse = Dataverse(MicrosoftSettings.from_env())
+    dataverse = Dataverse(MicrosoftSettings.from_environment())
     contact = dataverse.contact_for("robin@example.net", "Robin Vale")
     incident = row_id("incident", "cassette")
     assert dataverse.create("incidents", incident, {"title": "Return a bike", "cr5a1_intent": "return_bike",
@@ -142,14 +142,14 @@ def test_dataverse_case_activity_resolution_and_queue_as_recorded(standin: Micro
 @pytest.mark.vcr
 def test_a_refused_secret_and_a_wrong_binding_as_recorded(standin: MicrosoftStandIn | None, vcr: Any,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    dataverse = Dataverse(MicrosoftSettings.from_env())
+    dataverse = Dataverse(MicrosoftSettings.from_environment())
     with pytest.raises(MicrosoftRefused, match="undeclared property 'regardingobjectid_incident'"):
         dataverse.create("emails", row_id("email", "wrong"), {
             "subject": "Hi", "regardingobjectid_incident@odata.bind": f"/incidents({row_id('incident', 'x')})"})
     monkeypatch.setenv("CASE_AGENT_MS_CLIENT_ID", "unknown-app")
     monkeypatch.setenv("CASE_AGENT_MS_CLIENT_SECRET", "wrong-secret-4711")
     with pytest.raises(TokenRefused) as refused:
-        Dataverse(MicrosoftSettings.from_env()).contact_for("robin@example.net", None)
+        Dataverse(MicrosoftSettings.from_environment()).contact_for("robin@example.net", None)
     assert "invalid_client" in str(refused.value) and "correlation_id" in str(refused.value)
     assert "wrong-secret-4711" not in str(refused.value)
     assert played(standin, vcr)

@@ -62,7 +62,7 @@ class GraphMailbox:
             raise ConfigurationError(f"--mailbox {bounded(url, 80)}: write graph://MAILBOX@DOMAIN (the shared "
                                      "mailbox's address; it reads the Inbox)")
         self.address = address
-        self.settings = settings or MicrosoftSettings.from_env()
+        self.settings = settings or MicrosoftSettings.from_environment()
         self.name = f"graph://{address}"
         self.client = RestClient(application or Application(self.settings), self.settings.graph_url,
                                  self.settings.graph_scope, {"Accept": "application/json", "Prefer": IMMUTABLE_IDS},
