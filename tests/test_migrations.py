@@ -19,7 +19,7 @@ from agent_graph.domain import Action, OutboxStatus
 from agent_graph.errors import StoreUnavailable
 from agent_graph.service import CaseAgent
 from agent_graph.store import CaseStore, NewOutboxItem
-from agent_graph.store.migration import Before, current_revision, head
+from agent_graph.store.migration import MIGRATIONS, Before, current_revision, head
 from agent_graph.store.schema import metadata
 from tests.conftest import REPO, T0, email
 from tests.later_migrations import undo_later_migrations
@@ -49,6 +49,14 @@ def _as_the_first_release_made_it(connection: Connection) -> None:
     undo_later_migrations(lambda sql: connection.execute(text(sql)))
     for table, column in ADDED_AFTER_THE_FIRST_RELEASE:
         connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+
+
+def test_the_head_the_store_knows_is_alembics_head():
+    """migration.HEAD lets a database at the newest revision open without importing Alembic: it must be
+    what Alembic reads from the migration files (a new migration without a new HEAD fails here)."""
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(MIGRATIONS)).get_heads() == [head()]
 
 
 def test_a_new_database_is_made_at_the_newest_revision_and_equals_the_schema(db_url: str):
