@@ -450,23 +450,6 @@ def test_embedding_classifier_is_deterministic_and_batch_independent() -> None:
     assert np.allclose(singles, first.scores_many(texts), atol=1e-6)
 
 
-def test_the_lowercase_view_halves_what_casing_changes_and_is_nothing_without_the_embedding() -> None:
-    # The embedding's tokens are case-sensitive, the n-grams are not. With the lowercase view the
-    # confidence is the mean of the two readings, so a text lower-cased moves it half as far; a
-    # lower-case text reads the same both ways.
-    texts = ["I LOST MY LIBRARY CARD", "Could I Keep The Novels A Little Longer?", "WHY the LATE fee??"]
-    lowered = [t.lower() for t in texts]
-    plain = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=intent_module.IntentSettings(embedding=1.0))
-    viewed = IntentClassifier.fit(LIBRARY, threshold=0.5,
-                                  settings=intent_module.IntentSettings(embedding=1.0, lowercase_view=True))
-    plain_shift = plain.scores_many(texts) - plain.scores_many(lowered)
-    assert np.abs(plain_shift).max() > 0.01
-    assert np.allclose(viewed.scores_many(lowered), plain.scores_many(lowered), atol=1e-6)
-    assert np.allclose(viewed.scores_many(texts) - viewed.scores_many(lowered), plain_shift / 2, atol=1e-6)
-    ngrams = IntentClassifier.fit(LIBRARY, threshold=0.5, settings=intent_module.IntentSettings(lowercase_view=True))
-    assert np.array_equal(ngrams.scores_many(texts), IntentClassifier.fit(LIBRARY, threshold=0.5).scores_many(texts))
-
-
 def test_settings_without_a_calibration_are_refused_before_fitting() -> None:
     with pytest.raises(intent_module.UncalibratedSettings, match="calibrate"):
         IntentClassifier.fit(LIBRARY, threshold=0.5, settings=intent_module.IntentSettings(embedding=0.37))

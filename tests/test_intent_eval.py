@@ -11,7 +11,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -267,13 +266,3 @@ def test_grid_offers_the_sentence_embedding_to_validation() -> None:
         for candidate in grid:
             assert len(candidate.settings.confidence_weights()) == 5  # every candidate has a calibration
     assert {c.settings.model for c in default_grid(has_oos=True, models=["svm"])} == {"svm"}
-
-
-def test_the_few_shot_grid_also_offers_the_lowercase_view_with_the_embedding_only() -> None:
-    full = default_grid(has_oos=False)
-    few = default_grid(has_oos=False, lowercase_views=True)
-    assert not any(c.settings.lowercase_view for c in full)
-    viewed = [c for c in few if c.settings.lowercase_view]
-    assert viewed and all(c.settings.embedding > 0 for c in viewed)
-    assert {replace(c.settings, lowercase_view=False) for c in viewed} == {c.settings for c in full if c.settings.embedding}
-    assert len({c.label() for c in few}) == len(few)  # the view shows in a candidate's label

@@ -13,8 +13,6 @@ linear model *plus* a calibrated confidence:
   (:mod:`agent_graph.brain.embedding`) is a third block at weight ``w`` against the n-grams, for
   wordings that share meaning but no n-gram with the examples (:class:`_Encoder`). Catalogs use
   ``w = 0``; ``case-agent eval-intents`` chooses ``w`` on validation data.
-  ``IntentSettings(lowercase_view=True)`` also reads the embedding of the lower-cased text (its
-  tokens are case-sensitive, the n-grams are not) and averages the two readings' confidences.
 * **Model**: a linear SVM (one-vs-rest ``LinearSVC``; ``IntentSettings(model="lr")`` gives
   multinomial logistic regression) over the intents *plus* a ``__none__`` class trained on a small
   built-in background of content-free email sentences (greetings, sign-offs, "I have a
@@ -108,9 +106,6 @@ class IntentSettings:
     background_overlap: float = 0.6
     concepts: bool = True
     embedding: float = 0.0  # weight of the sentence-embedding block against the n-gram block; 0: n-grams only
-    # with the embedding, also read each text lower-cased (the embedding's tokens are case-sensitive; the
-    # n-grams are not) and average the two readings' confidences
-    lowercase_view: bool = False
     similarity_examples: int = 24  # per intent, at most this many examples are kept for the similarity signals
     # (intent id, factor) pairs: that intent's class carries ``factor`` times the total training weight of
     # every other class (e.g. an "anything else" intent, which covers far more ground than one request)
@@ -478,11 +473,7 @@ class _Encoder:
         if not self.weight:
             return x, None
         x.data *= np.float32(self._ngram_scale)
-        return x, self.embedding_rows(texts)
-
-    def embedding_rows(self, texts: Sequence[str]) -> np.ndarray:
-        """The scaled embedding block of ``texts`` (only meaningful when ``weight`` > 0)."""
-        return embedding.embed(list(texts)) * np.float32(self._embedding_scale)
+        return x, embedding.embed(list(texts)) * np.float32(self._embedding_scale)
 
     @staticmethod
     def joined(x: sp.csr_matrix, e: np.ndarray | None) -> sp.csr_matrix:
@@ -620,31 +611,20 @@ class IntentClassifier:
     # --- prediction --------------------------------------------------------------------------
     def _signals(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Model scores and best similarity per class, each (texts, intents + 1); last = none."""
-        return next(self._readings(texts, lowercase_view=False))
-
-    def _readings(self, texts: Sequence[str], *, lowercase_view: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The :meth:`_signals` of the texts as written and, with ``lowercase_view`` and the
-        embedding, of the texts lower-cased: the n-gram part (already case-free) is computed once,
-        only the embedding block is read twice."""
         x, e = self._encoder.transform(texts)
-        ngram_score = np.asarray(x @ self._coef_t) + self._intercept
-        ngram_sims = x @ self._sim_t
-        ngram_sims = ngram_sims.toarray() if sp.issparse(ngram_sims) else np.asarray(ngram_sims)
-        blocks = [e]
-        if lowercase_view and e is not None:
-            blocks.append(self._encoder.embedding_rows([t.lower() for t in texts]))
-        for block in blocks:
-            score, sims = ngram_score, ngram_sims
-            if block is not None:
-                with _one_blas_thread():
-                    score = score + block @ self._coef_embedding_t
-                    sims = sims + block @ self._sim_embedding_t
-            if self.settings.model == "lr":  # log-probabilities
-                score = score - _logsumexp(score)
-            class_sim = np.zeros((x.shape[0], len(self.intents) + 1), dtype=np.float32)
-            if sims.shape[1]:
-                class_sim[:, self._sim_classes] = np.maximum.reduceat(sims, self._sim_starts, axis=1)
-            yield score, class_sim
+        score = np.asarray(x @ self._coef_t) + self._intercept
+        sims = x @ self._sim_t
+        sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
+        if e is not None:
+            with _one_blas_thread():
+                score += e @ self._coef_embedding_t
+                sims += e @ self._sim_embedding_t
+        if self.settings.model == "lr":  # log-probabilities
+            score = score - _logsumexp(score)
+        class_sim = np.zeros((x.shape[0], len(self.intents) + 1), dtype=np.float32)
+        if sims.shape[1]:
+            class_sim[:, self._sim_classes] = np.maximum.reduceat(sims, self._sim_starts, axis=1)
+        return score, class_sim
 
     def _features(self, score: np.ndarray, class_sim: np.ndarray) -> np.ndarray:
         n = len(self.intents)
@@ -666,9 +646,9 @@ class IntentClassifier:
         """Confidence per segment and intent, and whether each segment looks like filler."""
         confs, filler = [], []
         for i in range(0, len(segs), batch):
-            readings = list(self._readings(segs[i:i + batch], lowercase_view=self.settings.lowercase_view))
-            confs.append(np.mean([self._confidence(self._features(*r)) for r in readings], axis=0))
-            filler.append(readings[0][0].argmax(axis=1) == len(self.intents))
+            score, class_sim = self._signals(segs[i:i + batch])
+            confs.append(self._confidence(self._features(score, class_sim)))
+            filler.append(score.argmax(axis=1) == len(self.intents))
         return np.vstack(confs), np.concatenate(filler)
 
     def scores_many(self, texts: Sequence[str], *, batch: int = 256) -> np.ndarray:

@@ -154,7 +154,7 @@ def run_intent_eval(dataset: IntentDataset | str, data: Path, shots: int | None 
         f"val {sum(len(t.val) for t in tasks)}, test {sum(len(t.test) for t in tasks)}")
 
     if grid is None:
-        grid = default_grid(has_oos, models or tuple(GRID_MODELS), lowercase_views=bool(shots))
+        grid = default_grid(has_oos, models or tuple(GRID_MODELS))
     chosen = select(tasks, train, list(grid), log)
     log(f"chosen on validation: {chosen.candidate.label()}, threshold {chosen.threshold:.2f}")
     # the other threshold rules read validation with the classifiers that were chosen, before a refit learns it
@@ -277,8 +277,6 @@ def _settings_text(settings: Mapping[str, object]) -> str:
     text = f"{settings.get('model')} C={settings.get('c')}"
     if settings.get("embedding"):
         text += f", sentence embedding weight {settings['embedding']:g}"
-    if settings.get("lowercase_view"):
-        text += ", also read lower-cased"
     if not settings.get("segment_emails", True):
         text += ", whole texts (no segmentation)"
     if settings.get("oos_intent"):

@@ -48,7 +48,6 @@ class Candidate:
         s = self.settings
         text = f"{s.model} C={s.c:g}" + (f" embedding {s.embedding:g}" if s.embedding else "")
         text += "" if s.segment_emails else " whole texts"
-        text += " +lowercase view" if s.lowercase_view else ""
         if self.oos_intent:
             text += " +oos intent" + "".join(f" (weight {w:g})" for _, w in s.class_weights)
         return text
@@ -60,18 +59,14 @@ class Candidate:
 GRID_MODELS = {ModelKind.SVM: 2.0, ModelKind.LR: 30.0}  # the grid's C per model kind
 
 
-def default_grid(has_oos: bool, models: Sequence[str] = tuple(GRID_MODELS), *,
-                 lowercase_views: bool = False) -> list[Candidate]:
+def default_grid(has_oos: bool, models: Sequence[str] = tuple(GRID_MODELS)) -> list[Candidate]:
     """The candidates chosen from on validation: linear SVM (C 2) or logistic regression (C 30);
     the sentence embedding's weight against the n-grams (:data:`EMBEDDING_WEIGHTS`); with or
     without the email segmentation of long texts; and (CLINC150) with or without the
     ``out_of_scope`` intent. ``models`` restricts the model kinds (a full CLINC150 run with logistic
-    regression takes long). With ``lowercase_views`` (the few-shot runs), each candidate with the
-    embedding also with :attr:`IntentSettings.lowercase_view`."""
-    settings = [replace(IntentSettings(), model=kind, c=GRID_MODELS[ModelKind(kind)], embedding=w, segment_emails=seg,
-                        lowercase_view=view)
-                for kind in models for w in EMBEDDING_WEIGHTS for seg in (True, False)
-                for view in ((False, True) if lowercase_views and w else (False,))]
+    regression takes long)."""
+    settings = [replace(IntentSettings(), model=kind, c=GRID_MODELS[ModelKind(kind)], embedding=w, segment_emails=seg)
+                for kind in models for w in EMBEDDING_WEIGHTS for seg in (True, False)]
     if not has_oos:
         return [Candidate(s) for s in settings]
     oos_weight = ((OOS_INTENT_ID, OOS_INTENT_WEIGHT),)
