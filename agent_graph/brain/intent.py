@@ -143,7 +143,7 @@ _SPACE = re.compile(r"\s+")
 CONCEPTS: tuple[tuple[str, str], ...] = (
     ("cancel", r"cancel\w*|terminat\w*|discontinu\w*|(?:end|stop|quit|finish) (?:my|our|the|this) |opt(?:ing)? out|unsubscrib\w*"
                r"|no (?:more|longer) (?:a )?(?:member|customer)"),
-    ("pause", r"pause\w*|freez\w*|frozen|suspen\w*|on hold|put \w+ on hold|take a break|temporar\w*|for a while"
+    ("pause", r"pause\w*|freez\w*|frozen|suspen\w*|on hold|put \w+ on hold|take a break|temporarily"
               r"|(?:for|during) (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?) only"
               r"|(?:only|just) for (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?)"),
     ("receive", r"arriv\w*|receiv\w*|deliver\w*|show(?:n|ed)? up|turn(?:ed)? up|(?:not|\w+n't|never) (?:got|gotten|come|seen)"),
