@@ -2,7 +2,9 @@
 
 Statements are SQLAlchemy Core, built once at import and run with bound parameters, so they stay
 portable (SQLite by default, PostgreSQL at scale) and their compiled form is cached per engine.
-Updates give the row back with ``RETURNING`` (SQLite 3.35 or later, PostgreSQL).
+On SQLite the fixed SELECTs read through ``_one``, ``_maybe`` and ``_all`` run their compiled SQL
+on the driver directly (``_DirectSelect``). Updates give the row back with ``RETURNING`` (SQLite
+3.35 or later, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -296,16 +299,98 @@ def _from_rows(kind: type[R], rows: Any) -> list[R]:
     return [kind(**row._asdict()) for row in rows]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _DirectSelect:
+    """A SELECT compiled once for SQLite, run on the driver's own connection: SQLAlchemy's execution
+    path costs several times the query itself, and an email makes dozens of these reads (README,
+    "Performance"). The same SQL, parameters and type conversions as SQLAlchemy's (``compile`` below)."""
+
+    sql: str
+    params: tuple[tuple[str, bool, Any, Any], ...]
+    """Each ``?`` in order: its parameter's name, whether the caller must give it, the value the
+    statement holds otherwise, its converter."""
+    columns: tuple[tuple[str, Any], ...]
+    """Each result column: its name and its converter (None: the value as SQLite gives it)."""
+
+    @classmethod
+    def compile(cls, statement: Any, connection: Connection) -> _DirectSelect | None:
+        """None for a statement this path does not take (parameters expanded at execution)."""
+        compiled: Any = statement.compile(dialect=connection.dialect)
+        if compiled.post_compile_params or compiled.literal_execute_params or compiled.positiontup is None:
+            return None
+        dialect = connection.dialect
+        held = compiled.construct_params(_check=False)
+        binds = compiled._bind_processors
+        return cls(sql=compiled.string,
+                   params=tuple((name, compiled.binds[name].required, held.get(name), binds.get(name))
+                                for name in compiled.positiontup),
+                   columns=tuple((column.keyname, column.type._cached_result_processor(dialect, None))
+                                 for column in compiled._result_columns))
+
+    def rows(self, connection: Connection, given: dict[str, Any], first_only: bool) -> list[dict[str, Any]]:
+        values = []
+        for name, required, held, convert in self.params:
+            value = given[name] if required else given.get(name, held)  # KeyError: a parameter not given
+            values.append(convert(value) if convert else value)
+        driver: Any = connection.connection.driver_connection
+        try:
+            cursor = driver.execute(self.sql, values)
+            try:
+                fetched = cursor.fetchmany(1) if first_only else cursor.fetchall()
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it
+            raise DBAPIError.instance(self.sql, values, exc, sqlite3.Error) from exc
+        columns = self.columns
+        return [{name: convert(value) if convert else value for (name, convert), value in zip(columns, row)}
+                for row in fetched]
+
+
+_DIRECT: dict[int, tuple[Any, _DirectSelect | None]] = {}
+"""Statements built once at import (below) by id, each with its compiled form; the entry holds the
+statement itself, so its id is never another's."""
+
+
+def _select(connection: Connection, statement: Any, params: dict[str, Any], first_only: bool
+            ) -> list[dict[str, Any]] | None:
+    """The rows of a SELECT built once at import, read directly on SQLite; None elsewhere."""
+    if connection.dialect.name != "sqlite":
+        return None
+    entry = _DIRECT.get(id(statement))
+    if entry is None or entry[0] is not statement:
+        entry = _DIRECT[id(statement)] = (statement, _DirectSelect.compile(statement, connection))
+    direct = entry[1]
+    return None if direct is None else direct.rows(connection, params, first_only)
+
+
+def _first(connection: Connection, statement: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    rows = _select(connection, statement, params, first_only=True)
+    if rows is None:
+        row = connection.execute(statement, params).first()
+        return None if row is None else row._asdict()
+    return rows[0] if rows else None
+
+
+def _all(kind: type[R], connection: Connection, statement: Any, **params: Any) -> list[R]:
+    """Every row of a SELECT built once at import, as ``kind``."""
+    rows = _select(connection, statement, params, first_only=False)
+    if rows is None:
+        return _from_rows(kind, connection.execute(statement, params))
+    return [kind(**row) for row in rows]
+
+
 def _one(kind: type[R], connection: Connection, statement: Any, **params: Any) -> R:
-    row = connection.execute(statement, params).first()
+    """The first row of a SELECT built once at import, as ``kind``; LookupError when none."""
+    row = _first(connection, statement, params)
     if row is None:
         raise LookupError(f"no {kind.__name__} row matching {params}")
-    return _from_row(kind, row)
+    return kind(**row)
 
 
 def _maybe(kind: type[R], connection: Connection, statement: Any, **params: Any) -> R | None:
-    row = connection.execute(statement, params).first()
-    return None if row is None else _from_row(kind, row)
+    """The first row of a SELECT built once at import, as ``kind``; None when none."""
+    row = _first(connection, statement, params)
+    return None if row is None else kind(**row)
 
 
 @dataclasses.dataclass(slots=True)
@@ -536,7 +621,7 @@ class CaseStore:
     def cases_awaiting_reply(self) -> list[Case]:
         """Cases the clock may follow up or close."""
         with self._reading() as c:
-            return _from_rows(Case, c.execute(_CASES_AWAITING))
+            return _all(Case, c, _CASES_AWAITING)
 
     def count_cases(self) -> int:
         with self._reading() as c:
@@ -559,7 +644,7 @@ class CaseStore:
 
     def field_history(self, case_id: int) -> list[CaseField]:
         with self._reading() as c:
-            return _from_rows(CaseField, c.execute(_FIELDS, {"pk": case_id}))
+            return _all(CaseField, c, _FIELDS, pk=case_id)
 
     def write_fields(self, case_id: int, values: Sequence[ExtractedValue], message_id: int | None,
                      at: datetime, set_by: str | None = None) -> None:
@@ -660,7 +745,7 @@ class CaseStore:
 
     def messages(self, case_id: int) -> list[Message]:
         with self._reading() as c:
-            return _from_rows(Message, c.execute(_MESSAGES, {"pk": case_id}))
+            return _all(Message, c, _MESSAGES, pk=case_id)
 
     def customer_messages(self, case_id: int) -> list[Message]:
         """The customer's own emails on a case, oldest first: automatic mail, and mail from anyone
@@ -692,8 +777,8 @@ class CaseStore:
     def pending_drafts(self, case_id: int | None = None) -> list[OutboxItem]:
         with self._reading() as c:
             if case_id is None:
-                return _from_rows(OutboxItem, c.execute(_PENDING_DRAFTS))
-            return _from_rows(OutboxItem, c.execute(_PENDING_DRAFTS_OF_CASE, {"pk": case_id}))
+                return _all(OutboxItem, c, _PENDING_DRAFTS)
+            return _all(OutboxItem, c, _PENDING_DRAFTS_OF_CASE, pk=case_id)
 
     def add_outbox(self, item: OutboxItem) -> OutboxItem:
         """Insert a draft, or return the one already stored under its idempotency key."""
@@ -740,7 +825,7 @@ class CaseStore:
     def undelivered(self) -> list[OutboxItem]:
         """Sent by the agent, not yet handed to the mail server (some may wait for a retry)."""
         with self._reading() as c:
-            return _from_rows(OutboxItem, c.execute(_UNDELIVERED))
+            return _all(OutboxItem, c, _UNDELIVERED)
 
     def failed_deliveries(self) -> list[OutboxItem]:
         with self._reading() as c:
