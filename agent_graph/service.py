@@ -23,6 +23,7 @@ from langgraph.types import Command
 from pydantic import BaseModel
 from sqlalchemy import URL
 
+from agent_graph.background import in_calling_thread
 from agent_graph.brain.intent import classifier_for
 from agent_graph.claims import Claim, Claimant
 from agent_graph.context import Context, Services, services
@@ -360,10 +361,11 @@ class CaseAgent:
         A run that raises lets go of its claims, and its run row stays for :meth:`recover`."""
         thread = _thread_of(case)
         # One node runs at a time anyway; LangGraph's checkpoint writes at the end then share one
-        # background thread instead of starting one each.
+        # background thread, and that thread is this one (``background.py``).
         config: RunnableConfig = {"configurable": {"thread_id": thread}, "max_concurrency": 1}
         try:
-            values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
+            with in_calling_thread():
+                values = self.graph.invoke(graph_input, config, context=self.context, durability="exit")
         except BaseException:
             self.env.store.release_claims(self.claimant.owner)
             raise

@@ -2,7 +2,9 @@
 
 Statements are SQLAlchemy Core, built once at import and run with bound parameters, so they stay
 portable (SQLite by default, PostgreSQL at scale) and their compiled form is cached per engine.
-Updates give the row back with ``RETURNING`` (SQLite 3.35 or later, PostgreSQL).
+On SQLite the statements run through ``_run`` (and ``_one``, ``_maybe``, ``_all``, ``_first``) run
+their compiled SQL on the driver directly (``_Direct``). Updates give the row back with
+``RETURNING`` (SQLite 3.35 or later, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -297,16 +300,118 @@ def _from_rows(kind: type[R], rows: Any) -> list[R]:
     return [kind(**row._asdict()) for row in rows]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Ran:
+    """What a statement gave: its rows (a SELECT's, or an INSERT's or UPDATE's ``RETURNING``) by
+    column name, and how many rows it wrote."""
+
+    rows: list[dict[str, Any]]
+    rowcount: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Direct:
+    """A statement compiled once for SQLite (for one set of parameter names), run on the driver's own
+    connection: SQLAlchemy's execution path costs several times the statement itself, and an email
+    makes dozens of them (README, "Performance"). The same SQL, parameters and type conversions as
+    SQLAlchemy's compiled statement (``compile`` below)."""
+
+    sql: str
+    params: tuple[tuple[str, bool, Any, Any], ...]
+    """Each ``?`` in order: its parameter's name, whether the caller must give it, the value the
+    statement holds otherwise, its converter."""
+    columns: tuple[tuple[str, Any], ...]
+    """Each result column: its name and its converter (None: the value as SQLite gives it)."""
+
+    @classmethod
+    def compile(cls, statement: Any, connection: Connection, keys: frozenset[str]) -> _Direct | None:
+        """None for a statement this path does not take: parameters expanded at execution, or an
+        INSERT or UPDATE whose columns left out need their defaults computed."""
+        compiled: Any = statement.compile(dialect=connection.dialect, column_keys=sorted(keys))
+        if (compiled.post_compile_params or compiled.literal_execute_params or compiled.positiontup is None
+                or getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None)):
+            return None
+        dialect = connection.dialect
+        held = compiled.construct_params(_check=False)
+        binds = compiled._bind_processors
+        return cls(sql=compiled.string,
+                   params=tuple((name, compiled.binds[name].required, held.get(name), binds.get(name))
+                                for name in compiled.positiontup),
+                   columns=tuple((column.keyname, column.type._cached_result_processor(dialect, None))
+                                 for column in compiled._result_columns))
+
+    def run(self, connection: Connection, given: dict[str, Any], first_only: bool) -> _Ran:
+        values = []
+        for name, required, held, convert in self.params:
+            value = given[name] if required else given.get(name, held)  # KeyError: a parameter not given
+            values.append(convert(value) if convert else value)
+        driver: Any = connection.connection.driver_connection
+        try:
+            cursor = driver.execute(self.sql, values)
+            try:
+                fetched = (cursor.fetchmany(1) if first_only else cursor.fetchall()) if self.columns else []
+                rowcount = cursor.rowcount
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it
+            raise DBAPIError.instance(self.sql, values, exc, sqlite3.Error) from exc
+        columns = self.columns
+        return _Ran([{name: convert(value) if convert else value for (name, convert), value in zip(columns, row)}
+                     for row in fetched], rowcount)
+
+
+_DIRECT: dict[tuple[int, frozenset[str]], tuple[Any, _Direct | None]] = {}
+"""Statements built once at import (below), by id and parameter names, each with its compiled form;
+the entry holds the statement itself, so its id is never another's."""
+
+
+def _direct_for(connection: Connection, statement: Any, keys: frozenset[str]) -> _Direct | None:
+    """The statement's direct form on SQLite; None elsewhere, or when it has none."""
+    if connection.dialect.name != "sqlite":
+        return None
+    entry = _DIRECT.get((id(statement), keys))
+    if entry is None or entry[0] is not statement:
+        entry = _DIRECT[id(statement), keys] = (statement, _Direct.compile(statement, connection, keys))
+    return entry[1]
+
+
+def _run(connection: Connection, statement: Any, params: dict[str, Any], first_only: bool = False) -> _Ran:
+    """Run a statement built once at import (one row of parameters), directly where it can be."""
+    direct = _direct_for(connection, statement, frozenset(params))
+    if direct is not None:
+        return direct.run(connection, params, first_only)
+    result = connection.execute(statement, params)
+    rowcount = result.rowcount
+    if not result.returns_rows:
+        return _Ran([], rowcount)
+    if first_only:
+        first = result.first()
+        return _Ran([] if first is None else [first._asdict()], rowcount)
+    return _Ran([row._asdict() for row in result], rowcount)
+
+
+def _first(connection: Connection, statement: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    rows = _run(connection, statement, params, first_only=True).rows
+    return rows[0] if rows else None
+
+
+def _all(kind: type[R], connection: Connection, statement: Any, **params: Any) -> list[R]:
+    """Every row of a SELECT built once at import, as ``kind``."""
+    return [kind(**row) for row in _run(connection, statement, params).rows]
+
+
 def _one(kind: type[R], connection: Connection, statement: Any, **params: Any) -> R:
-    row = connection.execute(statement, params).first()
+    """The first row of a SELECT built once at import, as ``kind``; LookupError when none."""
+    row = _first(connection, statement, params)
     if row is None:
         raise LookupError(f"no {kind.__name__} row matching {params}")
-    return _from_row(kind, row)
+    return kind(**row)
 
 
 def _maybe(kind: type[R], connection: Connection, statement: Any, **params: Any) -> R | None:
-    row = connection.execute(statement, params).first()
-    return None if row is None else _from_row(kind, row)
+    """The first row of a SELECT built once at import, as ``kind``; None when none."""
+    row = _first(connection, statement, params)
+    return None if row is None else kind(**row)
 
 
 @dataclasses.dataclass(slots=True)
@@ -503,10 +608,10 @@ class CaseStore:
     def update_case(self, case_id: int, at: datetime, **changes: Any) -> Case:
         """Set these columns (and ``updated_at``); the case as it now stands."""
         with self._writing() as c:
-            row = c.execute(_UPDATE_CASE, {**changes, "updated_at": at, "pk": case_id}).first()
+            row = _first(c, _UPDATE_CASE, {**changes, "updated_at": at, "pk": case_id})
             if row is None:
                 raise LookupError(f"no case with id {case_id}")
-            return self._remember(_from_row(Case, row))
+            return self._remember(Case(**row))
 
     def list_cases(self, status: str | None = None, limit: int | None = None) -> list[Case]:
         query = select(cases).order_by(cases.c.id)
@@ -543,7 +648,7 @@ class CaseStore:
     def cases_awaiting_reply(self) -> list[Case]:
         """Cases the clock may follow up or close."""
         with self._reading() as c:
-            return _from_rows(Case, c.execute(_CASES_AWAITING))
+            return _all(Case, c, _CASES_AWAITING)
 
     def count_cases(self) -> int:
         with self._reading() as c:
@@ -566,7 +671,7 @@ class CaseStore:
 
     def field_history(self, case_id: int) -> list[CaseField]:
         with self._reading() as c:
-            return _from_rows(CaseField, c.execute(_FIELDS, {"pk": case_id}))
+            return _all(CaseField, c, _FIELDS, pk=case_id)
 
     def write_fields(self, case_id: int, values: Sequence[ExtractedValue], message_id: int | None,
                      at: datetime, set_by: str | None = None) -> None:
@@ -614,12 +719,12 @@ class CaseStore:
             "claim_expires_at": claim.until if claim else None, "source": source,
         }
         with self._writing() as c:
-            row = c.execute(self._insert_new[messages.name], values).first()
+            row = _first(c, self._insert_new[messages.name], values)
             if row is None:
                 raise StoredMeanwhile(f"email {email.message_id} was stored by another worker meanwhile")
-            (pk,) = row
+            (pk,) = row.values()
             if case_id is not None and email.automatic_reason is None:
-                c.execute(_INBOUND_SEEN, {"pk": case_id, "at": at})
+                _run(c, _INBOUND_SEEN, {"pk": case_id, "at": at})
                 self._seen_inbound(case_id, at)
         return self._remember(Message(id=pk, **values))
 
@@ -658,12 +763,12 @@ class CaseStore:
 
     def mark_processed(self, message_pk: int) -> None:
         with self._writing() as c:
-            c.execute(_MARK_PROCESSED, {"pk": message_pk})
+            _run(c, _MARK_PROCESSED, {"pk": message_pk})
             self._forget(message_pk=message_pk)
 
     def messages(self, case_id: int) -> list[Message]:
         with self._reading() as c:
-            return _from_rows(Message, c.execute(_MESSAGES, {"pk": case_id}))
+            return _all(Message, c, _MESSAGES, pk=case_id)
 
     def customer_messages(self, case_id: int) -> list[Message]:
         """The customer's own emails on a case, oldest first: automatic mail, and mail from anyone
@@ -695,8 +800,8 @@ class CaseStore:
     def pending_drafts(self, case_id: int | None = None) -> list[OutboxItem]:
         with self._reading() as c:
             if case_id is None:
-                return _from_rows(OutboxItem, c.execute(_PENDING_DRAFTS))
-            return _from_rows(OutboxItem, c.execute(_PENDING_DRAFTS_OF_CASE, {"pk": case_id}))
+                return _all(OutboxItem, c, _PENDING_DRAFTS)
+            return _all(OutboxItem, c, _PENDING_DRAFTS_OF_CASE, pk=case_id)
 
     def add_outbox(self, item: NewOutboxItem) -> OutboxItem:
         """Insert a draft, or return the one already stored under its idempotency key."""
@@ -705,10 +810,11 @@ class CaseStore:
             if existing is not None:
                 return existing
             values = {f.name: getattr(item, f.name) for f in dataclasses.fields(NewOutboxItem)}
-            row = c.execute(self._insert_new[outbox.name], values).first()
+            row = _first(c, self._insert_new[outbox.name], values)
             if row is None:  # another worker drafted it meanwhile
                 return _one(OutboxItem, c, _OUTBOX_BY_KEY, key=item.idempotency_key)
-            return OutboxItem(id=row[0], **values)
+            (pk,) = row.values()
+            return OutboxItem(id=pk, **values)
 
     def set_outbox(self, pk: int, **changes: Any) -> OutboxItem:
         with self._writing() as c:
@@ -720,17 +826,17 @@ class CaseStore:
     def mark_sent(self, pk: int, at: datetime, raw: str) -> OutboxItem:
         """Mark an outbox item sent and thread it on its case, in one transaction (exactly once)."""
         with self._writing() as c:
-            row = c.execute(_SEND, {"pk": pk, "at": at}).first()  # compare-and-set: one transaction sends it
+            row = _first(c, _SEND, {"pk": pk, "at": at})  # compare-and-set: one transaction sends it
             if row is None:
                 return _one(OutboxItem, c, _OUTBOX_ITEM, pk=pk)  # sent already (or no such item: LookupError)
-            sent = _from_row(OutboxItem, row)
-            c.execute(_INSERT[messages.name], {
+            sent = OutboxItem(**row)
+            _run(c, _INSERT[messages.name], {
                 "case_id": sent.case_id, "direction": Direction.OUTBOUND, "message_id": sent.message_id,
                 "in_reply_to": sent.in_reply_to, "references": sent.references, "from_address": "",
                 "to_addresses": sent.to_address, "subject": sent.subject, "body_text": sent.body,
                 "new_text": sent.body, "raw": raw, "at": at, "processed": True,
             })
-            c.execute(_DELIVERED, {
+            _run(c, _DELIVERED, {
                 "pk": sent.case_id, "status_after": sent.status_after_send, "at": at,
                 "more_requests": int(sent.action == Action.REQUEST_INFO),
                 "more_follow_ups": int(sent.action == Action.FOLLOW_UP),
@@ -742,7 +848,7 @@ class CaseStore:
     def undelivered(self) -> list[OutboxItem]:
         """Sent by the agent, not yet handed to the mail server (some may wait for a retry)."""
         with self._reading() as c:
-            return _from_rows(OutboxItem, c.execute(_UNDELIVERED))
+            return _all(OutboxItem, c, _UNDELIVERED)
 
     def failed_deliveries(self) -> list[OutboxItem]:
         with self._reading() as c:
@@ -868,8 +974,8 @@ class CaseStore:
                         detail: dict[str, Any] | None = None, **columns: Any) -> None:
         """Add an interaction; ``columns`` are its typed columns (``agent_graph.interactions`` fills them)."""
         with self._writing() as c:
-            c.execute(_INSERT[interactions.name], {"case_id": case_id, "at": at, "actor": actor,
-                                                   "kind": kind, "summary": summary, "detail": detail or {}, **columns})
+            _run(c, _INSERT[interactions.name], {"case_id": case_id, "at": at, "actor": actor, "kind": kind,
+                                                 "summary": summary, "detail": detail or {}, **columns})
 
     def interactions(self, case_id: int | None = None, since: datetime | None = None,
                      kinds: Sequence[str] = (), until: datetime | None = None) -> list[Interaction]:
@@ -895,16 +1001,16 @@ class CaseStore:
         with self._writing() as c:
             run = _maybe(ActiveRun, c, _RUN, key=thread_id)
             if run is None:
-                inserted = c.execute(self._insert_new[active_runs.name], {
+                inserted = _first(c, self._insert_new[active_runs.name], {
                     "thread_id": thread_id, "case_id": case_id, "started_at": at, "payload": payload,
                     "owner": claim.owner if claim else None, "lease_until": claim.until if claim else None})
-                return inserted.first() is not None or claim is None
+                return inserted is not None or claim is None
             if claim is None:
                 return True
             if not can_take(run.owner, run.lease_until, claim):
                 return False
-            return c.execute(_TAKE_RUN, {"key": thread_id, "seen": run.owner, "new_owner": claim.owner,
-                                         "until": claim.until}).rowcount == 1
+            return _run(c, _TAKE_RUN, {"key": thread_id, "seen": run.owner, "new_owner": claim.owner,
+                                       "until": claim.until}).rowcount == 1
 
     def release_claims(self, owner: str) -> None:
         """Let go of every email and case a worker holds (a run of it raised); the run rows stay for recovery."""
@@ -917,7 +1023,7 @@ class CaseStore:
 
     def end_run(self, thread_id: str) -> None:
         with self._writing() as c:
-            c.execute(_END_RUN, {"key": thread_id})
+            _run(c, _END_RUN, {"key": thread_id})
 
     def unfinished_runs(self) -> list[ActiveRun]:
         with self._reading() as c:
