@@ -25,6 +25,7 @@ from sqlalchemy import URL
 
 from agent_graph.background import in_calling_thread
 from agent_graph.brain.intent import classifier_for
+from agent_graph.brain.language import load_language_model
 from agent_graph.claims import Claim, Claimant
 from agent_graph.context import Context, Services, services
 from agent_graph.cpu_slots import CpuSlots
@@ -324,7 +325,9 @@ class CaseAgent:
         (``gc.freeze``): a full collection walks every live object, which with many cases in flight
         is a long pause (README, "Performance"). A catalog with rival intents also gets the
         classifier's second reading (the sentence embedding) loaded now: it is read at each
-        identification of an intent with a rival (``nodes/understanding.py``)."""
+        identification of an intent with a rival (``nodes/understanding.py``). The language
+        classifier's model, read on every customer email, is loaded too."""
+        load_language_model()
         classifier = classifier_for(self.env.catalog)
         catalog = self.env.catalog
         if any(catalog.rivals(intent.id) for intent in catalog.intents()):

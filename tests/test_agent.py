@@ -265,3 +265,11 @@ def test_every_finished_or_paused_run_leaves_nothing_for_recovery(make_agent, st
     agent.tick()
     assert store.unfinished_runs() == []
     assert agent.recover() == []
+
+
+def test_warm_up_loads_what_the_first_email_would_otherwise_wait_for(make_agent):
+    from agent_graph.brain import language
+
+    language._identifier.cache_clear()
+    make_agent().warm_up()
+    assert language._identifier.cache_info().currsize == 1

@@ -91,6 +91,12 @@ def _words(text: str) -> list[str]:
     return [word for word in _DIGIT_TOKEN_RE.sub(" ", text).split() if any(ch.isalpha() for ch in word)]
 
 
+def load_language_model() -> None:
+    """Load the language classifier's model now (a long-running process's warm-up), not on the
+    first email."""
+    _identifier()
+
+
 @cache
 def _identifier() -> LanguageIdentifier:
     """The classifier with its model, loaded once per process from the package's own data file."""
