@@ -50,16 +50,13 @@ KNOWN_FAILURES = {
     "ninth_org": {
         "n-a2-stop-the-fee-cancel-or-payment-held":
             "payment change 0.95; both readings together still 0.63, above the hold (0.48): sent",
-        "n-a4-knee-operation-what-to-do-held": "unidentified (0.49 < 0.5): asked about, not drafted (safe)",
-        "n-n1-non-native-cancel-sent": "non-native English left unidentified (cancel 0.41): asked about",
     },
     "tenth_org": {
         "e-a2-moving-in-cheaper-deal-held": "moving home 0.83, both readings together 0.74: sent",
         "e-a3-monthly-amount-wrong-held": "unidentified (0.10): asked about, not drafted (safe)",
         "e-a4-fixed-deal-ends-cannot-manage-held": "tariff switch 0.90, both readings together 0.79: sent",
         "e-a5-payments-come-down-held": "help with paying 0.70, both readings together 0.93: sent",
-        "e-n1-non-native-debit-day": "non-native English left unidentified (direct debit 0.31): asked about",
-        "e-n2-non-native-going-home-close": "non-native English left unidentified (moving home 0.37): asked about",
+        "e-n2-non-native-going-home-close": "non-native English left unidentified (moving home 0.49): asked about",
     },
 }
 

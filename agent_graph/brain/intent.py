@@ -141,20 +141,30 @@ _SPACE = re.compile(r"\s+")
 # arrived", share a feature even when a catalog gives only one wording. Nothing here is about a
 # particular business.
 CONCEPTS: tuple[tuple[str, str], ...] = (
-    ("cancel", r"cancel\w*|terminat\w*|discontinu\w*|(?:end|stop|quit|finish) (?:my|our|the|this) |opt(?:ing)? out|unsubscrib\w*"
-               r"|no (?:more|longer) (?:a )?(?:member|customer)"),
+    ("cancel", r"cancel\w*|terminat\w*|discontinu\w*|(?:end|quit|finish) (?:my|our|the|this)|opt(?:ing)? out|unsubscrib\w*"
+               r"|no (?:more|longer) (?:a )?(?:member|customer)"
+               r"|(?:go\w*|went|switch\w*|mov\w*|leav\w*|chang\w*) (?:to |for )?(?:an|the )?other (?:company|provider|network|operator|supplier)"
+               r"|(?:not|\w+n't|never) (?:come|coming) (?:back|again)|(?:not|\w+n't) (?:want|need) to (?:be )?pay(?:ing)?(?! twice)"
+               r"|(?:not|\w+n't|never) (?:need|want|use|using|study|studying|come|coming) (?:(?!to )\w+ ){0,3}?(?:more|any ?more)"),
     ("pause", r"pause\w*|freez\w*|frozen|suspen\w*|on hold|put \w+ on hold|take a break|temporarily"
               r"|(?:for|during) (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?) only"
               r"|(?:only|just) for (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?)"),
-    ("receive", r"arriv\w*|receiv\w*|deliver\w*|show(?:n|ed)? up|turn(?:ed)? up|(?:not|\w+n't|never) (?:got|gotten|come|seen)"),
+    ("receive", r"arriv\w*|receiv\w*|deliver\w*|show(?:n|ed)? up|turn(?:ed)? up|(?:not|\w+n't|never) (?:got|gotten|come|seen)(?! back| more| any ?more)"),
     ("ship", r"ship\w*|dispatch\w*|parcel\w*|package\w*|courier\w*|postage|posted"),
     ("track", r"track\w*|where is|whereabouts|status of"),
     ("late", r"late|delay\w*|still waiting|waiting for|overdue|taking (?:so|too) long|not yet"),
-    ("refund", r"refund\w*|money back|reimburs\w*|pay (?:me )?back|repay\w*|compensat\w*|credit back"),
+    ("refund", r"refund\w*|money back|reimburs\w*|pay (?:me )?back|repay\w*|compensat\w*|credit back"
+               r"|(?:give|send|want|get|need)\w* (?:me )?back (?:my|the|our) money|(?:my|the|our) money return\w*"
+               r"|return\w* (?:me )?(?:my|the|our) money"),
     ("return", r"return\w*|send (?:it |them |this |\w+ )?back|exchang\w*"),
     ("charge", r"charg\w*|bill(?:ed|ing)?|fees?|invoic\w*|debit\w*|paid|payments?|statement|"
-               r"(?:took|taken|take|taking) (?:\w+ )?(?:money|\S+ (?:euros?|dollars?|pounds?))|deducted"),
-    ("twice", r"twice|double\w*|duplicat\w*|two times|2 times|charged again"),
+               r"(?:took|taken|take|taking) (?:\w+ )?(?:money|\S+ (?:euros?|dollars?|pounds?))|deducted"
+               r"|payed|(?:have|has|had|was|were|already) pay|pay already"
+               r"|(?:go|goes|going|gone|went|come|comes|came) out (?:of|from) (?:my|our|the) (?:bank|account|card)"),
+    ("payday", r"pay ?day|(?:day|date) (?:of|for) (?:the )?pay\w*|(?:debit|payment|paying) (?:day|date)"
+               r"|(?:day|date) (?:when|that) (?:you )?(?:take|collect|charge)\w*|(?:(?<!the )other|another|different) day"
+               r"|0(?:st|nd|rd|th)? (?:of|in) (?:the |every |each |a )?month"),
+    ("twice", r"twice|double\w*|duplicat\w*|two times?|charged again"),
     ("wrong", r"wrong|incorrect\w*|mistak\w*|error\w*|by accident|accidental\w*"),
     ("broken", r"broken|damag\w*|defect\w*|faulty|crack\w*|smash\w*|scratch\w*|not working|(?:doesn't|does not|won't|will not) work|stopped working"),
     ("login", r"log ?in\w*|log into|logging|sign(?:ing)? ?in(?:to)?|signin|access (?:my|the) account|locked out|credentials"),
@@ -163,9 +173,11 @@ CONCEPTS: tuple[tuple[str, str], ...] = (
     ("address", r"address\w*|moved|moving|relocat\w*|new home|move house|move out"
                 r"|leav\w* (?:the|my|our) (?:flat|house|home|apartment|property)"
                 r"|(?:not|no longer|never) (?:live|living|stay|staying) (?:in|at|there)"
-                r"|(?:go|going|goes|gone|went|return\w*|mov\w*) (?:back )?(?:to|home to) (?:my|our|his|her|their) (?:home )?country"),
+                r"|(?:go|going|goes|gone|went|return\w*|mov\w*) (?:back )?(?:to|home to) (?:my|our|his|her|their) (?:home )?country"
+                r"|(?:go|goes|going|went|move|moving|come) (?:to )?live (?:in|at|to|with)"
+                r"|chang\w* (?:the |my |our )?(?:flat|house|apartment|home)|(?:new|other|another) (?:flat|house|apartment)"),
     ("change", r"chang\w*|updat\w*|modif\w*|amend\w*|edit\w*|correct (?:my|the)"),
-    ("delete", r"delet\w*|remov\w*|eras\w*|close (?:my|our|the) account|deactivat\w*|gdpr|personal data|forget me"),
+    ("delete", r"delet\w*|remov\w*|eras\w*|clos(?:e|ed|ing) (?:my|our|the|this)|deactivat\w*|gdpr|personal data|forget me"),
     ("book", r"book(?:ing|ed)?|reserv\w*|sign (?:me )?up|register\w*|enrol\w*|appointment\w*|schedul\w*|a spot|a place|a seat"),
     ("price", r"pric\w*|cost\w*|how much|rates?|tariff\w*|quote"),
     ("complaint", r"complain\w*|disappoint\w*|unhappy|unacceptable|terrible|awful|dissatisf\w*|frustrat\w*|not happy|poor service"),
@@ -217,7 +229,7 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 _SIGN_OFF = re.compile(
-    r"^\s*(?i:(?:many\s+|much\s+)?thanks?(?:\s+you)?(?:\s+(?:so\s+much|again|in\s+advance|a\s+lot))?|thx|cheers|"
+    r"^\s*(?i:(?:many\s+|much\s+)?thanks?(?:\s+you)?(?:\s+(?:so\s+much|very\s+much|again|in\s+advance|a\s+lot))?|thx|cheers|"
     r"(?:best|kind|warm|warmest)(?:\s+regards|\s+wishes)?|regards|sincerely|yours(?:\s+(?:truly|sincerely|faithfully))?|"
     r"all\s+the\s+best|take\s+care|br|--+|__+)\s*[,.!]*(?:\s*[A-Z][\w.'-]*){0,3}\s*[,.!]*\s*$"
 )
