@@ -336,6 +336,8 @@ ACCEPTS = [
     "Thanks for your help, everything is fine now.", "Yep, all good.", "Thank you! The refund showed up in my account.",
     "Thanks,\n\n> On Monday you wrote:\n> is there anything else?",
     "Great, thanks for sorting that out so quickly.\n\nHannah",
+    # learner English says what suits it "for me" (session 9)
+    "Ok for me, thank you very much.", "This new date is good for me.", "Yes, the 14 June is fine for me, thanks",
 ]
 NEEDS_HELP = [
     "That didn't fix it", "Still not working", "Thanks, but I still haven't received it",
@@ -356,6 +358,7 @@ OTHER = [
     "I haven't tried it yet, I'll check tomorrow.", "Thanks. My phone number is 07700 900123.",
     "Danke, das hat funktioniert.", "谢谢，问题解决了", "Спасибо, всё работает", "", "   ",
     "I am travelling next week.", "FYI the invoice is attached.", "The serial number is AB-1234.",
+    "It would be good for me to have it before Friday.",
 ]
 
 
