@@ -301,6 +301,8 @@ def test_email_cleaning_and_segments() -> None:
             "It has my passport inside and I need it next week.")
     segs = segments(long)
     assert segs[0] == long and "I left my green bag on the boat." in segs and len(segs) > 3
+    reason = "Hello. I want to cancel my booking because my visa has still not come and the embassy is closed. Ref KF123456."
+    assert "I want to cancel my booking" in segments(reason)
 
 
 # --- intent: public dataset slices, through eval-intents' harness (no shared/ needed) -------------
@@ -647,3 +649,12 @@ def _learner_params(cases: list[tuple[str, str, str]]) -> list[object]:
 def test_more_learner_english_reaches_the_intent_of_its_meaning(catalog: str, expected: str, email: str) -> None:
     guess = IntentClassifier.fit(CATALOGS[catalog], threshold=0.5).predict(email)
     assert guess.intent_id == expected, guess.ranking
+
+
+# A learner's sentence often carries its request and a longer reason ("… because the internet was not working all
+# the month …"); the reason, about something else, drowns the request unless the main clause is also scored.
+def test_a_long_reason_does_not_drown_the_request() -> None:
+    email = ("Dear team. I want the money back for April because the internet was not working all the month and i "
+             "cannot work from home. My number is 07700 900456.")
+    guess = IntentClassifier.fit(PHONE, threshold=0.5).predict(email)
+    assert guess.intent_id == "refund_overcharge", guess.ranking

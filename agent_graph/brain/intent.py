@@ -22,8 +22,9 @@ linear model *plus* a calibrated confidence:
   can give one more).
 * **Emails**: greeting lines, quoted lines and everything from a sign-off line on are removed. A
   text of up to :data:`SEGMENT_MIN_WORDS` words is scored whole. A longer one is also scored per
-  sentence (of at least :data:`MIN_SENTENCE_WORDS` words), per pair of adjacent sentences, and
-  as the whole without its filler sentences (those the model puts in ``__none__``); each intent
+  sentence (of at least :data:`MIN_SENTENCE_WORDS` words), per pair of adjacent sentences, per
+  sentence's main clause before a reason ("…, because …"), and as the whole without its filler
+  sentences (those the model puts in ``__none__``); each intent
   keeps its best segment, a part of the email counting ``part_penalty`` (0.1) less than the
   whole, against the optimism of taking a maximum over many parts.
 * **Confidence**: for a segment and an intent, ``sigmoid(w . features)`` over four signals: the
@@ -236,6 +237,7 @@ _SIGN_OFF = re.compile(
 _SENT_FROM = re.compile(r"^\s*sent\s+from\s+my\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"\w+")
+_BECAUSE = re.compile(r",?\s+(?:because|becouse)\b", re.IGNORECASE)
 
 
 _LEADING_GREETING = re.compile(
@@ -278,16 +280,26 @@ def split_email(text: str, max_sentences: int = 12) -> tuple[str, list[str]]:
     return whole, sentences
 
 
+def _main_clauses(sentences: Iterable[str]) -> list[str]:
+    """Of each sentence that gives a reason ("I want to cancel my booking because my visa …"), the
+    part before it, when that has at least :data:`MIN_SENTENCE_WORDS` words: the request without a
+    reason that may be longer than it and about something else."""
+    clauses = (_BECAUSE.split(sentence, maxsplit=1)[0].strip() for sentence in sentences)
+    return [c for c, s in zip(clauses, sentences, strict=True) if c != s and len(_WORD.findall(c)) >= MIN_SENTENCE_WORDS]
+
+
 def segments(text: str, max_sentences: int = 12, min_words: int = SEGMENT_MIN_WORDS) -> list[str]:
     """What is scored for an email: the cleaned whole and, when that has more than ``min_words``
-    words, each sentence of at least :data:`MIN_SENTENCE_WORDS` words and each pair of adjacent
-    sentences. A short text is one request; a long one mixes the request with context and filler.
+    words, each sentence of at least :data:`MIN_SENTENCE_WORDS` words, each pair of adjacent
+    sentences and each sentence's main clause before a reason (:func:`_main_clauses`). A short text
+    is one request; a long one mixes the request with context and filler.
     (:meth:`IntentClassifier.scores_many` also scores the whole without its filler sentences.)"""
     whole, sentences = split_email(text, max_sentences)
     out = [whole]
     if len(sentences) > 1 and len(_WORD.findall(whole)) > min_words:
         out.extend(s for s in sentences if len(_WORD.findall(s)) >= MIN_SENTENCE_WORDS)
         out.extend(f"{a} {b}" for a, b in pairwise(sentences))
+        out.extend(_main_clauses(sentences))
     return list(dict.fromkeys(s for s in out if s))  # each segment once, in order
 
 
@@ -690,8 +702,8 @@ class IntentClassifier:
                 counted.append(len(_WORD.findall(sentence)) >= MIN_SENTENCE_WORDS)
                 owner.append(t)
             sentence_rows[t] = rows
-            for a, b in pairwise(sentences):
-                segs.append(f"{a} {b}")
+            for part in [f"{a} {b}" for a, b in pairwise(sentences)] + _main_clauses(sentences):
+                segs.append(part)
                 counted.append(True)
                 owner.append(t)
         conf, filler = self._score_segments(segs, batch)
