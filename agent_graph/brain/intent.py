@@ -145,7 +145,7 @@ CONCEPTS: tuple[tuple[str, str], ...] = (
     ("cancel", r"cancel\w*|terminat\w*|discontinu\w*|(?:end|quit|finish) (?:my|our|the|this)|opt(?:ing)? out|unsubscrib\w*"
                r"|no (?:more|longer) (?:a )?(?:member|customer)"
                r"|(?:go\w*|went|switch\w*|mov\w*|leav\w*|chang\w*) (?:to |for )?(?:an|the )?other (?:company|provider|network|operator|supplier)"
-               r"|(?:not|\w+n't|never) (?:come|coming) (?:back|again)|(?:not|\w+n't) (?:want|need) to (?:be )?pay(?:ing)?(?! twice)"
+               r"|(?:not|\w+n't|never) (?:come|coming) (?:back|again)|(?:not|\w+n't) want to (?:be )?pay(?:ing)?(?! twice)"
                r"|(?:not|\w+n't|never) (?:need|want|use|using|study|studying|come|coming) (?:(?!to )\w+ ){0,3}?(?:more|any ?more)"),
     ("pause", r"pause\w*|freez\w*|frozen|suspen\w*|on hold|put \w+ on hold|take a break|temporarily"
               r"|(?:for|during) (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?) only"
@@ -280,7 +280,7 @@ def split_email(text: str, max_sentences: int = 12) -> tuple[str, list[str]]:
     return whole, sentences
 
 
-def _main_clauses(sentences: Iterable[str]) -> list[str]:
+def _main_clauses(sentences: Sequence[str]) -> list[str]:
     """Of each sentence that gives a reason ("I want to cancel my booking because my visa …"), the
     part before it, when that has at least :data:`MIN_SENTENCE_WORDS` words: the request without a
     reason that may be longer than it and about something else."""
