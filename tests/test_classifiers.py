@@ -295,11 +295,14 @@ def test_email_cleaning_and_segments() -> None:
     email = "Hi Sam,\nMy bag is missing. I left it on the boat yesterday evening after dinner.\nThanks,\nLeo\n07700 900123"
     cleaned = clean_email(email)
     assert cleaned == "My bag is missing. I left it on the boat yesterday evening after dinner."
+    assert clean_email("I want to cancel my booking.\nThank you very much\nAnna") == "I want to cancel my booking."
     assert segments("Where is my bag?") == ["Where is my bag?"]
     long = ("I travelled with you on Sunday and had a nice time overall. I left my green bag on the boat. "
             "It has my passport inside and I need it next week.")
     segs = segments(long)
     assert segs[0] == long and "I left my green bag on the boat." in segs and len(segs) > 3
+    reason = "Hello. I want to cancel my booking because my visa has still not come and the embassy is closed. Ref KF123456."
+    assert "I want to cancel my booking" in segments(reason)
 
 
 # --- intent: public dataset slices, through eval-intents' harness (no shared/ needed) -------------
@@ -335,6 +338,8 @@ ACCEPTS = [
     "Thanks for your help, everything is fine now.", "Yep, all good.", "Thank you! The refund showed up in my account.",
     "Thanks,\n\n> On Monday you wrote:\n> is there anything else?",
     "Great, thanks for sorting that out so quickly.\n\nHannah",
+    # learner English says what suits it "for me" (session 9)
+    "Ok for me, thank you very much.", "This new date is good for me.", "Yes, the 14 June is fine for me, thanks",
 ]
 NEEDS_HELP = [
     "That didn't fix it", "Still not working", "Thanks, but I still haven't received it",
@@ -355,6 +360,7 @@ OTHER = [
     "I haven't tried it yet, I'll check tomorrow.", "Thanks. My phone number is 07700 900123.",
     "Danke, das hat funktioniert.", "谢谢，问题解决了", "Спасибо, всё работает", "", "   ",
     "I am travelling next week.", "FYI the invoice is attached.", "The serial number is AB-1234.",
+    "It would be good for me to have it before Friday.",
 ]
 
 
@@ -523,3 +529,132 @@ LEARNER_ENGLISH = [
 def test_learner_english_reaches_the_intent_of_its_meaning(expected: str, email: str) -> None:
     guess = IntentClassifier.fit(STREAMING, threshold=0.5).predict(email)
     assert guess.intent_id == expected, guess.ranking
+
+
+# Session 9: more of the ways learners write what a catalog's examples say in standard English — payments
+# ("take the money from my bank", "go out from my bank in other day", "the 20 of month"), ending ("i not need it
+# more", "not come back", "go to other company"), paying and refunds in a wrong tense ("i have pay", "you take two
+# time", "give back my money"), and moving ("we change the flat", "go to live in other city"). Catalogs written
+# for these tests, none a suite's business: a mobile and home-internet operator and a language school (the
+# first batch, written before the thesaurus changed; every sentence failed), then a car and home insurer (a
+# second batch, written after the change, as a check that its patterns carry to other sentences of the same
+# kinds; each of those failed before the change too).
+PHONE = {
+    "cancel_contract": ["I want to cancel my phone contract", "Please terminate my mobile plan at the end of this month",
+                        "How do I end my contract with you?", "I'm leaving for another network, cancel my line please"],
+    "payment_date": ["Can I change the date my direct debit is collected?", "Please move my monthly payment to the 28th",
+                     "I'd like my bill to be paid on a different day of the month",
+                     "My payday changed, can the direct debit come out later?"],
+    "refund_overcharge": ["You charged me twice this month, I want a refund", "I was overcharged for roaming, please refund me",
+                          "Please refund the extra fee on my last bill",
+                          "I paid for a bundle I never received, I want my money back"],
+    "address_change": ["I'm moving house, please update my address", "Can my broadband move to my new home?",
+                       "We are relocating next month, what do I need to do?", "Please change the address on my account"],
+    "signal_problem": ["I have no signal at home", "My calls keep dropping", "Mobile data is very slow",
+                       "I can't make calls since yesterday"],
+}
+SCHOOL = {
+    "course_cancel": ["I want to cancel my course", "Please withdraw me from the evening class",
+                      "I'd like to terminate my enrolment", "Can I quit the course and stop the payments?"],
+    "fee_refund": ["I was charged twice for the course fee, please refund me",
+                   "I want my money back for the lessons I couldn't attend", "Please reimburse my deposit",
+                   "You took the fee after I cancelled, refund it"],
+    "instalment_date": ["Can I change the date of my monthly instalment?",
+                        "Please collect the course fee on the 20th instead of the 1st",
+                        "I'd like the direct debit for the fees moved to a later day"],
+    "certificate": ["I need my certificate of attendance", "Can you send me the certificate for the B1 exam?",
+                    "Where can I download my course certificate?",
+                    "I need a letter that says I study at your school for my visa"],
+}
+LEARNER_ENGLISH_MORE = [
+    ("PHONE", "cancel_contract", "Hello, i want close my line, i not need it more because i have other company now."),
+    ("SCHOOL", "course_cancel", "I will not come more to the classes after this month, please finish my registration."),
+    ("PHONE", "cancel_contract", "please close my number and the internet, i not want more your service"),
+    ("SCHOOL", "course_cancel", "I must stop the course because i go back to my country in May and not come back."),
+    ("SCHOOL", "course_cancel", "is possible to finish my lessons now? i find a job and i have not time more for study"),
+    ("SCHOOL", "course_cancel", "please close my place in the school, i not study more with you"),
+    ("PHONE", "payment_date", "My salary come at the end of month, so please take the money for the phone from my "
+                              "account after 28, not in the beginning."),
+    ("PHONE", "payment_date", "Is possible the money for the internet go out from my bank in other day? On 1 of month "
+                              "i have not money yet."),
+    ("SCHOOL", "instalment_date", "Please you can take the payment for my lessons after i receive my salary, on 15, "
+                                  "not on 1?"),
+    ("PHONE", "refund_overcharge", "You take the money two time this month, i have pay already on 3 of May. Please "
+                                   "give back my money."),
+    ("PHONE", "refund_overcharge", "i was pay 25 euro for the internet abroad but i never use it, i want the money "
+                                   "return"),
+    ("SCHOOL", "fee_refund", "I have payed the course but the teacher is not come for three lessons, i want back my "
+                             "money."),
+    ("PHONE", "address_change", "We change the flat in August, the internet can come with us to the new flat?"),
+    ("PHONE", "address_change", "i go to live in other city next month, what i must do with my home internet?"),
+]
+INSURANCE = {
+    "cancel_policy": ["I want to cancel my car insurance policy", "Please terminate my home insurance at renewal",
+                      "How do I end my policy early?", "I sold my car, please cancel the cover"],
+    "payment_date": ["Can I change the date my monthly premium is taken?", "Please collect my direct debit on the 15th instead",
+                     "I'd like to pay my premium on a different day", "Can the monthly payment come out after my payday?"],
+    "premium_refund": ["I was charged twice for my premium, please refund me",
+                       "I overpaid my premium and want the difference back",
+                       "Please refund the premium for the months after I cancelled",
+                       "You took a payment after my policy ended, I want it back"],
+    "address_change": ["I've moved house, please update my address",
+                       "We are relocating, does my home insurance move with us?",
+                       "Please change the address on my policy", "I'm moving next month, what happens to my cover?"],
+    "new_claim": ["I had a car accident and want to make a claim", "My house was flooded, how do I claim?",
+                  "Someone hit my parked car", "I need to report a stolen bike for a claim"],
+}
+LEARNER_ENGLISH_HELD_OUT = [
+    ("INSURANCE", "cancel_policy", "please close my policy, i go to other company because is more cheap"),
+    ("INSURANCE", "payment_date", "I want to pay in other day, is possible the 20 of month?"),
+    ("INSURANCE", "premium_refund", "you take two time the payment for march, please give back the money"),
+    ("INSURANCE", "premium_refund", "i have pay the insurance for all year but i stop the car in june, you must return "
+                                    "me the money for the other months"),
+    ("INSURANCE", "address_change", "we go to live in other town next week, what i must do for the insurance?"),
+    ("INSURANCE", "address_change", "I live now in other house, in Leeds, the car sleep there. What i must do?"),
+    # not wanting to pay any more is ending too (found when the suite's 'I don't want to be paying for the gym while
+    # I'm gone' lost its cancellation reading: written after that)
+    ("SCHOOL", "course_cancel", "I don't want to pay for the classes after May, how i stop everything?"),
+    ("INSURANCE", "cancel_policy", "My car is sold now, so i not want to pay the insurance from June."),
+    ("PHONE", "cancel_contract", "I not want to pay for this line, nobody use it. What i do?"),
+]
+CATALOGS = {"PHONE": PHONE, "SCHOOL": SCHOOL, "INSURANCE": INSURANCE}
+
+
+# Sentences of those batches the thesaurus still does not bring to their intent, kept visible (strict: one that
+# starts to pass fails until it is moved out of here).
+NOT_YET_REACHED = {
+    "Hello, i want close my line, i not need it more because i have other company now.":
+        "0.50: 'close my line' reads as the delete concept, the catalog's examples say 'cancel'",
+    "I will not come more to the classes after this month, please finish my registration.": "0.47",
+    "is possible to finish my lessons now? i find a job and i have not time more for study": "0.35",
+    "please close my place in the school, i not study more with you": "0.42",
+    "My salary come at the end of month, so please take the money for the phone from my account after 28, not in the "
+    "beginning.": "'end of month' is left out of the thesaurus (also when a cancellation takes effect)",
+    "Please you can take the payment for my lessons after i receive my salary, on 15, not on 1?":
+        "a day of the month without 'of month'; 'receive' pulls to the refund",
+    "i have pay the insurance for all year but i stop the car in june, you must return me the money for the other "
+    "months": "0.38",
+}
+
+
+def _learner_params(cases: list[tuple[str, str, str]]) -> list[object]:
+    return [pytest.param(catalog, expected, email, id=f"{catalog}-{expected}-{i}",
+                         marks=[pytest.mark.xfail(strict=True, reason=NOT_YET_REACHED[email])]
+                         if email in NOT_YET_REACHED else [])
+            for i, (catalog, expected, email) in enumerate(cases)]
+
+
+@pytest.mark.parametrize(("catalog", "expected", "email"),
+                         _learner_params(LEARNER_ENGLISH_MORE + LEARNER_ENGLISH_HELD_OUT))
+def test_more_learner_english_reaches_the_intent_of_its_meaning(catalog: str, expected: str, email: str) -> None:
+    guess = IntentClassifier.fit(CATALOGS[catalog], threshold=0.5).predict(email)
+    assert guess.intent_id == expected, guess.ranking
+
+
+# A learner's sentence often carries its request and a longer reason ("… because the internet was not working all
+# the month …"); the reason, about something else, drowns the request unless the main clause is also scored.
+def test_a_long_reason_does_not_drown_the_request() -> None:
+    email = ("Dear team. I want the money back for April because the internet was not working all the month and i "
+             "cannot work from home. My number is 07700 900456.")
+    guess = IntentClassifier.fit(PHONE, threshold=0.5).predict(email)
+    assert guess.intent_id == "refund_overcharge", guess.ranking

@@ -23,11 +23,11 @@ def test_project_suite_succeeds_fully_and_safely():
     assert report.unsafe == 0
 
 
-@pytest.mark.parametrize("suite", ["other_org", "third_org", "fourth_org", "seventh_org", "eighth_org"])
+@pytest.mark.parametrize("suite", ["other_org", "third_org", "fourth_org", "fifth_org", "seventh_org", "eighth_org"])
 def test_other_organisations_suites(suite):
     """Suites for catalogs the engine was not written against; third_org and fourth_org were written from
-    the spec alone, blind to the code; seventh_org holds issue 9's remaining kinds; eighth_org answers in en,
-    es and de (issue 10). All at 100 %, as the README says."""
+    the spec alone, blind to the code; fifth_org (an airline) has deliberately hard emails; seventh_org holds
+    issue 9's remaining kinds; eighth_org answers in en, es and de (issue 10). All at 100 %, as the README says."""
     report = run_suite(REPO / "tests/suites" / suite)
     failures = [(t.thread, t.turn, [f.model_dump() for f in t.failures]) for t in report.results if not t.ok]
     assert report.errors == []
@@ -36,11 +36,6 @@ def test_other_organisations_suites(suite):
 
 
 KNOWN_FAILURES = {
-    "fifth_org": {
-        "f04-refund-non-native-euro-sign":
-            "a long non-native-English email the classifier leaves unidentified (0.42 < 0.5); both readings "
-            "together give it 0.888, under the 0.90 a second chance would need to be as precise as the n-gram model",
-    },
     "sixth_org": {
         "c-h2-off-topic-minibus-no-intent": "the classifier takes an off-topic minibus hire for extra_driver (0.75)",
         "p-g1-ambiguous-repeat-or-transfer-drafted":
@@ -50,16 +45,13 @@ KNOWN_FAILURES = {
     "ninth_org": {
         "n-a2-stop-the-fee-cancel-or-payment-held":
             "payment change 0.95; both readings together still 0.63, above the hold (0.48): sent",
-        "n-a4-knee-operation-what-to-do-held": "unidentified (0.49 < 0.5): asked about, not drafted (safe)",
-        "n-n1-non-native-cancel-sent": "non-native English left unidentified (cancel 0.41): asked about",
     },
     "tenth_org": {
         "e-a2-moving-in-cheaper-deal-held": "moving home 0.83, both readings together 0.74: sent",
         "e-a3-monthly-amount-wrong-held": "unidentified (0.10): asked about, not drafted (safe)",
         "e-a4-fixed-deal-ends-cannot-manage-held": "tariff switch 0.90, both readings together 0.79: sent",
         "e-a5-payments-come-down-held": "help with paying 0.70, both readings together 0.93: sent",
-        "e-n1-non-native-debit-day": "non-native English left unidentified (direct debit 0.31): asked about",
-        "e-n2-non-native-going-home-close": "non-native English left unidentified (moving home 0.37): asked about",
+        "e-n2-non-native-going-home-close": "non-native English left unidentified (moving home 0.49): asked about",
     },
 }
 
@@ -78,10 +70,9 @@ def _thread_outcomes(suite: str) -> dict[str, tuple[bool, int]]:
 
 @pytest.mark.parametrize("suite", sorted(KNOWN_FAILURES))
 def test_hard_suites_succeed_but_for_their_known_failures(suite):
-    """fifth_org (an airline, deliberately hard emails), sixth_org (issue 9's held-out suite), ninth_org
-    and tenth_org (issue 9's ambiguity, non-native and off-topic kinds on new material, tenth_org written
-    before the two readings were combined): every thread but the known failures succeeds, and only known
-    failures may be unsafe."""
+    """sixth_org (issue 9's held-out suite), ninth_org and tenth_org (issue 9's ambiguity, non-native and
+    off-topic kinds on new material, tenth_org written before the two readings were combined): every thread
+    but the known failures succeeds, and only known failures may be unsafe."""
     outcomes = _thread_outcomes(suite)
     known = KNOWN_FAILURES[suite]
     assert set(known) <= set(outcomes)

@@ -22,8 +22,9 @@ linear model *plus* a calibrated confidence:
   can give one more).
 * **Emails**: greeting lines, quoted lines and everything from a sign-off line on are removed. A
   text of up to :data:`SEGMENT_MIN_WORDS` words is scored whole. A longer one is also scored per
-  sentence (of at least :data:`MIN_SENTENCE_WORDS` words), per pair of adjacent sentences, and
-  as the whole without its filler sentences (those the model puts in ``__none__``); each intent
+  sentence (of at least :data:`MIN_SENTENCE_WORDS` words), per pair of adjacent sentences, per
+  sentence's main clause before a reason ("…, because …"), and as the whole without its filler
+  sentences (those the model puts in ``__none__``); each intent
   keeps its best segment, a part of the email counting ``part_penalty`` (0.1) less than the
   whole, against the optimism of taking a maximum over many parts.
 * **Confidence**: for a segment and an intent, ``sigmoid(w . features)`` over four signals: the
@@ -141,20 +142,30 @@ _SPACE = re.compile(r"\s+")
 # arrived", share a feature even when a catalog gives only one wording. Nothing here is about a
 # particular business.
 CONCEPTS: tuple[tuple[str, str], ...] = (
-    ("cancel", r"cancel\w*|terminat\w*|discontinu\w*|(?:end|stop|quit|finish) (?:my|our|the|this) |opt(?:ing)? out|unsubscrib\w*"
-               r"|no (?:more|longer) (?:a )?(?:member|customer)"),
+    ("cancel", r"cancel\w*|terminat\w*|discontinu\w*|(?:end|quit|finish) (?:my|our|the|this)|opt(?:ing)? out|unsubscrib\w*"
+               r"|no (?:more|longer) (?:a )?(?:member|customer)"
+               r"|(?:go\w*|went|switch\w*|mov\w*|leav\w*|chang\w*) (?:to |for )?(?:an|the )?other (?:company|provider|network|operator|supplier)"
+               r"|(?:not|\w+n't|never) (?:come|coming) (?:back|again)|(?:not|\w+n't) want to (?:be )?pay(?:ing)?(?! twice)"
+               r"|(?:not|\w+n't|never) (?:need|want|use|using|study|studying|come|coming) (?:(?!to )\w+ ){0,3}?(?:more|any ?more)"),
     ("pause", r"pause\w*|freez\w*|frozen|suspen\w*|on hold|put \w+ on hold|take a break|temporarily"
               r"|(?:for|during) (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?) only"
               r"|(?:only|just) for (?:a|one|two|three|four|0|a few|some|several) (?:weeks?|months?)"),
-    ("receive", r"arriv\w*|receiv\w*|deliver\w*|show(?:n|ed)? up|turn(?:ed)? up|(?:not|\w+n't|never) (?:got|gotten|come|seen)"),
+    ("receive", r"arriv\w*|receiv\w*|deliver\w*|show(?:n|ed)? up|turn(?:ed)? up|(?:not|\w+n't|never) (?:got|gotten|come|seen)(?! back| more| any ?more)"),
     ("ship", r"ship\w*|dispatch\w*|parcel\w*|package\w*|courier\w*|postage|posted"),
     ("track", r"track\w*|where is|whereabouts|status of"),
     ("late", r"late|delay\w*|still waiting|waiting for|overdue|taking (?:so|too) long|not yet"),
-    ("refund", r"refund\w*|money back|reimburs\w*|pay (?:me )?back|repay\w*|compensat\w*|credit back"),
+    ("refund", r"refund\w*|money back|reimburs\w*|pay (?:me )?back|repay\w*|compensat\w*|credit back"
+               r"|(?:give|send|want|get|need)\w* (?:me )?back (?:my|the|our) money|(?:my|the|our) money return\w*"
+               r"|return\w* (?:me )?(?:my|the|our) money"),
     ("return", r"return\w*|send (?:it |them |this |\w+ )?back|exchang\w*"),
     ("charge", r"charg\w*|bill(?:ed|ing)?|fees?|invoic\w*|debit\w*|paid|payments?|statement|"
-               r"(?:took|taken|take|taking) (?:\w+ )?(?:money|\S+ (?:euros?|dollars?|pounds?))|deducted"),
-    ("twice", r"twice|double\w*|duplicat\w*|two times|2 times|charged again"),
+               r"(?:took|taken|take|taking) (?:\w+ )?(?:money|\S+ (?:euros?|dollars?|pounds?))|deducted"
+               r"|payed|(?:have|has|had|was|were|already) pay|pay already"
+               r"|(?:go|goes|going|gone|went|come|comes|came) out (?:of|from) (?:my|our|the) (?:bank|account|card)"),
+    ("payday", r"pay ?day|(?:day|date) (?:of|for) (?:the )?pay\w*|(?:debit|payment|paying) (?:day|date)"
+               r"|(?:day|date) (?:when|that) (?:you )?(?:take|collect|charge)\w*|(?:(?<!the )other|another|different) day"
+               r"|0(?:st|nd|rd|th)? (?:of|in) (?:the |every |each |a )?month"),
+    ("twice", r"twice|double\w*|duplicat\w*|two times?|charged again"),
     ("wrong", r"wrong|incorrect\w*|mistak\w*|error\w*|by accident|accidental\w*"),
     ("broken", r"broken|damag\w*|defect\w*|faulty|crack\w*|smash\w*|scratch\w*|not working|(?:doesn't|does not|won't|will not) work|stopped working"),
     ("login", r"log ?in\w*|log into|logging|sign(?:ing)? ?in(?:to)?|signin|access (?:my|the) account|locked out|credentials"),
@@ -163,9 +174,11 @@ CONCEPTS: tuple[tuple[str, str], ...] = (
     ("address", r"address\w*|moved|moving|relocat\w*|new home|move house|move out"
                 r"|leav\w* (?:the|my|our) (?:flat|house|home|apartment|property)"
                 r"|(?:not|no longer|never) (?:live|living|stay|staying) (?:in|at|there)"
-                r"|(?:go|going|goes|gone|went|return\w*|mov\w*) (?:back )?(?:to|home to) (?:my|our|his|her|their) (?:home )?country"),
+                r"|(?:go|going|goes|gone|went|return\w*|mov\w*) (?:back )?(?:to|home to) (?:my|our|his|her|their) (?:home )?country"
+                r"|(?:go|goes|going|went|move|moving|come) (?:to )?live (?:in|at|to|with)"
+                r"|chang\w* (?:the |my |our )?(?:flat|house|apartment|home)|(?:new|other|another) (?:flat|house|apartment)"),
     ("change", r"chang\w*|updat\w*|modif\w*|amend\w*|edit\w*|correct (?:my|the)"),
-    ("delete", r"delet\w*|remov\w*|eras\w*|close (?:my|our|the) account|deactivat\w*|gdpr|personal data|forget me"),
+    ("delete", r"delet\w*|remov\w*|eras\w*|clos(?:e|ed|ing) (?:my|our|the|this)|deactivat\w*|gdpr|personal data|forget me"),
     ("book", r"book(?:ing|ed)?|reserv\w*|sign (?:me )?up|register\w*|enrol\w*|appointment\w*|schedul\w*|a spot|a place|a seat"),
     ("price", r"pric\w*|cost\w*|how much|rates?|tariff\w*|quote"),
     ("complaint", r"complain\w*|disappoint\w*|unhappy|unacceptable|terrible|awful|dissatisf\w*|frustrat\w*|not happy|poor service"),
@@ -217,13 +230,14 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 _SIGN_OFF = re.compile(
-    r"^\s*(?i:(?:many\s+|much\s+)?thanks?(?:\s+you)?(?:\s+(?:so\s+much|again|in\s+advance|a\s+lot))?|thx|cheers|"
+    r"^\s*(?i:(?:many\s+|much\s+)?thanks?(?:\s+you)?(?:\s+(?:so\s+much|very\s+much|again|in\s+advance|a\s+lot))?|thx|cheers|"
     r"(?:best|kind|warm|warmest)(?:\s+regards|\s+wishes)?|regards|sincerely|yours(?:\s+(?:truly|sincerely|faithfully))?|"
     r"all\s+the\s+best|take\s+care|br|--+|__+)\s*[,.!]*(?:\s*[A-Z][\w.'-]*){0,3}\s*[,.!]*\s*$"
 )
 _SENT_FROM = re.compile(r"^\s*sent\s+from\s+my\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"\w+")
+_BECAUSE = re.compile(r",?\s+(?:because|becouse)\b", re.IGNORECASE)
 
 
 _LEADING_GREETING = re.compile(
@@ -266,16 +280,26 @@ def split_email(text: str, max_sentences: int = 12) -> tuple[str, list[str]]:
     return whole, sentences
 
 
+def _main_clauses(sentences: Sequence[str]) -> list[str]:
+    """Of each sentence that gives a reason ("I want to cancel my booking because my visa …"), the
+    part before it, when that has at least :data:`MIN_SENTENCE_WORDS` words: the request without a
+    reason that may be longer than it and about something else."""
+    clauses = (_BECAUSE.split(sentence, maxsplit=1)[0].strip() for sentence in sentences)
+    return [c for c, s in zip(clauses, sentences, strict=True) if c != s and len(_WORD.findall(c)) >= MIN_SENTENCE_WORDS]
+
+
 def segments(text: str, max_sentences: int = 12, min_words: int = SEGMENT_MIN_WORDS) -> list[str]:
     """What is scored for an email: the cleaned whole and, when that has more than ``min_words``
-    words, each sentence of at least :data:`MIN_SENTENCE_WORDS` words and each pair of adjacent
-    sentences. A short text is one request; a long one mixes the request with context and filler.
+    words, each sentence of at least :data:`MIN_SENTENCE_WORDS` words, each pair of adjacent
+    sentences and each sentence's main clause before a reason (:func:`_main_clauses`). A short text
+    is one request; a long one mixes the request with context and filler.
     (:meth:`IntentClassifier.scores_many` also scores the whole without its filler sentences.)"""
     whole, sentences = split_email(text, max_sentences)
     out = [whole]
     if len(sentences) > 1 and len(_WORD.findall(whole)) > min_words:
         out.extend(s for s in sentences if len(_WORD.findall(s)) >= MIN_SENTENCE_WORDS)
         out.extend(f"{a} {b}" for a, b in pairwise(sentences))
+        out.extend(_main_clauses(sentences))
     return list(dict.fromkeys(s for s in out if s))  # each segment once, in order
 
 
@@ -678,8 +702,8 @@ class IntentClassifier:
                 counted.append(len(_WORD.findall(sentence)) >= MIN_SENTENCE_WORDS)
                 owner.append(t)
             sentence_rows[t] = rows
-            for a, b in pairwise(sentences):
-                segs.append(f"{a} {b}")
+            for part in [f"{a} {b}" for a, b in pairwise(sentences)] + _main_clauses(sentences):
+                segs.append(part)
                 counted.append(True)
                 owner.append(t)
         conf, filler = self._score_segments(segs, batch)

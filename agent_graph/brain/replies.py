@@ -326,7 +326,7 @@ _OUTCOME = re.compile(
     r"apartment|office|door|work)\b"
     r"|received\s*(?:[.!,]|$|today|yesterday|now|safely|in\s+full|in\s+good|with\s+thanks|thanks)"
     r"|squared\s+away|in\s+order\b(?!\s+to)|good\s+to\s+go|(?:as\s+)?good\s+as\s+new|(?:fine|ok|okay|good|great)\s+"
-    r"(?:by|with)\s+me|happy\s+days|life-?\s?saver"
+    r"(?:by|with|for)\s+me\b(?!\s+to\b)|happy\s+days|life-?\s?saver"
     r")",
     _FLAGS,
 )
