@@ -587,8 +587,9 @@ class CaseStore:
             }).inserted_primary_key
             assert inserted is not None, "a single-row INSERT has its primary key"
             (case_id,) = inserted
-            numbered = c.execute(_UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)}).one()
-            return self._remember(_from_row(Case, numbered))
+            numbered = _first(c, _UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)})
+            assert numbered is not None, "the case inserted above"
+            return self._remember(Case(**numbered))
 
     def case(self, case_id: int) -> Case:
         return self._kept_or_read(Case, _CASE, case_id)
@@ -679,12 +680,11 @@ class CaseStore:
         if not values:
             return
         with self._writing() as c:
-            c.execute(_INSERT[case_fields.name], [
-                {"case_id": case_id, "name": v.name, "value": v.value, "message_id": message_id,
-                 "extractor": v.extractor, "confidence": v.confidence, "span": v.span, "set_at": at,
-                 "set_by": set_by}
-                for v in values
-            ])
+            for v in values:  # a row at a time: a statement built once runs directly where it can (_run)
+                _run(c, _INSERT[case_fields.name], {
+                    "case_id": case_id, "name": v.name, "value": v.value, "message_id": message_id,
+                    "extractor": v.extractor, "confidence": v.confidence, "span": v.span, "set_at": at,
+                    "set_by": set_by})
 
     # --- messages --------------------------------------------------------------------------
     def message_by_header(self, message_id: str) -> Message | None:
