@@ -483,6 +483,9 @@ class CaseStore:
         self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
         self._advisory: dict[str, Connection] = {}
         """Mailboxes this process fetches, on PostgreSQL: the connection holding each one's lock."""
+        self._idle: list[Connection] = []
+        """On SQLite: connections between two of the store's transactions (see :meth:`_transaction`)."""
+        self._idle_lock = threading.Lock()
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -502,13 +505,50 @@ class CaseStore:
         (the write lock taken at once: writers queue instead of failing to upgrade a read).
 
         Said here rather than by an engine event listener: any listener makes SQLAlchemy dispatch
-        events around every statement, a cost ``case-agent bench`` sees on every email."""
-        with self._engine.begin() as connection:
-            if self._sqlite:  # straight to the driver: the statement needs no processing
-                driver = connection.connection.driver_connection
-                assert driver is not None  # a connection checked out of the pool
-                driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        events around every statement, a cost ``case-agent bench`` sees on every email.
+
+        On SQLite the transaction is the driver's, on a connection the store keeps between its
+        transactions instead of taking it from the pool and giving it back each time: that, and
+        SQLAlchemy's transaction around it, cost several times an empty transaction itself, and an
+        email makes a dozen (README, "Performance"). A statement run through SQLAlchemy inside opens
+        SQLAlchemy's view of the transaction too, which then ends it."""
+        if not self._sqlite:
+            with self._engine.begin() as connection:
+                yield connection
+            return
+        connection = self._idle_connection()
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a connection checked out of the pool
+        try:
+            driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
             yield connection
+        except BaseException:
+            self._end(connection, driver, commit=False)
+            raise
+        self._end(connection, driver, commit=True)
+
+    def _idle_connection(self) -> Connection:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._engine.connect()
+
+    def _end(self, connection: Connection, driver: Any, commit: bool) -> None:
+        """Commit (or roll back) a transaction of :meth:`_transaction` on SQLite, and keep its
+        connection for the next one; a connection that failed to end one is closed instead."""
+        try:
+            if connection.in_transaction():  # SQLAlchemy's view, which ends the driver's too
+                (connection.commit if commit else connection.rollback)()
+            elif driver.in_transaction:
+                (driver.commit if commit else driver.rollback)()
+        except BaseException:
+            connection.close()  # back to the pool, which rolls back whatever is left
+            raise
+        if connection.invalidated:
+            connection.close()
+            return
+        with self._idle_lock:
+            self._idle.append(connection)
 
     def _writer(self) -> AbstractContextManager[Any]:
         """SQLite has one writer at a time; threads of this process queue on a lock instead of
@@ -545,6 +585,10 @@ class CaseStore:
         for held in self._advisory.values():
             held.close()
         self._advisory.clear()
+        with self._idle_lock:
+            for idle in self._idle:
+                idle.close()
+            self._idle.clear()
         self._engine.dispose()
 
     def _remember(self, row: Kept) -> Kept:
