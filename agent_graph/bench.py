@@ -45,7 +45,6 @@ from agent_graph.mailroom import receive
 from agent_graph.memory import peak_rss_mb
 from agent_graph.nodes.case_actions import close, resolve, route, update_only
 from agent_graph.nodes.custom_agent import consult
-from agent_graph.nodes.decision import decide
 from agent_graph.nodes.email import compose, send
 from agent_graph.nodes.guard import guard
 from agent_graph.nodes.intake import ingest, set_aside
@@ -266,12 +265,12 @@ def plain_processor(agent: CaseAgent) -> Processor:
     runtime = Runtime(context=agent.context)
     env = agent.env
     steps: dict[str, Callable[..., dict[str, Any]]] = {
-        "set_aside": set_aside, "understand": understand, "decide": decide, "guard": guard, "compose": compose,
+        "set_aside": set_aside, "understand": wiring.then_decide(understand), "guard": guard, "compose": compose,
         "send": send, "resolve": resolve, "route": route, "close": close, "update_only": update_only,
         "consult": consult,
     }
     following: dict[str, Callable[[AgentState, Runtime[Context]], str]] = {
-        "understand": lambda s, r: "decide", "decide": lambda s, r: "guard", "guard": wiring.after_guard,
+        "understand": wiring.pure(wiring.after_understand), "guard": wiring.after_guard,
         "consult": wiring.pure(wiring.carry_out), "compose": wiring.pure(wiring.after_compose),
     }
 

@@ -4,7 +4,7 @@
             ├─ tick ─> decide_on_clock ─┐
             ├─ act resolve ─> act ──────┤   (an act done before: the run ends, or pauses at its review)
             ├─ act enrich ─> act ─> understand ─> update_only
-            └─ email ─> understand ─> decide ─┤
+            └─ email ─> understand + decide ──┤
                                               guard ─┬─ compose ─┬─ review ─┬─ send
                                                      │           │          └─ route
                                                      │           ├─ send
@@ -18,6 +18,8 @@ Every path ends in a node that marks its email processed and ends the run (``nod
 or pauses at review.
 A node with a router runs it on its own output and goes on (:func:`routed`): a conditional
 edge is a LangGraph step of its own that reads the whole state again (README, "Performance").
+For the same reason, on an email the decision table runs in the understanding node's step
+(:func:`then_decide`): it always follows the understanding there, and needs nothing between.
 """
 
 from __future__ import annotations
@@ -65,7 +67,21 @@ def after_act(state: AgentState) -> str:
 
 
 def after_understand(state: AgentState) -> str:
-    return "update_only" if state.trigger is Trigger.ENRICH else "decide"
+    return "update_only" if state.trigger is Trigger.ENRICH else "guard"
+
+
+def then_decide(node: Node) -> Node:
+    """The node, then the decision table on the updated state (except on an enrich act, which only
+    reads the email into the case's fields): both updates, in one step."""
+
+    @functools.wraps(node)
+    def run(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
+        update = node(state, runtime)
+        if state.trigger is Trigger.ENRICH:
+            return update
+        return {**update, **decide(state.model_copy(update=update), runtime)}
+
+    return run
 
 
 def after_guard(state: AgentState, runtime: Runtime[Context]) -> str:
@@ -124,8 +140,8 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None
                      destinations=("set_aside", "understand", "decide_on_clock", "act"))
     builder.add_node("act", routed(act, pure(after_act)), destinations=("understand", "guard", "review", END))
     builder.add_node("set_aside", set_aside)
-    builder.add_node("understand", routed(understand, pure(after_understand)), destinations=("decide", "update_only"))
-    builder.add_node("decide", decide)
+    builder.add_node("understand", routed(then_decide(understand), pure(after_understand)),
+                     destinations=("guard", "update_only"))
     builder.add_node("decide_on_clock", decide_on_clock)
     builder.add_node("guard", routed(guard, after_guard),
                      destinations=("consult", "compose", "resolve", "route", "close", "update_only", END))
@@ -140,7 +156,6 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None
 
     builder.add_edge(START, "ingest")
     builder.add_edge("set_aside", END)
-    builder.add_edge("decide", "guard")
     builder.add_edge("decide_on_clock", "guard")
     for node in ("send", "resolve", "route", "close", "update_only"):
         builder.add_edge(node, END)

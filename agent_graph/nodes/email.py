@@ -72,12 +72,14 @@ def review(state: AgentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Pause for a representative. They may accept, edit (subject/body), respond with feedback, or ignore."""
     env = services(runtime.context)
     assert state.draft_id is not None, "review follows a node that drafted"
-    item = env.store.outbox_item(state.draft_id)
-    already = decision_already_taken(item.status)
-    if already is not None:  # a run repeated after a crash: the representative has answered
-        return already
-    case = env.store.case(item.case_id)
-    answer = interrupt([inbox_request(env, case, item, state.plan)])
+    with env.store.unit_of_work(read_only=True):  # what the request shows, read at once
+        item = env.store.outbox_item(state.draft_id)
+        already = decision_already_taken(item.status)
+        if already is not None:  # a run repeated after a crash: the representative has answered
+            return already
+        case = env.store.case(item.case_id)
+        request = inbox_request(env, case, item, state.plan)
+    answer = interrupt([request])
     return carry_out(env, case, item, parse_human_response(answer))
 
 

@@ -483,6 +483,9 @@ class CaseStore:
         self._unit: ContextVar[_Unit | None] = ContextVar(f"case_store_unit_{id(self)}", default=None)
         self._advisory: dict[str, Connection] = {}
         """Mailboxes this process fetches, on PostgreSQL: the connection holding each one's lock."""
+        self._idle: list[Connection] = []
+        """On SQLite: connections between two of the store's transactions (see :meth:`_transaction`)."""
+        self._idle_lock = threading.Lock()
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -502,13 +505,50 @@ class CaseStore:
         (the write lock taken at once: writers queue instead of failing to upgrade a read).
 
         Said here rather than by an engine event listener: any listener makes SQLAlchemy dispatch
-        events around every statement, a cost ``case-agent bench`` sees on every email."""
-        with self._engine.begin() as connection:
-            if self._sqlite:  # straight to the driver: the statement needs no processing
-                driver = connection.connection.driver_connection
-                assert driver is not None  # a connection checked out of the pool
-                driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        events around every statement, a cost ``case-agent bench`` sees on every email.
+
+        On SQLite the transaction is the driver's, on a connection the store keeps between its
+        transactions instead of taking it from the pool and giving it back each time: that, and
+        SQLAlchemy's transaction around it, cost several times an empty transaction itself, and an
+        email makes a dozen (README, "Performance"). A statement run through SQLAlchemy inside opens
+        SQLAlchemy's view of the transaction too, which then ends it."""
+        if not self._sqlite:
+            with self._engine.begin() as connection:
+                yield connection
+            return
+        connection = self._idle_connection()
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a connection checked out of the pool
+        try:
+            driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
             yield connection
+        except BaseException:
+            self._end(connection, driver, commit=False)
+            raise
+        self._end(connection, driver, commit=True)
+
+    def _idle_connection(self) -> Connection:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._engine.connect()
+
+    def _end(self, connection: Connection, driver: Any, commit: bool) -> None:
+        """Commit (or roll back) a transaction of :meth:`_transaction` on SQLite, and keep its
+        connection for the next one; a connection that failed to end one is closed instead."""
+        try:
+            if connection.in_transaction():  # SQLAlchemy's view, which ends the driver's too
+                (connection.commit if commit else connection.rollback)()
+            elif driver.in_transaction:
+                (driver.commit if commit else driver.rollback)()
+        except BaseException:
+            connection.close()  # back to the pool, which rolls back whatever is left
+            raise
+        if connection.invalidated:
+            connection.close()
+            return
+        with self._idle_lock:
+            self._idle.append(connection)
 
     def _writer(self) -> AbstractContextManager[Any]:
         """SQLite has one writer at a time; threads of this process queue on a lock instead of
@@ -545,6 +585,10 @@ class CaseStore:
         for held in self._advisory.values():
             held.close()
         self._advisory.clear()
+        with self._idle_lock:
+            for idle in self._idle:
+                idle.close()
+            self._idle.clear()
         self._engine.dispose()
 
     def _remember(self, row: Kept) -> Kept:
@@ -587,8 +631,9 @@ class CaseStore:
             }).inserted_primary_key
             assert inserted is not None, "a single-row INSERT has its primary key"
             (case_id,) = inserted
-            numbered = c.execute(_UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)}).one()
-            return self._remember(_from_row(Case, numbered))
+            numbered = _first(c, _UPDATE_CASE, {"pk": case_id, "number": CASE_NUMBER_FORMAT.format(case_id)})
+            assert numbered is not None, "the case inserted above"
+            return self._remember(Case(**numbered))
 
     def case(self, case_id: int) -> Case:
         return self._kept_or_read(Case, _CASE, case_id)
@@ -679,12 +724,11 @@ class CaseStore:
         if not values:
             return
         with self._writing() as c:
-            c.execute(_INSERT[case_fields.name], [
-                {"case_id": case_id, "name": v.name, "value": v.value, "message_id": message_id,
-                 "extractor": v.extractor, "confidence": v.confidence, "span": v.span, "set_at": at,
-                 "set_by": set_by}
-                for v in values
-            ])
+            for v in values:  # a row at a time: a statement built once runs directly where it can (_run)
+                _run(c, _INSERT[case_fields.name], {
+                    "case_id": case_id, "name": v.name, "value": v.value, "message_id": message_id,
+                    "extractor": v.extractor, "confidence": v.confidence, "span": v.span, "set_at": at,
+                    "set_by": set_by})
 
     # --- messages --------------------------------------------------------------------------
     def message_by_header(self, message_id: str) -> Message | None:
