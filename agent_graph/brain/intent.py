@@ -288,6 +288,12 @@ def _main_clauses(sentences: Sequence[str]) -> list[str]:
     return [c for c, s in zip(clauses, sentences, strict=True) if c != s and len(_WORD.findall(c)) >= MIN_SENTENCE_WORDS]
 
 
+def _parts_across_sentences(sentences: Sequence[str]) -> list[str]:
+    """The parts of a long email scored beside its sentences: each pair of adjacent sentences, then
+    each sentence's main clause before a reason (:func:`_main_clauses`)."""
+    return [f"{a} {b}" for a, b in pairwise(sentences)] + _main_clauses(sentences)
+
+
 def segments(text: str, max_sentences: int = 12, min_words: int = SEGMENT_MIN_WORDS) -> list[str]:
     """What is scored for an email: the cleaned whole and, when that has more than ``min_words``
     words, each sentence of at least :data:`MIN_SENTENCE_WORDS` words, each pair of adjacent
@@ -298,8 +304,7 @@ def segments(text: str, max_sentences: int = 12, min_words: int = SEGMENT_MIN_WO
     out = [whole]
     if len(sentences) > 1 and len(_WORD.findall(whole)) > min_words:
         out.extend(s for s in sentences if len(_WORD.findall(s)) >= MIN_SENTENCE_WORDS)
-        out.extend(f"{a} {b}" for a, b in pairwise(sentences))
-        out.extend(_main_clauses(sentences))
+        out.extend(_parts_across_sentences(sentences))
     return list(dict.fromkeys(s for s in out if s))  # each segment once, in order
 
 
@@ -677,8 +682,9 @@ class IntentClassifier:
 
     def scores_many(self, texts: Sequence[str], *, batch: int = 256) -> np.ndarray:
         """Confidence per text and intent (in :attr:`intents` order), each the best over the
-        text's segments: the whole, and for a long text its sentences, adjacent pairs, and the
-        whole without the sentences that the model puts in the ``__none__`` class (filler)."""
+        text's segments: the whole, and for a long text its sentences, adjacent pairs, main clauses
+        before a reason, and the whole without the sentences that the model puts in the ``__none__``
+        class (filler)."""
         n = len(self.intents)
         if not texts:
             return np.zeros((0, n))
@@ -702,7 +708,7 @@ class IntentClassifier:
                 counted.append(len(_WORD.findall(sentence)) >= MIN_SENTENCE_WORDS)
                 owner.append(t)
             sentence_rows[t] = rows
-            for part in [f"{a} {b}" for a, b in pairwise(sentences)] + _main_clauses(sentences):
+            for part in _parts_across_sentences(sentences):
                 segs.append(part)
                 counted.append(True)
                 owner.append(t)
